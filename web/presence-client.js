@@ -1,0 +1,491 @@
+// presence-client.js: keeps one browser tab present on a presence-hub.
+//
+// Owns the client side of the `/ws` protocol (contract v1, section 4):
+// connecting, reporting real user activity as throttled `ping`s, the page on
+// SPA navigation, the manual status, and reconnecting with exponential
+// backoff and full jitter. It does not render anything and keeps no state
+// beyond the current connection.
+//
+//   import { connect } from '/presence-client.js';
+//   const presence = connect({ app: { name: 'shop', version: '1.4.0' } });
+//   presence.on('status', ({ status, manual }) => console.log(status, manual));
+//
+// The pure parts (throttling, backoff, URL building) are exported so they can
+// be tested without a browser (web/test/presence-client.test.mjs).
+
+/** Used until the welcome frame says otherwise (the hub's default). */
+export const DEFAULT_IDLE_AFTER_MS = 60_000;
+/** Never ping more often than this, whatever idle_after is. */
+export const MIN_ACTIVITY_INTERVAL_MS = 100;
+/** Backoff defaults: the first retry waits up to BASE, later ones up to CAP. */
+export const BACKOFF_BASE_MS = 500;
+export const BACKOFF_CAP_MS = 30_000;
+
+/** `terminated` reasons after which the client must not reconnect. */
+export const FINAL_REASONS = Object.freeze(['admin', 'revoked', 'session_limit']);
+/** Close codes that end a session for good (4003 admin/revoked, 4008 session limit). */
+export const FINAL_CLOSE_CODES = Object.freeze([4003, 4008]);
+
+/** The DOM events that count as a person doing something. */
+export const ACTIVITY_EVENTS = Object.freeze([
+  'pointerdown',
+  'pointermove',
+  'keydown',
+  'wheel',
+  'touchstart',
+  'scroll',
+]);
+
+const LOCATION_CHANGE = 'presence:locationchange';
+const HISTORY_PATCHED = Symbol.for('presence-client.history-patched');
+
+/**
+ * How long to wait between two activity pings: a quarter of idle_after, so a
+ * person who keeps working never looks idle, and a busy page sends at most
+ * four pings per idle period.
+ */
+export function activityInterval(idleAfterMs) {
+  const idle =
+    Number.isFinite(idleAfterMs) && idleAfterMs > 0 ? idleAfterMs : DEFAULT_IDLE_AFTER_MS;
+  return Math.max(MIN_ACTIVITY_INTERVAL_MS, Math.floor(idle / 4));
+}
+
+/**
+ * Throttle decision for one activity event at `now`.
+ * Returns `{send: true}` when a ping may go out now, otherwise
+ * `{send: false, waitMs}` with the time until the next one is allowed
+ * (the caller schedules a single trailing ping then).
+ */
+export function throttleDecision(now, lastSentAt, intervalMs) {
+  if (lastSentAt == null) return { send: true, waitMs: 0 };
+  const elapsed = now - lastSentAt;
+  // A clock that went backwards must not block pings forever.
+  if (elapsed >= intervalMs || elapsed < 0) return { send: true, waitMs: 0 };
+  return { send: false, waitMs: intervalMs - elapsed };
+}
+
+/**
+ * Reconnect delay for the given attempt (0 = first retry): exponential
+ * backoff with full jitter, a uniform draw in [0, min(cap, base * 2^attempt)).
+ * `random` is injectable for tests and must return a number in [0, 1).
+ */
+export function backoffDelay(attempt, options = {}) {
+  const { baseMs = BACKOFF_BASE_MS, capMs = BACKOFF_CAP_MS, random = Math.random } = options;
+  const n = Math.max(0, Math.min(Number.isFinite(attempt) ? Math.floor(attempt) : 0, 30));
+  const ceiling = Math.min(capMs, baseMs * 2 ** n);
+  const r = Math.min(Math.max(Number(random()) || 0, 0), 1);
+  return Math.min(Math.floor(r * ceiling), Math.max(0, ceiling - 1));
+}
+
+/** True when a `terminated` reason means "do not come back". */
+export function isFinalReason(reason) {
+  return FINAL_REASONS.includes(reason);
+}
+
+/** True when a close code means the session was ended for good. */
+export function isFinalCloseCode(code) {
+  return FINAL_CLOSE_CODES.includes(code);
+}
+
+/** `app` may be a name or `{name, version}`; returns `{name, version}` or null. */
+export function normalizeApp(app) {
+  if (app == null || app === '') return null;
+  if (typeof app === 'string') return { name: app, version: null };
+  return { name: app.name ?? null, version: app.version ?? null };
+}
+
+/** The page of a location: path plus query, without the fragment. */
+export function pageOf(location) {
+  if (!location) return null;
+  return `${location.pathname ?? ''}${location.search ?? ''}` || null;
+}
+
+/**
+ * The WebSocket URL for `connect()` options. Without `url` it is
+ * `ws(s)://<same host>/ws`; an `http(s)://` or relative URL is turned into
+ * the matching `ws(s)://` one. With a `token` only the token identifies the
+ * client (JWT mode); otherwise `user`, `name` and `org` do (dev mode).
+ */
+export function buildSocketUrl(options, location) {
+  const { url, token, user, name, org, page } = options;
+  const app = normalizeApp(options.app);
+  const origin = location ? `${location.protocol}//${location.host}` : 'http://localhost';
+  const target = new URL(url ?? '/ws', origin);
+  if (target.protocol === 'http:') target.protocol = 'ws:';
+  if (target.protocol === 'https:') target.protocol = 'wss:';
+  const q = target.searchParams;
+  if (token) {
+    q.set('token', token);
+  } else {
+    if (user != null && user !== '') q.set('user', user);
+    if (name != null && name !== '') q.set('name', name);
+    if (org != null && org !== '') q.set('org', org);
+  }
+  if (page != null && page !== '') q.set('page', page);
+  if (app?.name) q.set('app', app.name);
+  if (app?.version) q.set('app_version', app.version);
+  return target.toString();
+}
+
+function defaultEnv() {
+  const g = globalThis;
+  return {
+    WebSocket: g.WebSocket,
+    window: g.window ?? null,
+    document: g.document ?? null,
+    setTimeout: (fn, ms) => g.setTimeout(fn, ms),
+    clearTimeout: (id) => g.clearTimeout(id),
+    now: () => Date.now(),
+    random: Math.random,
+  };
+}
+
+/** Makes `history.pushState`/`replaceState` announce themselves (once per window). */
+function patchHistory(win) {
+  const history = win?.history;
+  if (!history || history[HISTORY_PATCHED]) return;
+  const EventCtor = win.Event ?? globalThis.Event;
+  for (const method of ['pushState', 'replaceState']) {
+    const original = history[method];
+    if (typeof original !== 'function') continue;
+    history[method] = function patched(...args) {
+      const result = original.apply(this, args);
+      win.dispatchEvent(new EventCtor(LOCATION_CHANGE));
+      return result;
+    };
+  }
+  history[HISTORY_PATCHED] = true;
+}
+
+/**
+ * One tab's presence. Create it with `connect()`.
+ *
+ * Properties: `state` (`connecting`, `open`, `reconnecting`, `terminated`,
+ * `closed`), `sessionId` (current or last session), `userId`, `nodeId`,
+ * `status` (`active`/`idle`/`away`, null before the first welcome),
+ * `manual` (`busy`/`away`/null), `page`.
+ */
+export class PresenceClient {
+  constructor(options = {}) {
+    this.options = { ...options };
+    this.env = { ...defaultEnv(), ...(options.env ?? {}) };
+    this.state = 'connecting';
+    this.sessionId = null;
+    this.userId = null;
+    this.nodeId = null;
+    this.status = null;
+    this.manual = options.manual ?? null;
+    this.page = this._initialPage();
+    this.idleAfterMs = DEFAULT_IDLE_AFTER_MS;
+    this.terminatedReason = null;
+
+    this._listeners = new Map();
+    this._ws = null;
+    this._attempt = 0;
+    this._reconnectTimer = null;
+    this._trailingTimer = null;
+    this._lastPingAt = null;
+    this._sentPage = null;
+    this._stopped = false;
+    this._cleanup = [];
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  off(event, fn) {
+    this._listeners.get(event)?.delete(fn);
+  }
+
+  /** Sets (`'busy'`, `'away'`) or clears (`null`) the manual status; kept across reconnects. */
+  setStatus(manual) {
+    if (manual !== null && manual !== 'busy' && manual !== 'away') {
+      throw new TypeError(`manual status must be "busy", "away" or null, not ${manual}`);
+    }
+    this.manual = manual;
+    this._send({ type: 'status', manual });
+  }
+
+  /** Sends an activity ping now, ignoring the throttle (e.g. after an in-app action). */
+  touch() {
+    this._sendPing();
+  }
+
+  /** Closes the connection for good (close code 1000); no reconnect. */
+  close() {
+    if (this._stopped) return;
+    this._stop('closed');
+    const ws = this._ws;
+    if (ws && ws.readyState <= 1) {
+      ws.close(1000, 'client closed');
+    } else {
+      this._emit('close', { code: 1000, reason: 'client closed', willReconnect: false });
+    }
+  }
+
+  // --- lifecycle --------------------------------------------------------
+
+  _start() {
+    this._installListeners();
+    this._open();
+  }
+
+  _open() {
+    this._reconnectTimer = null;
+    if (this._stopped) return;
+    const { WebSocket: WS, window: win } = this.env;
+    if (typeof WS !== 'function') throw new Error('no WebSocket implementation available');
+    const url = buildSocketUrl({ ...this.options, page: this.page }, win?.location);
+    let ws;
+    try {
+      ws = new WS(url);
+    } catch (err) {
+      this._emit('error', { code: 'socket', message: String(err?.message ?? err) });
+      this._scheduleReconnect({ code: 1006, reason: '' });
+      return;
+    }
+    this._ws = ws;
+    ws.onmessage = (event) => {
+      if (this._ws === ws) this._onFrame(event.data);
+    };
+    ws.onerror = () => {
+      if (this._ws === ws) this._emit('error', { code: 'socket', message: 'WebSocket error' });
+    };
+    ws.onclose = (event) => {
+      if (this._ws === ws) this._onClose(event);
+    };
+  }
+
+  _onFrame(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (msg?.type) {
+      case 'welcome':
+        return this._onWelcome(msg);
+      case 'status':
+        this.status = msg.status ?? this.status;
+        if ('manual' in msg) this.manual = msg.manual ?? null;
+        return this._emit('status', { status: this.status, manual: this.manual });
+      case 'error':
+        return this._emit('error', { code: msg.code, message: msg.message, server: true });
+      case 'terminated':
+        return this._onTerminated(msg.reason);
+      case 'pong':
+        return this._emit('pong', msg);
+      default:
+        return undefined;
+    }
+  }
+
+  _onWelcome(msg) {
+    this._attempt = 0;
+    this.state = 'open';
+    this.sessionId = msg.session_id ?? null;
+    this.userId = msg.user_id ?? null;
+    this.nodeId = msg.node_id ?? null;
+    this.idleAfterMs = msg.idle_after_ms ?? DEFAULT_IDLE_AFTER_MS;
+    this.terminatedReason = null;
+    this.status = 'active';
+    this._lastPingAt = null;
+    this._sendHello();
+    if (this.manual != null) this._send({ type: 'status', manual: this.manual });
+    this._emit('open', {
+      sessionId: this.sessionId,
+      userId: this.userId,
+      nodeId: this.nodeId,
+      idleAfterMs: this.idleAfterMs,
+      awayAfterMs: msg.away_after_ms ?? null,
+      heartbeatIntervalMs: msg.heartbeat_interval_ms ?? null,
+    });
+    this._emit('status', { status: this.status, manual: this.manual });
+  }
+
+  _sendHello() {
+    const hello = { type: 'hello' };
+    const app = normalizeApp(this.options.app);
+    if (app) hello.app = app;
+    if (this.options.device) hello.device = this.options.device;
+    if (this.options.meta) hello.meta = this.options.meta;
+    if (this.page != null) hello.page = this.page;
+    this._send(hello);
+    this._sentPage = this.page;
+  }
+
+  _onTerminated(reason) {
+    this.terminatedReason = reason ?? null;
+    const final = isFinalReason(reason);
+    if (final) this._stop('terminated');
+    this._emit('terminated', { reason: this.terminatedReason, final });
+  }
+
+  _onClose(event) {
+    const code = event?.code ?? 1006;
+    const reason = event?.reason ?? '';
+    this._ws = null;
+    this._clearTrailing();
+    if (!this._stopped && isFinalCloseCode(code)) {
+      // The terminated frame was lost; the close code still says it all.
+      this._onTerminated(code === 4008 ? 'session_limit' : 'admin');
+    }
+    if (this._stopped) {
+      this._emit('close', { code, reason, willReconnect: false });
+      return;
+    }
+    this._scheduleReconnect({ code, reason });
+  }
+
+  _scheduleReconnect({ code, reason }) {
+    const delayMs = backoffDelay(this._attempt, {
+      baseMs: this.options.backoffBaseMs ?? BACKOFF_BASE_MS,
+      capMs: this.options.backoffCapMs ?? BACKOFF_CAP_MS,
+      random: this.env.random,
+    });
+    this._attempt += 1;
+    this.state = 'reconnecting';
+    this._emit('close', { code, reason, willReconnect: true, delayMs, attempt: this._attempt });
+    this._reconnectTimer = this.env.setTimeout(() => this._open(), delayMs);
+  }
+
+  _reconnectNow() {
+    if (this._stopped || this._reconnectTimer == null) return;
+    this.env.clearTimeout(this._reconnectTimer);
+    this._open();
+  }
+
+  _stop(state) {
+    this._stopped = true;
+    this.state = state;
+    if (this._reconnectTimer != null) this.env.clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    this._clearTrailing();
+    for (const undo of this._cleanup.splice(0)) undo();
+  }
+
+  // --- activity ---------------------------------------------------------
+
+  _installListeners() {
+    const { window: win, document: doc } = this.env;
+    const listen = (target, type, fn, opts) => {
+      if (!target?.addEventListener) return;
+      target.addEventListener(type, fn, opts);
+      this._cleanup.push(() => target.removeEventListener(type, fn, opts));
+    };
+    const onActivity = () => {
+      if (!this._isHidden()) this._onActivity();
+    };
+    for (const type of ACTIVITY_EVENTS) {
+      listen(win, type, onActivity, { passive: true, capture: true });
+    }
+    listen(win, 'focus', onActivity);
+    listen(doc, 'visibilitychange', () => {
+      if (!this._isHidden()) this._onActivity();
+    });
+    const onNavigate = () => this._onLocationChange();
+    listen(win, 'popstate', onNavigate);
+    listen(win, LOCATION_CHANGE, onNavigate);
+    listen(win, 'online', () => this._reconnectNow());
+    patchHistory(win);
+  }
+
+  _isHidden() {
+    const doc = this.env.document;
+    return doc ? doc.visibilityState === 'hidden' : false;
+  }
+
+  _onActivity() {
+    if (this.state !== 'open') return;
+    const interval = activityInterval(this.idleAfterMs);
+    const decision = throttleDecision(this.env.now(), this._lastPingAt, interval);
+    if (decision.send) {
+      this._sendPing();
+    } else if (this._trailingTimer == null) {
+      // One trailing ping reports the latest activity once the window ends.
+      this._trailingTimer = this.env.setTimeout(() => {
+        this._trailingTimer = null;
+        this._sendPing();
+      }, decision.waitMs);
+    }
+  }
+
+  _onLocationChange() {
+    const page = this._currentPage();
+    if (page == null || page === this.page) return;
+    this.page = page;
+    // Navigation is activity and the page must show at once: no throttle.
+    this._sendPing();
+  }
+
+  _sendPing() {
+    this._clearTrailing();
+    if (this.state !== 'open') return;
+    const ping = { type: 'ping' };
+    if (this.page != null && this.page !== this._sentPage) ping.page = this.page;
+    if (this._send(ping)) {
+      this._lastPingAt = this.env.now();
+      if (ping.page != null) this._sentPage = ping.page;
+    }
+  }
+
+  _clearTrailing() {
+    if (this._trailingTimer != null) this.env.clearTimeout(this._trailingTimer);
+    this._trailingTimer = null;
+  }
+
+  _initialPage() {
+    const page = this.options.page;
+    if (typeof page === 'function') return page() ?? null;
+    if (page != null) return page;
+    return pageOf(this.env.window?.location);
+  }
+
+  _currentPage() {
+    const page = this.options.page;
+    if (typeof page === 'function') return page() ?? null;
+    return pageOf(this.env.window?.location);
+  }
+
+  // --- plumbing ---------------------------------------------------------
+
+  _send(msg) {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== 1 || this.state !== 'open') return false;
+    try {
+      ws.send(JSON.stringify(msg));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  _emit(event, payload) {
+    for (const fn of [...(this._listeners.get(event) ?? [])]) {
+      try {
+        fn(payload);
+      } catch (err) {
+        globalThis.console?.error?.(`presence-client: "${event}" listener failed`, err);
+      }
+    }
+  }
+}
+
+/**
+ * Connects this tab to the hub and keeps it connected.
+ *
+ * Options: `url` (default `ws(s)://<this host>/ws`), `token` (JWT mode),
+ * `user`, `name`, `org` (dev mode), `page` (string or function; default the
+ * current path), `app` (name or `{name, version}`), `device`, `meta`,
+ * `manual`, `backoffBaseMs`, `backoffCapMs`.
+ */
+export function connect(options = {}) {
+  const client = new PresenceClient(options);
+  client._start();
+  return client;
+}

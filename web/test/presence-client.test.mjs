@@ -1,0 +1,455 @@
+// Unit tests for web/presence-client.js: the pure throttle and backoff
+// functions, and the connection state machine against a fake WebSocket,
+// fake timers and a fake window/document. Run with `node --test web/test/`.
+
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  activityInterval,
+  backoffDelay,
+  buildSocketUrl,
+  connect,
+  isFinalCloseCode,
+  isFinalReason,
+  normalizeApp,
+  pageOf,
+  throttleDecision,
+  BACKOFF_CAP_MS,
+  DEFAULT_IDLE_AFTER_MS,
+} from '../presence-client.js';
+
+describe('activityInterval', () => {
+  test('is a quarter of idle_after', () => {
+    assert.equal(activityInterval(60_000), 15_000);
+    assert.equal(activityInterval(1_000), 250);
+  });
+  test('falls back to the default idle_after', () => {
+    assert.equal(activityInterval(undefined), DEFAULT_IDLE_AFTER_MS / 4);
+    assert.equal(activityInterval(0), DEFAULT_IDLE_AFTER_MS / 4);
+    assert.equal(activityInterval(-5), DEFAULT_IDLE_AFTER_MS / 4);
+  });
+  test('has a floor', () => {
+    assert.equal(activityInterval(40), 100);
+  });
+});
+
+describe('throttleDecision', () => {
+  test('the first activity is sent at once', () => {
+    assert.deepEqual(throttleDecision(1_000, null, 250), { send: true, waitMs: 0 });
+  });
+  test('activity inside the window waits for its end', () => {
+    assert.deepEqual(throttleDecision(1_100, 1_000, 250), { send: false, waitMs: 150 });
+    assert.deepEqual(throttleDecision(1_249, 1_000, 250), { send: false, waitMs: 1 });
+  });
+  test('activity at or after the window end is sent', () => {
+    assert.equal(throttleDecision(1_250, 1_000, 250).send, true);
+    assert.equal(throttleDecision(9_000, 1_000, 250).send, true);
+  });
+  test('a clock that went backwards does not block', () => {
+    assert.equal(throttleDecision(500, 1_000, 250).send, true);
+  });
+  test('at most one ping per interval over a burst of events', () => {
+    const interval = 250;
+    let last = null;
+    const sent = [];
+    for (let now = 0; now < 2_000; now += 7) {
+      if (throttleDecision(now, last, interval).send) {
+        sent.push(now);
+        last = now;
+      }
+    }
+    for (let i = 1; i < sent.length; i += 1) {
+      assert.ok(sent[i] - sent[i - 1] >= interval, `pings ${sent[i - 1]} and ${sent[i]}`);
+    }
+    assert.equal(sent.length, 8);
+  });
+});
+
+describe('backoffDelay', () => {
+  test('full jitter: zero when random() is 0', () => {
+    for (let a = 0; a < 10; a += 1) assert.equal(backoffDelay(a, { random: () => 0 }), 0);
+  });
+  test('the ceiling doubles per attempt', () => {
+    const top = (a) => backoffDelay(a, { baseMs: 500, capMs: 30_000, random: () => 0.999999 });
+    assert.equal(top(0), 499);
+    assert.equal(top(1), 999);
+    assert.equal(top(2), 1_999);
+    assert.equal(top(3), 3_999);
+  });
+  test('is capped', () => {
+    const top = backoffDelay(50, { random: () => 0.999999 });
+    assert.ok(top < BACKOFF_CAP_MS && top >= BACKOFF_CAP_MS - 1);
+    assert.equal(backoffDelay(1e9, { baseMs: 500, capMs: 8_000, random: () => 0.5 }), 4_000);
+  });
+  test('a random() of exactly 1 stays below the ceiling', () => {
+    assert.equal(backoffDelay(0, { baseMs: 500, random: () => 1 }), 499);
+  });
+  test('spreads reconnects across the window', () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const delays = Array.from({ length: 1000 }, () => backoffDelay(6, { random }));
+    const ceiling = Math.min(BACKOFF_CAP_MS, 500 * 2 ** 6);
+    assert.ok(delays.every((d) => d >= 0 && d < ceiling));
+    const buckets = new Array(4).fill(0);
+    for (const d of delays) buckets[Math.floor((d / ceiling) * 4)] += 1;
+    for (const b of buckets) assert.ok(b > 150, `bucket sizes ${buckets}`);
+  });
+  test('bad attempt values are treated as 0', () => {
+    assert.equal(backoffDelay(-3, { random: () => 0.999999 }), 499);
+    assert.equal(backoffDelay(NaN, { random: () => 0.999999 }), 499);
+  });
+});
+
+describe('small helpers', () => {
+  test('final reasons and codes', () => {
+    assert.ok(isFinalReason('admin'));
+    assert.ok(isFinalReason('revoked'));
+    assert.ok(isFinalReason('session_limit'));
+    assert.ok(!isFinalReason('shutdown'));
+    assert.ok(isFinalCloseCode(4003));
+    assert.ok(isFinalCloseCode(4008));
+    assert.ok(!isFinalCloseCode(1001));
+    assert.ok(!isFinalCloseCode(1006));
+  });
+  test('normalizeApp', () => {
+    assert.equal(normalizeApp(null), null);
+    assert.deepEqual(normalizeApp('shop'), { name: 'shop', version: null });
+    assert.deepEqual(normalizeApp({ name: 'shop', version: '2' }), { name: 'shop', version: '2' });
+  });
+  test('pageOf drops the fragment', () => {
+    assert.equal(pageOf({ pathname: '/a', search: '?b=1', hash: '#c' }), '/a?b=1');
+    assert.equal(pageOf(null), null);
+  });
+});
+
+describe('buildSocketUrl', () => {
+  const loc = { protocol: 'https:', host: 'hub.example:8443' };
+  test('same host, wss on https, dev-mode identity', () => {
+    const url = new URL(
+      buildSocketUrl({ user: 'alice', name: 'Alice A', org: 'acme', page: '/x?y=1' }, loc),
+    );
+    assert.equal(url.protocol, 'wss:');
+    assert.equal(url.host, 'hub.example:8443');
+    assert.equal(url.pathname, '/ws');
+    assert.equal(url.searchParams.get('user'), 'alice');
+    assert.equal(url.searchParams.get('name'), 'Alice A');
+    assert.equal(url.searchParams.get('org'), 'acme');
+    assert.equal(url.searchParams.get('page'), '/x?y=1');
+    assert.equal(url.searchParams.get('token'), null);
+  });
+  test('ws on http', () => {
+    const url = buildSocketUrl({ user: 'bob' }, { protocol: 'http:', host: '127.0.0.1:8080' });
+    assert.equal(url, 'ws://127.0.0.1:8080/ws?user=bob');
+  });
+  test('a token replaces the dev-mode identity', () => {
+    const url = new URL(buildSocketUrl({ token: 'abc.def', user: 'alice', app: 'shop' }, loc));
+    assert.equal(url.searchParams.get('token'), 'abc.def');
+    assert.equal(url.searchParams.get('user'), null);
+    assert.equal(url.searchParams.get('app'), 'shop');
+  });
+  test('explicit http and ws urls', () => {
+    assert.equal(buildSocketUrl({ url: 'http://h:1/ws' }, loc), 'ws://h:1/ws');
+    assert.equal(buildSocketUrl({ url: 'wss://h/ws', user: 'u' }, loc), 'wss://h/ws?user=u');
+    const withApp = new URL(buildSocketUrl({ url: '/ws', app: { name: 'a', version: '1.2' } }, loc));
+    assert.equal(withApp.searchParams.get('app_version'), '1.2');
+  });
+});
+
+// --- state machine with fakes -----------------------------------------------
+
+function fakeClock() {
+  let now = 1_000_000;
+  let nextId = 1;
+  const timers = new Map();
+  return {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const id = nextId++;
+      timers.set(id, { fn, at: now + Math.max(0, ms) });
+      return id;
+    },
+    clearTimeout: (id) => timers.delete(id),
+    pending: () => timers.size,
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        let next = null;
+        for (const [id, t] of timers) if (t.at <= end && (!next || t.at < next[1].at)) next = [id, t];
+        if (!next) break;
+        timers.delete(next[0]);
+        now = next[1].at;
+        next[1].fn();
+      }
+      now = end;
+    },
+  };
+}
+
+function fakeEnv() {
+  const clock = fakeClock();
+  const sockets = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.sent = [];
+      sockets.push(this);
+    }
+    send(data) {
+      this.sent.push(JSON.parse(data));
+    }
+    close(code = 1000, reason = '') {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+    // test helpers
+    serverOpen(welcome = {}) {
+      this.readyState = 1;
+      this.onmessage?.({
+        data: JSON.stringify({
+          type: 'welcome',
+          session_id: `s${sockets.length}`,
+          user_id: 'alice',
+          node_id: 'n1',
+          heartbeat_interval_ms: 20_000,
+          idle_after_ms: 1_000,
+          away_after_ms: 3_000,
+          ...welcome,
+        }),
+      });
+    }
+    serverSend(msg) {
+      this.onmessage?.({ data: JSON.stringify(msg) });
+    }
+    serverClose(code, reason = '') {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+  }
+  const win = new EventTarget();
+  win.location = { protocol: 'http:', host: '127.0.0.1:8080', pathname: '/app', search: '' };
+  win.history = {
+    pushState(_s, _t, url) {
+      const u = new URL(url, 'http://127.0.0.1:8080');
+      win.location.pathname = u.pathname;
+      win.location.search = u.search;
+    },
+    replaceState() {},
+  };
+  const doc = new EventTarget();
+  doc.visibilityState = 'visible';
+  const env = {
+    WebSocket: FakeSocket,
+    window: win,
+    document: doc,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    now: clock.now,
+    random: () => 0.5,
+  };
+  return { env, clock, sockets, win, doc };
+}
+
+function pings(socket) {
+  return socket.sent.filter((m) => m.type === 'ping');
+}
+
+describe('connect()', () => {
+  test('sends hello once after welcome and emits open and status', () => {
+    const { env, sockets } = fakeEnv();
+    const events = [];
+    const c = connect({ user: 'alice', app: { name: 'demo', version: '1' }, env });
+    c.on('open', (e) => events.push(['open', e.sessionId]));
+    c.on('status', (e) => events.push(['status', e.status]));
+    assert.equal(sockets.length, 1);
+    assert.match(sockets[0].url, /^ws:\/\/127\.0\.0\.1:8080\/ws\?user=alice&page=%2Fapp&app=demo/);
+    sockets[0].serverOpen();
+    assert.deepEqual(sockets[0].sent, [
+      { type: 'hello', app: { name: 'demo', version: '1' }, page: '/app' },
+    ]);
+    assert.equal(c.sessionId, 's1');
+    assert.equal(c.state, 'open');
+    assert.deepEqual(events, [
+      ['open', 's1'],
+      ['status', 'active'],
+    ]);
+    sockets[0].serverSend({ type: 'status', status: 'idle', manual: null });
+    assert.equal(c.status, 'idle');
+    c.close();
+  });
+
+  test('activity is throttled to one ping per idle_after/4 with one trailing ping', () => {
+    const { env, sockets, win, clock } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen({ idle_after_ms: 1_000 });
+    for (let i = 0; i < 10; i += 1) {
+      win.dispatchEvent(new Event('pointermove'));
+      clock.advance(10);
+    }
+    assert.equal(pings(sockets[0]).length, 1);
+    clock.advance(250);
+    assert.equal(pings(sockets[0]).length, 2, 'trailing ping');
+    clock.advance(10_000);
+    assert.equal(pings(sockets[0]).length, 2, 'nothing without activity');
+    win.dispatchEvent(new Event('keydown'));
+    assert.equal(pings(sockets[0]).length, 3);
+    c.close();
+  });
+
+  test('nothing is sent while the tab is hidden; becoming visible pings', () => {
+    const { env, sockets, win, doc, clock } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    doc.visibilityState = 'hidden';
+    doc.dispatchEvent(new Event('visibilitychange'));
+    win.dispatchEvent(new Event('scroll'));
+    clock.advance(60_000);
+    assert.equal(pings(sockets[0]).length, 0);
+    doc.visibilityState = 'visible';
+    doc.dispatchEvent(new Event('visibilitychange'));
+    assert.equal(pings(sockets[0]).length, 1);
+    c.close();
+  });
+
+  test('pushState and popstate send a ping with the new page at once', () => {
+    const { env, sockets, win } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    win.dispatchEvent(new Event('pointerdown'));
+    win.history.pushState({}, '', '/app/settings?tab=2');
+    const sent = pings(sockets[0]);
+    assert.equal(sent.length, 2);
+    assert.deepEqual(sent[1], { type: 'ping', page: '/app/settings?tab=2' });
+    assert.equal(c.page, '/app/settings?tab=2');
+    win.location.pathname = '/app';
+    win.location.search = '';
+    win.dispatchEvent(new Event('popstate'));
+    assert.deepEqual(pings(sockets[0])[2], { type: 'ping', page: '/app' });
+    c.close();
+  });
+
+  test('reconnects with backoff and restores the manual status', () => {
+    const { env, sockets, clock } = fakeEnv();
+    const closes = [];
+    const c = connect({ user: 'alice', env, backoffBaseMs: 1_000 });
+    c.on('close', (e) => closes.push(e));
+    sockets[0].serverOpen();
+    c.setStatus('busy');
+    assert.deepEqual(sockets[0].sent.at(-1), { type: 'status', manual: 'busy' });
+    sockets[0].serverClose(1006);
+    assert.equal(c.state, 'reconnecting');
+    assert.equal(closes[0].willReconnect, true);
+    assert.equal(closes[0].delayMs, 500); // random() = 0.5 of a 1000 ms ceiling
+    clock.advance(499);
+    assert.equal(sockets.length, 1);
+    clock.advance(1);
+    assert.equal(sockets.length, 2);
+    sockets[1].serverClose(1006); // failed attempt: next ceiling doubles
+    assert.equal(closes[1].delayMs, 1_000);
+    clock.advance(1_000);
+    assert.equal(sockets.length, 3);
+    sockets[2].serverOpen();
+    assert.equal(c.state, 'open');
+    assert.equal(c.sessionId, 's3');
+    assert.deepEqual(
+      sockets[2].sent.map((m) => m.type),
+      ['hello', 'status'],
+    );
+    assert.deepEqual(sockets[2].sent[1], { type: 'status', manual: 'busy' });
+    // The welcome reset the attempt counter.
+    sockets[2].serverClose(1001);
+    assert.equal(closes[2].delayMs, 500);
+    c.close();
+  });
+
+  for (const reason of ['admin', 'revoked', 'session_limit']) {
+    test(`terminated (${reason}) stops for good`, () => {
+      const { env, sockets, clock } = fakeEnv();
+      const seen = [];
+      const c = connect({ user: 'alice', env });
+      c.on('terminated', (e) => seen.push(e));
+      c.on('close', (e) => seen.push(e));
+      sockets[0].serverOpen();
+      sockets[0].serverSend({ type: 'terminated', reason });
+      sockets[0].serverClose(reason === 'session_limit' ? 4008 : 4003);
+      assert.equal(c.state, 'terminated');
+      assert.equal(c.terminatedReason, reason);
+      assert.deepEqual(seen[0], { reason, final: true });
+      assert.equal(seen[1].willReconnect, false);
+      clock.advance(120_000);
+      assert.equal(sockets.length, 1);
+      assert.equal(clock.pending(), 0);
+    });
+  }
+
+  test('close code 4003 without a terminated frame still stops', () => {
+    const { env, sockets, clock } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    sockets[0].serverClose(4003);
+    assert.equal(c.state, 'terminated');
+    assert.equal(c.terminatedReason, 'admin');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1);
+  });
+
+  test('terminated (shutdown) reconnects', () => {
+    const { env, sockets, clock } = fakeEnv();
+    const seen = [];
+    const c = connect({ user: 'alice', env });
+    c.on('terminated', (e) => seen.push(e));
+    sockets[0].serverOpen();
+    sockets[0].serverSend({ type: 'terminated', reason: 'shutdown' });
+    sockets[0].serverClose(1001);
+    assert.deepEqual(seen, [{ reason: 'shutdown', final: false }]);
+    assert.equal(c.state, 'reconnecting');
+    clock.advance(BACKOFF_CAP_MS);
+    assert.equal(sockets.length, 2);
+    c.close();
+  });
+
+  test('close() stops reconnecting and removes listeners', () => {
+    const { env, sockets, clock, win } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    c.close();
+    assert.equal(c.state, 'closed');
+    win.dispatchEvent(new Event('pointerdown'));
+    clock.advance(60_000);
+    assert.equal(sockets.length, 1);
+    assert.equal(pings(sockets[0]).length, 0);
+  });
+
+  test('the online event cuts a pending backoff short', () => {
+    const { env, sockets, win } = fakeEnv();
+    const c = connect({ user: 'alice', env, backoffBaseMs: 10_000 });
+    sockets[0].serverClose(1006);
+    assert.equal(sockets.length, 1);
+    win.dispatchEvent(new Event('online'));
+    assert.equal(sockets.length, 2);
+    c.close();
+  });
+
+  test('server error frames are reported and the connection stays', () => {
+    const { env, sockets } = fakeEnv();
+    const errors = [];
+    const c = connect({ user: 'alice', env });
+    c.on('error', (e) => errors.push(e));
+    sockets[0].serverOpen();
+    sockets[0].serverSend({ type: 'error', code: 'bad_message', message: 'nope' });
+    assert.deepEqual(errors, [{ code: 'bad_message', message: 'nope', server: true }]);
+    assert.equal(c.state, 'open');
+    c.close();
+  });
+
+  test('setStatus rejects unknown values', () => {
+    const { env } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    assert.throws(() => c.setStatus('sleeping'), TypeError);
+    c.close();
+  });
+});
