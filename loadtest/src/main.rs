@@ -1,6 +1,108 @@
 //! Owns the `presence-loadtest` binary: simulated clients that measure a hub.
+//!
+//! Code map:
+//! - `cli`: the command line (stable interface);
+//! - `target`: where traffic goes, and the loopback guard;
+//! - `plan`: what each worker runs, split over `--workers`;
+//! - `spawn`: runs shares in-process or as child processes;
+//! - `worker`: one share's ramp, phases and stopping;
+//! - `scenario`: what simulated clients do (hold, rtt, propagation, churn, mix);
+//! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
+//! - `stats`, `report`: counters, histograms, merging and the JSON report;
+//! - `monitor`: the live progress line and hub RSS sampling;
+//! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-fn main() {
-    println!("presence-loadtest: scenarios arrive in a later change");
+mod cli;
+mod client;
+mod failure;
+mod monitor;
+mod plan;
+mod report;
+mod rss;
+mod scenario;
+mod spawn;
+mod stats;
+mod target;
+mod token;
+mod worker;
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser as _;
+use tokio::time::Instant;
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::plan::Scenario;
+use crate::target::Target;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Worker => spawn::child_main().await,
+        command => run_command(command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("presence-loadtest: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the scenario from its subcommand and runs it.
+async fn run_command(command: Command) -> Result<()> {
+    let (scenario, common, admin_url) = match command {
+        Command::Hold(args) => (plan::hold(&args), args.common, None),
+        Command::Rtt(args) => (plan::rtt(&args), args.common, None),
+        Command::Propagation(args) => (plan::propagation(&args)?, args.common, args.admin_url),
+        Command::Churn(args) => (plan::churn(&args), args.common, None),
+        Command::Mix(args) => (plan::mix(&args)?, args.common, None),
+        Command::Worker => unreachable_worker()?,
+    };
+    run_scenario(scenario, &common, admin_url.as_deref()).await
+}
+
+/// `worker` is dispatched before `run_command`; reaching it here is a bug.
+fn unreachable_worker() -> Result<(Scenario, CommonArgs, Option<String>)> {
+    anyhow::bail!("the worker subcommand is internal")
+}
+
+/// Resolves the target, runs every worker, prints and writes the report.
+async fn run_scenario(
+    scenario: Scenario,
+    common: &CommonArgs,
+    admin_url: Option<&str>,
+) -> Result<()> {
+    let target = Target::resolve(
+        &common.url,
+        admin_url,
+        common.allow_remote,
+        common.source_addrs,
+    )
+    .await?;
+    let name = scenario.name();
+    let whole = plan::build(scenario, common, target.clone())?;
+    let deadline = Instant::now() + whole.deadline() + std::time::Duration::from_secs(10);
+    let rss_before = rss::hub_rss(common.hub_pid, &target).await;
+    let (events, _children) = spawn::start(whole.split(common.workers))?;
+    let watch = monitor::Watch {
+        workers: usize::try_from(common.workers).unwrap_or(1),
+        clients_target: common.clients,
+        target: &target,
+        hub_pid: common.hub_pid,
+        deadline,
+    };
+    let (results, rss) = monitor::watch(&watch, rss_before, events).await?;
+    let report = report::merge(name, common.clients, &results, rss)?;
+    print!("{}", report::summary(&report));
+    if let Some(path) = &common.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,160 @@
+//! Owns the command line: the stable interface other tools script.
+//!
+//! `presence-loadtest <hold|rtt|propagation|churn|mix> --url URL [--clients N]
+//! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
+//! options each scenario needs. It does not validate targets (see `target`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Drives a presence hub with simulated clients and reports what it measured.
+#[derive(Debug, Parser)]
+#[command(name = "presence-loadtest", version, about)]
+pub struct Cli {
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One scenario, or the hidden worker mode used by `--workers`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ramp N clients at R per second, each pinging every P seconds, and hold.
+    Hold(HoldArgs),
+    /// Closed-loop ping -> pong: round trips per second and RTT percentiles.
+    Rtt(RttArgs),
+    /// Clients toggle a manual status; admin subscribers time the events.
+    Propagation(PropagationArgs),
+    /// Connect/disconnect storm: reconnects at a target rate.
+    Churn(ChurnArgs),
+    /// A realistic blend: idle and active tabs, churners, HTTP heartbeats, admins.
+    Mix(MixArgs),
+    /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
+    #[command(hide = true)]
+    Worker,
+}
+
+/// Options every scenario shares.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Base URL of the hub (http:// or ws://).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Number of simulated clients.
+    #[arg(long, default_value_t = 100)]
+    pub clients: u64,
+    /// How long the measured phase lasts (after the ramp), e.g. `30s`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Child processes to spread the clients over (each has its own fd limit).
+    #[arg(long, default_value_t = 1)]
+    pub workers: u32,
+    /// Hub process id: its RSS is read from /proc/PID/status.
+    #[arg(long)]
+    pub hub_pid: Option<u32>,
+    /// Write the JSON report to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// HS256 secret: mint a token per simulated user (JWT mode).
+    #[arg(long, env = "PRESENCE_LOADTEST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Allow a target that is not a loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Connections opened per second during the ramp (0 = as fast as allowed).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Client sockets bind to source addresses 127.0.0.1 .. 127.0.0.N.
+    #[arg(long, default_value_t = 16)]
+    pub source_addrs: u32,
+    /// Handshakes in flight at once, per worker.
+    #[arg(long, default_value_t = 256)]
+    pub max_pending: u32,
+    /// Give up on one connection attempt after this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+}
+
+/// Options of `hold`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Each client sends a ping this often, jittered (0 = never).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+}
+
+/// Options of `rtt`.
+#[derive(Debug, Args)]
+pub struct RttArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of `propagation`.
+#[derive(Debug, Args)]
+pub struct PropagationArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Each client changes its manual status this often.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub change_interval: Duration,
+    /// Status changes per client (default: duration / change interval).
+    #[arg(long)]
+    pub changes: Option<u32>,
+    /// Admin subscribers per worker, each timing every change.
+    #[arg(long, default_value_t = 1)]
+    pub admins: u32,
+    /// Admin stream base URL when it is another node (default: --url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+}
+
+/// Options of `churn`.
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Disconnect + reconnect cycles to run (default: one per client).
+    #[arg(long)]
+    pub reconnects: Option<u64>,
+    /// Reconnects per second (0 = as fast as allowed).
+    #[arg(long, default_value_t = 0.0)]
+    pub reconnect_rate: f64,
+}
+
+/// Options of `mix`.
+#[derive(Debug, Args)]
+pub struct MixArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Active tabs ping this often, jittered.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+    /// Percent of clients that are active tabs.
+    #[arg(long, default_value_t = 15)]
+    pub active_pct: u8,
+    /// Percent of clients that reconnect over and over.
+    #[arg(long, default_value_t = 3)]
+    pub churn_pct: u8,
+    /// A churning client reconnects this often, jittered.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub churn_interval: Duration,
+    /// Percent of clients that use HTTP heartbeats instead of a socket.
+    #[arg(long, default_value_t = 2)]
+    pub http_pct: u8,
+    /// HTTP clients send a heartbeat this often.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// Admin subscribers per worker watching the stream.
+    #[arg(long, default_value_t = 1)]
+    pub admins: u32,
+}

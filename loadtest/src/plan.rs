@@ -1,0 +1,299 @@
+//! Owns the plan: what one worker runs, built from the command line.
+//!
+//! A plan is plain data (serde) so the parent can hand each child process its
+//! share on stdin. It does not run anything.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{ChurnArgs, CommonArgs, HoldArgs, MixArgs, PropagationArgs, RttArgs};
+use crate::target::Target;
+
+/// A scenario and its own parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scenario {
+    /// Ramp and hold; optional periodic pings.
+    Hold {
+        /// Ping period (zero: never).
+        ping_interval: Duration,
+    },
+    /// Closed-loop ping -> pong.
+    Rtt,
+    /// Manual status toggles timed by admin subscribers.
+    Propagation {
+        /// Time between two changes of one client.
+        change_interval: Duration,
+        /// Changes per client.
+        changes: u32,
+        /// Admin subscribers in this worker.
+        admins: u32,
+    },
+    /// Close and reopen connections.
+    Churn {
+        /// Reconnect cycles this worker runs.
+        reconnects: u64,
+        /// Reconnects per second for this worker (0: as fast as allowed).
+        reconnect_rate: f64,
+    },
+    /// A blend of client kinds.
+    Mix(MixShape),
+}
+
+/// The proportions and periods of the `mix` scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixShape {
+    /// Ping period of active tabs.
+    pub ping_interval: Duration,
+    /// Percent of active tabs.
+    pub active_pct: u8,
+    /// Percent of churning clients.
+    pub churn_pct: u8,
+    /// Reconnect period of churning clients.
+    pub churn_interval: Duration,
+    /// Percent of HTTP-heartbeat clients.
+    pub http_pct: u8,
+    /// Heartbeat period of HTTP clients.
+    pub heartbeat_interval: Duration,
+    /// Admin subscribers in this worker.
+    pub admins: u32,
+}
+
+impl Scenario {
+    /// The scenario's name as used on the command line and in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Hold { .. } => "hold",
+            Self::Rtt => "rtt",
+            Self::Propagation { .. } => "propagation",
+            Self::Churn { .. } => "churn",
+            Self::Mix(_) => "mix",
+        }
+    }
+}
+
+/// Everything one worker needs to run its share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// What to run.
+    pub scenario: Scenario,
+    /// Where to send it.
+    pub target: Target,
+    /// Prefix of every simulated user id, unique per run.
+    pub run_id: String,
+    /// Index of this worker (0-based).
+    pub worker: u32,
+    /// First client index this worker owns.
+    pub first_client: u64,
+    /// Clients this worker owns.
+    pub clients: u64,
+    /// Clients of the whole run.
+    pub clients_total: u64,
+    /// Length of the measured phase.
+    pub duration: Duration,
+    /// Ramp rate of this worker, connections per second (0: unlimited).
+    pub rate: f64,
+    /// Handshakes in flight at once.
+    pub max_pending: u32,
+    /// Give up on one connection attempt after this long.
+    pub connect_timeout: Duration,
+    /// HS256 secret for JWT mode.
+    pub jwt_secret: Option<String>,
+}
+
+impl Plan {
+    /// The longest this plan can take before a worker must have stopped.
+    pub fn deadline(&self) -> Duration {
+        let ramp = if self.rate > 0.0 {
+            Duration::from_secs_f64(self.clients as f64 / self.rate)
+        } else {
+            Duration::ZERO
+        };
+        let steady = match &self.scenario {
+            Scenario::Propagation {
+                change_interval,
+                changes,
+                ..
+            } => change_interval.saturating_mul(changes.saturating_add(1)),
+            _ => self.duration,
+        };
+        ramp + steady + self.connect_timeout * 2 + Duration::from_secs(15)
+    }
+
+    /// The user id of client number `index`.
+    pub fn user_id(&self, index: u64) -> String {
+        format!("{}-{index}", self.run_id)
+    }
+
+    /// Splits this whole-run plan into `workers` contiguous shares.
+    pub fn split(&self, workers: u32) -> Vec<Plan> {
+        let workers = workers.max(1);
+        let k = u64::from(workers);
+        (0..workers)
+            .map(|w| {
+                let w64 = u64::from(w);
+                let first = self.clients * w64 / k;
+                let end = self.clients * (w64 + 1) / k;
+                let mut share = self.clone();
+                share.worker = w;
+                share.first_client = first;
+                share.clients = end - first;
+                share.rate = self.rate / k as f64;
+                share.scenario = scenario_share(&self.scenario, w64, k);
+                share
+            })
+            .collect()
+    }
+}
+
+/// The part of a scenario's counted work that worker `w` of `k` does.
+fn scenario_share(scenario: &Scenario, w: u64, k: u64) -> Scenario {
+    match scenario {
+        Scenario::Churn {
+            reconnects,
+            reconnect_rate,
+        } => Scenario::Churn {
+            reconnects: reconnects * (w + 1) / k - reconnects * w / k,
+            reconnect_rate: reconnect_rate / k as f64,
+        },
+        other => other.clone(),
+    }
+}
+
+/// Builds the whole-run plan (before splitting) from parsed options.
+pub fn build(scenario: Scenario, common: &CommonArgs, target: Target) -> Result<Plan> {
+    if common.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    if common.workers == 0 || u64::from(common.workers) > common.clients {
+        bail!("--workers must be between 1 and --clients");
+    }
+    if common.duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    Ok(Plan {
+        scenario,
+        target,
+        run_id: run_id(),
+        worker: 0,
+        first_client: 0,
+        clients: common.clients,
+        clients_total: common.clients,
+        duration: common.duration,
+        rate: common.rate.max(0.0),
+        max_pending: common.max_pending.max(1),
+        connect_timeout: common.connect_timeout,
+        jwt_secret: common.jwt_secret.clone(),
+    })
+}
+
+/// A short id that keeps this run's users apart from other runs'.
+fn run_id() -> String {
+    format!("lt{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// The `hold` scenario from its options.
+pub fn hold(args: &HoldArgs) -> Scenario {
+    Scenario::Hold {
+        ping_interval: args.ping_interval,
+    }
+}
+
+/// The `rtt` scenario from its options.
+pub fn rtt(_args: &RttArgs) -> Scenario {
+    Scenario::Rtt
+}
+
+/// The `propagation` scenario from its options.
+pub fn propagation(args: &PropagationArgs) -> Result<Scenario> {
+    if args.change_interval.is_zero() {
+        bail!("--change-interval must be more than 0");
+    }
+    let by_duration = args.common.duration.as_nanos() / args.change_interval.as_nanos();
+    let changes = args
+        .changes
+        .unwrap_or_else(|| u32::try_from(by_duration).unwrap_or(u32::MAX).max(1));
+    Ok(Scenario::Propagation {
+        change_interval: args.change_interval,
+        changes,
+        admins: args.admins.max(1),
+    })
+}
+
+/// The `churn` scenario from its options.
+pub fn churn(args: &ChurnArgs) -> Scenario {
+    Scenario::Churn {
+        reconnects: args.reconnects.unwrap_or(args.common.clients),
+        reconnect_rate: args.reconnect_rate.max(0.0),
+    }
+}
+
+/// The `mix` scenario from its options.
+pub fn mix(args: &MixArgs) -> Result<Scenario> {
+    let total = u32::from(args.active_pct) + u32::from(args.churn_pct) + u32::from(args.http_pct);
+    if total > 100 {
+        bail!("--active-pct + --churn-pct + --http-pct must not exceed 100");
+    }
+    Ok(Scenario::Mix(MixShape {
+        ping_interval: args.ping_interval,
+        active_pct: args.active_pct,
+        churn_pct: args.churn_pct,
+        churn_interval: args.churn_interval,
+        http_pct: args.http_pct,
+        heartbeat_interval: args.heartbeat_interval,
+        admins: args.admins,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Endpoint;
+
+    fn plan(clients: u64) -> Plan {
+        let endpoint = Endpoint {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            authority: "127.0.0.1:9".into(),
+            base_path: String::new(),
+        };
+        Plan {
+            scenario: Scenario::Churn {
+                reconnects: 10,
+                reconnect_rate: 0.0,
+            },
+            target: Target {
+                hub: endpoint.clone(),
+                admin: endpoint,
+                source_addrs: 1,
+            },
+            run_id: "lt".into(),
+            worker: 0,
+            first_client: 0,
+            clients,
+            clients_total: clients,
+            duration: Duration::from_secs(1),
+            rate: 90.0,
+            max_pending: 8,
+            connect_timeout: Duration::from_secs(1),
+            jwt_secret: None,
+        }
+    }
+
+    #[test]
+    fn split_covers_every_client_and_reconnect_once() {
+        let shares = plan(10).split(3);
+        let clients: Vec<_> = shares.iter().map(|s| (s.first_client, s.clients)).collect();
+        assert_eq!(clients, [(0, 3), (3, 3), (6, 4)]);
+        let reconnects: u64 = shares
+            .iter()
+            .map(|s| match s.scenario {
+                Scenario::Churn { reconnects, .. } => reconnects,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(reconnects, 10);
+        assert!(shares.iter().all(|s| (s.rate - 30.0).abs() < 1e-9));
+    }
+}

@@ -1,0 +1,42 @@
+//! Owns the scenarios: what simulated clients do in each, and when a
+//! scenario's measured phase ends.
+//!
+//! Each scenario runs inside one worker and returns what it measured and how
+//! long the measured phase lasted. Connection mechanics live in `client` and
+//! `tab`; phases and the ramp live in `worker`.
+
+mod admin;
+mod churn;
+mod heartbeat;
+mod hold;
+mod mix;
+mod propagation;
+mod rtt;
+mod tab;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::plan::Scenario;
+use crate::report::Measures;
+use crate::worker::Ctx;
+
+/// Runs the worker's scenario; returns what it measures and the measured window.
+pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
+    match ctx.plan.scenario.clone() {
+        Scenario::Hold { ping_interval } => hold::run(ctx, ping_interval).await,
+        Scenario::Rtt => rtt::run(ctx).await,
+        Scenario::Propagation {
+            change_interval,
+            changes,
+            admins,
+        } => propagation::run(ctx, change_interval, changes, admins).await,
+        Scenario::Churn {
+            reconnects,
+            reconnect_rate,
+        } => churn::run(ctx, reconnects, reconnect_rate).await,
+        Scenario::Mix(shape) => mix::run(ctx, shape).await,
+    }
+}
