@@ -43,10 +43,8 @@ pub enum Event {
 /// children are killed when dropped.
 pub fn start(plans: Vec<Plan>) -> Result<(mpsc::Receiver<Event>, Vec<Child>)> {
     let (events, rx) = mpsc::channel(1024);
-    if plans.len() == 1 {
-        for plan in plans {
-            tokio::spawn(run_in_process(plan, events.clone()));
-        }
+    if let [plan] = plans.as_slice() {
+        tokio::spawn(run_in_process(plan.clone(), events));
         return Ok((rx, Vec::new()));
     }
     let mut children = Vec::new();
@@ -87,11 +85,9 @@ fn spawn_child(index: usize, plan: &Plan, events: mpsc::Sender<Event>) -> Result
     let mut stdin = child.stdin.take().context("worker has no stdin")?;
     let stdout = child.stdout.take().context("worker has no stdout")?;
     tokio::spawn(async move {
-        let sent = async {
-            stdin.write_all(&plan_json).await?;
-            stdin.shutdown().await
-        };
-        let result = match sent.await {
+        let sent = stdin.write_all(&plan_json).await;
+        drop(stdin); // closing the pipe is the child's end of input
+        let result = match sent {
             Ok(()) => read_child(index, stdout, &events).await,
             Err(e) => Err(anyhow!("cannot send plan to worker {index}: {e}")),
         };
