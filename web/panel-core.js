@@ -388,6 +388,8 @@ export function chartPaths(samples, { now, width, height, windowMs = CHART_WINDO
       d += `${pen ? 'L' : 'M'}${x(s.t).toFixed(1)},${y(v).toFixed(1)}`;
       pen = true;
     }
+    // The latest value holds until now (and a lone sample still shows).
+    if (pen) d += `H${x(now).toFixed(1)}`;
     return d;
   };
   return { users: path('users'), sessions: path('sessions'), max: top, peakUsers: peak(samples, 'users') };

@@ -312,12 +312,20 @@ describe('chart', () => {
       { t: 0, users: 0, sessions: 10 },
       { t: 50, users: null, sessions: null },
       { t: 75, users: 5, sessions: 10 },
-      { t: 100, users: 10, sessions: 10 },
+      { t: 90, users: 10, sessions: 10 },
     ];
     const p = chartPaths(samples, { now: 100, width: 100, height: 10, windowMs: 100 });
     assert.equal(p.max, 10);
-    assert.equal(p.users, 'M0.0,10.0M75.0,5.0L100.0,0.0');
-    assert.equal(p.sessions, 'M0.0,0.0M75.0,0.0L100.0,0.0');
+    assert.equal(p.users, 'M0.0,10.0M75.0,5.0L90.0,0.0H100.0');
+    assert.equal(p.sessions, 'M0.0,0.0M75.0,0.0L90.0,0.0H100.0');
     assert.equal(p.peakUsers, 10);
+  });
+  test('a series ending in a gap does not reach now', () => {
+    const samples = [
+      { t: 10, users: 1, sessions: 1 },
+      { t: 20, users: null, sessions: null },
+    ];
+    const p = chartPaths(samples, { now: 100, width: 100, height: 10, windowMs: 100 });
+    assert.equal(p.users, 'M10.0,8.0');
   });
 });
