@@ -1,0 +1,265 @@
+//! Owns who a request is: HS256 JWT validation (claims `sub`, `exp`, `name`,
+//! `org`, `role`) and dev mode, where clients name themselves in the query.
+//! No warp in here; `http::auth` maps `AuthError` to 401/403.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::model::UserId;
+
+/// What a request may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A presence client.
+    Client,
+    /// May use the admin API and stream.
+    Admin,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Organisation.
+    pub org: Option<String>,
+    /// Client or admin.
+    pub role: Role,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token where one is needed.
+    #[error("missing token")]
+    Missing,
+    /// A token that does not verify or lacks required claims.
+    #[error("invalid token")]
+    Invalid,
+    /// A token past its `exp`.
+    #[error("token expired")]
+    Expired,
+    /// A valid token without `role: admin` on an admin route.
+    #[error("admin role required")]
+    NotAdmin,
+    /// Dev mode: the `user` parameter is missing or not 1..=128 bytes.
+    #[error("query parameter 'user' must be 1 to 128 bytes")]
+    BadDevUser,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// The identity a dev-mode client gives in its query string.
+#[derive(Debug, Clone, Default)]
+pub struct DevIdentity<'a> {
+    /// `user`.
+    pub user: Option<&'a str>,
+    /// `name`.
+    pub name: Option<&'a str>,
+    /// `org`.
+    pub org: Option<&'a str>,
+}
+
+/// Checks tokens (JWT mode) or query identities (dev mode).
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Option<DecodingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("dev_mode", &self.is_dev_mode())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// JWT mode with a secret, dev mode without.
+    pub fn new(secret: Option<&SecretString>) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 0;
+        Self {
+            key: secret.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            validation,
+        }
+    }
+
+    /// True without a JWT secret.
+    pub fn is_dev_mode(&self) -> bool {
+        self.key.is_none()
+    }
+
+    /// A presence client: the token's subject, or the dev-mode `user`.
+    pub fn client(
+        &self,
+        token: Option<&str>,
+        dev: &DevIdentity<'_>,
+    ) -> Result<Principal, AuthError> {
+        match &self.key {
+            Some(key) => self.verify(key, token),
+            None => dev_principal(dev),
+        }
+    }
+
+    /// An admin: a token with `role: admin`, or anyone in dev mode.
+    pub fn admin(&self, token: Option<&str>) -> Result<Principal, AuthError> {
+        let Some(key) = &self.key else {
+            return Ok(Principal {
+                user_id: UserId::parse("dev-admin").map_err(|_| AuthError::Invalid)?,
+                name: None,
+                org: None,
+                role: Role::Admin,
+            });
+        };
+        let principal = self.verify(key, token)?;
+        if principal.role != Role::Admin {
+            return Err(AuthError::NotAdmin);
+        }
+        Ok(principal)
+    }
+
+    fn verify(&self, key: &DecodingKey, token: Option<&str>) -> Result<Principal, AuthError> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(
+                |err| match err.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                },
+            )?;
+        let claims = data.claims;
+        Ok(Principal {
+            user_id: UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,
+            name: claims.name,
+            org: claims.org,
+            role: if claims.role.as_deref() == Some("admin") {
+                Role::Admin
+            } else {
+                Role::Client
+            },
+        })
+    }
+}
+
+fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
+    let user = dev.user.ok_or(AuthError::BadDevUser)?;
+    Ok(Principal {
+        user_id: UserId::parse(user).map_err(|_| AuthError::BadDevUser)?,
+        name: dev.name.map(str::to_string),
+        org: dev.org.map(str::to_string),
+        role: Role::Client,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+
+    fn token(secret: &str, sub: &str, exp_offset: i64, role: Option<&str>) -> String {
+        let exp = chrono::Utc::now().timestamp() + exp_offset;
+        let claims = serde_json::json!({"sub": sub, "exp": exp, "role": role, "name": "Alice"});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn jwt_mode() -> Authenticator {
+        Authenticator::new(Some(&SecretString::from("s3cret")))
+    }
+
+    #[test]
+    fn a_valid_token_names_the_user() {
+        let principal = jwt_mode()
+            .client(
+                Some(&token("s3cret", "alice", 60, None)),
+                &DevIdentity::default(),
+            )
+            .unwrap();
+        assert_eq!(principal.user_id.as_str(), "alice");
+        assert_eq!(principal.name.as_deref(), Some("Alice"));
+        assert_eq!(principal.role, Role::Client);
+    }
+
+    #[test]
+    fn bad_tokens_are_told_apart() {
+        let auth = jwt_mode();
+        let none = DevIdentity::default();
+        assert_eq!(auth.client(None, &none), Err(AuthError::Missing));
+        assert_eq!(auth.client(Some("garbage"), &none), Err(AuthError::Invalid));
+        assert_eq!(
+            auth.client(Some(&token("other", "alice", 60, None)), &none),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            auth.client(Some(&token("s3cret", "alice", -60, None)), &none),
+            Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn admin_routes_need_the_admin_role() {
+        let auth = jwt_mode();
+        assert_eq!(
+            auth.admin(Some(&token("s3cret", "bob", 60, None))),
+            Err(AuthError::NotAdmin)
+        );
+        assert!(
+            auth.admin(Some(&token("s3cret", "bob", 60, Some("admin"))))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn dev_mode_takes_the_user_from_the_query() {
+        let auth = Authenticator::new(None);
+        let ok = auth
+            .client(
+                None,
+                &DevIdentity {
+                    user: Some("alice"),
+                    name: None,
+                    org: Some("acme"),
+                },
+            )
+            .unwrap();
+        assert_eq!(ok.org.as_deref(), Some("acme"));
+        assert_eq!(
+            auth.client(None, &DevIdentity::default()),
+            Err(AuthError::BadDevUser)
+        );
+        let long = "x".repeat(129);
+        assert_eq!(
+            auth.client(
+                None,
+                &DevIdentity {
+                    user: Some(&long),
+                    ..Default::default()
+                }
+            ),
+            Err(AuthError::BadDevUser)
+        );
+        assert!(auth.admin(None).is_ok());
+    }
+}

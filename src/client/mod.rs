@@ -1,0 +1,216 @@
+//! Owns everything facing presence clients: the `GET /ws` upgrade (origin,
+//! auth, handshake, session metadata) and the per-connection task.
+
+pub mod limits;
+pub mod protocol;
+pub mod socket;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use crate::auth::DevIdentity;
+use crate::device::parse_user_agent;
+use crate::http::HubContext;
+use crate::http::auth::{raw_query, token_of};
+use crate::http::client_ip::client_ip;
+use crate::http::error::ApiError;
+use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
+use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
+use crate::presence::NewSession;
+
+/// Longest query value kept for descriptive fields (name, org, page, app).
+const MAX_FIELD_BYTES: usize = 512;
+
+/// Query parameters of `/ws`.
+#[derive(Debug, Default, Deserialize)]
+struct ClientQuery {
+    user: Option<String>,
+    name: Option<String>,
+    org: Option<String>,
+    app: Option<String>,
+    app_version: Option<String>,
+    page: Option<String>,
+}
+
+/// `GET /ws`.
+pub fn routes(
+    hub: Arc<HubContext>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("ws")
+        .and(warp::get())
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<UpgradeSlot>())
+        .and(warp::ext::optional::<PeerAddr>())
+        .and(warp::any().map(move || hub.clone()))
+        .and_then(upgrade_client)
+}
+
+async fn upgrade_client(
+    query: String,
+    headers: HeaderMap,
+    slot: Option<UpgradeSlot>,
+    peer: Option<PeerAddr>,
+    hub: Arc<HubContext>,
+) -> Result<warp::reply::Response, warp::Rejection> {
+    accept_client(&query, &headers, slot, peer, &hub).map_err(warp::reject::custom)
+}
+
+fn accept_client(
+    query: &str,
+    headers: &HeaderMap,
+    slot: Option<UpgradeSlot>,
+    peer: Option<PeerAddr>,
+    hub: &HubContext,
+) -> Result<warp::reply::Response, ApiError> {
+    if hub.closing.is_cancelled() {
+        return Err(ApiError::Unavailable("the hub is shutting down".into()));
+    }
+    check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
+    let params: ClientQuery = serde_urlencoded::from_str(query)
+        .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
+    let token = token_of(headers, query);
+    let principal = hub.auth.client(
+        token.as_deref(),
+        &DevIdentity {
+            user: params.user.as_deref(),
+            name: params.name.as_deref(),
+            org: params.org.as_deref(),
+        },
+    )?;
+    let accept_key = check_handshake(headers)?;
+    let session = NewSession {
+        id: SessionId::generate(),
+        user_id: principal.user_id,
+        name: principal.name.map(clip),
+        org: principal.org.map(clip),
+        node_id: hub.connections.node_id.clone(),
+        transport: Transport::Ws,
+        meta: session_meta(headers, peer, &params, hub),
+    };
+    let ctx = hub.connections.clone();
+    switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
+        socket::serve_connection(io, ctx, session)
+    })
+}
+
+/// 403 when `Origin` is set and not on the allow-list (when there is one).
+fn check_origin(headers: &HeaderMap, allowed: Option<&[String]>) -> Result<(), ApiError> {
+    let (Some(allowed), Some(origin)) = (allowed, headers.get(warp::http::header::ORIGIN)) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    if allowed
+        .iter()
+        .any(|candidate| *candidate == origin || candidate == "*")
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "origin {origin:?} is not allowed"
+        )))
+    }
+}
+
+/// What the hub records about where a session comes from.
+pub fn session_meta(
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+    params_page: &impl PageAndApp,
+    hub: &HubContext,
+) -> SessionMeta {
+    let user_agent = headers
+        .get(warp::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| clip(ua.to_string()));
+    SessionMeta {
+        ip: Some(request_ip(headers, peer, hub).to_string()),
+        device: parse_user_agent(user_agent.as_deref()),
+        user_agent,
+        app: params_page.app(),
+        page: params_page.page(),
+        meta: None,
+    }
+}
+
+/// The client address of a request, honouring trusted proxies.
+pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &HubContext) -> IpAddr {
+    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    client_ip(peer_ip, forwarded, &hub.connections.limits.trusted_proxies)
+}
+
+/// Query parameters that describe the client's app and page.
+pub trait PageAndApp {
+    /// The page.
+    fn page(&self) -> Option<String>;
+    /// The application.
+    fn app(&self) -> Option<AppInfo>;
+}
+
+impl PageAndApp for ClientQuery {
+    fn page(&self) -> Option<String> {
+        self.page.clone().map(clip)
+    }
+
+    fn app(&self) -> Option<AppInfo> {
+        if self.app.is_none() && self.app_version.is_none() {
+            return None;
+        }
+        Some(AppInfo {
+            name: self.app.clone().map(clip),
+            version: self.app_version.clone().map(clip),
+        })
+    }
+}
+
+/// Cuts a descriptive string to `MAX_FIELD_BYTES` at a character boundary.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_FIELD_BYTES {
+        let mut end = MAX_FIELD_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_origins_pass_and_others_get_403() {
+        let allowed = vec!["https://app.example".to_string()];
+        let mut headers = HeaderMap::new();
+        assert!(
+            check_origin(&headers, Some(&allowed)).is_ok(),
+            "no Origin: not a browser"
+        );
+        headers.insert("origin", "https://APP.example".parse().unwrap());
+        assert!(check_origin(&headers, Some(&allowed)).is_ok());
+        headers.insert("origin", "https://evil.example".parse().unwrap());
+        assert_eq!(
+            check_origin(&headers, Some(&allowed)).unwrap_err().status(),
+            403
+        );
+        assert!(check_origin(&headers, None).is_ok(), "no list: any origin");
+    }
+
+    #[test]
+    fn clipping_respects_characters() {
+        let long = "é".repeat(400);
+        let clipped = clip(long);
+        assert!(clipped.len() <= MAX_FIELD_BYTES);
+        assert!(clipped.chars().all(|c| c == 'é'));
+    }
+}

@@ -1,0 +1,377 @@
+//! Owns the client wire protocol: parsing `ClientMessage`s (borrowing from
+//! the frame where it can) and rendering server frames.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::device::DEVICE_TYPES;
+use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, SessionStatus, format_rfc3339};
+use crate::presence::MetaUpdate;
+
+/// Most keys in `hello.meta`.
+pub const MAX_META_KEYS: usize = 16;
+/// Largest serialised `hello.meta`, in bytes.
+pub const MAX_META_BYTES: usize = 1024;
+
+/// What is wrong with a frame; the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Not JSON, missing fields or wrong field types.
+    #[error("{0}")]
+    BadMessage(String),
+    /// A `type` the hub does not know.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// A binary frame.
+    #[error("binary frames are not supported; send JSON text")]
+    Unsupported,
+}
+
+impl FrameError {
+    /// The contract's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FrameError::BadMessage(_) => "bad_message",
+            FrameError::UnknownType(_) => "unknown_type",
+            FrameError::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// A parsed client message.
+#[derive(Debug, PartialEq)]
+pub enum ClientMessage<'a> {
+    /// Activity; `id` is echoed as given (raw JSON number or string).
+    Ping {
+        /// The raw JSON id.
+        id: Option<&'a str>,
+        /// The page, when given.
+        page: Option<String>,
+    },
+    /// Set or clear the manual status.
+    Status {
+        /// The new manual status.
+        manual: Option<ManualStatus>,
+    },
+    /// Metadata.
+    Hello(MetaUpdate),
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(default)]
+    page: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    manual: Option<Value>,
+    #[serde(default)]
+    app: Option<Value>,
+    #[serde(default)]
+    device: Option<Value>,
+    #[serde(default)]
+    meta: Option<Value>,
+}
+
+/// Keeps `null` apart from "absent": an explicit `null` becomes `Some(Null)`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+fn bad(reason: impl Into<String>) -> FrameError {
+    FrameError::BadMessage(reason.into())
+}
+
+/// Parses one text frame.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, FrameError> {
+    let raw: RawMessage<'_> =
+        serde_json::from_str(text).map_err(|err| bad(format!("not a valid message: {err}")))?;
+    let kind = raw
+        .kind
+        .as_deref()
+        .ok_or_else(|| bad("missing field \"type\""))?;
+    match kind {
+        "ping" => Ok(ClientMessage::Ping {
+            id: parse_ping_id(raw.id)?,
+            page: optional_string(raw.page, "page")?,
+        }),
+        "status" => Ok(ClientMessage::Status {
+            manual: parse_manual(raw.manual)?,
+        }),
+        "hello" => Ok(ClientMessage::Hello(MetaUpdate {
+            app: parse_app(raw.app)?,
+            device: parse_device(raw.device)?,
+            page: optional_string(raw.page, "page")?,
+            meta: parse_meta(raw.meta)?,
+        })),
+        other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
+    }
+}
+
+fn parse_ping_id(id: Option<&RawValue>) -> Result<Option<&str>, FrameError> {
+    let Some(id) = id else { return Ok(None) };
+    let text = id.get();
+    match text.as_bytes().first() {
+        Some(b'"' | b'-' | b'0'..=b'9') => Ok(Some(text)),
+        Some(b'n') => Ok(None),
+        _ => Err(bad("\"id\" must be a number or a string")),
+    }
+}
+
+fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, FrameError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(bad(format!("\"{field}\" must be a string"))),
+    }
+}
+
+fn parse_manual(value: Option<Value>) -> Result<Option<ManualStatus>, FrameError> {
+    match value {
+        None => Err(bad("status needs \"manual\": \"busy\", \"away\" or null")),
+        Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text == "busy" => Ok(Some(ManualStatus::Busy)),
+        Some(Value::String(text)) if text == "away" => Ok(Some(ManualStatus::Away)),
+        Some(_) => Err(bad("\"manual\" must be \"busy\", \"away\" or null")),
+    }
+}
+
+fn object(value: Option<Value>, field: &str) -> Result<Option<Map<String, Value>>, FrameError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(bad(format!("\"{field}\" must be an object"))),
+    }
+}
+
+fn string_field(
+    map: &mut Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, FrameError> {
+    optional_string(map.remove(key), &format!("{field}.{key}"))
+}
+
+fn parse_app(value: Option<Value>) -> Result<Option<AppInfo>, FrameError> {
+    let Some(mut map) = object(value, "app")? else {
+        return Ok(None);
+    };
+    Ok(Some(AppInfo {
+        name: string_field(&mut map, "name", "app")?,
+        version: string_field(&mut map, "version", "app")?,
+    }))
+}
+
+fn parse_device(value: Option<Value>) -> Result<Option<DeviceInfo>, FrameError> {
+    let Some(mut map) = object(value, "device")? else {
+        return Ok(None);
+    };
+    let device_type = string_field(&mut map, "device_type", "device")?;
+    if let Some(kind) = &device_type
+        && !DEVICE_TYPES.contains(&kind.as_str())
+    {
+        return Err(bad(
+            "\"device.device_type\" must be desktop, mobile, tablet, bot or unknown",
+        ));
+    }
+    Ok(Some(DeviceInfo {
+        platform: string_field(&mut map, "platform", "device")?,
+        device_type,
+        browser: string_field(&mut map, "browser", "device")?,
+    }))
+}
+
+fn parse_meta(value: Option<Value>) -> Result<Option<Map<String, Value>>, FrameError> {
+    let Some(map) = object(value, "meta")? else {
+        return Ok(None);
+    };
+    if map.len() > MAX_META_KEYS {
+        return Err(bad(format!(
+            "\"meta\" may have at most {MAX_META_KEYS} keys"
+        )));
+    }
+    let size = serde_json::to_string(&map)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_META_BYTES {
+        return Err(bad(format!(
+            "\"meta\" may be at most {MAX_META_BYTES} bytes serialised"
+        )));
+    }
+    Ok(Some(map))
+}
+
+/// Frames the hub sends to a client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage<'a> {
+    /// First frame after the upgrade.
+    Welcome {
+        /// The new session.
+        session_id: String,
+        /// The user.
+        user_id: &'a str,
+        /// This node.
+        node_id: &'a str,
+        /// WebSocket Ping period.
+        heartbeat_interval_ms: u64,
+        /// Active to idle.
+        idle_after_ms: u64,
+        /// Idle to away.
+        away_after_ms: u64,
+    },
+    /// The session's status or manual status changed.
+    Status {
+        /// Derived (or forced) status.
+        status: SessionStatus,
+        /// Manual status.
+        manual: Option<ManualStatus>,
+    },
+    /// A bad frame.
+    Error {
+        /// Contract error code.
+        code: &'a str,
+        /// Human-readable detail.
+        message: &'a str,
+    },
+    /// The last frame before the hub closes the socket.
+    Terminated {
+        /// admin, revoked, session_limit or shutdown.
+        reason: &'a str,
+    },
+}
+
+impl ServerMessage<'_> {
+    /// The frame's JSON text.
+    pub fn to_text(&self) -> String {
+        crate::feed::to_json(self)
+    }
+}
+
+/// The `pong` frame: `id` echoed verbatim when given, `ts` in RFC 3339.
+pub fn pong_text(id: Option<&str>, now: Millis) -> String {
+    let ts = format_rfc3339(now);
+    match id {
+        Some(id) => format!(r#"{{"type":"pong","id":{id},"ts":"{ts}"}}"#),
+        None => format!(r#"{{"type":"pong","ts":"{ts}"}}"#),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pings_borrow_their_id_and_echo_it_verbatim() {
+        let msg = parse_client_message(r#"{"type":"ping","id":42,"page":"/a"}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Ping {
+                id: Some("42"),
+                page: Some("/a".into())
+            }
+        );
+        let msg = parse_client_message(r#"{"type":"ping","id":"abc"}"#).unwrap();
+        let ClientMessage::Ping { id, .. } = msg else {
+            panic!()
+        };
+        let pong: Value = serde_json::from_str(&pong_text(id, 0)).unwrap();
+        assert_eq!(pong["id"], "abc");
+        assert_eq!(pong["ts"], "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_pong_without_id_has_no_id() {
+        let pong: Value = serde_json::from_str(&pong_text(None, 0)).unwrap();
+        assert!(pong.get("id").is_none());
+        assert_eq!(pong["type"], "pong");
+    }
+
+    #[test]
+    fn manual_status_accepts_busy_away_and_null_only() {
+        assert_eq!(
+            parse_client_message(r#"{"type":"status","manual":"busy"}"#),
+            Ok(ClientMessage::Status {
+                manual: Some(ManualStatus::Busy)
+            })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"status","manual":null}"#),
+            Ok(ClientMessage::Status { manual: None })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"status","manual":"sleeping"}"#)
+                .unwrap_err()
+                .code(),
+            "bad_message"
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"status"}"#)
+                .unwrap_err()
+                .code(),
+            "bad_message"
+        );
+    }
+
+    #[test]
+    fn garbage_and_wrong_types_are_bad_messages() {
+        for text in [
+            "nope",
+            "{}",
+            "[]",
+            r#"{"type":5}"#,
+            r#"{"type":"ping","id":{}}"#,
+            r#"{"type":"ping","page":3}"#,
+            r#"{"type":"hello","meta":[1]}"#,
+        ] {
+            assert_eq!(
+                parse_client_message(text).unwrap_err().code(),
+                "bad_message",
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_client_message(r#"{"type":"dance"}"#)
+                .unwrap_err()
+                .code(),
+            "unknown_type"
+        );
+    }
+
+    #[test]
+    fn hello_carries_app_device_page_and_meta() {
+        let msg = parse_client_message(r#"{"type":"hello","app":{"name":"crm","version":"2.1"},"device":{"device_type":"tablet"},"page":"/x","meta":{"mfa_verified":true}}"#).unwrap();
+        let ClientMessage::Hello(update) = msg else {
+            panic!()
+        };
+        assert_eq!(update.app.unwrap().name.as_deref(), Some("crm"));
+        assert_eq!(
+            update.device.unwrap().device_type.as_deref(),
+            Some("tablet")
+        );
+        assert_eq!(update.meta.unwrap()["mfa_verified"], true);
+    }
+
+    #[test]
+    fn hello_meta_is_bounded() {
+        let many: Map<String, Value> = (0..17).map(|i| (format!("k{i}"), Value::from(i))).collect();
+        let text = serde_json::json!({"type":"hello","meta": many}).to_string();
+        assert_eq!(
+            parse_client_message(&text).unwrap_err().code(),
+            "bad_message"
+        );
+        let big = serde_json::json!({"type":"hello","meta": {"k": "x".repeat(1100)}}).to_string();
+        assert_eq!(
+            parse_client_message(&big).unwrap_err().code(),
+            "bad_message"
+        );
+        let bad_type = r#"{"type":"hello","device":{"device_type":"toaster"}}"#;
+        assert_eq!(
+            parse_client_message(bad_type).unwrap_err().code(),
+            "bad_message"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! Owns one client WebSocket from welcome to close: reads frames, answers
+//! pings, forwards what the engine must know, sends WebSocket Pings every
+//! heartbeat interval, ends the session after `dead_after` of silence and
+//! closes the socket when the engine terminates the session.
+//!
+//! One task per connection and no lock shared with other connections: a
+//! ping is an atomic store in `SessionLiveness` plus a `pong` frame.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use tracing::Instrument;
+
+use super::limits::{BadFrames, MessageRate};
+use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
+use crate::config::ClientLimits;
+use crate::metrics::Metrics;
+use crate::model::time::now_millis;
+use crate::model::{EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
+use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
+
+/// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
+const READ_BUFFER: usize = 2 * 1024;
+/// Activity-only reports to the engine are sent at most this often.
+const REPORT_EVERY_MS: Millis = 1_000;
+/// How long a closing socket waits for the client's close reply.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The WebSocket stream type the hub drives.
+pub type ClientSocket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// What every connection shares (one `Arc` for all of them).
+#[derive(Debug)]
+pub struct ConnectionContext {
+    /// The presence engine.
+    pub presence: PresenceHandle,
+    /// Size, liveness and origin limits.
+    pub limits: ClientLimits,
+    /// This node.
+    pub node_id: NodeId,
+    /// Active to idle, for the welcome frame.
+    pub idle_after: Duration,
+    /// Idle to away, for the welcome frame.
+    pub away_after: Duration,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl ConnectionContext {
+    /// The tungstenite configuration: small buffers, the message size limit.
+    pub fn websocket_config(&self) -> WebSocketConfig {
+        let max = self.limits.max_message_bytes;
+        WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_write_buffer_size(256 * 1024)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
+    }
+}
+
+/// How a connection ended, from the socket's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The session must be ended with this cause.
+    End(EndCause),
+    /// The engine already ended the session.
+    Terminated,
+}
+
+/// Drives an upgraded connection until it closes.
+pub async fn serve_connection(
+    io: TokioIo<Upgraded>,
+    ctx: Arc<ConnectionContext>,
+    session: NewSession,
+) {
+    let id = session.id;
+    let span = tracing::debug_span!("ws", session_id = %id, user_id = %session.user_id);
+    async move {
+        let ws =
+            WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.websocket_config())).await;
+        ctx.metrics.connections.inc();
+        let mut connection = Connection::new(ws, ctx.clone(), id);
+        let user = session.user_id.clone();
+        if ctx
+            .presence
+            .open(session, Some(connection.liveness.clone()))
+            .await
+            .is_err()
+        {
+            connection.close(1001, "shutdown").await;
+        } else {
+            tracing::debug!("session started");
+            let outcome = connection.run(&user).await;
+            if let Outcome::End(cause) = outcome {
+                let _ = ctx.presence.end(id, cause).await;
+                tracing::debug!(cause = cause.as_str(), "session ended");
+            }
+        }
+        ctx.metrics.connections.dec();
+    }
+    .instrument(span)
+    .await;
+}
+
+struct Connection {
+    ws: ClientSocket,
+    ctx: Arc<ConnectionContext>,
+    id: SessionId,
+    liveness: Arc<SessionLiveness>,
+    rate: MessageRate,
+    bad_frames: BadFrames,
+    last_frame: Instant,
+    next_ping: Instant,
+    reported_at: Millis,
+    page: Option<String>,
+    sent_status: (SessionStatus, Option<ManualStatus>),
+}
+
+impl Connection {
+    fn new(ws: ClientSocket, ctx: Arc<ConnectionContext>, id: SessionId) -> Self {
+        let now = now_millis();
+        let started = Instant::now();
+        let next_ping = started + ctx.limits.heartbeat_interval;
+        Self {
+            ws,
+            id,
+            liveness: Arc::new(SessionLiveness::new(now)),
+            rate: MessageRate::new(now),
+            bad_frames: BadFrames::default(),
+            last_frame: started,
+            next_ping,
+            reported_at: now,
+            page: None,
+            sent_status: (SessionStatus::Active, None),
+            ctx,
+        }
+    }
+
+    async fn run(&mut self, user: &crate::model::UserId) -> Outcome {
+        if self.send_welcome(user).await.is_err() {
+            return Outcome::End(EndCause::ClientClosed);
+        }
+        loop {
+            let dead_at = self.last_frame + self.ctx.limits.dead_after;
+            let wake_at = dead_at.min(self.next_ping);
+            let step = tokio::select! {
+                biased;
+                () = self.liveness.changed() => self.on_engine_signal().await,
+                frame = self.ws.next() => self.on_frame(frame).await,
+                () = sleep_until(wake_at) => self.on_timer(dead_at).await,
+            };
+            if let Some(outcome) = step {
+                return outcome;
+            }
+        }
+    }
+
+    async fn send_welcome(&mut self, user: &crate::model::UserId) -> Result<(), WsError> {
+        let welcome = ServerMessage::Welcome {
+            session_id: self.id.to_string(),
+            user_id: user.as_str(),
+            node_id: self.ctx.node_id.as_str(),
+            heartbeat_interval_ms: duration_ms(self.ctx.limits.heartbeat_interval),
+            idle_after_ms: duration_ms(self.ctx.idle_after),
+            away_after_ms: duration_ms(self.ctx.away_after),
+        };
+        self.send_text(welcome.to_text(), "welcome").await
+    }
+
+    async fn send_text(&mut self, text: String, kind: &'static str) -> Result<(), WsError> {
+        self.ctx
+            .metrics
+            .messages_out
+            .with_label_values(&[kind])
+            .inc();
+        self.ws.send(Message::text(text)).await
+    }
+
+    /// The engine changed the status, or terminated the session.
+    async fn on_engine_signal(&mut self) -> Option<Outcome> {
+        if let Some(reason) = self.liveness.terminate_reason() {
+            self.send_terminated(reason).await;
+            return Some(Outcome::Terminated);
+        }
+        let current = (self.liveness.status(), self.liveness.manual());
+        if current != self.sent_status && current.0 != SessionStatus::Ended {
+            self.sent_status = current;
+            let frame = ServerMessage::Status {
+                status: current.0,
+                manual: current.1,
+            };
+            if self.send_text(frame.to_text(), "status").await.is_err() {
+                return Some(Outcome::End(EndCause::ClientClosed));
+            }
+        }
+        None
+    }
+
+    async fn send_terminated(&mut self, reason: TerminateReason) {
+        let frame = ServerMessage::Terminated {
+            reason: reason.as_str(),
+        };
+        let _ = self.send_text(frame.to_text(), "terminated").await;
+        self.close(reason.close_code(), reason.as_str()).await;
+    }
+
+    async fn on_timer(&mut self, dead_at: Instant) -> Option<Outcome> {
+        let now = Instant::now();
+        if now >= dead_at {
+            self.close(1000, "timeout").await;
+            return Some(Outcome::End(EndCause::Timeout));
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.ctx.limits.heartbeat_interval;
+            if self
+                .ws
+                .send(Message::Ping(Default::default()))
+                .await
+                .is_err()
+            {
+                return Some(Outcome::End(EndCause::ClientClosed));
+            }
+        }
+        None
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Option<Outcome> {
+        let message = match frame {
+            None => return Some(Outcome::End(EndCause::ClientClosed)),
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                self.close(1009, "message too big").await;
+                return Some(Outcome::End(EndCause::Policy));
+            }
+            Some(Err(WsError::Protocol(_))) => {
+                self.close(1002, "protocol error").await;
+                return Some(Outcome::End(EndCause::ClientClosed));
+            }
+            Some(Err(_)) => return Some(Outcome::End(EndCause::ClientClosed)),
+            Some(Ok(message)) => message,
+        };
+        self.last_frame = Instant::now();
+        match message {
+            Message::Text(text) => self.on_data(Ok(text.as_str())).await,
+            Message::Binary(_) => self.on_data(Err(FrameError::Unsupported)).await,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                let _ = self.ws.flush().await;
+                None
+            }
+            Message::Close(_) => {
+                self.drain().await;
+                Some(Outcome::End(EndCause::ClientClosed))
+            }
+        }
+    }
+
+    /// A data frame: rate-limited, then parsed and applied.
+    async fn on_data(&mut self, text: Result<&str, FrameError>) -> Option<Outcome> {
+        let now = now_millis();
+        if !self.rate.admit(now) {
+            self.close(1008, "message rate exceeded").await;
+            return Some(Outcome::End(EndCause::Policy));
+        }
+        let parsed = text.and_then(parse_client_message);
+        let result = match parsed {
+            Ok(message) => self.apply(message, now).await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => None,
+            Err(error) => self.reject_frame(&error, now).await,
+        }
+    }
+
+    async fn apply(&mut self, message: ClientMessage<'_>, now: Millis) -> Result<(), FrameError> {
+        let presence = self.ctx.presence.clone();
+        match message {
+            ClientMessage::Ping { id, page } => {
+                self.ctx.metrics.messages_in.ping.inc();
+                let pong = pong_text(id, now);
+                self.on_activity(page, now).await;
+                let _ = self.send_text(pong, "pong").await;
+            }
+            ClientMessage::Status { manual } => {
+                self.ctx.metrics.messages_in.status.inc();
+                let _ = presence.set_manual(self.id, manual).await;
+            }
+            ClientMessage::Hello(update) => {
+                self.ctx.metrics.messages_in.hello.inc();
+                let _ = presence.apply_meta(self.id, update).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records activity and tells the engine when an admin could see it.
+    async fn on_activity(&mut self, page: Option<String>, now: Millis) {
+        self.liveness.touch(now);
+        let page_changed = page.is_some() && page != self.page;
+        if page_changed || self.liveness.status() != SessionStatus::Active {
+            if page_changed {
+                self.page.clone_from(&page);
+            }
+            self.reported_at = now;
+            let _ = self.ctx.presence.report_activity(self.id, page).await;
+        } else if now - self.reported_at >= REPORT_EVERY_MS {
+            self.reported_at = now;
+            self.ctx.presence.offer_activity(self.id);
+        }
+    }
+
+    async fn reject_frame(&mut self, error: &FrameError, now: Millis) -> Option<Outcome> {
+        tracing::debug!(code = error.code(), "bad frame");
+        self.ctx.metrics.messages_in.bad.inc();
+        self.ctx
+            .metrics
+            .bad_frames
+            .with_label_values(&[error.code()])
+            .inc();
+        if !self.bad_frames.admit(now) {
+            self.close(1008, "too many bad frames").await;
+            return Some(Outcome::End(EndCause::Policy));
+        }
+        let message = error.to_string();
+        let frame = ServerMessage::Error {
+            code: error.code(),
+            message: &message,
+        };
+        if self.send_text(frame.to_text(), "error").await.is_err() {
+            return Some(Outcome::End(EndCause::ClientClosed));
+        }
+        None
+    }
+
+    /// Sends a close frame and waits briefly for the client's reply.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        if self.ws.close(Some(frame)).await.is_ok() {
+            self.drain().await;
+        }
+    }
+
+    async fn drain(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

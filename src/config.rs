@@ -1,0 +1,514 @@
+//! Owns the hub's configuration: every `PRESENCE_*` variable as an env var
+//! and a CLI flag, parsed and validated once at start.
+//!
+//! After validation the `Config` is split into the small typed configs each
+//! module needs (`PresenceConfig`, `ClientLimits`, ...). No other module reads
+//! the environment.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use ipnet::IpNet;
+use secrecy::SecretString;
+
+use crate::model::NodeId;
+
+/// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("{err} (use e.g. 500ms, 2s, 5m, 1h, 30d)"))
+}
+
+/// Command-line flags and `PRESENCE_*` environment variables.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "presence-hub", version, about = "Real-time presence hub")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the start line shows it).
+    #[arg(long, env = "PRESENCE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// HS256 secret for client and admin JWTs; unset means dev mode.
+    #[arg(long, env = "PRESENCE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Redis URL (redis:// or rediss://); unset means a single node in memory.
+    #[arg(long, env = "PRESENCE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so clusters can share one Redis.
+    #[arg(long, env = "PRESENCE_NAMESPACE", default_value = "presence")]
+    pub namespace: String,
+
+    /// This node's id; random when unset.
+    #[arg(long, env = "PRESENCE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// A session with no activity for this long is idle.
+    #[arg(long, env = "PRESENCE_IDLE_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub idle_after: Duration,
+
+    /// A session with no activity for this long is away.
+    #[arg(long, env = "PRESENCE_AWAY_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub away_after: Duration,
+
+    /// The hub sends a WebSocket Ping this often.
+    #[arg(long, env = "PRESENCE_HEARTBEAT_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// No frame at all from a client for this long ends its session (timeout).
+    #[arg(long, env = "PRESENCE_DEAD_AFTER", default_value = "45s", value_parser = parse_duration)]
+    pub dead_after: Duration,
+
+    /// An HTTP-heartbeat session with no heartbeat for this long ends (timeout).
+    #[arg(long, env = "PRESENCE_HTTP_SESSION_TTL", default_value = "90s", value_parser = parse_duration)]
+    pub http_session_ttl: Duration,
+
+    /// A node not heard from for this long is lost (cluster mode).
+    #[arg(long, env = "PRESENCE_NODE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub node_timeout: Duration,
+
+    /// Most live sessions per user; the oldest is terminated beyond it (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_SESSIONS_PER_USER", default_value_t = 0)]
+    pub max_sessions_per_user: usize,
+
+    /// Largest client message, in bytes; a bigger one closes the socket with 1009.
+    #[arg(long, env = "PRESENCE_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+
+    /// How long ended sessions are kept in history.
+    #[arg(long, env = "PRESENCE_HISTORY_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub history_retention: Duration,
+
+    /// Comma list of allowed WebSocket origins; unset allows any.
+    #[arg(long, env = "PRESENCE_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+
+    /// Comma list of proxy IPs or CIDRs whose X-Forwarded-For is honoured.
+    #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Lets dev mode (no JWT secret) bind a non-loopback address.
+    #[arg(long, env = "PRESENCE_INSECURE_DEV", default_value_t = false, action = ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_dev: bool,
+
+    /// Single-node history is appended to this file and replayed at start.
+    #[arg(long, env = "PRESENCE_HISTORY_FILE")]
+    pub history_file: Option<std::path::PathBuf>,
+
+    /// Admin API rate limit per token (per IP in dev mode), e.g. 50/s; burst is twice that.
+    #[arg(long, env = "PRESENCE_API_RATE_LIMIT", default_value = "50/s")]
+    pub api_rate_limit: String,
+
+    /// Serve Prometheus metrics at /metrics.
+    #[arg(long, env = "PRESENCE_METRICS", default_value_t = true, action = ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics: bool,
+
+    /// Log format: text or json (level from RUST_LOG).
+    #[arg(long, env = "PRESENCE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Events queued per admin subscriber before it is closed with 4009.
+    #[arg(long, env = "PRESENCE_ADMIN_QUEUE", default_value_t = 4096)]
+    pub admin_queue: usize,
+
+    /// Listen backlog of the TCP socket (absorbs reconnect storms).
+    #[arg(long, env = "PRESENCE_LISTEN_BACKLOG", default_value_t = 4096)]
+    pub listen_backlog: u32,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration value the hub cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that does not parse.
+    #[error("{variable}: invalid value {value:?}: {reason}")]
+    Invalid {
+        /// The environment variable (its flag is the same name lowercased).
+        variable: &'static str,
+        /// The bad value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two values that contradict each other.
+    #[error("{variable}: {reason}")]
+    Conflict {
+        /// The environment variable at fault.
+        variable: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The admin API's token-bucket rate: `per_second` with a burst of twice that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second.
+    pub per_second: u32,
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (count, unit) = text.trim().split_once('/').unwrap_or((text.trim(), "s"));
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| "expected N/s, N/m or N/h".to_string())?;
+        let per_second = match unit.trim() {
+            "s" | "sec" | "second" => count,
+            "m" | "min" | "minute" => count.div_ceil(60),
+            "h" | "hour" => count.div_ceil(3600),
+            _ => return Err("unit must be s, m or h".to_string()),
+        };
+        if per_second == 0 {
+            return Err("rate must be at least 1 per second".to_string());
+        }
+        Ok(Self { per_second })
+    }
+}
+
+/// What the presence engine needs.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// This node.
+    pub node_id: NodeId,
+    /// Active to idle.
+    pub idle_after: Duration,
+    /// Idle to away.
+    pub away_after: Duration,
+    /// HTTP session expiry.
+    pub http_session_ttl: Duration,
+    /// Per-user session limit (0 = none).
+    pub max_sessions_per_user: usize,
+    /// Per-subscriber admin queue bound.
+    pub admin_queue: usize,
+}
+
+/// What each client connection needs.
+#[derive(Debug, Clone)]
+pub struct ClientLimits {
+    /// Largest message in bytes.
+    pub max_message_bytes: usize,
+    /// WebSocket Ping period.
+    pub heartbeat_interval: Duration,
+    /// Silence that ends a session.
+    pub dead_after: Duration,
+    /// Allowed `Origin` values (None = any).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Proxies whose X-Forwarded-For is honoured.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The validated configuration, split per module.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Listen backlog.
+    pub listen_backlog: u32,
+    /// JWT secret (None = dev mode).
+    pub jwt_secret: Option<SecretString>,
+    /// Presence engine settings.
+    pub presence: PresenceConfig,
+    /// Client connection limits.
+    pub client: ClientLimits,
+    /// Redis URL (None = single node).
+    pub redis_url: Option<String>,
+    /// Redis key prefix.
+    pub namespace: String,
+    /// Node loss timeout.
+    pub node_timeout: Duration,
+    /// History retention.
+    pub history_retention: Duration,
+    /// History file (single node).
+    pub history_file: Option<std::path::PathBuf>,
+    /// Admin API rate.
+    pub api_rate_limit: RateLimit,
+    /// Serve /metrics.
+    pub metrics: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The defaults, as if started with no flags and no `PRESENCE_*` variables.
+    /// Tests start from this and set fields directly, never through the
+    /// process environment.
+    pub fn defaults() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            jwt_secret: None,
+            redis_url: None,
+            namespace: "presence".into(),
+            node_id: None,
+            idle_after: Duration::from_secs(60),
+            away_after: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_secs(20),
+            dead_after: Duration::from_secs(45),
+            http_session_ttl: Duration::from_secs(90),
+            node_timeout: Duration::from_secs(5),
+            max_sessions_per_user: 0,
+            max_message_bytes: 4096,
+            history_retention: Duration::from_secs(30 * 86_400),
+            allowed_origins: None,
+            trusted_proxies: String::new(),
+            insecure_dev: false,
+            history_file: None,
+            api_rate_limit: "50/s".into(),
+            metrics: true,
+            log_format: LogFormat::Text,
+            admin_queue: 4096,
+            listen_backlog: 4096,
+        }
+    }
+
+    /// Checks every value and relation, and splits the config per module.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let bind = self.parse_bind()?;
+        self.check_relations()?;
+        if self.jwt_secret.is_none() && !bind.ip().is_loopback() && !self.insecure_dev {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_BIND",
+                reason: format!(
+                    "dev mode (no PRESENCE_JWT_SECRET) refuses to bind the non-loopback address {bind}; set PRESENCE_JWT_SECRET, or PRESENCE_INSECURE_DEV=1 to allow it"
+                ),
+            });
+        }
+        Ok(Settings {
+            bind,
+            listen_backlog: self.listen_backlog.max(128),
+            jwt_secret: self.jwt_secret.clone(),
+            presence: self.presence_config(),
+            client: ClientLimits {
+                max_message_bytes: self.max_message_bytes,
+                heartbeat_interval: self.heartbeat_interval,
+                dead_after: self.dead_after,
+                allowed_origins: parse_origins(self.allowed_origins.as_deref()),
+                trusted_proxies: parse_proxies(&self.trusted_proxies)?,
+            },
+            redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
+            namespace: self.namespace.clone(),
+            node_timeout: self.node_timeout,
+            history_retention: self.history_retention,
+            history_file: self.history_file.clone(),
+            api_rate_limit: self
+                .api_rate_limit
+                .parse()
+                .map_err(|reason| ConfigError::Invalid {
+                    variable: "PRESENCE_API_RATE_LIMIT",
+                    value: self.api_rate_limit.clone(),
+                    reason,
+                })?,
+            metrics: self.metrics,
+            log_format: self.log_format,
+        })
+    }
+
+    fn parse_bind(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind.trim().parse().map_err(|_| ConfigError::Invalid {
+            variable: "PRESENCE_BIND",
+            value: self.bind.clone(),
+            reason: "expected IP:PORT, e.g. 127.0.0.1:8080".into(),
+        })
+    }
+
+    fn check_relations(&self) -> Result<(), ConfigError> {
+        let conflict = |variable, reason: String| Err(ConfigError::Conflict { variable, reason });
+        if self.idle_after.is_zero() {
+            return conflict("PRESENCE_IDLE_AFTER", "must be greater than zero".into());
+        }
+        if self.away_after <= self.idle_after {
+            return conflict(
+                "PRESENCE_AWAY_AFTER",
+                format!(
+                    "must be greater than PRESENCE_IDLE_AFTER ({} <= {})",
+                    humantime::format_duration(self.away_after),
+                    humantime::format_duration(self.idle_after)
+                ),
+            );
+        }
+        if self.heartbeat_interval.is_zero() {
+            return conflict(
+                "PRESENCE_HEARTBEAT_INTERVAL",
+                "must be greater than zero".into(),
+            );
+        }
+        if self.dead_after <= self.heartbeat_interval {
+            return conflict(
+                "PRESENCE_DEAD_AFTER",
+                "must be greater than PRESENCE_HEARTBEAT_INTERVAL".into(),
+            );
+        }
+        if self.http_session_ttl.is_zero() {
+            return conflict(
+                "PRESENCE_HTTP_SESSION_TTL",
+                "must be greater than zero".into(),
+            );
+        }
+        if self.node_timeout < Duration::from_millis(500) {
+            return conflict("PRESENCE_NODE_TIMEOUT", "must be at least 500ms".into());
+        }
+        if self.max_message_bytes < 64 {
+            return conflict("PRESENCE_MAX_MESSAGE_BYTES", "must be at least 64".into());
+        }
+        if self.admin_queue == 0 {
+            return conflict("PRESENCE_ADMIN_QUEUE", "must be at least 1".into());
+        }
+        if self.namespace.trim().is_empty() {
+            return conflict("PRESENCE_NAMESPACE", "must not be empty".into());
+        }
+        Ok(())
+    }
+
+    fn presence_config(&self) -> PresenceConfig {
+        PresenceConfig {
+            node_id: match self.node_id.as_deref().map(str::trim) {
+                Some(id) if !id.is_empty() => NodeId::new(id),
+                _ => NodeId::random(),
+            },
+            idle_after: self.idle_after,
+            away_after: self.away_after,
+            http_session_ttl: self.http_session_ttl,
+            max_sessions_per_user: self.max_sessions_per_user,
+            admin_queue: self.admin_queue,
+        }
+    }
+}
+
+fn parse_origins(list: Option<&str>) -> Option<Vec<String>> {
+    let origins: Vec<String> = list?
+        .split(',')
+        .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    (!origins.is_empty()).then_some(origins)
+}
+
+fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    variable: "PRESENCE_TRUSTED_PROXIES",
+                    value: item.to_string(),
+                    reason: "expected an IP address or CIDR".into(),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut base = Config::defaults();
+        let parsed =
+            Config::try_parse_from(std::iter::once("presence-hub").chain(args.iter().copied()))
+                .expect("flags parse");
+        // Only take over what the flags said; the environment is ignored.
+        for arg in args.iter().filter(|a| a.starts_with("--")) {
+            match *arg {
+                "--idle-after" => base.idle_after = parsed.idle_after,
+                "--away-after" => base.away_after = parsed.away_after,
+                "--bind" => base.bind.clone_from(&parsed.bind),
+                "--insecure-dev" => base.insecure_dev = parsed.insecure_dev,
+                "--trusted-proxies" => base.trusted_proxies.clone_from(&parsed.trusted_proxies),
+                "--api-rate-limit" => base.api_rate_limit.clone_from(&parsed.api_rate_limit),
+                _ => {}
+            }
+        }
+        base
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Config::defaults().validate().expect("defaults validate");
+        assert_eq!(settings.bind.port(), 8080);
+        assert_eq!(settings.presence.idle_after, Duration::from_secs(60));
+        assert_eq!(settings.api_rate_limit.per_second, 50);
+    }
+
+    #[test]
+    fn durations_accept_the_documented_units() {
+        for text in ["500ms", "2s", "5m", "1h", "30d"] {
+            assert!(parse_duration(text).is_ok(), "{text}");
+        }
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn away_after_must_exceed_idle_after() {
+        let err = config(&["--idle-after", "5m", "--away-after", "1m"])
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_AWAY_AFTER"), "{err}");
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_public_bind_unless_insecure() {
+        let err = config(&["--bind", "0.0.0.0:8080"]).validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_BIND"), "{err}");
+        assert!(
+            config(&["--bind", "0.0.0.0:8080", "--insecure-dev", "1"])
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = config(&["--bind", "nowhere"]).validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_BIND"));
+        let err = config(&["--trusted-proxies", "10.0.0.0/8,banana"])
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_TRUSTED_PROXIES"));
+        let err = config(&["--api-rate-limit", "fast"])
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_API_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn rate_limits_parse_per_unit() {
+        assert_eq!(
+            "50/s".parse::<RateLimit>(),
+            Ok(RateLimit { per_second: 50 })
+        );
+        assert_eq!(
+            "120/m".parse::<RateLimit>(),
+            Ok(RateLimit { per_second: 2 })
+        );
+        assert!("0/s".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(
+            parse_origins(Some("https://A.example/, http://b.example")),
+            Some(vec![
+                "https://a.example".to_string(),
+                "http://b.example".to_string()
+            ])
+        );
+        assert_eq!(parse_origins(Some(" , ")), None);
+    }
+}

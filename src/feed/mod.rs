@@ -1,0 +1,230 @@
+//! Owns the admin event feed: every change rendered once to JSON, fanned out
+//! to bounded per-subscriber queues, with snapshot and subscription taken in
+//! the same engine step so no event falls between them.
+//!
+//! Overflow policy: a subscriber whose queue is full is dropped and marked
+//! lagged; `admin::stream` then closes it with 4009 so it resubscribes for a
+//! fresh snapshot. A slow admin never slows the engine or anyone else.
+//!
+//! Sequence numbers are per subscriber stream and assigned by the stream as
+//! it writes, so a filtered stream numbers only what it delivers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::presence::change::Change;
+
+/// One change, rendered once for every subscriber.
+#[derive(Debug)]
+pub struct EventFrame {
+    org: Option<String>,
+    head: &'static str,
+    tail: String,
+}
+
+impl EventFrame {
+    /// Renders a change: everything but the per-stream `seq`.
+    pub fn render(change: &Change) -> Self {
+        match change {
+            Change::Session { event, session } => Self {
+                org: session.org.clone(),
+                head: r#"{"type":"session","seq":"#,
+                tail: format!(
+                    r#","event":"{}","session":{}}}"#,
+                    event.as_str(),
+                    to_json(session)
+                ),
+            },
+            Change::User(user) => Self {
+                org: user.org.clone(),
+                head: r#"{"type":"user","seq":"#,
+                tail: format!(r#","user":{}}}"#, to_json(user)),
+            },
+        }
+    }
+
+    /// The frame's JSON text with the stream's sequence number.
+    pub fn to_text(&self, seq: u64) -> String {
+        let mut text = String::with_capacity(self.head.len() + self.tail.len() + 20);
+        text.push_str(self.head);
+        text.push_str(&seq.to_string());
+        text.push_str(&self.tail);
+        text
+    }
+
+    /// True when a stream filtered on `org` delivers this frame.
+    pub fn matches(&self, org: Option<&str>) -> bool {
+        org.is_none() || org == self.org.as_deref()
+    }
+}
+
+/// Serialises a value the hub built itself; such values always serialise.
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "serialising an admin event failed");
+        "null".to_string()
+    })
+}
+
+/// What a new admin subscriber receives.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The snapshot frame's JSON text (seq 0).
+    pub snapshot: String,
+    /// Events after the snapshot, in order.
+    pub events: mpsc::Receiver<Arc<EventFrame>>,
+    /// Set when the subscriber was dropped for falling behind.
+    pub lagged: Arc<AtomicBool>,
+    /// The organisation filter.
+    pub org: Option<String>,
+}
+
+impl Subscription {
+    /// True when the feed dropped this subscriber for lagging.
+    pub fn has_lagged(&self) -> bool {
+        self.lagged.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    org: Option<String>,
+    queue: mpsc::Sender<Arc<EventFrame>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// The set of admin subscribers and their queues.
+#[derive(Debug)]
+pub struct Feed {
+    subscribers: Vec<Subscriber>,
+    queue_capacity: usize,
+    lagged_total: u64,
+}
+
+impl Feed {
+    /// A feed whose subscribers may fall `queue_capacity` events behind.
+    pub fn new(queue_capacity: usize) -> Self {
+        Self {
+            subscribers: Vec::new(),
+            queue_capacity: queue_capacity.max(1),
+            lagged_total: 0,
+        }
+    }
+
+    /// Registers a subscriber whose stream starts with `snapshot`.
+    pub fn subscribe(&mut self, org: Option<String>, snapshot: String) -> Subscription {
+        let (queue, events) = mpsc::channel(self.queue_capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        self.subscribers.push(Subscriber {
+            org: org.clone(),
+            queue,
+            lagged: lagged.clone(),
+        });
+        Subscription {
+            snapshot,
+            events,
+            lagged,
+            org,
+        }
+    }
+
+    /// Delivers a change to every matching subscriber, never waiting.
+    pub fn publish(&mut self, change: &Change) {
+        self.subscribers.retain(|s| !s.queue.is_closed());
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let frame = Arc::new(EventFrame::render(change));
+        let mut lagged = 0;
+        self.subscribers.retain(|subscriber| {
+            if !frame.matches(subscriber.org.as_deref()) {
+                return true;
+            }
+            match subscriber.queue.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.lagged.store(true, Ordering::Release);
+                    lagged += 1;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if lagged > 0 {
+            self.lagged_total += lagged;
+            tracing::warn!(lagged, "admin subscriber fell behind and is closed");
+        }
+    }
+
+    /// Subscribers currently attached.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers
+            .iter()
+            .filter(|s| !s.queue.is_closed())
+            .count()
+    }
+
+    /// Subscribers dropped for lagging since start.
+    pub fn lagged_total(&self) -> u64 {
+        self.lagged_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NodeId, UserId, UserStatus, UserView};
+
+    fn user_change(org: Option<&str>) -> Change {
+        Change::User(UserView {
+            user_id: UserId::parse("alice").unwrap(),
+            name: None,
+            org: org.map(str::to_string),
+            status: UserStatus::Active,
+            manual: None,
+            session_count: 1,
+            online_since: None,
+            last_activity: None,
+        })
+    }
+
+    #[test]
+    fn frames_carry_the_stream_seq() {
+        let frame = EventFrame::render(&user_change(None));
+        let value: serde_json::Value = serde_json::from_str(&frame.to_text(7)).unwrap();
+        assert_eq!(value["type"], "user");
+        assert_eq!(value["seq"], 7);
+        assert_eq!(value["user"]["status"], "active");
+        let _ = NodeId::new("n");
+    }
+
+    #[test]
+    fn a_filtered_subscriber_gets_only_its_org() {
+        let mut feed = Feed::new(8);
+        let mut acme = feed.subscribe(Some("acme".into()), String::new());
+        let mut all = feed.subscribe(None, String::new());
+        feed.publish(&user_change(Some("acme")));
+        feed.publish(&user_change(Some("other")));
+        assert_eq!(acme.events.try_recv().map(|_| ()).ok(), Some(()));
+        assert!(acme.events.try_recv().is_err());
+        assert!(all.events.try_recv().is_ok());
+        assert!(all.events.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_subscriber_as_lagged() {
+        let mut feed = Feed::new(2);
+        let mut slow = feed.subscribe(None, String::new());
+        for _ in 0..3 {
+            feed.publish(&user_change(None));
+        }
+        assert!(slow.has_lagged());
+        assert_eq!(feed.subscriber_count(), 0);
+        assert!(slow.events.try_recv().is_ok());
+        assert!(slow.events.try_recv().is_ok());
+        assert!(slow.events.try_recv().is_err(), "then closed");
+    }
+}

@@ -1,0 +1,178 @@
+//! Owns authentication at the HTTP edge: where a token is found (Bearer
+//! header or `token` query parameter), the admin filter (401/403 before any
+//! handler or upgrade runs) and the admin API's per-token rate limit.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use super::error::ApiError;
+use super::upgrade::PeerAddr;
+use crate::auth::{Authenticator, Principal};
+use crate::config::RateLimit;
+
+/// Keys kept in the rate limiter before stale ones are pruned.
+const LIMITER_PRUNE_AT: usize = 10_000;
+
+/// The token of a request: `Authorization: Bearer`, else `?token=`.
+pub fn token_of(headers: &HeaderMap, query: &str) -> Option<String> {
+    let bearer = headers
+        .get(warp::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
+    bearer.or_else(|| query_param(query, "token"))
+}
+
+/// One parameter of a raw query string.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded_pairs(query)
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .into_iter()
+}
+
+/// The raw query string, empty when there is none.
+pub fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// The admin API's rate limiter: per token, or per IP in dev mode.
+#[derive(Clone)]
+pub struct AdminRateLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl std::fmt::Debug for AdminRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminRateLimiter")
+    }
+}
+
+impl AdminRateLimiter {
+    /// `rate` per second with a burst of twice that.
+    pub fn new(rate: RateLimit) -> Self {
+        let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(rate.per_second.saturating_mul(2)).unwrap_or(per_second);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        Self {
+            limiter: Arc::new(RateLimiter::keyed(quota)),
+        }
+    }
+
+    /// Admits one request for `key`, or says how long to wait.
+    pub fn check(&self, key: &str) -> Result<(), ApiError> {
+        if self.limiter.len() > LIMITER_PRUNE_AT {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&key.to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                ApiError::RateLimited {
+                    retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                }
+            })
+    }
+}
+
+/// What the admin filter needs.
+#[derive(Clone, Debug)]
+pub struct AdminGate {
+    /// Token checks.
+    pub auth: Authenticator,
+    /// Per-token rate limit.
+    pub limiter: AdminRateLimiter,
+}
+
+fn peer_ip(peer: Option<PeerAddr>) -> IpAddr {
+    peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip())
+}
+
+/// An admin principal, checked before the handler runs (401/403).
+pub fn admin(
+    gate: AdminGate,
+) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned().and(raw_query()).and_then(
+        move |headers: HeaderMap, query: String| {
+            let gate = gate.clone();
+            async move {
+                let token = token_of(&headers, &query);
+                gate.auth
+                    .admin(token.as_deref())
+                    .map_err(|err| warp::reject::custom(ApiError::from(err)))
+            }
+        },
+    )
+}
+
+/// An admin principal on a rate-limited `/api/v1` route.
+pub fn admin_api(
+    gate: AdminGate,
+) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    let limiter = gate.limiter.clone();
+    let dev_mode = gate.auth.is_dev_mode();
+    warp::header::headers_cloned()
+        .and(raw_query())
+        .and(warp::ext::optional::<PeerAddr>())
+        .and(admin(gate))
+        .and_then(
+            move |headers: HeaderMap,
+                  query: String,
+                  peer: Option<PeerAddr>,
+                  principal: Principal| {
+                let limiter = limiter.clone();
+                async move {
+                    let key = match token_of(&headers, &query) {
+                        Some(token) if !dev_mode => token,
+                        _ => peer_ip(peer).to_string(),
+                    };
+                    limiter.check(&key).map_err(warp::reject::custom)?;
+                    Ok::<_, warp::Rejection>(principal)
+                }
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_beats_the_query_token() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(token_of(&headers, "token=xyz").as_deref(), Some("abc"));
+        assert_eq!(
+            token_of(&HeaderMap::new(), "a=1&token=xyz").as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(token_of(&HeaderMap::new(), ""), None);
+    }
+
+    #[test]
+    fn the_limiter_allows_a_burst_of_twice_the_rate() {
+        let limiter = AdminRateLimiter::new(RateLimit { per_second: 5 });
+        let admitted = (0..20).filter(|_| limiter.check("t").is_ok()).count();
+        assert_eq!(admitted, 10);
+        assert!(limiter.check("other").is_ok(), "keys are separate");
+        match limiter.check("t") {
+            Err(ApiError::RateLimited { retry_after_s }) => assert!(retry_after_s >= 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
+    }
+}

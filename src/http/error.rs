@@ -1,0 +1,219 @@
+//! Owns the JSON error every HTTP route returns, `{"error":{"code","message"}}`,
+//! and the mapping of every warp rejection onto it. `Internal` is the only
+//! 500; its details stay in the log.
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::reject::Rejection;
+use warp::reply::{Reply, Response};
+
+use crate::auth::AuthError;
+
+/// Everything an HTTP route can answer besides success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter that does not parse or is out of range.
+    #[error("invalid parameter {name:?}: {reason}")]
+    BadParameter {
+        /// The parameter's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A malformed request that is not about one parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials without the right role, or a refused origin.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists with another method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is over the limit.
+    #[error("request body too large (limit 16 KiB)")]
+    PayloadTooLarge,
+    /// Over the rate limit; retry after this many seconds.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
+    /// The hub is shutting down or cannot serve this now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault in the hub.
+    #[error("internal error")]
+    Internal,
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    /// A bad parameter, named.
+    pub fn bad_parameter(name: &str, reason: impl Into<String>) -> Self {
+        ApiError::BadParameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadParameter { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadParameter { .. } => "bad_parameter",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The JSON response.
+    pub fn to_response(&self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
+        if let ApiError::RateLimited { retry_after_s } = self
+            && let Ok(value) = warp::http::HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            response.headers_mut().insert("retry-after", value);
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::NotAdmin => ApiError::Forbidden(error.to_string()),
+            AuthError::BadDevUser => ApiError::bad_parameter("user", "must be 1 to 128 bytes"),
+            AuthError::Missing | AuthError::Invalid | AuthError::Expired => {
+                ApiError::Unauthorized(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::presence::EngineStopped> for ApiError {
+    fn from(_: crate::presence::EngineStopped) -> Self {
+        ApiError::Unavailable("the hub is shutting down".into())
+    }
+}
+
+impl warp::Reply for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+/// Maps every rejection to the JSON error; the one `recover` of the hub.
+pub async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    Ok(api_error_of(&rejection).to_response())
+}
+
+fn api_error_of(rejection: &Rejection) -> ApiError {
+    if let Some(error) = rejection.find::<ApiError>() {
+        if *error == ApiError::Internal {
+            tracing::error!("internal error answered with 500");
+        }
+        return error.clone();
+    }
+    if rejection.is_not_found() {
+        return ApiError::NotFound("no such route".into());
+    }
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return ApiError::MethodNotAllowed;
+    }
+    if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return ApiError::PayloadTooLarge;
+    }
+    if let Some(error) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        return ApiError::BadRequest(format!("invalid JSON body: {error}"));
+    }
+    if let Some(error) = rejection.find::<warp::reject::InvalidQuery>() {
+        return ApiError::BadRequest(error.to_string());
+    }
+    if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        return ApiError::BadRequest("expected a JSON body".into());
+    }
+    if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        return ApiError::BadRequest("a Content-Length header is required".into());
+    }
+    if let Some(error) = rejection.find::<warp::reject::InvalidHeader>() {
+        return ApiError::BadRequest(error.to_string());
+    }
+    if let Some(error) = rejection.find::<warp::reject::MissingHeader>() {
+        return ApiError::BadRequest(error.to_string());
+    }
+    tracing::debug!(?rejection, "unmapped rejection");
+    ApiError::BadRequest("bad request".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status() {
+        assert_eq!(ApiError::bad_parameter("page", "x").status(), 400);
+        assert_eq!(ApiError::from(AuthError::Expired).status(), 401);
+        assert_eq!(ApiError::from(AuthError::NotAdmin).status(), 403);
+        assert_eq!(ApiError::from(AuthError::BadDevUser).status(), 400);
+        assert_eq!(ApiError::RateLimited { retry_after_s: 1 }.status(), 429);
+    }
+
+    #[tokio::test]
+    async fn rate_limited_answers_carry_retry_after() {
+        let response = ApiError::RateLimited { retry_after_s: 2 }.to_response();
+        assert_eq!(response.headers()["retry-after"], "2");
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_map_to_404_and_405() {
+        use warp::Filter;
+        let routes = warp::path("x")
+            .and(warp::get())
+            .map(|| "ok")
+            .recover(handle_rejection);
+        let missing = warp::test::request().path("/nope").reply(&routes).await;
+        assert_eq!(missing.status(), 404);
+        let wrong = warp::test::request()
+            .method("POST")
+            .path("/x")
+            .reply(&routes)
+            .await;
+        assert_eq!(wrong.status(), 405);
+        let body: serde_json::Value = serde_json::from_slice(wrong.body()).unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+}

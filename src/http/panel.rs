@@ -1,0 +1,48 @@
+//! Owns serving the admin panel and the browser client (`web/`), embedded in
+//! the binary so the hub is one self-contained file. No token is needed for
+//! these static files; the panel asks for one and the data routes check it.
+
+use include_dir::{Dir, include_dir};
+use warp::Filter;
+use warp::http::{Response, header};
+use warp::reply::Reply;
+
+static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
+
+/// The embedded file at `path` (`index.html` for the root), if any.
+fn asset(path: &str) -> Option<&'static include_dir::File<'static>> {
+    let path = if path.is_empty() { "index.html" } else { path };
+    if path.starts_with("test/") || path.contains("..") {
+        return None;
+    }
+    WEB.get_file(path)
+}
+
+/// `GET /` and `GET /<file>` for every file under `web/`.
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone
+{
+    warp::get()
+        .and(warp::path::tail())
+        .and_then(|tail: warp::path::Tail| async move {
+            let file = asset(tail.as_str()).ok_or_else(warp::reject::not_found)?;
+            let mime = mime_guess::from_path(file.path()).first_or_octet_stream();
+            Response::builder()
+                .header(header::CONTENT_TYPE, mime.as_ref())
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(file.contents())
+                .map(Reply::into_response)
+                .map_err(|_| warp::reject::not_found())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_the_panel_and_tests_are_not_served() {
+        assert!(asset("").is_some());
+        assert!(asset("test/anything.mjs").is_none());
+        assert!(asset("../Cargo.toml").is_none());
+    }
+}

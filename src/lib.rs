@@ -1,0 +1,42 @@
+//! presence-hub: a real-time presence service.
+//!
+//! Browser tabs keep a WebSocket open; their pings mark activity in an
+//! in-memory presence map; the hub derives each session's status (active,
+//! idle, away) and each user's, and pushes changes to admin streams.
+//!
+//! The code map (each module says what it owns in its own doc comment):
+//!
+//! - [`app`]: composition root and shutdown order.
+//! - [`config`]: every `PRESENCE_*` variable, validated once.
+//! - [`model`]: ids, statuses and the contract's JSON shapes.
+//! - [`presence`]: the presence map, the single source of truth, owned by
+//!   one engine task; [`presence::PresenceHandle`] is its only API.
+//! - [`feed`]: the admin event fan-out with bounded queues.
+//! - [`client`]: `/ws`, one task per client connection.
+//! - [`admin`]: `/admin/ws` and the admin API.
+//! - [`http`]: listener, routes, errors, auth filters, upgrade hand-off.
+//! - [`auth`]: JWT and dev-mode identities.
+//! - [`device`]: User-Agent parsing.
+//! - [`cluster`]: replication between nodes, behind a trait; readiness.
+//! - [`metrics`]: every Prometheus metric.
+//! - [`telemetry`], [`shutdown`]: logging and signals.
+//!
+//! Invariants are listed in `docs/architecture.md`.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod client;
+pub mod cluster;
+pub mod config;
+pub mod device;
+pub mod feed;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod presence;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use app::{RunningHub, run, start};
+pub use config::{Config, Settings};

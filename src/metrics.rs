@@ -1,0 +1,201 @@
+//! Owns every Prometheus metric the hub exports, named in one place
+//! (`presence_*`), and their text rendering for `/metrics`.
+//!
+//! Hot-path counters are resolved to their label children once, so counting
+//! a ping is one atomic add.
+
+use prometheus::{
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Counters for one kind of client message.
+#[derive(Debug, Clone)]
+pub struct MessageCounters {
+    /// `ping` frames.
+    pub ping: IntCounter,
+    /// `status` frames.
+    pub status: IntCounter,
+    /// `hello` frames.
+    pub hello: IntCounter,
+    /// Frames that were not understood.
+    pub bad: IntCounter,
+}
+
+/// Every metric of the hub.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open client WebSockets.
+    pub connections: IntGauge,
+    /// Live sessions by status (set at scrape time).
+    pub sessions: IntGaugeVec,
+    /// Live sessions by transport (set at scrape time).
+    pub sessions_by_transport: IntGaugeVec,
+    /// Online users (set at scrape time).
+    pub online_users: IntGauge,
+    /// Client messages received, by type.
+    pub messages_in: MessageCounters,
+    /// Server frames sent, by type.
+    pub messages_out: IntCounterVec,
+    /// Bad client frames by error code.
+    pub bad_frames: IntCounterVec,
+    /// Open admin streams.
+    pub admin_subscribers: IntGauge,
+    /// Admin streams closed with 4009 for lagging.
+    pub admin_lag_closes: IntCounter,
+    /// Sessions ended, by cause.
+    pub sessions_ended: IntCounterVec,
+    /// Admin/API requests by route and status.
+    pub api_requests: IntCounterVec,
+    /// Ended sessions held in history.
+    pub history_size: IntGauge,
+    /// Redis errors (cluster mode).
+    pub redis_errors: IntCounter,
+    /// Replication lag seen on the last remote delta, in seconds.
+    pub replication_lag: Gauge,
+    /// Replication deltas by direction (in/out).
+    pub deltas: IntCounterVec,
+    /// Full resyncs by reason.
+    pub resyncs: IntCounterVec,
+    /// Nodes known in the cluster.
+    pub nodes_known: IntGauge,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help)
+}
+
+impl Metrics {
+    /// Builds and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let messages_in = IntCounterVec::new(
+            opts(
+                "presence_messages_in_total",
+                "Client messages received, by type",
+            ),
+            &["type"],
+        )?;
+        let metrics = Self {
+            connections: IntGauge::with_opts(opts(
+                "presence_connections",
+                "Open client WebSockets",
+            ))?,
+            sessions: IntGaugeVec::new(
+                opts("presence_sessions", "Live sessions by status"),
+                &["status"],
+            )?,
+            sessions_by_transport: IntGaugeVec::new(
+                opts(
+                    "presence_sessions_by_transport",
+                    "Live sessions by transport",
+                ),
+                &["transport"],
+            )?,
+            online_users: IntGauge::with_opts(opts(
+                "presence_online_users",
+                "Users with a live session",
+            ))?,
+            messages_in: MessageCounters {
+                ping: messages_in.with_label_values(&["ping"]),
+                status: messages_in.with_label_values(&["status"]),
+                hello: messages_in.with_label_values(&["hello"]),
+                bad: messages_in.with_label_values(&["invalid"]),
+            },
+            messages_out: IntCounterVec::new(
+                opts(
+                    "presence_messages_out_total",
+                    "Frames sent to clients, by type",
+                ),
+                &["type"],
+            )?,
+            bad_frames: IntCounterVec::new(
+                opts(
+                    "presence_bad_frames_total",
+                    "Bad client frames, by error code",
+                ),
+                &["code"],
+            )?,
+            admin_subscribers: IntGauge::with_opts(opts(
+                "presence_admin_subscribers",
+                "Open admin streams",
+            ))?,
+            admin_lag_closes: IntCounter::with_opts(opts(
+                "presence_admin_lag_closes_total",
+                "Admin streams closed with 4009 for falling behind",
+            ))?,
+            sessions_ended: IntCounterVec::new(
+                opts("presence_sessions_ended_total", "Sessions ended, by cause"),
+                &["cause"],
+            )?,
+            api_requests: IntCounterVec::new(
+                opts(
+                    "presence_api_requests_total",
+                    "HTTP API requests by route and status",
+                ),
+                &["route", "status"],
+            )?,
+            history_size: IntGauge::with_opts(opts(
+                "presence_history_sessions",
+                "Ended sessions held in history",
+            ))?,
+            redis_errors: IntCounter::with_opts(opts(
+                "presence_redis_errors_total",
+                "Redis errors",
+            ))?,
+            replication_lag: Gauge::with_opts(opts(
+                "presence_replication_lag_seconds",
+                "Age of the last remote delta when it was applied",
+            ))?,
+            deltas: IntCounterVec::new(
+                opts(
+                    "presence_replication_deltas_total",
+                    "Replication deltas by direction",
+                ),
+                &["direction"],
+            )?,
+            resyncs: IntCounterVec::new(
+                opts("presence_resyncs_total", "Full resyncs by reason"),
+                &["reason"],
+            )?,
+            nodes_known: IntGauge::with_opts(opts(
+                "presence_nodes_known",
+                "Nodes known in the cluster",
+            ))?,
+            registry,
+        };
+        metrics.register_all(messages_in)?;
+        Ok(metrics)
+    }
+
+    fn register_all(&self, messages_in: IntCounterVec) -> Result<(), prometheus::Error> {
+        let r = &self.registry;
+        r.register(Box::new(self.connections.clone()))?;
+        r.register(Box::new(self.sessions.clone()))?;
+        r.register(Box::new(self.sessions_by_transport.clone()))?;
+        r.register(Box::new(self.online_users.clone()))?;
+        r.register(Box::new(messages_in))?;
+        r.register(Box::new(self.messages_out.clone()))?;
+        r.register(Box::new(self.bad_frames.clone()))?;
+        r.register(Box::new(self.admin_subscribers.clone()))?;
+        r.register(Box::new(self.admin_lag_closes.clone()))?;
+        r.register(Box::new(self.sessions_ended.clone()))?;
+        r.register(Box::new(self.api_requests.clone()))?;
+        r.register(Box::new(self.history_size.clone()))?;
+        r.register(Box::new(self.redis_errors.clone()))?;
+        r.register(Box::new(self.replication_lag.clone()))?;
+        r.register(Box::new(self.deltas.clone()))?;
+        r.register(Box::new(self.resyncs.clone()))?;
+        r.register(Box::new(self.nodes_known.clone()))?;
+        Ok(())
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %err, "encoding metrics failed");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,17 @@
+//! Owns the plain data every part of the hub shares: ids, statuses and the
+//! contract's `Session` and `User` JSON shapes.
+//!
+//! Serde names here *are* the wire names of `docs/protocol.md`. There is no
+//! logic beyond validation and formatting.
+
+pub mod ids;
+pub mod session;
+pub mod status;
+pub mod time;
+pub mod user;
+
+pub use ids::{NodeId, SessionId, UserId};
+pub use session::{AppInfo, DeviceInfo, SessionMeta, SessionView};
+pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
+pub use time::{Millis, format_rfc3339};
+pub use user::UserView;

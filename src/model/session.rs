@@ -1,0 +1,117 @@
+//! Owns the description of one session: what the client told us
+//! (`SessionMeta`) and the contract's `Session` JSON (`SessionView`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ids::{NodeId, SessionId, UserId};
+use super::status::{EndCause, ManualStatus, SessionStatus, Transport};
+use super::time::{
+    Millis, deserialize_opt_time, deserialize_time, serialize_opt_time, serialize_time,
+};
+
+/// Device facts, parsed from the User-Agent or given by the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Operating system, e.g. "Windows", "iOS".
+    pub platform: Option<String>,
+    /// One of desktop, mobile, tablet, bot, unknown.
+    pub device_type: Option<String>,
+    /// Browser name, e.g. "Chrome".
+    pub browser: Option<String>,
+}
+
+/// The application a session runs in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// Application name.
+    pub name: Option<String>,
+    /// Application version.
+    pub version: Option<String>,
+}
+
+/// Everything the hub records about where a session comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionMeta {
+    /// Peer IP (after trusted-proxy resolution).
+    pub ip: Option<String>,
+    /// The raw User-Agent header.
+    pub user_agent: Option<String>,
+    /// Device facts.
+    pub device: DeviceInfo,
+    /// The application, when the client said.
+    pub app: Option<AppInfo>,
+    /// The page the client is on.
+    pub page: Option<String>,
+    /// Application attributes from `hello.meta`, shown to admins as is.
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// The contract's `Session` object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Session id.
+    pub session_id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Display name of the user.
+    pub name: Option<String>,
+    /// Organisation of the user.
+    pub org: Option<String>,
+    /// Node holding the session.
+    pub node_id: NodeId,
+    /// ws or http.
+    pub transport: Transport,
+    /// Derived status, or ended.
+    pub status: SessionStatus,
+    /// Manual status.
+    pub manual: Option<ManualStatus>,
+    /// When the session started.
+    #[serde(
+        serialize_with = "serialize_time",
+        deserialize_with = "deserialize_time"
+    )]
+    pub connected_at: Millis,
+    /// Last activity (ping, or HTTP heartbeat with active=true).
+    #[serde(
+        serialize_with = "serialize_time",
+        deserialize_with = "deserialize_time"
+    )]
+    pub last_activity: Millis,
+    /// Current page.
+    pub page: Option<String>,
+    /// Peer IP.
+    pub ip: Option<String>,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+    /// Device facts.
+    pub device: DeviceInfo,
+    /// Application.
+    pub app: Option<AppInfo>,
+    /// Application attributes.
+    pub meta: Option<Map<String, Value>>,
+    /// When the session ended.
+    #[serde(
+        serialize_with = "serialize_opt_time",
+        deserialize_with = "deserialize_opt_time"
+    )]
+    pub ended_at: Option<Millis>,
+    /// Why it ended.
+    pub end_cause: Option<EndCause>,
+    /// Seconds since `connected_at` (live) or the total (ended).
+    pub duration_s: f64,
+}
+
+/// Seconds between two points in time, to the millisecond.
+pub fn duration_seconds(from: Millis, to: Millis) -> f64 {
+    (to - from).max(0) as f64 / 1000.0
+}
+
+impl SessionView {
+    /// Recomputes `duration_s` of a live session for the time `now`.
+    pub fn refresh_duration(&mut self, now: Millis) {
+        if self.ended_at.is_none() {
+            self.duration_s = duration_seconds(self.connected_at, now);
+        }
+    }
+}

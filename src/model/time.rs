@@ -1,0 +1,93 @@
+//! Owns the hub's notion of a point in time: Unix milliseconds, and their
+//! RFC 3339 UTC rendering with milliseconds.
+//!
+//! Pure code takes `now: Millis` as a parameter; only the edges read a clock.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serializer;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// The current wall-clock time in Unix milliseconds.
+pub fn now_millis() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+/// Renders a point in time as the contract's RFC 3339 UTC string with
+/// milliseconds, e.g. `2026-11-23T10:00:00.000Z`.
+pub fn format_rfc3339(at: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(at)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an RFC 3339 timestamp (any offset) into Unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<Millis> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.timestamp_millis())
+}
+
+/// Serde helper: a `Millis` field rendered as RFC 3339.
+pub fn serialize_time<S: Serializer>(at: &Millis, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_rfc3339(*at))
+}
+
+/// Serde helper: an optional `Millis` field rendered as RFC 3339 or `null`.
+pub fn serialize_opt_time<S: Serializer>(
+    at: &Option<Millis>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.serialize_str(&format_rfc3339(*at)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Serde helper: reads an RFC 3339 string into `Millis`.
+pub fn deserialize_time<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Millis, D::Error> {
+    let text: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(deserializer)?;
+    parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time"))
+}
+
+/// Serde helper: reads an optional RFC 3339 string into `Option<Millis>`.
+pub fn deserialize_opt_time<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Millis>, D::Error> {
+    let text: Option<std::borrow::Cow<'de, str>> = serde::Deserialize::deserialize(deserializer)?;
+    match text {
+        None => Ok(None),
+        Some(text) => parse_rfc3339(&text)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_render_in_utc_with_milliseconds() {
+        assert_eq!(
+            format_rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+
+    #[test]
+    fn rendered_times_parse_back() {
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.123+01:00"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

@@ -1,0 +1,51 @@
+//! Owns the engine's only output: what changed, in the order it was applied.
+
+use crate::model::{SessionView, UserView};
+
+/// What happened to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A new session.
+    Started,
+    /// Status, manual status, metadata or activity changed.
+    Updated,
+    /// The session ended (the view carries `ended_at` and `end_cause`).
+    Ended,
+}
+
+impl SessionEvent {
+    /// The contract name of the event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEvent::Started => "started",
+            SessionEvent::Updated => "updated",
+            SessionEvent::Ended => "ended",
+        }
+    }
+}
+
+/// One change an admin can see. Changes live only from the engine step that
+/// makes them to the feed, so the size difference is not worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A session started, changed or ended.
+    Session {
+        /// Which lifecycle step.
+        event: SessionEvent,
+        /// The session as it is after the change.
+        session: SessionView,
+    },
+    /// A user's status, session count or manual status changed.
+    User(UserView),
+}
+
+impl Change {
+    /// The organisation the change belongs to (for filtered admin streams).
+    pub fn org(&self) -> Option<&str> {
+        match self {
+            Change::Session { session, .. } => session.org.as_deref(),
+            Change::User(user) => user.org.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Owns what a connection task and the engine share about one session
+//! without a lock: the last activity time, the published status (so the
+//! socket knows when a ping must be reported), and the terminate signal.
+//!
+//! Connections write `last_activity` on every ping; the engine reads it when
+//! the session's deadline fires. The engine writes status and terminate and
+//! wakes the connection through `notify`.
+
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::model::{EndCause, ManualStatus, Millis, SessionStatus};
+
+/// Why the hub closes a client's socket itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminateReason {
+    /// An admin deleted the session.
+    Admin,
+    /// An admin revoked every session of the user.
+    Revoked,
+    /// The user opened one session too many.
+    SessionLimit,
+    /// The hub is shutting down.
+    Shutdown,
+}
+
+impl TerminateReason {
+    /// The `reason` of the `terminated` frame.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminateReason::Admin => "admin",
+            TerminateReason::Revoked => "revoked",
+            TerminateReason::SessionLimit => "session_limit",
+            TerminateReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The WebSocket close code that follows the `terminated` frame.
+    pub fn close_code(self) -> u16 {
+        match self {
+            TerminateReason::Admin | TerminateReason::Revoked => 4003,
+            TerminateReason::SessionLimit => 4008,
+            TerminateReason::Shutdown => 1001,
+        }
+    }
+
+    /// The end cause recorded in history.
+    pub fn end_cause(self) -> EndCause {
+        match self {
+            TerminateReason::Admin => EndCause::Terminated,
+            TerminateReason::Revoked => EndCause::Revoked,
+            TerminateReason::SessionLimit => EndCause::SessionLimit,
+            TerminateReason::Shutdown => EndCause::Shutdown,
+        }
+    }
+
+    fn to_code(self) -> u8 {
+        match self {
+            TerminateReason::Admin => 1,
+            TerminateReason::Revoked => 2,
+            TerminateReason::SessionLimit => 3,
+            TerminateReason::Shutdown => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(TerminateReason::Admin),
+            2 => Some(TerminateReason::Revoked),
+            3 => Some(TerminateReason::SessionLimit),
+            4 => Some(TerminateReason::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+/// Lock-free state shared by one session's connection and the engine.
+#[derive(Debug)]
+pub struct SessionLiveness {
+    last_activity: AtomicI64,
+    status: AtomicU8,
+    manual: AtomicU8,
+    terminate: AtomicU8,
+    notify: Notify,
+}
+
+impl SessionLiveness {
+    /// A session that was active at `now`.
+    pub fn new(now: Millis) -> Self {
+        Self {
+            last_activity: AtomicI64::new(now),
+            status: AtomicU8::new(SessionStatus::Active.to_code()),
+            manual: AtomicU8::new(0),
+            terminate: AtomicU8::new(0),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Records activity at `at` (never moves backwards).
+    pub fn touch(&self, at: Millis) {
+        self.last_activity.fetch_max(at, Ordering::Relaxed);
+    }
+
+    /// The latest recorded activity.
+    pub fn last_activity(&self) -> Millis {
+        self.last_activity.load(Ordering::Relaxed)
+    }
+
+    /// The status the engine last published.
+    pub fn status(&self) -> SessionStatus {
+        SessionStatus::from_code(self.status.load(Ordering::Acquire))
+    }
+
+    /// The manual status the engine last applied.
+    pub fn manual(&self) -> Option<ManualStatus> {
+        ManualStatus::from_code(self.manual.load(Ordering::Acquire))
+    }
+
+    /// Engine side: publishes the session's status and wakes the connection.
+    pub fn publish_status(&self, status: SessionStatus, manual: Option<ManualStatus>) {
+        self.status.store(status.to_code(), Ordering::Release);
+        self.manual
+            .store(ManualStatus::to_code(manual), Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Engine side: asks the connection to close with `reason`.
+    pub fn request_terminate(&self, reason: TerminateReason) {
+        self.terminate.store(reason.to_code(), Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Why the connection must close, if it must.
+    pub fn terminate_reason(&self) -> Option<TerminateReason> {
+        TerminateReason::from_code(self.terminate.load(Ordering::Acquire))
+    }
+
+    /// Resolves when the engine has published something for the connection.
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_never_moves_backwards() {
+        let liveness = SessionLiveness::new(100);
+        liveness.touch(50);
+        assert_eq!(liveness.last_activity(), 100);
+        liveness.touch(150);
+        assert_eq!(liveness.last_activity(), 150);
+    }
+
+    #[test]
+    fn terminate_reason_round_trips() {
+        let liveness = SessionLiveness::new(0);
+        assert_eq!(liveness.terminate_reason(), None);
+        liveness.request_terminate(TerminateReason::SessionLimit);
+        assert_eq!(
+            liveness.terminate_reason(),
+            Some(TerminateReason::SessionLimit)
+        );
+        assert_eq!(TerminateReason::SessionLimit.close_code(), 4008);
+    }
+}

@@ -1,0 +1,596 @@
+//! Owns the presence map itself: every live session, the per-user
+//! aggregates and the counters stats are read from.
+//!
+//! Pure: no tokio, no I/O, no clock. Every operation takes `now` and returns
+//! the `Change`s an admin must see, in order. Only the engine holds a
+//! `&mut PresenceState`.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::change::{Change, SessionEvent};
+use super::derive::{Thresholds, derive_status, next_transition_at};
+use crate::model::session::duration_seconds;
+use crate::model::{
+    AppInfo, DeviceInfo, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta,
+    SessionStatus, SessionView, Transport, UserId, UserStatus, UserView,
+};
+
+/// Activity-only updates are published at most this often per session.
+pub const ACTIVITY_COALESCE_MS: Millis = 1_000;
+
+/// Everything needed to open a session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Fresh session id.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Organisation.
+    pub org: Option<String>,
+    /// Node holding it.
+    pub node_id: NodeId,
+    /// ws or http.
+    pub transport: Transport,
+    /// Where it comes from.
+    pub meta: SessionMeta,
+}
+
+/// Metadata a client sends with `hello` (or an HTTP heartbeat).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaUpdate {
+    /// Replaces the application.
+    pub app: Option<AppInfo>,
+    /// Device fields that override the parsed ones.
+    pub device: Option<DeviceInfo>,
+    /// Replaces the page.
+    pub page: Option<String>,
+    /// Replaces the application attributes.
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// One live session in the map.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    id: SessionId,
+    user_id: UserId,
+    name: Option<String>,
+    org: Option<String>,
+    node_id: NodeId,
+    transport: Transport,
+    connected_at: Millis,
+    last_activity: Millis,
+    last_heartbeat: Millis,
+    manual: Option<ManualStatus>,
+    status: SessionStatus,
+    meta: SessionMeta,
+    published_activity: Millis,
+    published_at: Millis,
+    activity_check_at: Option<Millis>,
+}
+
+impl SessionRecord {
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The owner.
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// The node holding the session.
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// ws or http.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Current status.
+    pub fn status(&self) -> SessionStatus {
+        self.status
+    }
+
+    /// Current manual status.
+    pub fn manual(&self) -> Option<ManualStatus> {
+        self.manual
+    }
+
+    /// Organisation.
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+
+    /// When the session started.
+    pub fn connected_at(&self) -> Millis {
+        self.connected_at
+    }
+
+    /// The contract view of the session at `now`.
+    pub fn view(&self, now: Millis) -> SessionView {
+        SessionView {
+            session_id: self.id,
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            org: self.org.clone(),
+            node_id: self.node_id.clone(),
+            transport: self.transport,
+            status: self.status,
+            manual: self.manual,
+            connected_at: self.connected_at,
+            last_activity: self.last_activity,
+            page: self.meta.page.clone(),
+            ip: self.meta.ip.clone(),
+            user_agent: self.meta.user_agent.clone(),
+            device: self.meta.device.clone(),
+            app: self.meta.app.clone(),
+            meta: self.meta.meta.clone(),
+            ended_at: None,
+            end_cause: None,
+            duration_s: duration_seconds(self.connected_at, now),
+        }
+    }
+
+    fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
+        let mut view = self.view(now);
+        view.status = SessionStatus::Ended;
+        view.ended_at = Some(now);
+        view.end_cause = Some(cause);
+        view
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UserSummary {
+    status: UserStatus,
+    manual: Option<ManualStatus>,
+    session_count: usize,
+}
+
+#[derive(Debug, Clone)]
+struct UserEntry {
+    name: Option<String>,
+    org: Option<String>,
+    sessions: Vec<SessionId>,
+    published: Option<UserSummary>,
+}
+
+/// Live counts kept up to date on every change, so stats never scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Live sessions per status (active, idle, away).
+    pub by_status: HashMap<SessionStatus, usize>,
+    /// Live sessions per device type.
+    pub by_device_type: HashMap<String, usize>,
+    /// Live sessions per node.
+    pub by_node: HashMap<NodeId, usize>,
+    /// Live sessions per transport.
+    pub by_transport: HashMap<Transport, usize>,
+}
+
+impl Counters {
+    fn add(&mut self, record: &SessionRecord, delta: isize) {
+        bump(&mut self.by_status, record.status, delta);
+        bump(&mut self.by_device_type, device_type_of(record), delta);
+        bump(&mut self.by_node, record.node_id.clone(), delta);
+        bump(&mut self.by_transport, record.transport, delta);
+    }
+
+    fn move_status(&mut self, from: SessionStatus, to: SessionStatus) {
+        bump(&mut self.by_status, from, -1);
+        bump(&mut self.by_status, to, 1);
+    }
+}
+
+fn device_type_of(record: &SessionRecord) -> String {
+    record
+        .meta
+        .device
+        .device_type
+        .clone()
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K, delta: isize) {
+    let count = map.entry(key).or_insert(0);
+    *count = count.saturating_add_signed(delta);
+}
+
+/// The presence map: live sessions, per-user aggregates, counters.
+#[derive(Debug)]
+pub struct PresenceState {
+    sessions: HashMap<SessionId, SessionRecord>,
+    users: HashMap<UserId, UserEntry>,
+    counters: Counters,
+    thresholds: Thresholds,
+    http_ttl: Millis,
+}
+
+impl PresenceState {
+    /// An empty map with the given thresholds.
+    pub fn new(thresholds: Thresholds, http_ttl: Millis) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+            counters: Counters::default(),
+            thresholds,
+            http_ttl,
+        }
+    }
+
+    /// Opens a session that is active at `now`.
+    pub fn open(&mut self, new: NewSession, now: Millis) -> Vec<Change> {
+        let record = SessionRecord {
+            id: new.id,
+            user_id: new.user_id.clone(),
+            name: new.name.clone(),
+            org: new.org.clone(),
+            node_id: new.node_id,
+            transport: new.transport,
+            connected_at: now,
+            last_activity: now,
+            last_heartbeat: now,
+            manual: None,
+            status: SessionStatus::Active,
+            meta: new.meta,
+            published_activity: now,
+            published_at: now,
+            activity_check_at: None,
+        };
+        self.counters.add(&record, 1);
+        let view = record.view(now);
+        self.sessions.insert(new.id, record);
+        let user = self.users.entry(new.user_id.clone()).or_insert(UserEntry {
+            name: None,
+            org: None,
+            sessions: Vec::new(),
+            published: None,
+        });
+        user.sessions.push(new.id);
+        if new.name.is_some() {
+            user.name = new.name;
+        }
+        if new.org.is_some() {
+            user.org = new.org;
+        }
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Started,
+            session: view,
+        }];
+        changes.extend(self.user_change(&new.user_id));
+        changes
+    }
+
+    /// The oldest session of `user` when it has more than `limit` (0 = none).
+    pub fn oldest_over_limit(&self, user: &UserId, limit: usize) -> Option<SessionId> {
+        let entry = self.users.get(user)?;
+        if limit == 0 || entry.sessions.len() <= limit {
+            return None;
+        }
+        entry
+            .sessions
+            .iter()
+            .filter_map(|id| self.sessions.get(id))
+            .min_by_key(|record| (record.connected_at, record.id))
+            .map(|record| record.id)
+    }
+
+    /// Takes in activity the engine read from the session's liveness, without
+    /// publishing anything yet.
+    pub fn observe_activity(&mut self, id: SessionId, at: Millis) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.last_activity = record.last_activity.max(at);
+        }
+    }
+
+    /// Activity reported by a client (`ping`, or an active heartbeat).
+    pub fn record_activity(
+        &mut self,
+        id: SessionId,
+        at: Millis,
+        page: Option<String>,
+        now: Millis,
+    ) -> Vec<Change> {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        record.last_activity = record.last_activity.max(at);
+        let page_changed = page.is_some() && page != record.meta.page;
+        if page_changed {
+            record.meta.page = page;
+        }
+        let status_changed = self.rederive(id, now);
+        if status_changed || page_changed {
+            return self.publish_update(id, now);
+        }
+        self.publish_activity_if_due(id, now)
+    }
+
+    /// Sets or clears the manual status.
+    pub fn set_manual(
+        &mut self,
+        id: SessionId,
+        manual: Option<ManualStatus>,
+        now: Millis,
+    ) -> Vec<Change> {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        if record.manual == manual {
+            return Vec::new();
+        }
+        record.manual = manual;
+        self.rederive(id, now);
+        self.publish_update(id, now)
+    }
+
+    /// Applies `hello` metadata (or heartbeat metadata).
+    pub fn apply_meta(&mut self, id: SessionId, update: MetaUpdate, now: Millis) -> Vec<Change> {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        let before = record.meta.clone();
+        let old_device_type = device_type_of(record);
+        merge_meta(&mut record.meta, update);
+        if record.meta == before {
+            return Vec::new();
+        }
+        let new_device_type = device_type_of(record);
+        if new_device_type != old_device_type {
+            bump(&mut self.counters.by_device_type, old_device_type, -1);
+            bump(&mut self.counters.by_device_type, new_device_type, 1);
+        }
+        self.publish_update(id, now)
+    }
+
+    /// An HTTP heartbeat kept the session alive at `now`.
+    pub fn record_heartbeat(&mut self, id: SessionId, now: Millis) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.last_heartbeat = now;
+        }
+    }
+
+    /// True when an HTTP session has had no heartbeat for the TTL.
+    pub fn http_expired(&self, id: SessionId, now: Millis) -> bool {
+        self.sessions.get(&id).is_some_and(|record| {
+            record.transport == Transport::Http
+                && now >= record.last_heartbeat.saturating_add(self.http_ttl)
+        })
+    }
+
+    /// Brings a session up to date with time passing: status transitions and
+    /// the trailing edge of coalesced activity.
+    pub fn refresh(&mut self, id: SessionId, now: Millis) -> Vec<Change> {
+        if self.rederive(id, now) {
+            return self.publish_update(id, now);
+        }
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        match record.activity_check_at {
+            Some(at) if at <= now => {
+                if record.last_activity > record.published_activity {
+                    self.publish_update(id, now)
+                } else {
+                    record.activity_check_at = None;
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends a session with `cause`; nothing when it is not live.
+    pub fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) -> Vec<Change> {
+        let Some(record) = self.sessions.remove(&id) else {
+            return Vec::new();
+        };
+        self.counters.add(&record, -1);
+        if let Some(user) = self.users.get_mut(&record.user_id) {
+            user.sessions.retain(|other| *other != id);
+        }
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Ended,
+            session: record.ended_view(cause, now),
+        }];
+        changes.extend(self.user_change(&record.user_id));
+        changes
+    }
+
+    /// When the session next needs the engine's attention.
+    pub fn next_deadline(&self, id: SessionId) -> Option<Millis> {
+        let record = self.sessions.get(&id)?;
+        let transition = next_transition_at(record.last_activity, record.status, self.thresholds);
+        let expiry = (record.transport == Transport::Http)
+            .then(|| record.last_heartbeat.saturating_add(self.http_ttl));
+        [transition, record.activity_check_at, expiry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// One live session.
+    pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
+        self.sessions.get(&id)
+    }
+
+    /// Every live session.
+    pub fn sessions(&self) -> impl Iterator<Item = &SessionRecord> {
+        self.sessions.values()
+    }
+
+    /// The live sessions of one user.
+    pub fn sessions_of(&self, user: &UserId) -> Vec<SessionId> {
+        self.users
+            .get(user)
+            .map(|entry| entry.sessions.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every online user.
+    pub fn user_ids(&self) -> impl Iterator<Item = &UserId> {
+        self.users.keys()
+    }
+
+    /// Number of online users.
+    pub fn online_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The maintained counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The contract view of an online user.
+    pub fn user_view(&self, user: &UserId) -> Option<UserView> {
+        let entry = self.users.get(user)?;
+        let records: Vec<&SessionRecord> = entry
+            .sessions
+            .iter()
+            .filter_map(|id| self.sessions.get(id))
+            .collect();
+        let summary = summarise(&records);
+        Some(UserView {
+            user_id: user.clone(),
+            name: entry.name.clone(),
+            org: entry.org.clone(),
+            status: summary.status,
+            manual: summary.manual,
+            session_count: summary.session_count,
+            online_since: records.iter().map(|r| r.connected_at).min(),
+            last_activity: records.iter().map(|r| r.last_activity).max(),
+        })
+    }
+
+    /// Re-derives the status of a session at `now`; true when it changed.
+    fn rederive(&mut self, id: SessionId, now: Millis) -> bool {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return false;
+        };
+        let status = derive_status(record.last_activity, record.manual, now, self.thresholds);
+        if status == record.status {
+            return false;
+        }
+        self.counters.move_status(record.status, status);
+        record.status = status;
+        true
+    }
+
+    fn publish_activity_if_due(&mut self, id: SessionId, now: Millis) -> Vec<Change> {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        if record.last_activity <= record.published_activity {
+            return Vec::new();
+        }
+        if now - record.published_at >= ACTIVITY_COALESCE_MS {
+            return self.publish_update(id, now);
+        }
+        record
+            .activity_check_at
+            .get_or_insert(record.published_at + ACTIVITY_COALESCE_MS);
+        Vec::new()
+    }
+
+    /// Publishes the session as it is now, plus the user change it causes.
+    fn publish_update(&mut self, id: SessionId, now: Millis) -> Vec<Change> {
+        let Some(record) = self.sessions.get_mut(&id) else {
+            return Vec::new();
+        };
+        record.published_activity = record.last_activity;
+        record.published_at = now;
+        // Pings on an active session may go unreported for up to a second;
+        // look once more then, so the latest value is always delivered.
+        record.activity_check_at = (record.status == SessionStatus::Active
+            && record.transport == Transport::Ws)
+            .then_some(now + ACTIVITY_COALESCE_MS);
+        let user_id = record.user_id.clone();
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Updated,
+            session: record.view(now),
+        }];
+        changes.extend(self.user_change(&user_id));
+        changes
+    }
+
+    /// The user change to publish, if status, count or manual changed.
+    fn user_change(&mut self, user: &UserId) -> Option<Change> {
+        let entry = self.users.get(user)?;
+        if entry.sessions.is_empty() {
+            let entry = self.users.remove(user)?;
+            return Some(Change::User(offline_view(user, &entry)));
+        }
+        let view = self.user_view(user)?;
+        let summary = UserSummary {
+            status: view.status,
+            manual: view.manual,
+            session_count: view.session_count,
+        };
+        let entry = self.users.get_mut(user)?;
+        if entry.published == Some(summary) {
+            return None;
+        }
+        entry.published = Some(summary);
+        Some(Change::User(view))
+    }
+}
+
+fn offline_view(user: &UserId, entry: &UserEntry) -> UserView {
+    UserView {
+        user_id: user.clone(),
+        name: entry.name.clone(),
+        org: entry.org.clone(),
+        status: UserStatus::Offline,
+        manual: None,
+        session_count: 0,
+        online_since: None,
+        last_activity: None,
+    }
+}
+
+/// The user's status, manual status and count from its sessions: the most
+/// present session wins, ties go to the most recent activity.
+fn summarise(records: &[&SessionRecord]) -> UserSummary {
+    let best = records
+        .iter()
+        .max_by_key(|record| (record.status.rank(), record.last_activity));
+    UserSummary {
+        status: UserStatus::from_best(best.map(|record| record.status)),
+        manual: best.and_then(|record| record.manual),
+        session_count: records.len(),
+    }
+}
+
+fn merge_meta(meta: &mut SessionMeta, update: MetaUpdate) {
+    if let Some(app) = update.app {
+        meta.app = Some(app);
+    }
+    if let Some(device) = update.device {
+        if device.platform.is_some() {
+            meta.device.platform = device.platform;
+        }
+        if device.device_type.is_some() {
+            meta.device.device_type = device.device_type;
+        }
+        if device.browser.is_some() {
+            meta.device.browser = device.browser;
+        }
+    }
+    if update.page.is_some() {
+        meta.page = update.page;
+    }
+    if update.meta.is_some() {
+        meta.meta = update.meta;
+    }
+}
+
+#[cfg(test)]
+mod tests;
