@@ -293,25 +293,38 @@ function applyStats(stats) {
 // --- rendering -----------------------------------------------------------
 
 let dirty = false;
+let renderCost = 0;
+let renderEnd = 0;
+
+/**
+ * Schedules one render for everything that changed since the last one.
+ * rAF batches bursts of events; a render that took t ms is followed by at
+ * least 4t ms of rest, so a busy cluster never saturates the page; the
+ * timeout covers background tabs, where animation frames do not run.
+ */
 function markDirty() {
   if (dirty) return;
   dirty = true;
-  // rAF batches bursts of events into one render; the timeout covers
-  // background tabs, where animation frames do not run.
-  const fallback = setTimeout(render, 250);
-  requestAnimationFrame(() => {
-    clearTimeout(fallback);
-    render();
-  });
+  const rest = Math.max(0, renderEnd + renderCost * 4 - performance.now());
+  setTimeout(() => {
+    const fallback = setTimeout(render, 250);
+    requestAnimationFrame(() => {
+      clearTimeout(fallback);
+      render();
+    });
+  }, rest);
 }
 
 function render() {
   if (!dirty) return;
   dirty = false;
+  const start = performance.now();
   renderCounters();
   renderOrgOptions();
   renderUsers();
   renderDrawer();
+  renderEnd = performance.now();
+  renderCost = renderEnd - start;
 }
 
 function renderCounters() {
