@@ -33,9 +33,18 @@ function identity() {
   return guestIdentity();
 }
 
+/** The page as reported to the hub: never with the token in it. */
+function page() {
+  const q = new URLSearchParams(location.search);
+  q.delete('token');
+  const search = q.toString();
+  return `${location.pathname}${search ? `?${search}` : ''}`;
+}
+
 const who = identity();
 const presence = connect({
   ...who,
+  page,
   app: { name: 'presence-demo', version: '1' },
 });
 

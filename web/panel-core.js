@@ -113,6 +113,9 @@ export class PresenceModel {
    */
   apply(msg) {
     if (msg?.type === 'snapshot') return this.applySnapshot(msg);
+    const numbered = msg?.type === 'session' || msg?.type === 'user' || msg?.seq != null;
+    // A frame outside the numbered stream (an extension) is not a gap.
+    if (!numbered) return { kind: 'ignored' };
     if (this.nextSeq == null) return { kind: 'gap', expected: null, got: msg?.seq };
     if (checkSeq(this.nextSeq, msg?.seq) === 'gap') {
       return { kind: 'gap', expected: this.nextSeq, got: msg?.seq };
@@ -383,11 +386,11 @@ export function addSample(samples, sample, windowMs = CHART_WINDOW_MS) {
   return samples;
 }
 
-/** The smallest "nice" axis maximum (1, 2, 5 x 10^n) at or above v; at least 5. */
+/** The smallest "nice" axis maximum (1, 1.5, 2, 3, 4, 5, 6, 8 x 10^n) at or above v; at least 5. */
 export function niceMax(v) {
   if (!(v > 5)) return 5;
   const exp = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (m * exp >= v) return m * exp;
+  for (const m of [1, 1.5, 2, 3, 4, 5, 6, 8, 10]) if (m * exp >= v) return m * exp;
   return 10 * exp;
 }
 

@@ -139,6 +139,13 @@ describe('PresenceModel', () => {
     assert.equal(r.kind, 'gap', 'a repeated seq is a gap too');
   });
 
+  test('unnumbered frames of other types are ignored, not a gap', () => {
+    const m = snapshotModel();
+    assert.equal(m.apply({ type: 'notice', text: 'hi' }).kind, 'ignored');
+    assert.equal(m.apply({ type: 'user', seq: 1, user: user('carol') }).kind, 'user');
+    assert.equal(m.apply({ type: 'notice', seq: 5 }).kind, 'gap');
+  });
+
   test('events before any snapshot are a gap', () => {
     const m = new PresenceModel();
     assert.equal(m.apply({ type: 'user', seq: 1, user: user('x') }).kind, 'gap');
@@ -302,10 +309,12 @@ describe('chart', () => {
   });
   test('niceMax', () => {
     assert.equal(niceMax(0), 5);
-    assert.equal(niceMax(7), 10);
-    assert.equal(niceMax(11), 20);
-    assert.equal(niceMax(120), 200);
-    assert.equal(niceMax(501), 1000);
+    assert.equal(niceMax(7), 8);
+    assert.equal(niceMax(10), 10);
+    assert.equal(niceMax(11), 15);
+    assert.equal(niceMax(120), 150);
+    assert.equal(niceMax(592), 600);
+    assert.equal(niceMax(801), 1000);
   });
   test('chartPaths maps time to x and breaks on null', () => {
     const samples = [
