@@ -34,6 +34,12 @@ pub enum Command {
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
+    /// Prints the Markdown tables of docs/benchmarks.md from `SERVER:RUN=FILE` reports.
+    #[command(hide = true)]
+    Table {
+        /// `SERVER:RUN=FILE`, e.g. `hub:rtt-1000=results/hub-rtt-1000.json`.
+        reports: Vec<String>,
+    },
 }
 
 /// Options every scenario shares.
@@ -94,6 +100,11 @@ pub struct RttArgs {
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Cap on pings per second per client (0 = closed loop, as fast as
+    /// pongs come back). The hub closes a client above 50 messages/s
+    /// sustained with 1008 unless its limit is raised.
+    #[arg(long, default_value_t = 0.0)]
+    pub client_rate: f64,
 }
 
 /// Options of `propagation`.

@@ -10,9 +10,11 @@
 //! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
-//! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds.
+//! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds;
+//! - `bench`: the Markdown tables `scripts/bench` writes into the docs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bench;
 mod cli;
 mod client;
 mod failure;
@@ -42,6 +44,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Worker => spawn::child_main().await,
+        Command::Table { reports } => bench::print_tables(&reports),
         command => run_command(command).await,
     };
     match outcome {
@@ -61,14 +64,14 @@ async fn run_command(command: Command) -> Result<()> {
         Command::Propagation(args) => (plan::propagation(&args)?, args.common, args.admin_url),
         Command::Churn(args) => (plan::churn(&args), args.common, None),
         Command::Mix(args) => (plan::mix(&args)?, args.common, None),
-        Command::Worker => unreachable_worker()?,
+        Command::Worker | Command::Table { .. } => internal_command()?,
     };
     run_scenario(scenario, &common, admin_url.as_deref()).await
 }
 
-/// `worker` is dispatched before `run_command`; reaching it here is a bug.
-fn unreachable_worker() -> Result<(Scenario, CommonArgs, Option<String>)> {
-    anyhow::bail!("the worker subcommand is internal")
+/// Internal subcommands are dispatched before `run_command`.
+fn internal_command() -> Result<(Scenario, CommonArgs, Option<String>)> {
+    anyhow::bail!("internal subcommands are not scenarios")
 }
 
 /// Resolves the target, runs every worker, prints and writes the report.

@@ -21,7 +21,10 @@ pub enum Scenario {
         ping_interval: Duration,
     },
     /// Closed-loop ping -> pong.
-    Rtt,
+    Rtt {
+        /// Cap on pings per second per client (0: none).
+        client_rate: f64,
+    },
     /// Manual status toggles timed by admin subscribers.
     Propagation {
         /// Time between two changes of one client.
@@ -66,7 +69,7 @@ impl Scenario {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Hold { .. } => "hold",
-            Self::Rtt => "rtt",
+            Self::Rtt { .. } => "rtt",
             Self::Propagation { .. } => "propagation",
             Self::Churn { .. } => "churn",
             Self::Mix(_) => "mix",
@@ -202,8 +205,10 @@ pub fn hold(args: &HoldArgs) -> Scenario {
 }
 
 /// The `rtt` scenario from its options.
-pub fn rtt(_args: &RttArgs) -> Scenario {
-    Scenario::Rtt
+pub fn rtt(args: &RttArgs) -> Scenario {
+    Scenario::Rtt {
+        client_rate: args.client_rate.max(0.0),
+    }
 }
 
 /// The `propagation` scenario from its options.

@@ -27,7 +27,7 @@ use crate::worker::Ctx;
 pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
     match ctx.plan.scenario.clone() {
         Scenario::Hold { ping_interval } => hold::run(ctx, ping_interval).await,
-        Scenario::Rtt => rtt::run(ctx).await,
+        Scenario::Rtt { client_rate } => rtt::run(ctx, client_rate).await,
         Scenario::Propagation {
             change_interval,
             changes,

@@ -17,8 +17,9 @@ use crate::worker::{self, Ctx};
 const PONG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `rtt`; the measured window starts once every client is connected.
-pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
-    let clients = worker::spawn_clients(&ctx, rtt_client);
+pub async fn run(ctx: Arc<Ctx>, client_rate: f64) -> Result<(Measures, Duration)> {
+    let gap = (client_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / client_rate));
+    let clients = worker::spawn_clients(&ctx, move |ctx, index| rtt_client(ctx, index, gap));
     ctx.ramp_done().await;
     let began = ctx.begin_steady();
     ctx.sleep_until(began + ctx.plan.duration).await;
@@ -31,22 +32,30 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
     Ok((measures, window))
 }
 
-/// One client: connect, wait for the start, ping in a closed loop.
-async fn rtt_client(ctx: Arc<Ctx>, index: u64) {
+/// One client: connect, wait for the start, ping in a closed loop, at most
+/// one ping per `gap` when given.
+async fn rtt_client(ctx: Arc<Ctx>, index: u64, gap: Option<Duration>) {
     let Some(mut ws) = ctx.connect_client(index, true, true).await else {
         return;
     };
     let end = tokio::select! {
-        () = ctx.go.cancelled() => closed_loop(&ctx, &mut ws).await,
+        () = ctx.go.cancelled() => closed_loop(&ctx, &mut ws, gap).await,
         end = tab::hold_open(&ctx, &mut ws, None, None) => end,
     };
     tab::finish(&ctx, ws, end).await;
 }
 
 /// Ping, wait for its pong, repeat, until stopped or lost.
-async fn closed_loop(ctx: &Ctx, ws: &mut Ws) -> End {
+async fn closed_loop(ctx: &Ctx, ws: &mut Ws, gap: Option<Duration>) -> End {
     let mut id = 0;
+    let mut next = Instant::now();
     loop {
+        if let Some(gap) = gap {
+            if !ctx.sleep_until(next).await {
+                return End::Stopped;
+            }
+            next = Instant::now().max(next + gap);
+        }
         id += 1;
         let sent = Instant::now();
         if let Err(failure) = client::send(ws, client::ping(id)).await {
