@@ -493,7 +493,7 @@ function renderUsers() {
   setText($('users-page-info'), `${page.page} / ${page.pages}`);
   $('users-prev').disabled = page.page <= 1;
   $('users-next').disabled = page.page >= page.pages;
-  $('users-pager').hidden = page.pages <= 1 && rows.length <= 50;
+  $('users-pager').querySelector('.pager-buttons').hidden = page.pages <= 1;
 }
 
 function renderSortHeaders() {
@@ -724,6 +724,7 @@ function tickDrawer() {
 
 function confirmAction({ title, message, confirmLabel }) {
   const dlg = $('confirm');
+  if (dlg.open) return Promise.resolve(false);
   setText($('confirm-title'), title);
   setText($('confirm-message'), message);
   setText($('confirm-yes'), confirmLabel);
@@ -892,6 +893,7 @@ function renderHistory(body) {
   setText($('history-page-info'), `${hist.page} / ${pages}`);
   $('history-prev').disabled = hist.page <= 1;
   $('history-next').disabled = hist.page >= pages;
+  $('history-pager').querySelector('.pager-buttons').hidden = pages <= 1;
 }
 
 async function downloadCsv() {
