@@ -104,6 +104,7 @@ pub async fn serve_connection(
                 let _ = ctx.presence.end(id, cause).await;
                 tracing::debug!(cause = cause.as_str(), "session ended");
             }
+            connection.drain().await;
         }
         ctx.metrics.connections.dec();
     }
@@ -255,10 +256,7 @@ impl Connection {
                 let _ = self.ws.flush().await;
                 None
             }
-            Message::Close(_) => {
-                self.drain().await;
-                Some(Outcome::End(EndCause::ClientClosed))
-            }
+            Message::Close(_) => Some(Outcome::End(EndCause::ClientClosed)),
         }
     }
 
@@ -340,17 +338,16 @@ impl Connection {
         None
     }
 
-    /// Sends a close frame and waits briefly for the client's reply.
+    /// Sends a close frame; `drain` later waits for the client's reply.
     async fn close(&mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        if self.ws.close(Some(frame)).await.is_ok() {
-            self.drain().await;
-        }
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
     }
 
+    /// Finishes the close handshake (bounded), after the session was ended.
     async fn drain(&mut self) {
         let _ = tokio::time::timeout(CLOSE_GRACE, async {
             while let Some(Ok(_)) = self.ws.next().await {}

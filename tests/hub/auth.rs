@@ -1,0 +1,184 @@
+//! The authentication matrix of contract section 3.
+
+use std::time::Duration;
+
+use crate::support::{TestHub, WsClient, jwt, ms, within};
+
+const LIMIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "test-secret";
+
+async fn jwt_hub() -> TestHub {
+    TestHub::start(|c| c.jwt_secret = Some(SECRET.into())).await
+}
+
+async fn status_of(url: &str, headers: &[(&str, &str)]) -> u16 {
+    match WsClient::try_connect(url, headers).await {
+        Ok(mut client) => {
+            let first = client.next_json(ms(2000)).await.expect("first frame");
+            assert!(
+                first["type"] == "welcome" || first["type"] == "snapshot",
+                "{first}"
+            );
+            101
+        }
+        Err(refused) => {
+            let body: serde_json::Value = serde_json::from_str(&refused.body).unwrap_or_default();
+            assert!(
+                body["error"]["code"].is_string(),
+                "JSON error body: {}",
+                refused.body
+            );
+            refused.status
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_tokens_are_checked_before_the_upgrade() {
+    within(LIMIT, async {
+        let hub = jwt_hub().await;
+        let ws = hub.ws_url("/ws");
+        let good = jwt(SECRET, "alice", None, 60);
+        assert_eq!(status_of(&ws, &[]).await, 401, "no token");
+        assert_eq!(
+            status_of(
+                &format!("{ws}?token={}", jwt(SECRET, "alice", None, -60)),
+                &[]
+            )
+            .await,
+            401,
+            "expired"
+        );
+        assert_eq!(
+            status_of(
+                &format!("{ws}?token={}", jwt("wrong", "alice", None, 60)),
+                &[]
+            )
+            .await,
+            401,
+            "bad signature"
+        );
+        assert_eq!(
+            status_of(&format!("{ws}?token=garbage"), &[]).await,
+            401,
+            "not a JWT"
+        );
+        assert_eq!(
+            status_of(&format!("{ws}?token={good}"), &[]).await,
+            101,
+            "query token"
+        );
+        let bearer = format!("Bearer {good}");
+        assert_eq!(
+            status_of(&ws, &[("authorization", &bearer)]).await,
+            101,
+            "header token"
+        );
+        assert_eq!(
+            status_of(&format!("{ws}?user=mallory"), &[]).await,
+            401,
+            "dev identity ignored in JWT mode"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_token_names_the_user_of_the_session() {
+    within(LIMIT, async {
+        let hub = jwt_hub().await;
+        let mut client = WsClient::connect(
+            &hub.ws_url(&format!("/ws?token={}", jwt(SECRET, "alice", None, 60))),
+        )
+        .await;
+        let welcome = client.recv_type("welcome", ms(2000)).await;
+        assert_eq!(welcome["user_id"], "alice");
+        let admin_token = jwt(SECRET, "root", Some("admin"), 60);
+        let (_admin, snapshot) = hub.admin(&format!("?token={admin_token}")).await;
+        assert_eq!(snapshot["sessions"][0]["name"], "alice name");
+        assert_eq!(snapshot["sessions"][0]["org"], "acme");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_admin_stream_needs_an_admin_token() {
+    within(LIMIT, async {
+        let hub = jwt_hub().await;
+        let url = hub.ws_url("/admin/ws");
+        assert_eq!(status_of(&url, &[]).await, 401, "no token");
+        assert_eq!(
+            status_of(
+                &format!("{url}?token={}", jwt(SECRET, "bob", None, 60)),
+                &[]
+            )
+            .await,
+            403,
+            "not admin"
+        );
+        assert_eq!(
+            status_of(
+                &format!("{url}?token={}", jwt(SECRET, "root", Some("admin"), -5)),
+                &[]
+            )
+            .await,
+            401,
+            "expired"
+        );
+        let admin = jwt(SECRET, "root", Some("admin"), 60);
+        assert_eq!(
+            status_of(&format!("{url}?token={admin}"), &[]).await,
+            101,
+            "admin by query"
+        );
+        let bearer = format!("Bearer {admin}");
+        assert_eq!(
+            status_of(&url, &[("authorization", &bearer)]).await,
+            101,
+            "admin by header"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dev_mode_needs_a_valid_user_parameter() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        assert_eq!(status_of(&hub.ws_url("/ws"), &[]).await, 400);
+        let long = "x".repeat(129);
+        assert_eq!(
+            status_of(&hub.ws_url(&format!("/ws?user={long}")), &[]).await,
+            400
+        );
+        let max = "x".repeat(128);
+        assert_eq!(
+            status_of(&hub.ws_url(&format!("/ws?user={max}")), &[]).await,
+            101
+        );
+        assert_eq!(
+            status_of(&hub.ws_url("/admin/ws"), &[]).await,
+            101,
+            "dev admin needs no token"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_listed_out_origin_gets_403() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.allowed_origins = Some("https://app.example".into())).await;
+        let url = hub.ws_url("/ws?user=alice");
+        assert_eq!(
+            status_of(&url, &[("origin", "https://evil.example")]).await,
+            403
+        );
+        assert_eq!(
+            status_of(&url, &[("origin", "https://app.example")]).await,
+            101
+        );
+        assert_eq!(status_of(&url, &[]).await, 101, "no Origin: not a browser");
+    })
+    .await;
+}

@@ -1,0 +1,135 @@
+//! The real binary: exit codes, the start line, signals, memory per idle
+//! connection.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{HubProcess, WsClient, ms, rss_bytes, within};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"));
+    command.env_clear();
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run presence-hub")
+}
+
+#[test]
+fn invalid_configuration_exits_2_naming_the_variable() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("PRESENCE_IDLE_AFTER", "5m"), ("PRESENCE_AWAY_AFTER", "1m")],
+            "PRESENCE_AWAY_AFTER",
+        ),
+        (&[("PRESENCE_IDLE_AFTER", "soon")], "idle-after"),
+        (&[("PRESENCE_BIND", "nowhere")], "PRESENCE_BIND"),
+        (&[("PRESENCE_BIND", "0.0.0.0:0")], "PRESENCE_INSECURE_DEV"),
+    ];
+    for (env, named) in cases {
+        let output = run_binary(env);
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_documents_every_variable() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "PRESENCE_BIND",
+        "PRESENCE_JWT_SECRET",
+        "PRESENCE_REDIS_URL",
+        "PRESENCE_NAMESPACE",
+        "PRESENCE_NODE_ID",
+        "PRESENCE_IDLE_AFTER",
+        "PRESENCE_AWAY_AFTER",
+        "PRESENCE_HEARTBEAT_INTERVAL",
+        "PRESENCE_DEAD_AFTER",
+        "PRESENCE_HTTP_SESSION_TTL",
+        "PRESENCE_NODE_TIMEOUT",
+        "PRESENCE_MAX_SESSIONS_PER_USER",
+        "PRESENCE_MAX_MESSAGE_BYTES",
+        "PRESENCE_HISTORY_RETENTION",
+        "PRESENCE_ALLOWED_ORIGINS",
+        "PRESENCE_TRUSTED_PROXIES",
+        "PRESENCE_INSECURE_DEV",
+        "PRESENCE_HISTORY_FILE",
+        "PRESENCE_API_RATE_LIMIT",
+        "PRESENCE_METRICS",
+        "PRESENCE_LOG_FORMAT",
+    ] {
+        assert!(help.contains(variable), "--help mentions {variable}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_terminates_clients_and_exits_0_within_5_seconds() {
+    within(LIMIT, async {
+        let mut hub = HubProcess::start(&[]).await;
+        let mut client = WsClient::connect(&hub.ws_url("/ws?user=alice")).await;
+        client.recv_type("welcome", ms(2000)).await;
+        let started = Instant::now();
+        hub.signal(15);
+        assert_eq!(
+            client.recv_type("terminated", ms(3000)).await["reason"],
+            "shutdown"
+        );
+        assert_eq!(client.recv_close(ms(3000)).await, Some(1001));
+        let status = tokio::time::timeout(ms(5000), hub.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+        assert!(started.elapsed() < ms(5000));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_start_line() {
+    within(LIMIT, async {
+        let hub = HubProcess::start(&[("PRESENCE_LOG_FORMAT", "json")]).await;
+        assert!(hub.addr.port() > 0);
+    })
+    .await;
+}
+
+/// A regression guard, not the benchmark (see docs/benchmarks.md).
+#[tokio::test]
+async fn idle_connections_cost_under_16_kib_each() {
+    within(LIMIT, async {
+        let hub = HubProcess::start(&[]).await;
+        let pid = hub.pid();
+        // Warm up allocator arenas and lazy statics.
+        let mut warm = Vec::new();
+        for i in 0..50 {
+            let mut client = WsClient::connect(&hub.ws_url(&format!("/ws?user=warm{i}"))).await;
+            client.recv_type("welcome", ms(2000)).await;
+            warm.push(client);
+        }
+        tokio::time::sleep(ms(300)).await;
+        let before = rss_bytes(pid);
+        let count = 400;
+        let mut clients = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut client = WsClient::connect(&hub.ws_url(&format!("/ws?user=idle{i}"))).await;
+            client.recv_type("welcome", ms(2000)).await;
+            clients.push(client);
+        }
+        tokio::time::sleep(ms(500)).await;
+        let after = rss_bytes(pid);
+        let per_connection = after.saturating_sub(before) / count as u64;
+        assert!(
+            per_connection < 16 * 1024,
+            "{per_connection} bytes per idle connection"
+        );
+    })
+    .await;
+}

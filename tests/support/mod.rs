@@ -1,0 +1,363 @@
+//! Test support shared by the integration test crates: an in-process hub on
+//! port 0, the real hub binary as a child process, WebSocket and HTTP
+//! clients, and bounded waiting.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use presence_hub::{Config, RunningHub};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Milliseconds as a `Duration`.
+pub fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+/// Runs a test body with a hard limit, so a hang fails in seconds.
+pub async fn within<F: Future>(limit: Duration, body: F) -> F::Output {
+    timeout(limit, body).await.expect("test timed out")
+}
+
+/// Polls `check` until it returns `Some`, or panics at the deadline.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(ms(20)).await;
+    }
+}
+
+/// A hub running inside the test process on 127.0.0.1:0.
+pub struct TestHub {
+    pub addr: SocketAddr,
+    hub: Option<RunningHub>,
+}
+
+impl TestHub {
+    /// Starts a hub with the defaults changed by `configure`.
+    pub async fn start(configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config.bind = "127.0.0.1:0".into();
+        config.node_id = Some("test-node".into());
+        configure(&mut config);
+        let settings = config.validate().expect("test config is valid");
+        let hub = presence_hub::start(settings).await.expect("hub starts");
+        Self {
+            addr: hub.local_addr(),
+            hub: Some(hub),
+        }
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Connects a client in dev mode as `user`.
+    pub async fn client(&self, user: &str) -> WsClient {
+        WsClient::connect(&self.ws_url(&format!("/ws?user={user}"))).await
+    }
+
+    /// Connects a client and reads its welcome frame.
+    pub async fn welcomed_client(&self, user: &str) -> (WsClient, Value) {
+        let mut client = self.client(user).await;
+        let welcome = client.recv_type("welcome", ms(2000)).await;
+        (client, welcome)
+    }
+
+    /// Opens an admin stream and reads its snapshot.
+    pub async fn admin(&self, query: &str) -> (WsClient, Value) {
+        let mut admin = WsClient::connect(&self.ws_url(&format!("/admin/ws{query}"))).await;
+        let snapshot = admin.recv_type("snapshot", ms(2000)).await;
+        (admin, snapshot)
+    }
+
+    /// Graceful shutdown, as on SIGTERM.
+    pub async fn shutdown(mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown().await;
+        }
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that reads JSON frames.
+pub struct WsClient {
+    pub socket: Socket,
+    pub close_code: Option<u16>,
+}
+
+/// What a failed handshake answered.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub body: String,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Self {
+        Self::try_connect(url, &[])
+            .await
+            .unwrap_or_else(|refused| panic!("connect {url}: {refused:?}"))
+    }
+
+    /// Connects with extra headers; `Err` carries the HTTP status of a refusal.
+    pub async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Self, Refused> {
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Self {
+                socket,
+                close_code: None,
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
+                status: response.status().as_u16(),
+                body: response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            }),
+            Err(other) => panic!("connect {url}: {other}"),
+        }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::text(text.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON frame, or `None` when the socket closed (close code kept).
+    pub async fn next_json(&mut self, limit: Duration) -> Option<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = timeout(left, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("frame is JSON"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.close_code = frame.map(|f| u16::from(f.code));
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Reads frames until one satisfies `matches`; panics at the deadline.
+    pub async fn recv_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}");
+            match timeout(left, self.next_json(left)).await {
+                Ok(Some(value)) if matches(&value) => return value,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!(
+                    "socket closed ({:?}) while waiting for {what}",
+                    self.close_code
+                ),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    pub async fn recv_type(&mut self, kind: &str, limit: Duration) -> Value {
+        self.recv_until(limit, kind, |v| v["type"] == kind).await
+    }
+
+    /// Reads until the socket closes; returns the close code.
+    pub async fn recv_close(&mut self, limit: Duration) -> Option<u16> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for close");
+            if self.next_json(left).await.is_none() {
+                return self.close_code;
+            }
+        }
+    }
+
+    /// Collects frames for `window`, keeping the socket open.
+    pub async fn collect_for(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        let mut frames = Vec::new();
+        while let Ok(Some(Ok(frame))) = timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            self.socket.next(),
+        )
+        .await
+        {
+            if let Message::Text(text) = frame {
+                frames.push(serde_json::from_str(&text).unwrap());
+            }
+        }
+        frames
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        let _ = timeout(ms(1000), async {
+            while let Some(Ok(_)) = self.socket.next().await {}
+        })
+        .await;
+    }
+}
+
+/// Waits on an admin stream for a session event matching `matches`.
+pub async fn admin_session_event(
+    admin: &mut WsClient,
+    limit: Duration,
+    what: &str,
+    matches: impl Fn(&str, &Value) -> bool,
+) -> Value {
+    admin
+        .recv_until(limit, what, |v| {
+            v["type"] == "session" && matches(v["event"].as_str().unwrap_or(""), &v["session"])
+        })
+        .await
+}
+
+/// The real `presence-hub` binary, started on 127.0.0.1:0.
+pub struct HubProcess {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl HubProcess {
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"));
+        command
+            .env_clear()
+            .env("PRESENCE_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "presence_hub=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn presence-hub");
+        let stderr = child.stderr.take().expect("stderr");
+        let addr = timeout(ms(10_000), read_bound_address(stderr))
+            .await
+            .expect("hub announces its address");
+        Self { child, addr }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let rc = send_signal(self.pid(), signal);
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+fn send_signal(pid: i32, signal: i32) -> i32 {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    if status.success() { 0 } else { 1 }
+}
+
+async fn read_bound_address(stderr: tokio::process::ChildStderr) -> SocketAddr {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let text = line
+            .split("bind=")
+            .nth(1)
+            .or_else(|| line.split("\"bind\":\"").nth(1));
+        if let Some(rest) = text {
+            let addr = rest
+                .split(|c: char| c.is_whitespace() || c == '"')
+                .next()
+                .unwrap_or_default();
+            if let Ok(addr) = addr.parse() {
+                // Keep draining stderr so the child never blocks on a full pipe.
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return addr;
+            }
+        }
+    }
+    panic!("hub exited before announcing its address");
+}
+
+/// Resident memory of a process in bytes (Linux).
+pub fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS line");
+    kib * 1024
+}
+
+/// An HS256 token for tests.
+pub fn jwt(secret: &str, sub: &str, role: Option<&str>, expires_in_s: i64) -> String {
+    let exp = chrono::Utc::now().timestamp() + expires_in_s;
+    let claims = serde_json::json!({"sub": sub, "exp": exp, "role": role, "name": format!("{sub} name"), "org": "acme"});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
