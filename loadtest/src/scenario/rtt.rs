@@ -48,7 +48,10 @@ async fn rtt_client(ctx: Arc<Ctx>, index: u64, gap: Option<Duration>) {
 /// Ping, wait for its pong, repeat, until stopped or lost.
 async fn closed_loop(ctx: &Ctx, ws: &mut Ws, gap: Option<Duration>) -> End {
     let mut id = 0;
-    let mut next = Instant::now();
+    // Paced clients start at random points of their period, so they do not
+    // all send in the same millisecond.
+    let mut next =
+        Instant::now() + gap.map_or(Duration::ZERO, |g| g.mul_f64(rand::random::<f64>()));
     loop {
         if let Some(gap) = gap {
             if !ctx.sleep_until(next).await {
