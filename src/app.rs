@@ -115,6 +115,7 @@ fn hub_context(settings: &Settings, presence: PresenceHandle, metrics: Metrics) 
         readiness: Readiness::new(),
         metrics,
         metrics_enabled: settings.metrics,
+        http_session_ttl: settings.presence.http_session_ttl,
         sockets: TaskTracker::new(),
         closing: CancellationToken::new(),
     }

@@ -1,6 +1,7 @@
 //! Owns everything facing presence clients: the `GET /ws` upgrade (origin,
 //! auth, handshake, session metadata) and the per-connection task.
 
+pub mod heartbeat;
 pub mod limits;
 pub mod protocol;
 pub mod socket;
@@ -36,8 +37,14 @@ struct ClientQuery {
     page: Option<String>,
 }
 
-/// `GET /ws`.
+/// `GET /ws` and `POST /api/v1/heartbeat`.
 pub fn routes(
+    hub: Arc<HubContext>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    ws_route(hub.clone()).or(heartbeat::routes(hub)).unify()
+}
+
+fn ws_route(
     hub: Arc<HubContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::path!("ws")
@@ -120,23 +127,39 @@ fn check_origin(headers: &HeaderMap, allowed: Option<&[String]>) -> Result<(), A
     }
 }
 
-/// What the hub records about where a session comes from.
-pub fn session_meta(
+/// What the hub records about where a WebSocket session comes from.
+fn session_meta(
     headers: &HeaderMap,
     peer: Option<PeerAddr>,
-    params_page: &impl PageAndApp,
+    params: &ClientQuery,
     hub: &HubContext,
 ) -> SessionMeta {
     let user_agent = headers
         .get(warp::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|ua| clip(ua.to_string()));
+        .map(str::to_string);
+    session_meta_from(
+        request_ip(headers, peer, hub),
+        user_agent,
+        params.app(),
+        params.page(),
+    )
+}
+
+/// Session metadata from its parts; the User-Agent is parsed for device facts.
+pub fn session_meta_from(
+    ip: IpAddr,
+    user_agent: Option<String>,
+    app: Option<AppInfo>,
+    page: Option<String>,
+) -> SessionMeta {
+    let user_agent = user_agent.map(clip);
     SessionMeta {
-        ip: Some(request_ip(headers, peer, hub).to_string()),
+        ip: Some(ip.to_string()),
         device: parse_user_agent(user_agent.as_deref()),
         user_agent,
-        app: params_page.app(),
-        page: params_page.page(),
+        app,
+        page,
         meta: None,
     }
 }
@@ -148,15 +171,7 @@ pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &HubContext)
     client_ip(peer_ip, forwarded, &hub.connections.limits.trusted_proxies)
 }
 
-/// Query parameters that describe the client's app and page.
-pub trait PageAndApp {
-    /// The page.
-    fn page(&self) -> Option<String>;
-    /// The application.
-    fn app(&self) -> Option<AppInfo>;
-}
-
-impl PageAndApp for ClientQuery {
+impl ClientQuery {
     fn page(&self) -> Option<String> {
         self.page.clone().map(clip)
     }

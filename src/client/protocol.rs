@@ -121,7 +121,10 @@ fn parse_ping_id(id: Option<&RawValue>) -> Result<Option<&str>, FrameError> {
     }
 }
 
-fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, FrameError> {
+pub(crate) fn optional_string(
+    value: Option<Value>,
+    field: &str,
+) -> Result<Option<String>, FrameError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
@@ -155,7 +158,7 @@ fn string_field(
     optional_string(map.remove(key), &format!("{field}.{key}"))
 }
 
-fn parse_app(value: Option<Value>) -> Result<Option<AppInfo>, FrameError> {
+pub(crate) fn parse_app(value: Option<Value>) -> Result<Option<AppInfo>, FrameError> {
     let Some(mut map) = object(value, "app")? else {
         return Ok(None);
     };
@@ -165,7 +168,7 @@ fn parse_app(value: Option<Value>) -> Result<Option<AppInfo>, FrameError> {
     }))
 }
 
-fn parse_device(value: Option<Value>) -> Result<Option<DeviceInfo>, FrameError> {
+pub(crate) fn parse_device(value: Option<Value>) -> Result<Option<DeviceInfo>, FrameError> {
     let Some(mut map) = object(value, "device")? else {
         return Ok(None);
     };
@@ -184,7 +187,7 @@ fn parse_device(value: Option<Value>) -> Result<Option<DeviceInfo>, FrameError> 
     }))
 }
 
-fn parse_meta(value: Option<Value>) -> Result<Option<Map<String, Value>>, FrameError> {
+pub(crate) fn parse_meta(value: Option<Value>) -> Result<Option<Map<String, Value>>, FrameError> {
     let Some(map) = object(value, "meta")? else {
         return Ok(None);
     };

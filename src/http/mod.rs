@@ -41,6 +41,8 @@ pub struct HubContext {
     pub metrics: Metrics,
     /// Serve `/metrics`.
     pub metrics_enabled: bool,
+    /// HTTP-heartbeat session expiry, told to heartbeat clients.
+    pub http_session_ttl: std::time::Duration,
     /// Every WebSocket task (clients and admins), for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: refuse upgrades, close admin streams.

@@ -21,7 +21,17 @@ fn asset(path: &str) -> Option<&'static include_dir::File<'static>> {
 /// `GET /` and `GET /<file>` for every file under `web/`.
 pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone
 {
-    warp::get()
+    // Not `warp::get()`: its 405 would outrank a more specific rejection
+    // (413, 400) from the API route that really matched the path.
+    warp::method()
+        .and_then(|method: warp::http::Method| async move {
+            if method == warp::http::Method::GET {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
         .and(warp::path::tail())
         .and_then(|tail: warp::path::Tail| async move {
             let file = asset(tail.as_str()).ok_or_else(warp::reject::not_found)?;

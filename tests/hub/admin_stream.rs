@@ -111,11 +111,11 @@ async fn an_org_filtered_stream_sees_only_its_org_and_numbers_only_what_it_gets(
         assert!(snapshot["sessions"].as_array().unwrap().is_empty());
         let (_x, _) = hub.welcomed_client("x&org=other").await;
         let mut acme = WsClient::connect(&hub.ws_url("/ws?user=ann&org=acme")).await;
-        acme.recv_type("welcome", ms(2000)).await;
-        let first = acme_admin.next_json(ms(2000)).await.unwrap();
+        acme.recv_type("welcome", ms(5000)).await;
+        let first = acme_admin.next_json(ms(5000)).await.unwrap();
         assert_eq!(first["seq"], 1);
         assert_eq!(first["session"]["org"], "acme");
-        let second = acme_admin.next_json(ms(2000)).await.unwrap();
+        let second = acme_admin.next_json(ms(5000)).await.unwrap();
         assert_eq!(second["seq"], 2);
         assert_eq!(second["user"]["user_id"], "ann");
         let quiet = acme_admin.collect_for(ms(300)).await;
@@ -134,7 +134,7 @@ async fn activity_updates_are_coalesced_to_one_per_second_with_the_latest_value(
         let mut last_pong_ts = String::new();
         for i in 0..25 {
             client.send_json(json!({"type": "ping", "id": i})).await;
-            last_pong_ts = client.recv_type("pong", ms(1000)).await["ts"]
+            last_pong_ts = client.recv_type("pong", ms(3000)).await["ts"]
                 .as_str()
                 .unwrap()
                 .to_string();
@@ -243,11 +243,11 @@ async fn the_oldest_session_is_terminated_over_the_per_user_limit() {
         let (mut first, w1) = hub.welcomed_client("alice").await;
         let (_second, _) = hub.welcomed_client("alice").await;
         let (_third, _) = hub.welcomed_client("alice").await;
-        let terminated = first.recv_type("terminated", ms(2000)).await;
+        let terminated = first.recv_type("terminated", ms(5000)).await;
         assert_eq!(terminated["reason"], "session_limit");
-        assert_eq!(first.recv_close(ms(2000)).await, Some(4008));
+        assert_eq!(first.recv_close(ms(5000)).await, Some(4008));
         let id = w1["session_id"].as_str().unwrap().to_string();
-        let ended = admin_session_event(&mut admin, ms(2000), "limit end", |e, s| {
+        let ended = admin_session_event(&mut admin, ms(5000), "limit end", |e, s| {
             e == "ended" && s["session_id"] == id.as_str()
         })
         .await;

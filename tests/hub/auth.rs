@@ -14,7 +14,7 @@ async fn jwt_hub() -> TestHub {
 async fn status_of(url: &str, headers: &[(&str, &str)]) -> u16 {
     match WsClient::try_connect(url, headers).await {
         Ok(mut client) => {
-            let first = client.next_json(ms(2000)).await.expect("first frame");
+            let first = client.next_json(ms(5000)).await.expect("first frame");
             assert!(
                 first["type"] == "welcome" || first["type"] == "snapshot",
                 "{first}"
@@ -91,7 +91,7 @@ async fn the_token_names_the_user_of_the_session() {
             &hub.ws_url(&format!("/ws?token={}", jwt(SECRET, "alice", None, 60))),
         )
         .await;
-        let welcome = client.recv_type("welcome", ms(2000)).await;
+        let welcome = client.recv_type("welcome", ms(5000)).await;
         assert_eq!(welcome["user_id"], "alice");
         let admin_token = jwt(SECRET, "root", Some("admin"), 60);
         let (_admin, snapshot) = hub.admin(&format!("?token={admin_token}")).await;

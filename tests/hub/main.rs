@@ -6,6 +6,7 @@ mod support;
 
 mod admin_stream;
 mod auth;
+mod heartbeat;
 mod limits;
 mod process;
 mod status_timing;

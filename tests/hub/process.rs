@@ -74,7 +74,7 @@ async fn sigterm_terminates_clients_and_exits_0_within_5_seconds() {
     within(LIMIT, async {
         let mut hub = HubProcess::start(&[]).await;
         let mut client = WsClient::connect(&hub.ws_url("/ws?user=alice")).await;
-        client.recv_type("welcome", ms(2000)).await;
+        client.recv_type("welcome", ms(5000)).await;
         let started = Instant::now();
         hub.signal(15);
         assert_eq!(
@@ -111,7 +111,7 @@ async fn idle_connections_cost_under_16_kib_each() {
         let mut warm = Vec::new();
         for i in 0..50 {
             let mut client = WsClient::connect(&hub.ws_url(&format!("/ws?user=warm{i}"))).await;
-            client.recv_type("welcome", ms(2000)).await;
+            client.recv_type("welcome", ms(5000)).await;
             warm.push(client);
         }
         tokio::time::sleep(ms(300)).await;
@@ -120,7 +120,7 @@ async fn idle_connections_cost_under_16_kib_each() {
         let mut clients = Vec::with_capacity(count);
         for i in 0..count {
             let mut client = WsClient::connect(&hub.ws_url(&format!("/ws?user=idle{i}"))).await;
-            client.recv_type("welcome", ms(2000)).await;
+            client.recv_type("welcome", ms(5000)).await;
             clients.push(client);
         }
         tokio::time::sleep(ms(500)).await;

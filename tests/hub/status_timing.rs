@@ -34,7 +34,7 @@ async fn a_quiet_session_goes_idle_then_away_on_time() {
         let (mut client, welcome) = hub.welcomed_client("alice").await;
         let id = welcome["session_id"].as_str().unwrap().to_string();
         client.send_json(json!({"type": "ping"})).await;
-        client.recv_type("pong", ms(1000)).await;
+        client.recv_type("pong", ms(3000)).await;
         let pinged = Instant::now();
         admin_session_event(&mut admin, ms(3000), "idle", |e, s| {
             e == "updated" && s["session_id"] == id.as_str() && s["status"] == "idle"
@@ -71,7 +71,7 @@ async fn a_ping_makes_an_idle_session_active_at_once() {
         .await;
         let (mut admin, _) = hub.admin("").await;
         let (mut client, _) = hub.welcomed_client("alice").await;
-        admin_session_event(&mut admin, ms(2000), "idle", |_, s| s["status"] == "idle").await;
+        admin_session_event(&mut admin, ms(5000), "idle", |_, s| s["status"] == "idle").await;
         client
             .recv_until(ms(1000), "idle status", |v| {
                 v["type"] == "status" && v["status"] == "idle"
@@ -140,7 +140,7 @@ async fn a_client_answering_pings_stays_alive_without_activity() {
         assert_eq!(statuses, vec!["idle", "away"], "liveness is not activity");
         client.send_json(json!({"type": "ping", "id": 1})).await;
         assert_eq!(
-            client.recv_type("pong", ms(1000)).await["id"],
+            client.recv_type("pong", ms(3000)).await["id"],
             1,
             "still connected"
         );

@@ -37,7 +37,7 @@ async fn ping_is_answered_with_pong_echoing_the_id() {
         let hub = TestHub::start(|_| {}).await;
         let (mut client, _) = hub.welcomed_client("alice").await;
         client.send_json(json!({"type": "ping", "id": 7})).await;
-        let pong = client.recv_type("pong", ms(2000)).await;
+        let pong = client.recv_type("pong", ms(5000)).await;
         assert_eq!(pong["id"], 7);
         let ts = pong["ts"].as_str().unwrap();
         assert!(
@@ -45,9 +45,9 @@ async fn ping_is_answered_with_pong_echoing_the_id() {
             "RFC 3339 UTC with ms: {ts}"
         );
         client.send_json(json!({"type": "ping", "id": "abc"})).await;
-        assert_eq!(client.recv_type("pong", ms(2000)).await["id"], "abc");
+        assert_eq!(client.recv_type("pong", ms(5000)).await["id"], "abc");
         client.send_json(json!({"type": "ping"})).await;
-        assert!(client.recv_type("pong", ms(2000)).await.get("id").is_none());
+        assert!(client.recv_type("pong", ms(5000)).await.get("id").is_none());
     })
     .await;
 }
@@ -67,7 +67,7 @@ async fn bad_frames_get_error_codes_and_the_connection_stays_open() {
         ];
         for (text, code) in cases {
             client.send_text(text).await;
-            let error = client.recv_type("error", ms(2000)).await;
+            let error = client.recv_type("error", ms(5000)).await;
             assert_eq!(error["code"], code, "for {text}");
             assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
@@ -79,12 +79,12 @@ async fn bad_frames_get_error_codes_and_the_connection_stays_open() {
             .await
             .unwrap();
         assert_eq!(
-            client.recv_type("error", ms(2000)).await["code"],
+            client.recv_type("error", ms(5000)).await["code"],
             "unsupported"
         );
         client.send_json(json!({"type": "ping", "id": 1})).await;
         assert_eq!(
-            client.recv_type("pong", ms(2000)).await["id"],
+            client.recv_type("pong", ms(5000)).await["id"],
             1,
             "still open"
         );
@@ -102,18 +102,18 @@ async fn manual_status_is_confirmed_to_the_client_and_shown_to_admins() {
         client
             .send_json(json!({"type": "status", "manual": "away"}))
             .await;
-        let status = client.recv_type("status", ms(2000)).await;
+        let status = client.recv_type("status", ms(5000)).await;
         assert_eq!(
             status,
             json!({"type": "status", "status": "away", "manual": "away"})
         );
-        let event = admin_session_event(&mut admin, ms(2000), "manual away", |e, s| {
+        let event = admin_session_event(&mut admin, ms(5000), "manual away", |e, s| {
             e == "updated" && s["session_id"] == id.as_str() && s["manual"] == "away"
         })
         .await;
         assert_eq!(event["session"]["status"], "away");
         let user = admin
-            .recv_until(ms(2000), "user manual", |v| {
+            .recv_until(ms(5000), "user manual", |v| {
                 v["type"] == "user" && v["user"]["manual"] == "away"
             })
             .await;
@@ -122,7 +122,7 @@ async fn manual_status_is_confirmed_to_the_client_and_shown_to_admins() {
         client
             .send_json(json!({"type": "status", "manual": "busy"}))
             .await;
-        let status = client.recv_type("status", ms(2000)).await;
+        let status = client.recv_type("status", ms(5000)).await;
         assert_eq!(
             status,
             json!({"type": "status", "status": "active", "manual": "busy"})
@@ -130,7 +130,7 @@ async fn manual_status_is_confirmed_to_the_client_and_shown_to_admins() {
         client
             .send_json(json!({"type": "status", "manual": null}))
             .await;
-        let status = client.recv_type("status", ms(2000)).await;
+        let status = client.recv_type("status", ms(5000)).await;
         assert_eq!(
             status,
             json!({"type": "status", "status": "active", "manual": null})
@@ -146,7 +146,7 @@ async fn hello_metadata_and_user_agent_reach_the_admin_view() {
         let url = hub.ws_url("/ws?user=alice&name=Alice&org=acme&app=crm&app_version=1.2&page=%2Fhome");
         let ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
         let mut client = WsClient::try_connect(&url, &[("user-agent", ua)]).await.unwrap();
-        client.recv_type("welcome", ms(2000)).await;
+        client.recv_type("welcome", ms(5000)).await;
         let (_admin, snapshot) = hub.admin("").await;
         let session = &snapshot["sessions"][0];
         assert_eq!(session["name"], "Alice");
@@ -166,7 +166,7 @@ async fn hello_metadata_and_user_agent_reach_the_admin_view() {
             .send_json(json!({"type": "hello", "app": {"name": "crm", "version": "2.0"},
                 "device": {"device_type": "tablet"}, "page": "/deals", "meta": {"mfa_verified": true, "risk_score": 3}}))
             .await;
-        let event = admin_session_event(&mut admin, ms(2000), "hello update", |e, s| e == "updated" && s["page"] == "/deals").await;
+        let event = admin_session_event(&mut admin, ms(5000), "hello update", |e, s| e == "updated" && s["page"] == "/deals").await;
         let session = &event["session"];
         assert_eq!(session["app"]["version"], "2.0");
         assert_eq!(session["device"]["device_type"], "tablet");
@@ -184,7 +184,7 @@ async fn closing_the_socket_ends_the_session_as_client_closed() {
         let (client, welcome) = hub.welcomed_client("alice").await;
         let id = welcome["session_id"].as_str().unwrap().to_string();
         client.close().await;
-        let ended = admin_session_event(&mut admin, ms(2000), "ended", |e, s| {
+        let ended = admin_session_event(&mut admin, ms(5000), "ended", |e, s| {
             e == "ended" && s["session_id"] == id.as_str()
         })
         .await;
@@ -194,7 +194,7 @@ async fn closing_the_socket_ends_the_session_as_client_closed() {
         assert!(session["ended_at"].is_string());
         assert!(session["duration_s"].as_f64().unwrap() >= 0.0);
         let user = admin
-            .recv_until(ms(2000), "offline", |v| v["type"] == "user")
+            .recv_until(ms(5000), "offline", |v| v["type"] == "user")
             .await;
         assert_eq!(user["user"]["status"], "offline");
         assert_eq!(user["user"]["session_count"], 0);
@@ -212,7 +212,7 @@ async fn the_peer_ip_honours_x_forwarded_for_only_from_trusted_proxies() {
         )
         .await
         .unwrap();
-        client.recv_type("welcome", ms(2000)).await;
+        client.recv_type("welcome", ms(5000)).await;
         let (_admin, snapshot) = untrusted.admin("").await;
         assert_eq!(snapshot["sessions"][0]["ip"], "127.0.0.1");
 
@@ -223,7 +223,7 @@ async fn the_peer_ip_honours_x_forwarded_for_only_from_trusted_proxies() {
         )
         .await
         .unwrap();
-        client.recv_type("welcome", ms(2000)).await;
+        client.recv_type("welcome", ms(5000)).await;
         let (_admin, snapshot) = trusted.admin("").await;
         assert_eq!(snapshot["sessions"][0]["ip"], "203.0.113.7");
     })

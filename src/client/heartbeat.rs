@@ -1,0 +1,205 @@
+//! Owns HTTP presence (`POST /api/v1/heartbeat`) for clients that cannot
+//! keep a socket: the first call opens a session, later calls refresh it
+//! (and mark activity with `active: true`), `ended: true` ends it. A session
+//! id answers only to the user who created it; anyone else gets 404, as
+//! does an ended or expired id.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use warp::Filter;
+use warp::http::HeaderMap;
+use warp::reply::Reply;
+
+use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
+use super::{request_ip, session_meta_from};
+use crate::auth::{DevIdentity, Principal};
+use crate::http::HubContext;
+use crate::http::auth::{query_param, raw_query, token_of};
+use crate::http::error::ApiError;
+use crate::http::upgrade::PeerAddr;
+use crate::model::{SessionId, SessionStatus, Transport};
+use crate::presence::{HeartbeatOutcome, MetaUpdate, NewSession};
+
+/// Largest JSON body the API accepts.
+pub const MAX_BODY_BYTES: u64 = 16 * 1024;
+
+/// A parsed heartbeat body.
+#[derive(Debug, Default, PartialEq)]
+struct Heartbeat {
+    session_id: Option<SessionId>,
+    active: bool,
+    ended: bool,
+    update: MetaUpdate,
+}
+
+/// `POST /api/v1/heartbeat`.
+pub fn routes(
+    hub: Arc<HubContext>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "v1" / "heartbeat")
+        .and(warp::post())
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<PeerAddr>())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(warp::any().map(move || hub.clone()))
+        .and_then(
+            |query: String,
+             headers: HeaderMap,
+             peer: Option<PeerAddr>,
+             body: bytes::Bytes,
+             hub: Arc<HubContext>| async move {
+                heartbeat(&query, &headers, peer, &body, &hub)
+                    .await
+                    .map_err(warp::reject::custom)
+            },
+        )
+}
+
+async fn heartbeat(
+    query: &str,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+    body: &[u8],
+    hub: &HubContext,
+) -> Result<warp::reply::Response, ApiError> {
+    let principal = authenticate(query, headers, hub)?;
+    let beat = parse_heartbeat(body)?;
+    let ttl_ms = u64::try_from(hub.http_session_ttl.as_millis()).unwrap_or(u64::MAX);
+    let (session_id, status) = match beat.session_id {
+        None => open_session(principal, beat.update, headers, peer, hub).await?,
+        Some(id) => {
+            let outcome = hub
+                .presence
+                .heartbeat(id, principal.user_id, beat.active, beat.ended, beat.update)
+                .await?;
+            match outcome {
+                HeartbeatOutcome::Alive(status) => (id, status),
+                HeartbeatOutcome::Ended => (id, SessionStatus::Ended),
+                HeartbeatOutcome::NotFound => {
+                    return Err(ApiError::NotFound(
+                        "no live session with that id for this user; start a new one".into(),
+                    ));
+                }
+            }
+        }
+    };
+    let ttl_ms = if status == SessionStatus::Ended {
+        0
+    } else {
+        ttl_ms
+    };
+    Ok(
+        warp::reply::json(&json!({"session_id": session_id, "status": status, "ttl_ms": ttl_ms}))
+            .into_response(),
+    )
+}
+
+fn authenticate(query: &str, headers: &HeaderMap, hub: &HubContext) -> Result<Principal, ApiError> {
+    let token = token_of(headers, query);
+    let (user, name, org) = (
+        query_param(query, "user"),
+        query_param(query, "name"),
+        query_param(query, "org"),
+    );
+    let dev = DevIdentity {
+        user: user.as_deref(),
+        name: name.as_deref(),
+        org: org.as_deref(),
+    };
+    Ok(hub.auth.client(token.as_deref(), &dev)?)
+}
+
+async fn open_session(
+    principal: Principal,
+    update: MetaUpdate,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+    hub: &HubContext,
+) -> Result<(SessionId, SessionStatus), ApiError> {
+    let user_agent = headers
+        .get(warp::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let meta = session_meta_from(request_ip(headers, peer, hub), user_agent, None, None);
+    let session = NewSession {
+        id: SessionId::generate(),
+        user_id: principal.user_id,
+        name: principal.name,
+        org: principal.org,
+        node_id: hub.connections.node_id.clone(),
+        transport: Transport::Http,
+        meta,
+    };
+    let id = session.id;
+    hub.presence.open(session, None).await?;
+    if update != MetaUpdate::default() {
+        hub.presence.apply_meta(id, update).await?;
+    }
+    Ok((id, SessionStatus::Active))
+}
+
+fn parse_heartbeat(body: &[u8]) -> Result<Heartbeat, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::BadRequest(format!("body must be a JSON object: {err}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(ApiError::BadRequest("body must be a JSON object".into()));
+    };
+    let session_id = match map.remove("session_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(
+            SessionId::parse(&text)
+                .ok_or_else(|| ApiError::bad_parameter("session_id", "not a session id"))?,
+        ),
+        Some(_) => return Err(ApiError::bad_parameter("session_id", "must be a string")),
+    };
+    Ok(Heartbeat {
+        session_id,
+        active: flag(&mut map, "active")?,
+        ended: flag(&mut map, "ended")?,
+        update: MetaUpdate {
+            app: parse_app(map.remove("app")).map_err(|e| field_error("app", &e))?,
+            device: parse_device(map.remove("device")).map_err(|e| field_error("device", &e))?,
+            page: optional_string(map.remove("page"), "page")
+                .map_err(|e| field_error("page", &e))?,
+            meta: parse_meta(map.remove("meta")).map_err(|e| field_error("meta", &e))?,
+        },
+    })
+}
+
+fn flag(map: &mut Map<String, Value>, name: &str) -> Result<bool, ApiError> {
+    match map.remove(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(value),
+        Some(_) => Err(ApiError::bad_parameter(name, "must be true or false")),
+    }
+}
+
+fn field_error(name: &str, error: &FrameError) -> ApiError {
+    ApiError::bad_parameter(name, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_heartbeat_has_no_session_id() {
+        let beat = parse_heartbeat(br#"{"active":true,"page":"/x"}"#).unwrap();
+        assert_eq!(beat.session_id, None);
+        assert!(beat.active);
+        assert_eq!(beat.update.page.as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn bad_bodies_name_the_field() {
+        let err = parse_heartbeat(br#"{"active":"yes"}"#).unwrap_err();
+        assert!(err.to_string().contains("active"), "{err}");
+        let err = parse_heartbeat(br#"{"session_id":"nope"}"#).unwrap_err();
+        assert!(err.to_string().contains("session_id"), "{err}");
+        assert_eq!(parse_heartbeat(b"[1]").unwrap_err().status(), 400);
+        assert_eq!(parse_heartbeat(b"not json").unwrap_err().status(), 400);
+    }
+}
