@@ -356,19 +356,6 @@ fn mix_runs_every_kind_of_client_without_errors() {
             "2",
         ],
     );
-    // FIXME: while the hub does not serve POST /api/v1/heartbeat yet it
-    // answers 405, and the 4 HTTP clients (2% of 200) never get a session.
-    // Drop this allowance once the route exists.
-    let mut report = report;
-    let route_missing = report["errors"]
-        .as_object_mut()
-        .unwrap()
-        .remove("heartbeat_http_405")
-        .is_some();
-    if route_missing {
-        assert_eq!(report["clients_connected"], 196, "{report:#}");
-        report["clients_connected"] = 200.into();
-    }
     assert_clean(&report, "mix", 200);
     assert!(
         report["rtt_ms"]["count"].as_u64().unwrap() > 0,
