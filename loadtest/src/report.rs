@@ -293,7 +293,7 @@ mod tests {
         let stats = Stats::default();
         stats.set_phase(crate::stats::Phase::Steady);
         for _ in 0..connected {
-            stats.connected(Duration::from_millis(2), true, true);
+            stats.connected(Duration::from_millis(2), crate::stats::Attempt::Initial);
         }
         stats.round_trip(Duration::from_millis(rtt_ms));
         stats.fail(&Failure::PongTimeout);

@@ -53,6 +53,31 @@ pub struct Progress {
     pub errors: u64,
 }
 
+/// Which connection of a client this is, deciding what gets counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The client's first connection; its latency is measured.
+    Initial,
+    /// The client's first connection, set-up only (not in `connect_ms`).
+    InitialUntimed,
+    /// A later connection of the same client; its latency is measured.
+    Reconnect,
+    /// A later session with no connect latency of its own (HTTP).
+    Renewed,
+}
+
+impl Attempt {
+    /// True for a client's first connection.
+    pub fn is_first(self) -> bool {
+        matches!(self, Self::Initial | Self::InitialUntimed)
+    }
+
+    /// True when the latency belongs in the connect histogram.
+    pub fn is_timed(self) -> bool {
+        matches!(self, Self::Initial | Self::Reconnect)
+    }
+}
+
 /// A latency histogram in microseconds.
 pub type Micros = Histogram<u64>;
 
@@ -122,14 +147,12 @@ impl Stats {
     }
 
     /// A connection was established (welcome received) after `latency`.
-    /// `first` is true for a client's first connection; `timed` says whether
-    /// the latency belongs in the connect histogram.
-    pub fn connected(&self, latency: Duration, first: bool, timed: bool) {
+    pub fn connected(&self, latency: Duration, attempt: Attempt) {
         self.open.fetch_add(1, Ordering::Relaxed);
-        if first {
+        if attempt.is_first() {
             self.ever_connected.fetch_add(1, Ordering::Relaxed);
         }
-        if timed {
+        if attempt.is_timed() {
             record(&self.connect, latency);
         }
     }

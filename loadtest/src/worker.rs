@@ -20,7 +20,7 @@ use crate::failure::Failure;
 use crate::plan::Plan;
 use crate::report::WorkerResult;
 use crate::scenario;
-use crate::stats::{Phase, Progress, Stats};
+use crate::stats::{Attempt, Phase, Progress, Stats};
 use crate::token::Minter;
 
 /// How often a worker reports progress.
@@ -77,17 +77,15 @@ impl Ctx {
             .max(1)
     }
 
-    /// Opens a client connection for client `index` (absolute) and records it.
-    /// `first` marks the client's first attempt; `timed` puts the latency in
-    /// the connect histogram.
-    pub async fn connect_client(&self, index: u64, first: bool, timed: bool) -> Option<Ws> {
+    /// Opens a connection for client `index` (absolute) and records it.
+    pub async fn connect_client(&self, index: u64, attempt: Attempt) -> Option<Ws> {
         let result = self.dial_client(index).await;
-        if first {
+        if attempt.is_first() {
             self.settle();
         }
         match result {
             Ok((ws, latency)) => {
-                self.stats.connected(latency, first, timed);
+                self.stats.connected(latency, attempt);
                 Some(ws)
             }
             Err(failure) => {

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::tab::{self, End};
 use crate::client::Ws;
 use crate::report::Measures;
+use crate::stats::Attempt;
 use crate::worker::{self, Ctx};
 
 /// Reconnect pacing shared by every client.
@@ -56,7 +57,7 @@ pub async fn run(ctx: Arc<Ctx>, reconnects: u64, rate: f64) -> Result<(Measures,
 
 /// One client: connect (untimed), then reconnect on its share of the schedule.
 async fn churner(ctx: Arc<Ctx>, index: u64, pace: Pace) {
-    let mut ws = ctx.connect_client(index, true, false).await;
+    let mut ws = ctx.connect_client(index, Attempt::InitialUntimed).await;
     if !wait_for_go(&ctx, &mut ws).await {
         ctx.finished.fetch_add(1, Ordering::Relaxed);
         return release(&ctx, ws).await;
@@ -71,7 +72,7 @@ async fn churner(ctx: Arc<Ctx>, index: u64, pace: Pace) {
         if let Some(open) = ws.take() {
             tab::finish(&ctx, open, End::Due).await;
         }
-        ws = ctx.connect_client(index, false, true).await;
+        ws = ctx.connect_client(index, Attempt::Reconnect).await;
         g += ctx.plan.clients;
     }
     ctx.finished.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +114,7 @@ async fn hold_until(ctx: &Ctx, index: u64, ws: &mut Option<Ws>, at: Instant) -> 
                 if !ctx.sleep_until(Instant::now() + pause).await {
                     return false;
                 }
-                *ws = ctx.connect_client(index, false, true).await;
+                *ws = ctx.connect_client(index, Attempt::Reconnect).await;
             }
         }
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::failure::Failure;
+use crate::stats::Attempt;
 use crate::worker::Ctx;
 
 /// Bound on one heartbeat request.
@@ -27,6 +28,7 @@ pub async fn heartbeat_client(ctx: &Ctx, http: &reqwest::Client, index: u64, int
     let mut session: Option<String> = None;
     let mut next = Instant::now();
     let mut first = true;
+    let mut ever_open = false;
     loop {
         if !ctx.sleep_until(next).await {
             break;
@@ -37,11 +39,17 @@ pub async fn heartbeat_client(ctx: &Ctx, http: &reqwest::Client, index: u64, int
         };
         let was_open = session.is_some();
         session = post(ctx, http, &user, &body).await;
+        let attempt = if ever_open {
+            Attempt::Renewed
+        } else {
+            Attempt::InitialUntimed
+        };
+        record_transition(ctx, was_open, session.is_some(), attempt);
+        ever_open |= session.is_some();
         if first {
             ctx.settle();
             first = false;
         }
-        record_transition(ctx, was_open, session.is_some());
         next = Instant::now() + interval.mul_f64(rand::rng().random_range(0.9..1.1));
     }
     if let Some(id) = session {
@@ -52,9 +60,9 @@ pub async fn heartbeat_client(ctx: &Ctx, http: &reqwest::Client, index: u64, int
 }
 
 /// Counts a session that appeared or vanished.
-fn record_transition(ctx: &Ctx, was_open: bool, is_open: bool) {
+fn record_transition(ctx: &Ctx, was_open: bool, is_open: bool, attempt: Attempt) {
     match (was_open, is_open) {
-        (false, true) => ctx.stats.connected(Duration::ZERO, true, false),
+        (false, true) => ctx.stats.connected(Duration::ZERO, attempt),
         (true, false) => ctx.stats.disconnected(),
         _ => {}
     }

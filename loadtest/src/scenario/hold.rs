@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::tab::{self, End};
+use super::tab;
 use crate::report::Measures;
+use crate::stats::Attempt;
 use crate::worker::{self, Ctx};
 
 /// Runs `hold`; the measured window is the hold after the ramp.
@@ -28,11 +29,9 @@ pub async fn run(ctx: Arc<Ctx>, ping_interval: Duration) -> Result<(Measures, Du
 
 /// One client: connect (timed), hold until stopped or lost.
 async fn hold_client(ctx: Arc<Ctx>, index: u64, pings: Option<Duration>) {
-    let Some(mut ws) = ctx.connect_client(index, true, true).await else {
+    let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         return;
     };
     let end = tab::hold_open(&ctx, &mut ws, pings, None).await;
-    if end != End::Lost {
-        tab::finish(&ctx, ws, end).await;
-    }
+    tab::finish(&ctx, ws, end).await;
 }

@@ -15,6 +15,7 @@ use super::heartbeat;
 use super::tab::{self, End};
 use crate::plan::MixShape;
 use crate::report::Measures;
+use crate::stats::Attempt;
 use crate::worker::{self, Ctx};
 
 /// What one client of the blend is.
@@ -91,7 +92,7 @@ async fn mixed_client(ctx: Arc<Ctx>, index: u64, shape: MixShape, http: reqwest:
 
 /// An idle or active tab: connect, hold, ping if active.
 async fn tab_client(ctx: &Ctx, index: u64, pings: Option<Duration>) {
-    let Some(mut ws) = ctx.connect_client(index, true, true).await else {
+    let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         return;
     };
     let end = tab::hold_open(ctx, &mut ws, pings, None).await;
@@ -102,7 +103,12 @@ async fn tab_client(ctx: &Ctx, index: u64, pings: Option<Duration>) {
 async fn churner(ctx: &Ctx, index: u64, interval: Duration) {
     let mut first = true;
     while !ctx.stop.is_cancelled() {
-        let ws = ctx.connect_client(index, first, true).await;
+        let attempt = if first {
+            Attempt::Initial
+        } else {
+            Attempt::Reconnect
+        };
+        let ws = ctx.connect_client(index, attempt).await;
         first = false;
         let until = Instant::now() + interval.mul_f64(rand::rng().random_range(0.5..1.5));
         let Some(mut ws) = ws else {

@@ -19,6 +19,7 @@ use super::tab::{self, End};
 use crate::client::{self, Ws};
 use crate::failure::Failure;
 use crate::report::Measures;
+use crate::stats::Attempt;
 use crate::worker::{self, Ctx};
 
 /// How long to wait for the last events after the last change.
@@ -94,7 +95,7 @@ async fn await_events(pending: &Pending, bound: Instant) {
 
 /// One client: connect, then make its changes, spread evenly over the interval.
 async fn changer(ctx: Arc<Ctx>, index: u64, schedule: Schedule, pending: Arc<Pending>) {
-    let Some(mut ws) = ctx.connect_client(index, true, true).await else {
+    let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         ctx.finished.fetch_add(1, Ordering::Relaxed);
         return;
     };

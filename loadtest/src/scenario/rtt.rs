@@ -11,6 +11,7 @@ use super::tab::{self, End};
 use crate::client::{self, Incoming, Ws};
 use crate::failure::Failure;
 use crate::report::Measures;
+use crate::stats::Attempt;
 use crate::worker::{self, Ctx};
 
 /// A pong that takes longer than this counts as lost.
@@ -35,7 +36,7 @@ pub async fn run(ctx: Arc<Ctx>, client_rate: f64) -> Result<(Measures, Duration)
 /// One client: connect, wait for the start, ping in a closed loop, at most
 /// one ping per `gap` when given.
 async fn rtt_client(ctx: Arc<Ctx>, index: u64, gap: Option<Duration>) {
-    let Some(mut ws) = ctx.connect_client(index, true, true).await else {
+    let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         return;
     };
     let end = tokio::select! {
