@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,6 +16,9 @@ use crate::auth::Authenticator;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::{Readiness, Replicator, SingleNode};
 use crate::config::Settings;
+use crate::history::HistoryStore;
+use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::{HubContext, routes, server};
 use crate::metrics::Metrics;
@@ -38,6 +42,9 @@ pub enum StartError {
     /// Metrics could not be registered.
     #[error("metrics setup failed: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The history file could not be opened.
+    #[error("PRESENCE_HISTORY_FILE: {0}")]
+    History(#[from] crate::history::HistoryError),
 }
 
 /// A running hub.
@@ -67,15 +74,29 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let metrics = Metrics::new()?;
     let node_id = settings.presence.node_id.clone();
 
+    let history = open_history(&settings)?;
+
     let (presence, commands) = PresenceHandle::channel();
     let stop_engine = CancellationToken::new();
-    let engine = Engine::new(settings.presence.clone(), Outboxes::default());
+    let (ended, ended_queue) = mpsc::channel(ENDED_QUEUE);
+    let engine = Engine::new(settings.presence.clone(), Outboxes { ended: Some(ended) });
     let mut tasks = vec![tokio::spawn(engine.run(commands, stop_engine.clone()))];
+    // Ends by itself once the engine (the only sender) has stopped.
+    tasks.push(tokio::spawn(record_ended(
+        ended_queue,
+        history.clone(),
+        metrics.clone(),
+    )));
 
     let stop_replication = CancellationToken::new();
     tasks.push(tokio::spawn(SingleNode.run(stop_replication.clone())));
+    tasks.push(tokio::spawn(prune_expired(
+        history.clone(),
+        settings.history_retention,
+        stop_replication.clone(),
+    )));
 
-    let hub = Arc::new(hub_context(&settings, presence, metrics));
+    let hub = Arc::new(hub_context(&settings, presence, metrics, history));
     let http_connections = TaskTracker::new();
     tasks.push(tokio::spawn(server::serve(
         listener,
@@ -95,7 +116,19 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     })
 }
 
-fn hub_context(settings: &Settings, presence: PresenceHandle, metrics: Metrics) -> HubContext {
+fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
+    Ok(match &settings.history_file {
+        Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
+        None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
+    })
+}
+
+fn hub_context(
+    settings: &Settings,
+    presence: PresenceHandle,
+    metrics: Metrics,
+    history: Arc<dyn HistoryStore>,
+) -> HubContext {
     let auth = Authenticator::new(settings.jwt_secret.as_ref());
     HubContext {
         gate: AdminGate {
@@ -112,6 +145,7 @@ fn hub_context(settings: &Settings, presence: PresenceHandle, metrics: Metrics) 
             metrics: metrics.clone(),
         }),
         presence,
+        history,
         readiness: Readiness::new(),
         metrics,
         metrics_enabled: settings.metrics,

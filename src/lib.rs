@@ -31,6 +31,7 @@ pub mod cluster;
 pub mod config;
 pub mod device;
 pub mod feed;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod model;

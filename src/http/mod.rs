@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod panel;
 pub mod server;
+pub mod streamed;
 pub mod upgrade;
 
 use std::sync::Arc;
@@ -25,7 +26,6 @@ use crate::model::{SessionStatus, Transport};
 use crate::presence::PresenceHandle;
 
 /// What every route handler may use.
-#[derive(Debug)]
 pub struct HubContext {
     /// The presence engine.
     pub presence: PresenceHandle,
@@ -43,16 +43,25 @@ pub struct HubContext {
     pub metrics_enabled: bool,
     /// HTTP-heartbeat session expiry, told to heartbeat clients.
     pub http_session_ttl: std::time::Duration,
+    /// Ended sessions.
+    pub history: Arc<dyn crate::history::HistoryStore>,
     /// Every WebSocket task (clients and admins), for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: refuse upgrades, close admin streams.
     pub closing: CancellationToken,
 }
 
+impl std::fmt::Debug for HubContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubContext").finish_non_exhaustive()
+    }
+}
+
 /// Every route of the hub, with JSON errors for every rejection.
 pub fn routes(
     hub: Arc<HubContext>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
+    let metrics = hub.metrics.clone();
     crate::client::routes(hub.clone())
         .or(crate::admin::routes(hub.clone()))
         .unify()
@@ -64,6 +73,35 @@ pub fn routes(
         .unify()
         .recover(error::handle_rejection)
         .unify()
+        .with(warp::log::custom(move |info| {
+            let route = route_label(info.path());
+            metrics
+                .api_requests
+                .with_label_values(&[route, info.status().as_str()])
+                .inc();
+        }))
+}
+
+/// The route template of a path, so ids do not explode metric labels.
+pub fn route_label(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["ws"] => "/ws",
+        ["admin", "ws"] => "/admin/ws",
+        ["api", "v1", "heartbeat"] => "/api/v1/heartbeat",
+        ["api", "v1", "users"] => "/api/v1/users",
+        ["api", "v1", "users", _] => "/api/v1/users/{user_id}",
+        ["api", "v1", "users", _, "sessions"] => "/api/v1/users/{user_id}/sessions",
+        ["api", "v1", "sessions"] => "/api/v1/sessions",
+        ["api", "v1", "sessions", "export"] => "/api/v1/sessions/export",
+        ["api", "v1", "sessions", _] => "/api/v1/sessions/{session_id}",
+        ["api", "v1", "stats"] => "/api/v1/stats",
+        ["api", "v1", "openapi.json"] => "/api/v1/openapi.json",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        ["metrics"] => "/metrics",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`: Prometheus text (404 when disabled).

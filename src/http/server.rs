@@ -17,6 +17,7 @@ use tower_service::Service;
 use warp::Filter;
 use warp::reply::Reply;
 
+use super::streamed::into_hub_response;
 use super::upgrade::{PeerAddr, UpgradeSlot};
 
 /// How long a client may take to send its request headers.
@@ -84,7 +85,10 @@ async fn serve_connection<F>(
             .insert(UpgradeSlot::new(on_upgrade));
         request.extensions_mut().insert(PeerAddr(peer));
         let mut warp_service = warp_service.clone();
-        warp_service.call(request)
+        async move {
+            let response = warp_service.call(request).await?;
+            Ok::<_, std::convert::Infallible>(into_hub_response(response))
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -13,5 +13,5 @@ pub mod user;
 pub use ids::{NodeId, SessionId, UserId};
 pub use session::{AppInfo, DeviceInfo, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
-pub use time::{Millis, format_rfc3339};
+pub use time::{Day, Millis, day_of, format_rfc3339};
 pub use user::UserView;

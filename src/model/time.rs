@@ -14,6 +14,14 @@ pub fn now_millis() -> Millis {
     Utc::now().timestamp_millis()
 }
 
+/// One UTC day, as days since the Unix epoch.
+pub type Day = i64;
+
+/// The UTC day of a point in time.
+pub fn day_of(at: Millis) -> Day {
+    at.div_euclid(86_400_000)
+}
+
 /// Renders a point in time as the contract's RFC 3339 UTC string with
 /// milliseconds, e.g. `2026-11-23T10:00:00.000Z`.
 pub fn format_rfc3339(at: Millis) -> String {

@@ -5,15 +5,16 @@
 //! the `Change`s an admin must see, in order. Only the engine holds a
 //! `&mut PresenceState`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
 use super::change::{Change, SessionEvent};
 use super::derive::{Thresholds, derive_status, next_transition_at};
 use crate::model::session::duration_seconds;
+use crate::model::time::day_of;
 use crate::model::{
-    AppInfo, DeviceInfo, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta,
+    AppInfo, Day, DeviceInfo, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta,
     SessionStatus, SessionView, Transport, UserId, UserStatus, UserView,
 };
 
@@ -203,12 +204,25 @@ fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K, delta: isi
     *count = count.saturating_add_signed(delta);
 }
 
+/// The most users online at once during one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peak {
+    /// The day.
+    pub day: Day,
+    /// Online users at the peak.
+    pub users: usize,
+    /// When the peak was first reached.
+    pub at: Millis,
+}
+
 /// The presence map: live sessions, per-user aggregates, counters.
 #[derive(Debug)]
 pub struct PresenceState {
     sessions: HashMap<SessionId, SessionRecord>,
     users: HashMap<UserId, UserEntry>,
     counters: Counters,
+    started_live: BTreeMap<Day, u64>,
+    peak: Peak,
     thresholds: Thresholds,
     http_ttl: Millis,
 }
@@ -220,6 +234,8 @@ impl PresenceState {
             sessions: HashMap::new(),
             users: HashMap::new(),
             counters: Counters::default(),
+            started_live: BTreeMap::new(),
+            peak: Peak::default(),
             thresholds,
             http_ttl,
         }
@@ -245,6 +261,7 @@ impl PresenceState {
             activity_check_at: None,
         };
         self.counters.add(&record, 1);
+        *self.started_live.entry(day_of(now)).or_insert(0) += 1;
         let view = record.view(now);
         self.sessions.insert(new.id, record);
         let user = self.users.entry(new.user_id.clone()).or_insert(UserEntry {
@@ -265,6 +282,7 @@ impl PresenceState {
             session: view,
         }];
         changes.extend(self.user_change(&new.user_id));
+        self.track_peak(now);
         changes
     }
 
@@ -393,6 +411,13 @@ impl PresenceState {
             return Vec::new();
         };
         self.counters.add(&record, -1);
+        let day = day_of(record.connected_at);
+        if let Some(count) = self.started_live.get_mut(&day) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.started_live.remove(&day);
+            }
+        }
         if let Some(user) = self.users.get_mut(&record.user_id) {
             user.sessions.retain(|other| *other != id);
         }
@@ -447,6 +472,41 @@ impl PresenceState {
     /// The maintained counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Live sessions by the UTC day they started, for days `>= since`.
+    pub fn started_by_day(&self, since: Day) -> BTreeMap<Day, u64> {
+        self.started_live
+            .range(since..)
+            .map(|(d, n)| (*d, *n))
+            .collect()
+    }
+
+    /// Today's peak of online users (a new day starts from the current count).
+    pub fn peak_today(&self, now: Millis) -> Peak {
+        if self.peak.day == day_of(now) {
+            self.peak
+        } else {
+            Peak {
+                day: day_of(now),
+                users: self.users.len(),
+                at: now,
+            }
+        }
+    }
+
+    fn track_peak(&mut self, now: Millis) {
+        let today = self.peak_today(now);
+        let online = self.users.len();
+        self.peak = if online > today.users {
+            Peak {
+                day: today.day,
+                users: online,
+                at: now,
+            }
+        } else {
+            today
+        };
     }
 
     /// The contract view of an online user.

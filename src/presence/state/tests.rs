@@ -255,3 +255,33 @@ fn http_sessions_expire_after_the_ttl_without_heartbeat() {
     assert!(!s.http_expired(id, 8_999));
     assert!(s.http_expired(id, 9_000));
 }
+
+#[test]
+fn started_counts_and_the_daily_peak_are_maintained() {
+    let mut s = state();
+    let day = 86_400_000;
+    let a = new_session("alice", None);
+    let a_id = a.id;
+    s.open(a, day + 10);
+    s.open(new_session("bob", None), day + 20);
+    assert_eq!(
+        s.peak_today(day + 30),
+        Peak {
+            day: 1,
+            users: 2,
+            at: day + 20
+        }
+    );
+    s.end(a_id, EndCause::ClientClosed, day + 40);
+    assert_eq!(
+        s.started_by_day(0).get(&1),
+        Some(&1),
+        "ended sessions leave the live count"
+    );
+    assert_eq!(s.peak_today(day + 50).users, 2, "the peak stays");
+    assert_eq!(
+        s.peak_today(2 * day + 5).users,
+        1,
+        "a new day starts from who is online"
+    );
+}

@@ -1,0 +1,175 @@
+//! Owns `GET /api/v1/sessions/export`: live and ended sessions connected in
+//! a range, as RFC 4180 CSV (CRLF, quoted where needed) or NDJSON, streamed
+//! in batches so a large history never sits in memory as one file.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::query::{parse_pairs, text, time};
+use super::sessions::live_sessions;
+use crate::history::SessionFilter;
+use crate::http::HubContext;
+use crate::http::error::ApiError;
+use crate::http::streamed::{BodySender, streamed_response};
+use crate::model::{SessionView, format_rfc3339};
+
+/// The CSV header row, as the contract names it.
+pub const CSV_HEADER: [&str; 18] = [
+    "session_id",
+    "user_id",
+    "name",
+    "org",
+    "node_id",
+    "transport",
+    "status",
+    "connected_at",
+    "ended_at",
+    "end_cause",
+    "duration_s",
+    "ip",
+    "platform",
+    "device_type",
+    "browser",
+    "app_name",
+    "app_version",
+    "page",
+];
+
+/// Sessions read from history per batch.
+const BATCH: usize = 500;
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// RFC 4180 CSV.
+    Csv,
+    /// One Session JSON per line.
+    Ndjson,
+}
+
+/// `GET /api/v1/sessions/export`.
+pub async fn export_sessions(
+    hub: Arc<HubContext>,
+    query: &str,
+) -> Result<warp::reply::Response, ApiError> {
+    let pairs = parse_pairs(query)?;
+    let format = match text(&pairs, "format").as_deref() {
+        None | Some("csv") => Format::Csv,
+        Some("ndjson") => Format::Ndjson,
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "format",
+                format!("{other:?} is not csv or ndjson"),
+            ));
+        }
+    };
+    let filter = SessionFilter {
+        from: time(&pairs, "from")?,
+        to: time(&pairs, "to")?,
+        ..SessionFilter::default()
+    };
+    let live = live_sessions(&hub, filter.clone()).await?;
+    let (response, body) = match format {
+        Format::Csv => streamed_response("text/csv; charset=utf-8", Some("sessions.csv")),
+        Format::Ndjson => streamed_response("application/x-ndjson", Some("sessions.ndjson")),
+    };
+    tokio::spawn(async move {
+        if let Err(err) = write_export(&hub, format, filter, live, &body).await {
+            tracing::debug!(error = %err, "export stopped");
+        }
+    });
+    Ok(response)
+}
+
+async fn write_export(
+    hub: &HubContext,
+    format: Format,
+    filter: SessionFilter,
+    live: Vec<SessionView>,
+    body: &BodySender,
+) -> Result<(), String> {
+    if format == Format::Csv {
+        send(body, csv_rows(&[], true)?).await?;
+    }
+    send(body, encode(format, &live)?).await?;
+    let mut cursor = 0;
+    loop {
+        let (batch, next) = hub
+            .history
+            .scan(filter.clone(), cursor, BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        send(body, encode(format, &batch)?).await?;
+        match next {
+            Some(next) => cursor = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn send(body: &BodySender, chunk: Vec<u8>) -> Result<(), String> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    body.send(Bytes::from(chunk))
+        .await
+        .map_err(|_| "the client went away".to_string())
+}
+
+fn encode(format: Format, sessions: &[SessionView]) -> Result<Vec<u8>, String> {
+    match format {
+        Format::Csv => csv_rows(sessions, false),
+        Format::Ndjson => {
+            let mut out = Vec::new();
+            for session in sessions {
+                serde_json::to_writer(&mut out, session).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// CSV rows for `sessions` (with the header row first when asked).
+pub fn csv_rows(sessions: &[SessionView], header: bool) -> Result<Vec<u8>, String> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    if header {
+        writer.write_record(CSV_HEADER).map_err(|e| e.to_string())?;
+    }
+    for session in sessions {
+        writer
+            .write_record(csv_record(session))
+            .map_err(|e| e.to_string())?;
+    }
+    writer.into_inner().map_err(|e| e.to_string())
+}
+
+fn csv_record(s: &SessionView) -> [String; 18] {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let app = s.app.clone().unwrap_or_default();
+    [
+        s.session_id.to_string(),
+        s.user_id.to_string(),
+        text(&s.name),
+        text(&s.org),
+        s.node_id.to_string(),
+        s.transport.as_str().to_string(),
+        s.status.as_str().to_string(),
+        format_rfc3339(s.connected_at),
+        s.ended_at.map(format_rfc3339).unwrap_or_default(),
+        s.end_cause
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        format!("{:.3}", s.duration_s),
+        text(&s.ip),
+        text(&s.device.platform),
+        text(&s.device.device_type),
+        text(&s.device.browser),
+        text(&app.name),
+        text(&app.version),
+        text(&s.page),
+    ]
+}

@@ -1,0 +1,66 @@
+//! Owns `GET /api/v1/stats`, read from the counters the presence map keeps
+//! and the history's per-day index; nothing scans every session.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use warp::reply::Reply;
+
+use crate::http::HubContext;
+use crate::http::error::ApiError;
+use crate::model::{Day, SessionStatus, day_of, format_rfc3339};
+
+/// `GET /api/v1/stats`.
+pub async fn stats(hub: &HubContext) -> Result<warp::reply::Response, ApiError> {
+    let (counters, online_users, peak, started_live, today) = hub
+        .presence
+        .inspect(|state, now| {
+            let today = day_of(now);
+            (
+                state.counters().clone(),
+                state.online_users(),
+                state.peak_today(now),
+                state.started_by_day(today - 29),
+                today,
+            )
+        })
+        .await?;
+    let started_ended = hub
+        .history
+        .started_by_day(today - 29)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "reading history failed");
+            ApiError::Internal
+        })?;
+    let by_status = |status| counters.by_status.get(&status).copied().unwrap_or(0);
+    let (active, idle, away) = (
+        by_status(SessionStatus::Active),
+        by_status(SessionStatus::Idle),
+        by_status(SessionStatus::Away),
+    );
+    let started = |days: i64| {
+        started_since(&started_live, today - days + 1)
+            + started_since(&started_ended, today - days + 1)
+    };
+    let body = json!({
+        "online_users": online_users,
+        "sessions": {"live": active + idle + away, "active": active, "idle": idle, "away": away},
+        "by_device_type": non_zero(counters.by_device_type.iter().map(|(k, v)| (k.clone(), *v))),
+        "by_node": non_zero(counters.by_node.iter().map(|(k, v)| (k.to_string(), *v))),
+        "started": {"today": started(1), "last_7d": started(7), "last_30d": started(30)},
+        "peak_online": {"users": peak.users, "at": format_rfc3339(peak.at)},
+    });
+    Ok(warp::reply::json(&body).into_response())
+}
+
+fn started_since(by_day: &BTreeMap<Day, u64>, first_day: Day) -> u64 {
+    by_day.range(first_day..).map(|(_, n)| n).sum()
+}
+
+fn non_zero(counts: impl Iterator<Item = (String, usize)>) -> Map<String, Value> {
+    counts
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k, Value::from(n)))
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! Owns `/api/v1/users`: list with filters and pages, one user with live
+//! sessions (or offline from history), and revoking every session of a user.
+
+use serde::Serialize;
+use serde_json::json;
+use warp::reply::Reply;
+
+use super::query::{Paging, UserStatusFilter, parse_pairs, text};
+use crate::http::HubContext;
+use crate::http::error::ApiError;
+use crate::model::{SessionView, UserId, UserStatus, UserView};
+use crate::presence::TerminateReason;
+
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UserView>,
+    total: usize,
+    page: usize,
+    page_size: usize,
+}
+
+#[derive(Serialize)]
+struct UserDetail {
+    #[serde(flatten)]
+    user: UserView,
+    sessions: Vec<SessionView>,
+}
+
+/// `GET /api/v1/users`: sorted by user id.
+pub async fn list_users(hub: &HubContext, query: &str) -> Result<warp::reply::Response, ApiError> {
+    let pairs = parse_pairs(query)?;
+    let status = UserStatusFilter::parse(&pairs)?;
+    let org = text(&pairs, "org");
+    let q = text(&pairs, "q").map(|q| q.to_lowercase());
+    let paging = Paging::parse(&pairs)?;
+    let mut users = hub
+        .presence
+        .inspect(move |state, _| {
+            state
+                .user_ids()
+                .filter_map(|id| state.user_view(id))
+                .filter(|user| status.is_none_or(|s| s.admits(user.status)))
+                .filter(|user| org.is_none() || user.org == org)
+                .filter(|user| q.as_deref().is_none_or(|q| user_matches(user, q)))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    let total = users.len();
+    Ok(warp::reply::json(&UserList {
+        users: paging.slice(users),
+        total,
+        page: paging.page,
+        page_size: paging.page_size,
+    })
+    .into_response())
+}
+
+fn user_matches(user: &UserView, q: &str) -> bool {
+    user.user_id.as_str().to_lowercase().contains(q)
+        || user
+            .name
+            .as_deref()
+            .is_some_and(|n| n.to_lowercase().contains(q))
+}
+
+/// `GET /api/v1/users/{user_id}`.
+pub async fn get_user(hub: &HubContext, user_id: &str) -> Result<warp::reply::Response, ApiError> {
+    let user = UserId::parse(user_id).map_err(|_| ApiError::NotFound("no such user".into()))?;
+    let wanted = user.clone();
+    let live = hub
+        .presence
+        .inspect(move |state, now| {
+            let view = state.user_view(&wanted)?;
+            let mut sessions: Vec<SessionView> = state
+                .sessions_of(&wanted)
+                .into_iter()
+                .filter_map(|id| state.session(id).map(|s| s.view(now)))
+                .collect();
+            sessions.sort_by_key(|s| std::cmp::Reverse(s.connected_at));
+            Some(UserDetail {
+                user: view,
+                sessions,
+            })
+        })
+        .await?;
+    if let Some(detail) = live {
+        return Ok(warp::reply::json(&detail).into_response());
+    }
+    let last = hub
+        .history
+        .last_of_user(user.clone())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "reading history failed");
+            ApiError::Internal
+        })?;
+    let last = last.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let offline = UserView {
+        user_id: user,
+        name: last.name,
+        org: last.org,
+        status: UserStatus::Offline,
+        manual: None,
+        session_count: 0,
+        online_since: None,
+        last_activity: Some(last.last_activity),
+    };
+    Ok(warp::reply::json(&UserDetail {
+        user: offline,
+        sessions: Vec::new(),
+    })
+    .into_response())
+}
+
+/// `DELETE /api/v1/users/{user_id}/sessions`: cause `revoked`.
+pub async fn revoke_user(
+    hub: &HubContext,
+    user_id: &str,
+) -> Result<warp::reply::Response, ApiError> {
+    let terminated = match UserId::parse(user_id) {
+        Ok(user) => {
+            hub.presence
+                .terminate_user(user, TerminateReason::Revoked)
+                .await?
+        }
+        Err(_) => 0,
+    };
+    Ok(warp::reply::json(&json!({"terminated": terminated})).into_response())
+}

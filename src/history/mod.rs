@@ -1,0 +1,124 @@
+//! Owns the record of ended sessions: what is kept (`SessionView` with
+//! `ended_at`, `end_cause`, `duration_s`), for how long (retention), and how
+//! it is queried. `HistoryStore` is the seam: `MemoryHistory` (single node,
+//! optionally backed by an append-only file) is the default; a Redis store
+//! plugs in for clusters.
+
+pub mod memory;
+pub mod writer;
+
+use std::collections::BTreeMap;
+
+use futures_util::future::BoxFuture;
+
+use crate::model::{Millis, SessionId, SessionView, UserId};
+
+pub use crate::model::time::{Day, day_of};
+
+/// Why history could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The history file could not be read or written.
+    #[error("history file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The backing store failed.
+    #[error("history store: {0}")]
+    Store(String),
+}
+
+/// Which ended sessions a query wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Organisation.
+    pub org: Option<String>,
+    /// Node that held it.
+    pub node_id: Option<String>,
+    /// Case-insensitive substring of user_id, name, ip or session_id
+    /// (already lowercased).
+    pub q: Option<String>,
+    /// `connected_at >= from`.
+    pub from: Option<Millis>,
+    /// `connected_at < to`.
+    pub to: Option<Millis>,
+}
+
+impl SessionFilter {
+    /// True when `session` matches every given criterion.
+    pub fn matches(&self, session: &SessionView) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| Some(w) == have)
+        };
+        eq(&self.user_id, Some(session.user_id.as_str()))
+            && eq(&self.org, session.org.as_deref())
+            && eq(&self.node_id, Some(session.node_id.as_str()))
+            && self.from.is_none_or(|from| session.connected_at >= from)
+            && self.to.is_none_or(|to| session.connected_at < to)
+            && self.q.as_deref().is_none_or(|q| matches_text(session, q))
+    }
+}
+
+fn matches_text(session: &SessionView, q: &str) -> bool {
+    let contains = |text: &str| text.to_lowercase().contains(q);
+    contains(session.user_id.as_str())
+        || session.name.as_deref().is_some_and(contains)
+        || session.ip.as_deref().is_some_and(contains)
+        || contains(&session.session_id.to_string())
+}
+
+/// A page of matches, newest `connected_at` first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The sessions of the page.
+    pub sessions: Vec<SessionView>,
+    /// How many match in all.
+    pub total: usize,
+}
+
+/// One batch of a scan and where the next one starts (`None` at the end).
+pub type ScanBatch = (Vec<SessionView>, Option<usize>);
+
+/// Ended sessions, kept for the retention period.
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Records an ended session (once; recording the same id again is a no-op).
+    fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>>;
+
+    /// Makes recorded sessions durable (file or remote store).
+    fn flush(&self) -> BoxFuture<'_, Result<(), HistoryError>>;
+
+    /// One ended session.
+    fn get(&self, id: SessionId) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>>;
+
+    /// Every match, newest `connected_at` first, up to `limit`.
+    fn find(
+        &self,
+        filter: SessionFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, HistoryError>>;
+
+    /// A batch of matches in stored order starting at `cursor`, and the next
+    /// cursor (`None` at the end): how exports stream without loading all.
+    fn scan(
+        &self,
+        filter: SessionFilter,
+        cursor: usize,
+        batch: usize,
+    ) -> BoxFuture<'_, Result<ScanBatch, HistoryError>>;
+
+    /// The most recent ended session of a user, if any is kept.
+    fn last_of_user(
+        &self,
+        user: UserId,
+    ) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>>;
+
+    /// Ended sessions by the UTC day they started, for days `>= since`.
+    fn started_by_day(&self, since: Day)
+    -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>>;
+
+    /// Drops sessions that ended before `before`; returns how many.
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>>;
+
+    /// How many sessions are kept.
+    fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>>;
+}
