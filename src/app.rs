@@ -26,7 +26,7 @@ use crate::model::NodeId;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
 
 /// How long shutdown waits for sockets to close.
-const SOCKET_GRACE: Duration = Duration::from_secs(3);
+const SOCKET_GRACE: Duration = Duration::from_millis(2500);
 
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -200,8 +200,10 @@ impl RunningHub {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.http_connections.wait()).await;
         self.stop_replication.cancel();
         self.stop_engine.cancel();
+        // One shared deadline, so the whole shutdown stays within 5 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+            let _ = tokio::time::timeout_at(deadline, task).await;
         }
         tracing::info!("shutdown complete");
     }

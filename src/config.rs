@@ -111,6 +111,10 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Messages per second one client connection may sustain (burst twice that); over it, close 1008.
+    #[arg(long, env = "PRESENCE_CLIENT_RATE_LIMIT", default_value = "50/s")]
+    pub client_rate_limit: String,
+
     /// Events queued per admin subscriber before it is closed with 4009.
     #[arg(long, env = "PRESENCE_ADMIN_QUEUE", default_value_t = 4096)]
     pub admin_queue: usize,
@@ -211,6 +215,8 @@ pub struct ClientLimits {
     pub allowed_origins: Option<Vec<String>>,
     /// Proxies whose X-Forwarded-For is honoured.
     pub trusted_proxies: Vec<IpNet>,
+    /// Message rate per connection (burst twice that).
+    pub message_rate: RateLimit,
 }
 
 /// The validated configuration, split per module.
@@ -273,6 +279,7 @@ impl Config {
             log_format: LogFormat::Text,
             admin_queue: 4096,
             listen_backlog: 4096,
+            client_rate_limit: "50/s".into(),
         }
     }
 
@@ -299,6 +306,13 @@ impl Config {
                 dead_after: self.dead_after,
                 allowed_origins: parse_origins(self.allowed_origins.as_deref()),
                 trusted_proxies: parse_proxies(&self.trusted_proxies)?,
+                message_rate: self.client_rate_limit.parse().map_err(|reason| {
+                    ConfigError::Invalid {
+                        variable: "PRESENCE_CLIENT_RATE_LIMIT",
+                        value: self.client_rate_limit.clone(),
+                        reason,
+                    }
+                })?,
             },
             redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
             namespace: self.namespace.clone(),

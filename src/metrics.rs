@@ -170,6 +170,10 @@ impl Metrics {
 
     fn register_all(&self, messages_in: IntCounterVec) -> Result<(), prometheus::Error> {
         let r = &self.registry;
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         r.register(Box::new(self.connections.clone()))?;
         r.register(Box::new(self.sessions.clone()))?;
         r.register(Box::new(self.sessions_by_transport.clone()))?;

@@ -12,13 +12,14 @@ use warp::http::HeaderMap;
 use warp::reply::Reply;
 
 use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
-use super::{request_ip, session_meta_from};
+use super::{clip, request_ip, session_meta_from};
 use crate::auth::{DevIdentity, Principal};
 use crate::http::HubContext;
 use crate::http::auth::{query_param, raw_query, token_of};
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
 use crate::model::{SessionId, SessionStatus, Transport};
+use crate::presence::state::merge_meta;
 use crate::presence::{HeartbeatOutcome, MetaUpdate, NewSession};
 
 /// Largest JSON body the API accepts.
@@ -69,6 +70,12 @@ async fn heartbeat(
     let beat = parse_heartbeat(body)?;
     let ttl_ms = u64::try_from(hub.http_session_ttl.as_millis()).unwrap_or(u64::MAX);
     let (session_id, status) = match beat.session_id {
+        None if beat.ended => {
+            return Err(ApiError::bad_parameter(
+                "session_id",
+                "is required to end a session",
+            ));
+        }
         None => open_session(principal, beat.update, headers, peer, hub).await?,
         Some(id) => {
             let outcome = hub
@@ -123,21 +130,19 @@ async fn open_session(
         .get(warp::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let meta = session_meta_from(request_ip(headers, peer, hub), user_agent, None, None);
+    let mut meta = session_meta_from(request_ip(headers, peer, hub), user_agent, None, None);
+    merge_meta(&mut meta, update);
     let session = NewSession {
         id: SessionId::generate(),
         user_id: principal.user_id,
-        name: principal.name,
-        org: principal.org,
+        name: principal.name.map(clip),
+        org: principal.org.map(clip),
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Http,
         meta,
     };
     let id = session.id;
     hub.presence.open(session, None).await?;
-    if update != MetaUpdate::default() {
-        hub.presence.apply_meta(id, update).await?;
-    }
     Ok((id, SessionStatus::Active))
 }
 

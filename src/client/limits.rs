@@ -4,36 +4,46 @@
 
 use crate::model::Millis;
 
-/// Messages per second a connection may sustain.
+/// Messages per second a connection may sustain (contract default).
 pub const RATE_PER_SECOND: u32 = 50;
-/// Messages a connection may send at once.
-pub const RATE_BURST: u32 = 100;
 /// Bad frames tolerated within the window.
 pub const BAD_FRAMES_ALLOWED: usize = 20;
 /// The bad-frame window.
 pub const BAD_FRAME_WINDOW_MS: Millis = 10_000;
 
-/// A token bucket counted in thousandths of a message.
+/// A token bucket counted in thousandths of a message: `per_second`
+/// sustained, a burst of twice that.
 #[derive(Debug, Clone)]
 pub struct MessageRate {
     milli_tokens: u64,
     refilled_at: Millis,
+    per_second: u32,
 }
 
 impl MessageRate {
     /// A full bucket at `now`.
-    pub fn new(now: Millis) -> Self {
-        Self {
-            milli_tokens: u64::from(RATE_BURST) * 1000,
+    pub fn new(now: Millis, per_second: u32) -> Self {
+        let mut rate = Self {
+            milli_tokens: 0,
             refilled_at: now,
-        }
+            per_second,
+        };
+        rate.milli_tokens = rate.capacity();
+        rate
+    }
+
+    fn capacity(&self) -> u64 {
+        u64::from(self.per_second) * 2 * 1000
     }
 
     /// Takes one message's token; false when the client is over the rate.
     pub fn admit(&mut self, now: Millis) -> bool {
         let elapsed = u64::try_from(now - self.refilled_at).unwrap_or(0);
-        let refill = elapsed.saturating_mul(u64::from(RATE_PER_SECOND));
-        self.milli_tokens = (self.milli_tokens + refill).min(u64::from(RATE_BURST) * 1000);
+        let refill = elapsed.saturating_mul(u64::from(self.per_second));
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(refill)
+            .min(self.capacity());
         self.refilled_at = self.refilled_at.max(now);
         if self.milli_tokens < 1000 {
             return false;
@@ -64,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_burst_of_100_passes_and_the_101st_does_not() {
-        let mut rate = MessageRate::new(0);
+        let mut rate = MessageRate::new(0, RATE_PER_SECOND);
         assert!((0..100).all(|_| rate.admit(0)));
         assert!(!rate.admit(0));
         assert!(rate.admit(20), "a token refills every 20 ms");
@@ -72,7 +82,7 @@ mod tests {
 
     #[test]
     fn thirty_per_second_is_never_refused() {
-        let mut rate = MessageRate::new(0);
+        let mut rate = MessageRate::new(0, RATE_PER_SECOND);
         for i in 0..3_000 {
             assert!(rate.admit(i * 33), "message {i}");
         }
@@ -80,7 +90,7 @@ mod tests {
 
     #[test]
     fn sixty_per_second_is_refused_after_the_burst() {
-        let mut rate = MessageRate::new(0);
+        let mut rate = MessageRate::new(0, RATE_PER_SECOND);
         let refused = (0..1_200).filter(|i| !rate.admit(i * 1000 / 60)).count();
         assert!(refused > 0);
     }

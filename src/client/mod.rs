@@ -106,7 +106,10 @@ fn accept_client(
 }
 
 /// 403 when `Origin` is set and not on the allow-list (when there is one).
-fn check_origin(headers: &HeaderMap, allowed: Option<&[String]>) -> Result<(), ApiError> {
+pub(crate) fn check_origin(
+    headers: &HeaderMap,
+    allowed: Option<&[String]>,
+) -> Result<(), ApiError> {
     let (Some(allowed), Some(origin)) = (allowed, headers.get(warp::http::header::ORIGIN)) else {
         return Ok(());
     };
@@ -188,7 +191,7 @@ impl ClientQuery {
 }
 
 /// Cuts a descriptive string to `MAX_FIELD_BYTES` at a character boundary.
-fn clip(mut text: String) -> String {
+pub(crate) fn clip(mut text: String) -> String {
     if text.len() > MAX_FIELD_BYTES {
         let mut end = MAX_FIELD_BYTES;
         while !text.is_char_boundary(end) {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::time::{Instant, sleep_until};
+use std::pin::Pin;
+
+use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -121,6 +123,7 @@ struct Connection {
     bad_frames: BadFrames,
     last_frame: Instant,
     next_ping: Instant,
+    timer: Pin<Box<Sleep>>,
     reported_at: Millis,
     page: Option<String>,
     sent_status: (SessionStatus, Option<ManualStatus>),
@@ -131,11 +134,13 @@ impl Connection {
         let now = now_millis();
         let started = Instant::now();
         let next_ping = started + ctx.limits.heartbeat_interval;
+        let first_wake = next_ping.min(started + ctx.limits.dead_after);
         Self {
+            timer: Box::pin(sleep_until(first_wake)),
             ws,
             id,
             liveness: Arc::new(SessionLiveness::new(now)),
-            rate: MessageRate::new(now),
+            rate: MessageRate::new(now, ctx.limits.message_rate.per_second),
             bad_frames: BadFrames::default(),
             last_frame: started,
             next_ping,
@@ -151,13 +156,11 @@ impl Connection {
             return Outcome::End(EndCause::ClientClosed);
         }
         loop {
-            let dead_at = self.last_frame + self.ctx.limits.dead_after;
-            let wake_at = dead_at.min(self.next_ping);
             let step = tokio::select! {
                 biased;
                 () = self.liveness.changed() => self.on_engine_signal().await,
                 frame = self.ws.next() => self.on_frame(frame).await,
-                () = sleep_until(wake_at) => self.on_timer(dead_at).await,
+                () = self.timer.as_mut() => self.on_timer().await,
             };
             if let Some(outcome) = step {
                 return outcome;
@@ -214,8 +217,12 @@ impl Connection {
         self.close(reason.close_code(), reason.as_str()).await;
     }
 
-    async fn on_timer(&mut self, dead_at: Instant) -> Option<Outcome> {
+    /// The timer fires at the earlier of the next Ping and the liveness
+    /// deadline as it stood when armed; frames that arrived since only move
+    /// the deadline later, so it is re-armed here rather than per frame.
+    async fn on_timer(&mut self) -> Option<Outcome> {
         let now = Instant::now();
+        let dead_at = self.last_frame + self.ctx.limits.dead_after;
         if now >= dead_at {
             self.close(1000, "timeout").await;
             return Some(Outcome::End(EndCause::Timeout));
@@ -231,6 +238,7 @@ impl Connection {
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
         }
+        self.timer.as_mut().reset(dead_at.min(self.next_ping));
         None
     }
 
@@ -244,6 +252,11 @@ impl Connection {
             Some(Err(WsError::Protocol(_))) => {
                 self.close(1002, "protocol error").await;
                 return Some(Outcome::End(EndCause::ClientClosed));
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                // The frame cannot be read as text at all (RFC 6455 7.4.1).
+                self.close(1007, "invalid UTF-8 in a text frame").await;
+                return Some(Outcome::End(EndCause::Policy));
             }
             Some(Err(_)) => return Some(Outcome::End(EndCause::ClientClosed)),
             Some(Ok(message)) => message,

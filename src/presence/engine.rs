@@ -66,7 +66,15 @@ impl Engine {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(command) => self.apply(command, now_millis()),
+                    Some(command) => {
+                        let now = now_millis();
+                        self.apply(command, now);
+                        // Under a flood of commands the timer branch may wait;
+                        // due deadlines are honoured here all the same.
+                        if self.schedule.next().is_some_and(|at| at <= now) {
+                            self.fire_due(now);
+                        }
+                    }
                     None => break,
                 },
                 () = &mut sleep, if armed.is_some() => {

@@ -392,17 +392,12 @@ impl PresenceState {
         let Some(record) = self.sessions.get_mut(&id) else {
             return Vec::new();
         };
-        match record.activity_check_at {
-            Some(at) if at <= now => {
-                if record.last_activity > record.published_activity {
-                    self.publish_update(id, now)
-                } else {
-                    record.activity_check_at = None;
-                    Vec::new()
-                }
-            }
-            _ => Vec::new(),
+        if record.activity_check_at.is_some_and(|at| at <= now) {
+            record.activity_check_at = None;
         }
+        // Activity seen only through liveness (a report the engine never
+        // got) is published here, within the coalescing rule.
+        self.publish_activity_if_due(id, now)
     }
 
     /// Ends a session with `cause`; nothing when it is not live.
@@ -629,7 +624,8 @@ fn summarise(records: &[&SessionRecord]) -> UserSummary {
     }
 }
 
-fn merge_meta(meta: &mut SessionMeta, update: MetaUpdate) {
+/// Applies what a client said about itself; absent fields keep their value.
+pub fn merge_meta(meta: &mut SessionMeta, update: MetaUpdate) {
     if let Some(app) = update.app {
         meta.app = Some(app);
     }

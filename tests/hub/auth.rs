@@ -179,6 +179,16 @@ async fn a_listed_out_origin_gets_403() {
             101
         );
         assert_eq!(status_of(&url, &[]).await, 101, "no Origin: not a browser");
+        let admin = hub.ws_url("/admin/ws");
+        assert_eq!(
+            status_of(&admin, &[("origin", "https://evil.example")]).await,
+            403,
+            "admin stream too"
+        );
+        assert_eq!(
+            status_of(&admin, &[("origin", "https://app.example")]).await,
+            101
+        );
     })
     .await;
 }

@@ -39,6 +39,11 @@ async fn a_heartbeat_session_lives_refreshes_and_ends_on_request() {
         })
         .await;
         assert_eq!(started["session"]["transport"], "http");
+        assert_eq!(
+            started["session"]["page"], "/sync",
+            "metadata arrives with the start"
+        );
+        assert_eq!(started["session"]["app"]["name"], "cli");
         let (status, again) = beat(&hub, "script", json!({"session_id": id, "active": true})).await;
         assert_eq!(
             (status, again["session_id"].as_str()),
@@ -121,6 +126,8 @@ async fn bad_heartbeats_get_clear_errors() {
         assert_eq!(big.status(), 413);
         let (status, _) = beat(&hub, "", json!({"active": true})).await;
         assert_eq!(status, 400, "dev mode needs a user");
+        let (status, body) = beat(&hub, "alice", json!({"ended": true})).await;
+        assert_eq!(status, 400, "ending needs an id: {body}");
         let wrong_method = client.get(&url).send().await.unwrap();
         assert_eq!(wrong_method.status(), 405);
     })

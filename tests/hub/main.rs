@@ -8,6 +8,7 @@ mod admin_stream;
 mod auth;
 mod heartbeat;
 mod limits;
+mod openapi;
 mod process;
 mod status_timing;
 mod ws_protocol;

@@ -261,3 +261,28 @@ async fn shutdown_terminates_clients_with_1001_and_ends_sessions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (mut admin, _) = hub.admin("").await;
+        let (mut client, _) = hub.welcomed_client("alice").await;
+        let frame = tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+            vec![0xff, 0xfe, 0x22],
+            tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+                tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+            ),
+            true,
+        );
+        client
+            .socket
+            .send(tokio_tungstenite::tungstenite::Message::Frame(frame))
+            .await
+            .unwrap();
+        assert_eq!(client.recv_close(ms(5000)).await, Some(1007));
+        let ended = admin_session_event(&mut admin, ms(5000), "ended", |e, _| e == "ended").await;
+        assert_eq!(ended["session"]["end_cause"], "policy");
+    })
+    .await;
+}
