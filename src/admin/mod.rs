@@ -65,10 +65,12 @@ fn segment() -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clon
     })
 }
 
+/// A matched route's answer is final: its errors become responses here, so
+/// no other route is tried (a rejection would be merged with theirs).
 fn reply(
     result: Result<warp::reply::Response, ApiError>,
 ) -> Result<warp::reply::Response, warp::Rejection> {
-    result.map_err(warp::reject::custom)
+    Ok(result.unwrap_or_else(|error| error.to_response()))
 }
 
 fn api_routes(hub: Arc<HubContext>) -> Route {

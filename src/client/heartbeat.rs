@@ -52,9 +52,11 @@ pub fn routes(
              peer: Option<PeerAddr>,
              body: bytes::Bytes,
              hub: Arc<HubContext>| async move {
-                heartbeat(&query, &headers, peer, &body, &hub)
-                    .await
-                    .map_err(warp::reject::custom)
+                Ok::<_, warp::Rejection>(
+                    heartbeat(&query, &headers, peer, &body, &hub)
+                        .await
+                        .unwrap_or_else(|error| error.to_response()),
+                )
             },
         )
 }

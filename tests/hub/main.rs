@@ -5,6 +5,7 @@
 mod support;
 
 mod admin_stream;
+mod api;
 mod auth;
 mod heartbeat;
 mod limits;
