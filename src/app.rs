@@ -79,7 +79,13 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let (presence, commands) = PresenceHandle::channel();
     let stop_engine = CancellationToken::new();
     let (ended, ended_queue) = mpsc::channel(ENDED_QUEUE);
-    let engine = Engine::new(settings.presence.clone(), Outboxes { ended: Some(ended) });
+    let engine = Engine::new(
+        settings.presence.clone(),
+        Outboxes {
+            ended: Some(ended),
+            ..Outboxes::default()
+        },
+    );
     let mut tasks = vec![tokio::spawn(engine.run(commands, stop_engine.clone()))];
     // Ends by itself once the engine (the only sender) has stopped.
     tasks.push(tokio::spawn(record_ended(

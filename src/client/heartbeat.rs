@@ -20,7 +20,7 @@ use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
 use crate::model::{SessionId, SessionStatus, Transport};
 use crate::presence::state::merge_meta;
-use crate::presence::{HeartbeatOutcome, MetaUpdate, NewSession};
+use crate::presence::{HeartbeatOutcome, HeartbeatRequest, MetaUpdate, NewSession};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -82,7 +82,13 @@ async fn heartbeat(
         Some(id) => {
             let outcome = hub
                 .presence
-                .heartbeat(id, principal.user_id, beat.active, beat.ended, beat.update)
+                .heartbeat(HeartbeatRequest {
+                    id,
+                    user: principal.user_id,
+                    active: beat.active,
+                    end: beat.ended,
+                    update: beat.update,
+                })
                 .await?;
             match outcome {
                 HeartbeatOutcome::Alive(status) => (id, status),

@@ -14,7 +14,7 @@ use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
 pub type Inspection = Box<dyn FnOnce(&PresenceState, Millis) + Send>;
 
 /// The answer to an HTTP heartbeat.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HeartbeatOutcome {
     /// The session is live (created or refreshed).
     Alive(crate::model::SessionStatus),
@@ -63,19 +63,13 @@ pub enum Command {
     },
     /// An HTTP heartbeat for an existing session.
     Heartbeat {
-        /// Which session.
-        id: SessionId,
-        /// Who sends it (must own the session).
-        user: UserId,
-        /// Marks activity.
-        active: bool,
-        /// Ends the session.
-        end: bool,
-        /// Metadata sent with it.
-        update: MetaUpdate,
+        /// The heartbeat.
+        beat: HeartbeatRequest,
         /// Where the outcome goes.
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
+    /// What another node published.
+    Replica(ReplicaUpdate),
     /// End a session and close its connection.
     Terminate {
         /// Which session.
@@ -108,4 +102,82 @@ pub enum Command {
         /// Answered when done.
         reply: oneshot::Sender<()>,
     },
+}
+
+/// What the engine learns from other nodes (through the replicator).
+#[derive(Debug)]
+pub enum ReplicaUpdate {
+    /// A session another node started or changed.
+    Upsert(Box<crate::model::SessionView>),
+    /// A session another node ended.
+    End(Box<crate::model::SessionView>),
+    /// A node's whole state after a resync: every session it holds, and the
+    /// end records of replicas that vanished meanwhile.
+    ReplaceNode {
+        /// The node.
+        node: crate::model::NodeId,
+        /// Its live sessions.
+        sessions: Vec<crate::model::SessionView>,
+        /// Ended views (from history) of replicas it no longer holds.
+        ended: Vec<crate::model::SessionView>,
+    },
+    /// A node left cleanly or was lost; `cause` ends what it still held.
+    NodeGone {
+        /// The node.
+        node: crate::model::NodeId,
+        /// `node_lost`, or `shutdown` after a goodbye.
+        cause: EndCause,
+    },
+}
+
+/// A request the engine cannot serve itself: the session lives on another
+/// node. The replicator carries it there and brings the answer back.
+#[derive(Debug)]
+pub enum RemoteCommand {
+    /// Terminate a session held by `node`.
+    Terminate {
+        /// The owner.
+        node: crate::model::NodeId,
+        /// Which session.
+        id: SessionId,
+        /// Why.
+        reason: TerminateReason,
+        /// Whether the owner found it.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Terminate every session of a user on `node`.
+    TerminateUser {
+        /// The node.
+        node: crate::model::NodeId,
+        /// Whose sessions.
+        user: UserId,
+        /// Why.
+        reason: TerminateReason,
+        /// How many the node ended.
+        reply: oneshot::Sender<usize>,
+    },
+    /// An HTTP heartbeat for a session held by `node`.
+    Heartbeat {
+        /// The owner.
+        node: crate::model::NodeId,
+        /// The heartbeat.
+        beat: HeartbeatRequest,
+        /// The owner's answer.
+        reply: oneshot::Sender<HeartbeatOutcome>,
+    },
+}
+
+/// An HTTP heartbeat as one value, so it can travel between nodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeartbeatRequest {
+    /// Which session.
+    pub id: SessionId,
+    /// Who sends it.
+    pub user: UserId,
+    /// Marks activity.
+    pub active: bool,
+    /// Ends the session.
+    pub end: bool,
+    /// Metadata sent with it.
+    pub update: MetaUpdate,
 }

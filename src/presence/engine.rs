@@ -1,32 +1,46 @@
 //! Owns the task that owns the presence map. It applies `Command`s one at a
 //! time, publishes each resulting `Change` to the admin feed and the
 //! outboxes, and sleeps until the next scheduled deadline.
+//!
+//! Local sessions are driven here (timers, liveness); replicas of other
+//! nodes' sessions change only through `Command::Replica`. Requests about a
+//! replica (terminate, revoke, heartbeat) go to its owner as `RemoteCommand`s.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::change::Change;
-use super::command::{Command, HeartbeatOutcome};
+use super::change::{Change, SessionEvent};
+use super::command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
 use super::derive::{Thresholds, millis_of};
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
-use super::state::{MetaUpdate, NewSession, PresenceState};
+use super::state::{NewSession, PresenceState};
 use crate::config::PresenceConfig;
 use crate::feed::Feed;
 use crate::model::time::now_millis;
-use crate::model::{EndCause, Millis, SessionId, SessionView, Transport, UserId};
+use crate::model::{EndCause, Millis, NodeId, SessionId, SessionView, Transport, UserId};
 
 /// Where the engine's output goes besides the admin feed.
 #[derive(Debug, Default)]
 pub struct Outboxes {
-    /// Ended sessions, for history (the engine waits when it is full).
+    /// Ended sessions for history: local ones, and replicas ended because
+    /// their node was lost (the engine waits when it is full).
     pub ended: Option<mpsc::Sender<SessionView>>,
+    /// This node's session changes, for other nodes. Overflow policy: the
+    /// change is dropped and `republish` is set, so the replicator sends the
+    /// whole local state again.
+    pub local_changes: Option<mpsc::Sender<Change>>,
+    /// Set when a local change could not be queued.
+    pub republish: Arc<AtomicBool>,
+    /// Requests for sessions held by other nodes.
+    pub remote: Option<mpsc::Sender<RemoteCommand>>,
 }
 
 /// The presence engine: the one writer of the presence map.
@@ -118,33 +132,14 @@ impl Engine {
                 self.commit(id, changes);
             }
             Command::End { id, cause } => self.end(id, cause, now),
-            Command::Heartbeat {
-                id,
-                user,
-                active,
-                end,
-                update,
-                reply,
-            } => {
-                let outcome = self.heartbeat(id, &user, active, end, update, now);
-                let _ = reply.send(outcome);
-            }
-            Command::Terminate { id, reason, reply } => {
-                let found = self.terminate(id, reason, now);
-                let _ = reply.send(found);
-            }
+            Command::Heartbeat { beat, reply } => self.heartbeat(beat, reply, now),
+            Command::Terminate { id, reason, reply } => self.terminate(id, reason, reply, now),
             Command::TerminateUser {
                 user,
                 reason,
                 reply,
-            } => {
-                let ids = self.state.sessions_of(&user);
-                let count = ids
-                    .iter()
-                    .filter(|id| self.terminate(**id, reason, now))
-                    .count();
-                let _ = reply.send(count);
-            }
+            } => self.terminate_user(&user, reason, reply, now),
+            Command::Replica(update) => self.apply_replica(update, now),
             Command::Subscribe { org, reply } => {
                 let snapshot =
                     render_snapshot(&self.state, &self.config.node_id, org.as_deref(), now);
@@ -153,23 +148,22 @@ impl Engine {
             }
             Command::Inspect(inspection) => inspection(&self.state, now),
             Command::Shutdown { reply } => {
-                let ids: Vec<SessionId> = self.liveness.keys().copied().collect();
-                for id in ids {
-                    self.terminate(id, TerminateReason::Shutdown, now);
-                }
-                let node = self.config.node_id.clone();
-                let local: Vec<SessionId> = self
-                    .state
-                    .sessions()
-                    .filter(|s| *s.node_id() == node)
-                    .map(|s| s.id())
-                    .collect();
-                for id in local {
-                    self.end(id, EndCause::Shutdown, now);
+                for id in self.local_sessions() {
+                    self.end_local(id, TerminateReason::Shutdown, now);
                 }
                 let _ = reply.send(());
             }
         }
+    }
+
+    fn is_local(&self, id: SessionId) -> bool {
+        self.state
+            .session(id)
+            .is_some_and(|s| *s.node_id() == self.config.node_id)
+    }
+
+    fn local_sessions(&self) -> Vec<SessionId> {
+        self.state.sessions_of_node(&self.config.node_id)
     }
 
     fn open(&mut self, session: NewSession, liveness: Option<Arc<SessionLiveness>>, now: Millis) {
@@ -180,35 +174,56 @@ impl Engine {
         }
         let changes = self.state.open(session, now);
         self.commit(id, changes);
-        let limit = self.config.max_sessions_per_user;
-        while let Some(oldest) = self.state.oldest_over_limit(&user, limit) {
-            self.terminate(oldest, TerminateReason::SessionLimit, now);
+        self.enforce_session_limit(&user, id, now);
+    }
+
+    /// Terminates the user's oldest sessions (on any node) beyond the limit.
+    fn enforce_session_limit(&mut self, user: &UserId, newest: SessionId, now: Millis) {
+        let evicted: Vec<SessionId> = self
+            .state
+            .over_limit(user, self.config.max_sessions_per_user)
+            .into_iter()
+            .filter(|id| *id != newest)
+            .collect();
+        for id in evicted {
+            let (reply, _) = oneshot::channel();
+            self.terminate(id, TerminateReason::SessionLimit, reply, now);
         }
     }
 
     fn heartbeat(
         &mut self,
-        id: SessionId,
-        user: &UserId,
-        active: bool,
-        end: bool,
-        update: MetaUpdate,
+        beat: HeartbeatRequest,
+        reply: oneshot::Sender<HeartbeatOutcome>,
         now: Millis,
-    ) -> HeartbeatOutcome {
+    ) {
+        let owner = self.state.session(beat.id).map(|s| s.node_id().clone());
+        match owner {
+            Some(node) if node != self.config.node_id => {
+                self.forward(RemoteCommand::Heartbeat { node, beat, reply });
+            }
+            _ => {
+                let _ = reply.send(self.local_heartbeat(beat, now));
+            }
+        }
+    }
+
+    fn local_heartbeat(&mut self, beat: HeartbeatRequest, now: Millis) -> HeartbeatOutcome {
+        let id = beat.id;
         let owned = self
             .state
             .session(id)
-            .is_some_and(|s| s.user_id() == user && s.transport() == Transport::Http);
+            .is_some_and(|s| *s.user_id() == beat.user && s.transport() == Transport::Http);
         if !owned || self.state.http_expired(id, now) {
             return HeartbeatOutcome::NotFound;
         }
-        if end {
+        if beat.end {
             self.end(id, EndCause::ClientClosed, now);
             return HeartbeatOutcome::Ended;
         }
         self.state.record_heartbeat(id, now);
-        let mut changes = self.state.apply_meta(id, update, now);
-        if active {
+        let mut changes = self.state.apply_meta(id, beat.update, now);
+        if beat.active {
             changes.extend(self.state.record_activity(id, now, None, now));
         } else {
             changes.extend(self.state.refresh(id, now));
@@ -220,16 +235,90 @@ impl Engine {
         }
     }
 
-    /// Ends a live session and tells its connection why; false when unknown.
-    fn terminate(&mut self, id: SessionId, reason: TerminateReason, now: Millis) -> bool {
-        if self.state.session(id).is_none() {
-            return false;
+    /// Terminates a session here, or asks its owner to.
+    fn terminate(
+        &mut self,
+        id: SessionId,
+        reason: TerminateReason,
+        reply: oneshot::Sender<bool>,
+        now: Millis,
+    ) {
+        let Some(owner) = self.state.session(id).map(|s| s.node_id().clone()) else {
+            let _ = reply.send(false);
+            return;
+        };
+        if owner == self.config.node_id {
+            self.end_local(id, reason, now);
+            let _ = reply.send(true);
+        } else {
+            self.forward(RemoteCommand::Terminate {
+                node: owner,
+                id,
+                reason,
+                reply,
+            });
         }
+    }
+
+    fn terminate_user(
+        &mut self,
+        user: &UserId,
+        reason: TerminateReason,
+        reply: oneshot::Sender<usize>,
+        now: Millis,
+    ) {
+        let mut local = 0;
+        let mut remote_nodes: BTreeMap<NodeId, ()> = BTreeMap::new();
+        for id in self.state.sessions_of(user) {
+            if self.is_local(id) {
+                self.end_local(id, reason, now);
+                local += 1;
+            } else if let Some(node) = self.state.session(id).map(|s| s.node_id().clone()) {
+                remote_nodes.insert(node, ());
+            }
+        }
+        let answers: Vec<oneshot::Receiver<usize>> = remote_nodes
+            .into_keys()
+            .map(|node| {
+                let (node_reply, answer) = oneshot::channel();
+                self.forward(RemoteCommand::TerminateUser {
+                    node,
+                    user: user.clone(),
+                    reason,
+                    reply: node_reply,
+                });
+                answer
+            })
+            .collect();
+        if answers.is_empty() {
+            let _ = reply.send(local);
+            return;
+        }
+        // Sums the owners' answers without holding up the engine.
+        tokio::spawn(async move {
+            let mut total = local;
+            for answer in answers {
+                total += answer.await.unwrap_or(0);
+            }
+            let _ = reply.send(total);
+        });
+    }
+
+    /// Hands a request to the replicator; dropping it answers "not found".
+    fn forward(&self, command: RemoteCommand) {
+        if let Some(remote) = &self.outboxes.remote
+            && let Err(err) = remote.try_send(command)
+        {
+            tracing::warn!(error = %err, "cross-node request dropped: replicator queue full");
+        }
+    }
+
+    /// Ends a local session and tells its connection why.
+    fn end_local(&mut self, id: SessionId, reason: TerminateReason, now: Millis) {
         if let Some(liveness) = self.liveness.get(&id) {
             liveness.request_terminate(reason);
         }
         self.end(id, reason.end_cause(), now);
-        true
     }
 
     fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) {
@@ -237,6 +326,48 @@ impl Engine {
         self.liveness.remove(&id);
         self.schedule.set(id, None);
         self.pending.extend(changes);
+    }
+
+    fn apply_replica(&mut self, update: ReplicaUpdate, now: Millis) {
+        match update {
+            ReplicaUpdate::Upsert(view) if view.node_id != self.config.node_id => {
+                let changes = self.state.upsert_replica(*view, now);
+                self.pending.extend(changes);
+            }
+            ReplicaUpdate::End(view) if view.node_id != self.config.node_id => {
+                let changes = self.state.end_replica(&view);
+                self.pending.extend(changes);
+            }
+            ReplicaUpdate::ReplaceNode {
+                node,
+                sessions,
+                ended,
+            } if node != self.config.node_id => {
+                let keep: std::collections::HashSet<SessionId> =
+                    sessions.iter().map(|s| s.session_id).collect();
+                for view in ended.iter().filter(|v| !keep.contains(&v.session_id)) {
+                    let changes = self.state.end_replica(view);
+                    self.pending.extend(changes);
+                }
+                for id in self.state.sessions_of_node(&node) {
+                    if !keep.contains(&id) {
+                        let changes = self.state.end(id, EndCause::NodeLost, now);
+                        self.pending.extend(changes);
+                    }
+                }
+                for view in sessions {
+                    let changes = self.state.upsert_replica(view, now);
+                    self.pending.extend(changes);
+                }
+            }
+            ReplicaUpdate::NodeGone { node, cause } if node != self.config.node_id => {
+                for id in self.state.sessions_of_node(&node) {
+                    let changes = self.state.end(id, cause, now);
+                    self.pending.extend(changes);
+                }
+            }
+            _ => tracing::warn!("ignoring a replica update about this node's own sessions"),
+        }
     }
 
     fn fire_due(&mut self, now: Millis) {
@@ -269,13 +400,30 @@ impl Engine {
     async fn flush(&mut self) {
         for change in std::mem::take(&mut self.pending) {
             self.feed.publish(&change);
-            if let (Change::Session { event, session }, Some(ended)) =
-                (&change, &self.outboxes.ended)
-                && *event == super::change::SessionEvent::Ended
+            let Change::Session { event, session } = &change else {
+                continue;
+            };
+            let local = session.node_id == self.config.node_id;
+            if local {
+                self.replicate(&change);
+            }
+            let lost = session.end_cause == Some(EndCause::NodeLost);
+            if *event == SessionEvent::Ended
+                && (local || lost)
+                && let Some(ended) = &self.outboxes.ended
                 && ended.send(session.clone()).await.is_err()
             {
                 tracing::error!(session_id = %session.session_id, "history writer is gone; ended session not recorded");
             }
+        }
+    }
+
+    fn replicate(&self, change: &Change) {
+        let Some(outbox) = &self.outboxes.local_changes else {
+            return;
+        };
+        if outbox.try_send(change.clone()).is_err() {
+            self.outboxes.republish.store(true, Ordering::Release);
         }
     }
 }

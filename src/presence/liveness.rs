@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use crate::model::{EndCause, ManualStatus, Millis, SessionStatus};
 
 /// Why the hub closes a client's socket itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TerminateReason {
     /// An admin deleted the session.
     Admin,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use change::{Change, SessionEvent};
-pub use command::{Command, HeartbeatOutcome};
+pub use command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
 pub use state::{MetaUpdate, NewSession, PresenceState};
@@ -111,24 +111,18 @@ impl PresenceHandle {
         self.send(Command::End { id, cause }).await
     }
 
-    /// Applies an HTTP heartbeat to an existing session.
+    /// Applies an HTTP heartbeat to an existing session (on whichever node
+    /// holds it).
     pub async fn heartbeat(
         &self,
-        id: SessionId,
-        user: UserId,
-        active: bool,
-        end: bool,
-        update: MetaUpdate,
+        beat: HeartbeatRequest,
     ) -> Result<HeartbeatOutcome, EngineStopped> {
-        self.ask(|reply| Command::Heartbeat {
-            id,
-            user,
-            active,
-            end,
-            update,
-            reply,
-        })
-        .await
+        self.ask(|reply| Command::Heartbeat { beat, reply }).await
+    }
+
+    /// Applies what another node published.
+    pub async fn apply_replica(&self, update: ReplicaUpdate) -> Result<(), EngineStopped> {
+        self.send(Command::Replica(update)).await
     }
 
     /// Terminates a session; false when no live session has that id.

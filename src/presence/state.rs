@@ -41,7 +41,7 @@ pub struct NewSession {
 }
 
 /// Metadata a client sends with `hello` (or an HTTP heartbeat).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetaUpdate {
     /// Replaces the application.
     pub app: Option<AppInfo>,
@@ -137,6 +137,44 @@ impl SessionRecord {
             end_cause: None,
             duration_s: duration_seconds(self.connected_at, now),
         }
+    }
+
+    /// A replica record from the view its owner published.
+    fn from_view(view: SessionView) -> Self {
+        Self {
+            id: view.session_id,
+            user_id: view.user_id,
+            name: view.name,
+            org: view.org,
+            node_id: view.node_id,
+            transport: view.transport,
+            connected_at: view.connected_at,
+            last_activity: view.last_activity,
+            last_heartbeat: view.last_activity,
+            manual: view.manual,
+            status: view.status,
+            meta: SessionMeta {
+                ip: view.ip,
+                user_agent: view.user_agent,
+                device: view.device,
+                app: view.app,
+                page: view.page,
+                meta: view.meta,
+            },
+            published_activity: view.last_activity,
+            published_at: view.last_activity,
+            activity_check_at: None,
+        }
+    }
+
+    /// True when an admin would see no difference between the two.
+    fn same_as(&self, other: &SessionRecord) -> bool {
+        self.status == other.status
+            && self.manual == other.manual
+            && self.last_activity == other.last_activity
+            && self.meta == other.meta
+            && self.name == other.name
+            && self.org == other.org
     }
 
     fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
@@ -245,9 +283,9 @@ impl PresenceState {
     pub fn open(&mut self, new: NewSession, now: Millis) -> Vec<Change> {
         let record = SessionRecord {
             id: new.id,
-            user_id: new.user_id.clone(),
-            name: new.name.clone(),
-            org: new.org.clone(),
+            user_id: new.user_id,
+            name: new.name,
+            org: new.org,
             node_id: new.node_id,
             transport: new.transport,
             connected_at: now,
@@ -260,44 +298,108 @@ impl PresenceState {
             published_at: now,
             activity_check_at: None,
         };
+        self.insert(record, now)
+    }
+
+    /// Adds a session to the map, its user and the counters.
+    fn insert(&mut self, record: SessionRecord, now: Millis) -> Vec<Change> {
         self.counters.add(&record, 1);
-        *self.started_live.entry(day_of(now)).or_insert(0) += 1;
+        *self
+            .started_live
+            .entry(day_of(record.connected_at))
+            .or_insert(0) += 1;
         let view = record.view(now);
-        self.sessions.insert(new.id, record);
-        let user = self.users.entry(new.user_id.clone()).or_insert(UserEntry {
+        let (id, user_id) = (record.id, record.user_id.clone());
+        let user = self.users.entry(user_id.clone()).or_insert(UserEntry {
             name: None,
             org: None,
             sessions: Vec::new(),
             published: None,
         });
-        user.sessions.push(new.id);
-        if new.name.is_some() {
-            user.name = new.name;
+        user.sessions.push(id);
+        if record.name.is_some() {
+            user.name.clone_from(&record.name);
         }
-        if new.org.is_some() {
-            user.org = new.org;
+        if record.org.is_some() {
+            user.org.clone_from(&record.org);
         }
+        self.sessions.insert(id, record);
         let mut changes = vec![Change::Session {
             event: SessionEvent::Started,
             session: view,
         }];
-        changes.extend(self.user_change(&new.user_id));
+        changes.extend(self.user_change(&user_id));
         self.track_peak(now);
         changes
     }
 
-    /// The oldest session of `user` when it has more than `limit` (0 = none).
-    pub fn oldest_over_limit(&self, user: &UserId, limit: usize) -> Option<SessionId> {
-        let entry = self.users.get(user)?;
-        if limit == 0 || entry.sessions.len() <= limit {
-            return None;
+    /// A session another node holds, as that node published it.
+    pub fn upsert_replica(&mut self, view: SessionView, now: Millis) -> Vec<Change> {
+        let record = SessionRecord::from_view(view);
+        let Some(old) = self.sessions.get(&record.id) else {
+            return self.insert(record, now);
+        };
+        if old.same_as(&record) {
+            return Vec::new();
         }
-        entry
+        self.counters.add(old, -1);
+        self.counters.add(&record, 1);
+        let (id, user_id) = (record.id, record.user_id.clone());
+        let view = record.view(now);
+        self.sessions.insert(id, record);
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Updated,
+            session: view,
+        }];
+        changes.extend(self.user_change(&user_id));
+        changes
+    }
+
+    /// A replica whose owner ended it (the view carries cause and time).
+    pub fn end_replica(&mut self, view: &SessionView) -> Vec<Change> {
+        let Some(record) = self.remove(view.session_id) else {
+            return Vec::new();
+        };
+        let mut ended = view.clone();
+        ended.status = SessionStatus::Ended;
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Ended,
+            session: ended,
+        }];
+        changes.extend(self.user_change(&record.user_id));
+        changes
+    }
+
+    /// The live sessions another node holds.
+    pub fn sessions_of_node(&self, node: &NodeId) -> Vec<SessionId> {
+        self.sessions
+            .values()
+            .filter(|s| s.node_id == *node)
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// The oldest sessions of `user` beyond `limit` (0 = none), oldest first.
+    pub fn over_limit(&self, user: &UserId, limit: usize) -> Vec<SessionId> {
+        let Some(entry) = self.users.get(user) else {
+            return Vec::new();
+        };
+        if limit == 0 || entry.sessions.len() <= limit {
+            return Vec::new();
+        }
+        let mut sessions: Vec<&SessionRecord> = entry
             .sessions
             .iter()
             .filter_map(|id| self.sessions.get(id))
-            .min_by_key(|record| (record.connected_at, record.id))
+            .collect();
+        // Stable: equal times keep insertion order, so the newest stays.
+        sessions.sort_by_key(|record| record.connected_at);
+        let excess = sessions.len() - limit;
+        sessions
+            .iter()
+            .take(excess)
             .map(|record| record.id)
+            .collect()
     }
 
     /// Takes in activity the engine read from the session's liveness, without
@@ -402,9 +504,20 @@ impl PresenceState {
 
     /// Ends a session with `cause`; nothing when it is not live.
     pub fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) -> Vec<Change> {
-        let Some(record) = self.sessions.remove(&id) else {
+        let Some(record) = self.remove(id) else {
             return Vec::new();
         };
+        let mut changes = vec![Change::Session {
+            event: SessionEvent::Ended,
+            session: record.ended_view(cause, now),
+        }];
+        changes.extend(self.user_change(&record.user_id));
+        changes
+    }
+
+    /// Takes a session out of the map, its user and the counters.
+    fn remove(&mut self, id: SessionId) -> Option<SessionRecord> {
+        let record = self.sessions.remove(&id)?;
         self.counters.add(&record, -1);
         let day = day_of(record.connected_at);
         if let Some(count) = self.started_live.get_mut(&day) {
@@ -416,12 +529,7 @@ impl PresenceState {
         if let Some(user) = self.users.get_mut(&record.user_id) {
             user.sessions.retain(|other| *other != id);
         }
-        let mut changes = vec![Change::Session {
-            event: SessionEvent::Ended,
-            session: record.ended_view(cause, now),
-        }];
-        changes.extend(self.user_change(&record.user_id));
-        changes
+        Some(record)
     }
 
     /// When the session next needs the engine's attention.

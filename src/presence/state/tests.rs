@@ -221,10 +221,11 @@ fn the_oldest_session_is_the_one_over_the_limit() {
     s.open(first, 0);
     s.open(new_session("alice", None), 10);
     let alice = UserId::parse("alice").unwrap();
-    assert_eq!(s.oldest_over_limit(&alice, 2), None);
+    assert_eq!(s.over_limit(&alice, 2), vec![]);
     s.open(new_session("alice", None), 20);
-    assert_eq!(s.oldest_over_limit(&alice, 2), Some(first_id));
-    assert_eq!(s.oldest_over_limit(&alice, 0), None, "0 means no limit");
+    assert_eq!(s.over_limit(&alice, 2), vec![first_id]);
+    assert_eq!(s.over_limit(&alice, 1).len(), 2);
+    assert_eq!(s.over_limit(&alice, 0), vec![], "0 means no limit");
 }
 
 #[test]
