@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,16 +15,23 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
 use crate::client::socket::ConnectionContext;
-use crate::cluster::{Readiness, Replicator, SingleNode};
+use crate::cluster::redis::{ClusterConfig, RedisReplicator};
+use crate::cluster::{Readiness, ReplicationLink, Replicator, SingleNode};
 use crate::config::Settings;
 use crate::history::HistoryStore;
 use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use crate::history::redis::RedisHistory;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::{HubContext, routes, server};
 use crate::metrics::Metrics;
 use crate::model::NodeId;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+
+/// This node's changes waiting for the replicator (overflow: full republish).
+const LOCAL_CHANGES_QUEUE: usize = 65_536;
+/// Cross-node requests waiting for the replicator (overflow: not found).
+const REMOTE_QUEUE: usize = 4096;
 
 /// How long shutdown waits for sockets to close.
 const SOCKET_GRACE: Duration = Duration::from_millis(2500);
@@ -45,6 +53,9 @@ pub enum StartError {
     /// The history file could not be opened.
     #[error("PRESENCE_HISTORY_FILE: {0}")]
     History(#[from] crate::history::HistoryError),
+    /// The Redis URL is not usable.
+    #[error("PRESENCE_REDIS_URL: {0}")]
+    Cluster(#[from] crate::cluster::redis::ClusterError),
 }
 
 /// A running hub.
@@ -75,15 +86,22 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let node_id = settings.presence.node_id.clone();
 
     let history = open_history(&settings)?;
+    let readiness = Readiness::new();
 
     let (presence, commands) = PresenceHandle::channel();
     let stop_engine = CancellationToken::new();
     let (ended, ended_queue) = mpsc::channel(ENDED_QUEUE);
+    let (local_changes, local_changes_queue) = mpsc::channel(LOCAL_CHANGES_QUEUE);
+    let (remote, remote_queue) = mpsc::channel(REMOTE_QUEUE);
+    let republish = Arc::new(AtomicBool::new(false));
+    let clustered = settings.redis_url.is_some();
     let engine = Engine::new(
         settings.presence.clone(),
         Outboxes {
             ended: Some(ended),
-            ..Outboxes::default()
+            local_changes: clustered.then_some(local_changes),
+            republish: republish.clone(),
+            remote: clustered.then_some(remote),
         },
     );
     let mut tasks = vec![tokio::spawn(engine.run(commands, stop_engine.clone()))];
@@ -95,14 +113,25 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     )));
 
     let stop_replication = CancellationToken::new();
-    tasks.push(tokio::spawn(SingleNode.run(stop_replication.clone())));
+    let link = ReplicationLink {
+        local_changes: local_changes_queue,
+        republish,
+        remote_commands: remote_queue,
+        presence: presence.clone(),
+        history: history.clone(),
+        readiness: readiness.clone(),
+        metrics: metrics.clone(),
+    };
+    tasks.push(spawn_replicator(&settings, link, stop_replication.clone())?);
     tasks.push(tokio::spawn(prune_expired(
         history.clone(),
         settings.history_retention,
         stop_replication.clone(),
     )));
 
-    let hub = Arc::new(hub_context(&settings, presence, metrics, history));
+    let hub = Arc::new(hub_context(
+        &settings, presence, metrics, history, readiness,
+    ));
     let http_connections = TaskTracker::new();
     tasks.push(tokio::spawn(server::serve(
         listener,
@@ -122,11 +151,36 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     })
 }
 
+/// Cluster mode keeps history in Redis; a single node keeps it in memory,
+/// mirrored to `PRESENCE_HISTORY_FILE` when set.
 fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
+    if let Some(url) = &settings.redis_url {
+        return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
+    }
     Ok(match &settings.history_file {
         Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
         None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
     })
+}
+
+/// Redis replication when configured, else the single-node default. A
+/// clustered node is not ready until it has loaded the cluster's view.
+fn spawn_replicator(
+    settings: &Settings,
+    link: ReplicationLink,
+    stop: CancellationToken,
+) -> Result<JoinHandle<()>, StartError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(tokio::spawn(SingleNode.run(link, stop)));
+    };
+    link.readiness.set_problem("cluster_syncing");
+    let replicator = RedisReplicator::new(ClusterConfig {
+        url: url.clone(),
+        namespace: settings.namespace.clone(),
+        node_id: settings.presence.node_id.clone(),
+        node_timeout: settings.node_timeout,
+    })?;
+    Ok(tokio::spawn(replicator.run(link, stop)))
 }
 
 fn hub_context(
@@ -134,6 +188,7 @@ fn hub_context(
     presence: PresenceHandle,
     metrics: Metrics,
     history: Arc<dyn HistoryStore>,
+    readiness: Readiness,
 ) -> HubContext {
     let auth = Authenticator::new(settings.jwt_secret.as_ref());
     HubContext {
@@ -152,7 +207,7 @@ fn hub_context(
         }),
         presence,
         history,
-        readiness: Readiness::new(),
+        readiness,
         metrics,
         metrics_enabled: settings.metrics,
         http_session_ttl: settings.presence.http_session_ttl,

@@ -1,13 +1,24 @@
 //! Owns how this node shares presence with other nodes, and the readiness
 //! that replication reports.
 //!
-//! The presence engine does not know this module exists. A `Replicator`
-//! connects the engine's outboxes to the outside; `SingleNode`, the default,
-//! needs no Redis and has nothing to share.
+//! The presence engine does not know this module exists. It hands out its
+//! local changes on a channel and accepts other nodes' updates through
+//! `PresenceHandle`; a `Replicator` connects those two ends to the outside.
+//! `SingleNode`, the default, needs no Redis and has nothing to share.
 
+pub mod membership;
+pub mod redis;
+pub mod wire;
+
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::history::HistoryStore;
+use crate::metrics::Metrics;
+use crate::presence::{Change, PresenceHandle, RemoteCommand};
 
 /// Whether the node can serve, and if not, why (`/readyz`).
 #[derive(Debug, Clone, Default)]
@@ -41,10 +52,32 @@ impl Readiness {
     }
 }
 
+/// Both ends a replicator works between, handed over by `app.rs`.
+pub struct ReplicationLink {
+    /// This node's changes, coalesced, in the order the engine applied them.
+    pub local_changes: mpsc::Receiver<Change>,
+    /// Set by the engine when a change did not fit the queue.
+    pub republish: Arc<AtomicBool>,
+    /// Requests that must run on another node.
+    pub remote_commands: mpsc::Receiver<RemoteCommand>,
+    /// Where other nodes' updates are applied.
+    pub presence: PresenceHandle,
+    /// Where end records of vanished replicas are looked up.
+    pub history: Arc<dyn HistoryStore>,
+    /// Where `redis_unreachable` and its recovery are reported.
+    pub readiness: Readiness,
+    /// Replication metrics.
+    pub metrics: Metrics,
+}
+
 /// Carries this node's presence to other nodes and theirs to this one.
 pub trait Replicator: Send + 'static {
     /// Runs until `shutdown` is cancelled.
-    fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send;
+    fn run(
+        self,
+        link: ReplicationLink,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// The default: one node, everything in memory, nothing to replicate.
@@ -52,7 +85,7 @@ pub trait Replicator: Send + 'static {
 pub struct SingleNode;
 
 impl Replicator for SingleNode {
-    async fn run(self, shutdown: CancellationToken) {
+    async fn run(self, _link: ReplicationLink, shutdown: CancellationToken) {
         shutdown.cancelled().await;
     }
 }

@@ -5,6 +5,7 @@
 //! plugs in for clusters.
 
 pub mod memory;
+pub mod redis;
 pub mod writer;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,301 @@
+//! Owns history in Redis (cluster mode): each ended session stored once
+//! under its id (`SET NX`, so several nodes recording the same loss keep one
+//! record), indexed by `connected_at` and `ended_at`, with per-day start
+//! counts, surviving restarts of every hub node.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter, day_of};
+use crate::cluster::redis::keys::Keys;
+use crate::model::{Millis, SessionId, SessionView, UserId};
+
+/// Sessions fetched per round trip when filtering.
+const FETCH_BATCH: usize = 500;
+
+/// KEYS: session, by_connected, by_ended, started, last_by_user.
+/// ARGV: id, json, connected_at, ended_at, day, user.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], ARGV[2], 'NX') then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+  redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// KEYS: by_connected, by_ended, started. ARGV: prefix, cutoff, batch.
+static PRUNE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local pruned = 0
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  local json = redis.call('GET', key)
+  if json then
+    redis.call('DEL', key)
+    local day = math.floor(tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') / 86400000)
+    local left = redis.call('HINCRBY', KEYS[3], tostring(day), -1)
+    if left <= 0 then redis.call('HDEL', KEYS[3], tostring(day)) end
+    pruned = pruned + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return pruned
+",
+    )
+});
+
+/// History shared by every node through Redis.
+#[derive(Clone)]
+pub struct RedisHistory {
+    conn: ConnectionManager,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for RedisHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHistory").finish_non_exhaustive()
+    }
+}
+
+fn store_error(err: &redis::RedisError) -> HistoryError {
+    HistoryError::Store(err.to_string())
+}
+
+impl RedisHistory {
+    /// A history under `namespace`, through a reconnecting connection that
+    /// is opened on first use (a hub starts even while Redis is down).
+    pub fn connect(url: &str, namespace: &str) -> Result<Self, HistoryError> {
+        let client = redis::Client::open(url).map_err(|e| store_error(&e))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| store_error(&e))?;
+        Ok(Self {
+            conn,
+            keys: Keys::new(namespace),
+        })
+    }
+
+    async fn record_now(&self, session: SessionView) -> Result<(), HistoryError> {
+        let mut conn = self.conn.clone();
+        let id = session.session_id.to_string();
+        let json = crate::feed::to_json(&session);
+        RECORD
+            .key(self.keys.history_session(&id))
+            .key(self.keys.history_by_connected())
+            .key(self.keys.history_by_ended())
+            .key(self.keys.history_started())
+            .key(self.keys.history_last_by_user())
+            .arg(&id)
+            .arg(json)
+            .arg(session.connected_at)
+            .arg(session.ended_at.unwrap_or(session.connected_at))
+            .arg(day_of(session.connected_at))
+            .arg(session.user_id.as_str())
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(())
+    }
+
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<SessionView>, HistoryError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.history_session(id)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(values
+            .into_iter()
+            .flatten()
+            .filter_map(|json| serde_json::from_str(&json).ok())
+            .collect())
+    }
+
+    /// Ids by `connected_at`, newest first, in index range `start..=stop`.
+    async fn ids_newest_first(
+        &self,
+        start: usize,
+        stop: usize,
+    ) -> Result<Vec<String>, HistoryError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREVRANGE")
+            .arg(self.keys.history_by_connected())
+            .arg(start)
+            .arg(stop)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error(&e))
+    }
+
+    async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
+        let mut page = Page::default();
+        let mut start = 0;
+        loop {
+            let ids = self
+                .ids_newest_first(start, start + FETCH_BATCH - 1)
+                .await?;
+            if ids.is_empty() {
+                return Ok(page);
+            }
+            start += ids.len();
+            for session in self.fetch(&ids).await? {
+                if filter.matches(&session) {
+                    page.total += 1;
+                    if page.sessions.len() < limit {
+                        page.sessions.push(session);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn scan_now(
+        &self,
+        filter: SessionFilter,
+        cursor: usize,
+        batch: usize,
+    ) -> Result<ScanBatch, HistoryError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys.history_by_connected())
+            .arg(cursor)
+            .arg(cursor + batch - 1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let next = (ids.len() == batch).then_some(cursor + batch);
+        let sessions = self
+            .fetch(&ids)
+            .await?
+            .into_iter()
+            .filter(|s| filter.matches(s))
+            .collect();
+        Ok((sessions, next))
+    }
+}
+
+impl HistoryStore for RedisHistory {
+    fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
+        self.record_now(session).boxed()
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), HistoryError>> {
+        std::future::ready(Ok(())).boxed()
+    }
+
+    fn get(&self, id: SessionId) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
+        async move { Ok(self.fetch(&[id.to_string()]).await?.pop()) }.boxed()
+    }
+
+    fn find(
+        &self,
+        filter: SessionFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, HistoryError>> {
+        self.find_now(filter, limit).boxed()
+    }
+
+    fn scan(
+        &self,
+        filter: SessionFilter,
+        cursor: usize,
+        batch: usize,
+    ) -> BoxFuture<'_, Result<ScanBatch, HistoryError>> {
+        self.scan_now(filter, cursor, batch.max(1)).boxed()
+    }
+
+    fn last_of_user(
+        &self,
+        user: UserId,
+    ) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let json: Option<String> = redis::cmd("HGET")
+                .arg(self.keys.history_last_by_user())
+                .arg(user.as_str())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+        }
+        .boxed()
+    }
+
+    fn started_by_day(
+        &self,
+        since: Day,
+    ) -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let counts: Vec<(String, i64)> = redis::cmd("HGETALL")
+                .arg(self.keys.history_started())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(counts
+                .into_iter()
+                .filter_map(|(day, n)| Some((day.parse::<Day>().ok()?, u64::try_from(n).ok()?)))
+                .filter(|(day, _)| *day >= since)
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let mut total = 0;
+            loop {
+                let pruned: usize = PRUNE
+                    .key(self.keys.history_by_connected())
+                    .key(self.keys.history_by_ended())
+                    .key(self.keys.history_started())
+                    .arg(self.keys.history_session(""))
+                    .arg(before)
+                    .arg(FETCH_BATCH)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                total += pruned;
+                if pruned < FETCH_BATCH {
+                    return Ok(total);
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("ZCARD")
+                .arg(self.keys.history_by_connected())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))
+        }
+        .boxed()
+    }
+}
