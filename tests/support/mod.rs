@@ -361,3 +361,127 @@ pub fn jwt(secret: &str, sub: &str, role: Option<&str>, expires_in_s: i64) -> St
     )
     .unwrap()
 }
+
+/// A real `redis-server` on a free loopback port, stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self { port, child: None };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        self.child = Some(child);
+        let url = self.url();
+        eventually(ms(10_000), "redis to answer PING", || {
+            let url = url.clone();
+            async move {
+                let client = redis::Client::open(url).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (an outage).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// A command connection for fault injection.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A namespace no other test uses.
+pub fn unique_namespace(name: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test-{}-{name}-{n}", std::process::id())
+}
+
+impl HubProcess {
+    /// Waits until `/readyz` says 200.
+    pub async fn ready(&self) {
+        let url = self.http("/readyz");
+        eventually(ms(10_000), "readyz 200", || {
+            let url = url.clone();
+            async move { (reqwest::get(url).await.ok()?.status() == 200).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Opens an admin stream and reads its snapshot.
+    pub async fn admin(&self, query: &str) -> (WsClient, Value) {
+        let mut admin = WsClient::connect(&self.ws_url(&format!("/admin/ws{query}"))).await;
+        let snapshot = admin.recv_type("snapshot", ms(5000)).await;
+        (admin, snapshot)
+    }
+
+    /// Connects a dev-mode client and reads its welcome; returns the session id.
+    pub async fn client(&self, query: &str) -> (WsClient, String) {
+        let mut client = WsClient::connect(&self.ws_url(&format!("/ws?{query}"))).await;
+        let welcome = client.recv_type("welcome", ms(5000)).await;
+        (client, welcome["session_id"].as_str().unwrap().to_string())
+    }
+
+    /// GET a JSON route.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(self.http(path)).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
