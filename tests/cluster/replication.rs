@@ -291,3 +291,17 @@ async fn history_survives_restarting_every_node() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rediss_with_a_password_replicates_too() {
+    within(LIMIT, async {
+        let redis = RedisServer::start_tls("s3cret-pass").await;
+        let (a, b, _) = pair(&redis, "tls").await;
+        let (_client, id) = a.client("user=alice").await;
+        eventually(ms(5000), "replica over TLS", || async {
+            (b.get(&format!("/api/v1/sessions/{id}")).await.0 == 200).then_some(())
+        })
+        .await;
+    })
+    .await;
+}

@@ -366,32 +366,87 @@ pub fn jwt(secret: &str, sub: &str, role: Option<&str>, expires_in_s: i64) -> St
 pub struct RedisServer {
     pub port: u16,
     child: Option<std::process::Child>,
+    /// TLS certificate directory and password, for `rediss://`.
+    tls: Option<(std::path::PathBuf, String)>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Self { port, child: None };
+        let port = free_port();
+        let mut server = Self {
+            port,
+            child: None,
+            tls: None,
+        };
         server.spawn().await;
         server
     }
 
+    /// A server that speaks only TLS and wants a password.
+    pub async fn start_tls(password: &str) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("presence-redis-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl makes a test certificate");
+        assert!(status.success());
+        let mut server = Self {
+            port,
+            child: None,
+            tls: Some((dir, password.to_string())),
+        };
+        server.spawn().await;
+        server
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .map(String::from)
+            .to_vec();
+        let port = self.port.to_string();
+        match &self.tls {
+            None => args.extend(["--port".to_string(), port]),
+            Some((dir, password)) => {
+                let file = |name: &str| dir.join(name).display().to_string();
+                for (flag, value) in [
+                    ("--port", "0".to_string()),
+                    ("--tls-port", port),
+                    ("--tls-cert-file", file("cert.pem")),
+                    ("--tls-key-file", file("key.pem")),
+                    ("--tls-ca-cert-file", file("cert.pem")),
+                    ("--tls-auth-clients", "no".to_string()),
+                    ("--requirepass", password.clone()),
+                ] {
+                    args.push(flag.to_string());
+                    args.push(value);
+                }
+            }
+        }
+        args
+    }
+
     async fn spawn(&mut self) {
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(self.args())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -413,7 +468,13 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.tls {
+            None => format!("redis://127.0.0.1:{}/", self.port),
+            // Self-signed test certificate: `#insecure` skips verification.
+            Some((_, password)) => {
+                format!("rediss://:{password}@127.0.0.1:{}/#insecure", self.port)
+            }
+        }
     }
 
     /// Kills the server (an outage).
@@ -444,6 +505,14 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A namespace no other test uses.
