@@ -69,6 +69,11 @@ pub async fn export_sessions(
         to: time(&pairs, "to")?,
         ..SessionFilter::default()
     };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ApiError::bad_parameter("to", "must not be before from"));
+    }
     let live = live_sessions(&hub, filter.clone()).await?;
     let (response, body) = match format {
         Format::Csv => streamed_response("text/csv; charset=utf-8", Some("sessions.csv")),

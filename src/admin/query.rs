@@ -13,11 +13,16 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 
-/// Raw `name -> value` pairs of a query string (the last of a repeated name wins).
+/// Raw `name -> value` pairs of a query string; the first of a repeated
+/// name wins, as it does for `token`, `user`, `name` and `org`.
 pub fn parse_pairs(query: &str) -> Result<HashMap<String, String>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
-    Ok(pairs.into_iter().collect())
+    let mut first = HashMap::new();
+    for (name, value) in pairs {
+        first.entry(name).or_insert(value);
+    }
+    Ok(first)
 }
 
 /// Which page of a list.

@@ -16,6 +16,7 @@ use super::{clip, request_ip, session_meta_from};
 use crate::auth::{DevIdentity, Principal};
 use crate::http::HubContext;
 use crate::http::auth::{query_param, raw_query, token_of};
+use crate::http::body::limited_body;
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
 use crate::model::{SessionId, SessionStatus, Transport};
@@ -43,8 +44,7 @@ pub fn routes(
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<PeerAddr>())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
+        .and(limited_body(MAX_BODY_BYTES))
         .and(warp::any().map(move || hub.clone()))
         .and_then(
             |query: String,

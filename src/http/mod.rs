@@ -3,6 +3,7 @@
 //! listener, and the upgrade hand-off.
 
 pub mod auth;
+pub mod body;
 pub mod client_ip;
 pub mod error;
 pub mod health;

@@ -590,10 +590,12 @@ impl PresenceState {
         if self.peak.day == day_of(now) {
             self.peak
         } else {
+            // No change yet today: whoever is online has been since midnight.
+            let day = day_of(now);
             Peak {
-                day: day_of(now),
+                day,
                 users: self.users.len(),
-                at: now,
+                at: day * 86_400_000,
             }
         }
     }

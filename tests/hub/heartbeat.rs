@@ -126,6 +126,31 @@ async fn bad_heartbeats_get_clear_errors() {
         assert_eq!(big.status(), 413);
         let (status, _) = beat(&hub, "", json!({"active": true})).await;
         assert_eq!(status, 400, "dev mode needs a user");
+        let chunked = client
+            .post(&url)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                vec![
+                    Ok::<_, std::io::Error>(r#"{"active":"#.to_string()),
+                    Ok(" true}".to_string()),
+                ],
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            chunked.status(),
+            200,
+            "a chunked body without Content-Length is fine"
+        );
+        let big_chunked = client
+            .post(&url)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                (0..20).map(|_| Ok::<_, std::io::Error>("x".repeat(1024))),
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(big_chunked.status(), 413);
         let (status, body) = beat(&hub, "alice", json!({"ended": true})).await;
         assert_eq!(status, 400, "ending needs an id: {body}");
         let wrong_method = client.get(&url).send().await.unwrap();
