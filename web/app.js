@@ -646,7 +646,8 @@ function renderDrawerSessions(live, selected) {
     label.textContent = describeDevice(s);
     const sub = document.createElement('span');
     sub.className = 'muted small';
-    sub.textContent = `${status}${manual ? ` (${manual})` : ''} · ${s.page ?? 'no page'}`;
+    const via = s.transport === 'http' ? ' · via HTTP heartbeats' : '';
+    sub.textContent = `${status}${manual ? ` (${manual})` : ''} · ${s.page ?? 'no page'}${via}`;
     btn.append(dot, label, sub);
     li.append(btn);
     return li;
