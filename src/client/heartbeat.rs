@@ -150,7 +150,7 @@ async fn open_session(
         meta,
     };
     let id = session.id;
-    hub.presence.open(session, None).await?;
+    hub.presence.open(Box::new(session), None).await?;
     Ok((id, SessionStatus::Active))
 }
 

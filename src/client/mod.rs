@@ -90,7 +90,7 @@ fn accept_client(
         },
     )?;
     let accept_key = check_handshake(headers)?;
-    let session = NewSession {
+    let session = Box::new(NewSession {
         id: SessionId::generate(),
         user_id: principal.user_id,
         name: principal.name.map(clip),
@@ -98,7 +98,7 @@ fn accept_client(
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
-    };
+    });
     let ctx = hub.connections.clone();
     switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
         socket::serve_connection(io, ctx, session)

@@ -30,7 +30,7 @@ use crate::model::{EndCause, ManualStatus, Millis, NodeId, SessionId, SessionSta
 use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 1024;
 /// Activity-only reports to the engine are sent at most this often.
 const REPORT_EVERY_MS: Millis = 1_000;
 /// How long a closing socket waits for the client's close reply.
@@ -79,10 +79,14 @@ enum Outcome {
 }
 
 /// Drives an upgraded connection until it closes.
+///
+/// This future lives as long as the connection, so its size is memory per
+/// idle connection: rare paths (close, errors, status frames, manual status,
+/// metadata) are boxed when taken, so only the ping path is inline.
 pub async fn serve_connection(
     io: TokioIo<Upgraded>,
     ctx: Arc<ConnectionContext>,
-    session: NewSession,
+    session: Box<NewSession>,
 ) {
     let id = session.id;
     let span = tracing::debug_span!("ws", session_id = %id, user_id = %session.user_id);
@@ -98,7 +102,7 @@ pub async fn serve_connection(
             .await
             .is_err()
         {
-            connection.close(1001, "shutdown").await;
+            Box::pin(connection.close(1001, "shutdown")).await;
         } else {
             tracing::debug!("session started");
             let outcome = connection.run(&user).await;
@@ -106,7 +110,7 @@ pub async fn serve_connection(
                 let _ = ctx.presence.end(id, cause).await;
                 tracing::debug!(cause = cause.as_str(), "session ended");
             }
-            connection.drain().await;
+            Box::pin(connection.drain()).await;
         }
         ctx.metrics.connections.dec();
     }
@@ -152,15 +156,15 @@ impl Connection {
     }
 
     async fn run(&mut self, user: &crate::model::UserId) -> Outcome {
-        if self.send_welcome(user).await.is_err() {
+        if Box::pin(self.send_welcome(user)).await.is_err() {
             return Outcome::End(EndCause::ClientClosed);
         }
         loop {
             let step = tokio::select! {
                 biased;
-                () = self.liveness.changed() => self.on_engine_signal().await,
+                () = self.liveness.changed() => Box::pin(self.on_engine_signal()).await,
                 frame = self.ws.next() => self.on_frame(frame).await,
-                () = self.timer.as_mut() => self.on_timer().await,
+                () = self.timer.as_mut() => Box::pin(self.on_timer()).await,
             };
             if let Some(outcome) = step {
                 return outcome;
@@ -246,16 +250,16 @@ impl Connection {
         let message = match frame {
             None => return Some(Outcome::End(EndCause::ClientClosed)),
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                self.close(1009, "message too big").await;
+                Box::pin(self.close(1009, "message too big")).await;
                 return Some(Outcome::End(EndCause::Policy));
             }
             Some(Err(WsError::Protocol(_))) => {
-                self.close(1002, "protocol error").await;
+                Box::pin(self.close(1002, "protocol error")).await;
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
             Some(Err(WsError::Utf8(_))) => {
                 // The frame cannot be read as text at all (RFC 6455 7.4.1).
-                self.close(1007, "invalid UTF-8 in a text frame").await;
+                Box::pin(self.close(1007, "invalid UTF-8 in a text frame")).await;
                 return Some(Outcome::End(EndCause::Policy));
             }
             Some(Err(_)) => return Some(Outcome::End(EndCause::ClientClosed)),
@@ -277,7 +281,7 @@ impl Connection {
     async fn on_data(&mut self, text: Result<&str, FrameError>) -> Option<Outcome> {
         let now = now_millis();
         if !self.rate.admit(now) {
-            self.close(1008, "message rate exceeded").await;
+            Box::pin(self.close(1008, "message rate exceeded")).await;
             return Some(Outcome::End(EndCause::Policy));
         }
         let parsed = text.and_then(parse_client_message);
@@ -287,7 +291,7 @@ impl Connection {
         };
         match result {
             Ok(()) => None,
-            Err(error) => self.reject_frame(&error, now).await,
+            Err(error) => Box::pin(self.reject_frame(&error, now)).await,
         }
     }
 
@@ -302,11 +306,11 @@ impl Connection {
             }
             ClientMessage::Status { manual } => {
                 self.ctx.metrics.messages_in.status.inc();
-                let _ = presence.set_manual(self.id, manual).await;
+                let _ = Box::pin(presence.set_manual(self.id, manual)).await;
             }
             ClientMessage::Hello(update) => {
                 self.ctx.metrics.messages_in.hello.inc();
-                let _ = presence.apply_meta(self.id, update).await;
+                let _ = Box::pin(presence.apply_meta(self.id, update)).await;
             }
         }
         Ok(())

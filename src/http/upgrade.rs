@@ -82,12 +82,13 @@ where
     let on_upgrade = slot
         .and_then(|slot| slot.take())
         .ok_or(ApiError::Internal)?;
-    tracker.spawn(async move {
+    let fut = async move {
         match on_upgrade.await {
             Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
             Err(err) => tracing::debug!(error = %err, "websocket upgrade failed"),
         }
-    });
+    };
+    tracker.spawn(fut);
     let response = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")

@@ -28,8 +28,8 @@ pub enum HeartbeatOutcome {
 pub enum Command {
     /// A new session, active now.
     Open {
-        /// What to open.
-        session: NewSession,
+        /// What to open (boxed: commands stay small on the hot path).
+        session: Box<NewSession>,
         /// Shared with the connection (None for HTTP sessions).
         liveness: Option<Arc<SessionLiveness>>,
     },
@@ -52,7 +52,7 @@ pub enum Command {
         /// Which session.
         id: SessionId,
         /// What the client said.
-        update: MetaUpdate,
+        update: Box<MetaUpdate>,
     },
     /// The connection is over.
     End {
@@ -64,7 +64,7 @@ pub enum Command {
     /// An HTTP heartbeat for an existing session.
     Heartbeat {
         /// The heartbeat.
-        beat: HeartbeatRequest,
+        beat: Box<HeartbeatRequest>,
         /// Where the outcome goes.
         reply: oneshot::Sender<HeartbeatOutcome>,
     },

@@ -116,7 +116,7 @@ impl Engine {
 
     fn apply(&mut self, command: Command, now: Millis) {
         match command {
-            Command::Open { session, liveness } => self.open(session, liveness, now),
+            Command::Open { session, liveness } => self.open(*session, liveness, now),
             Command::Activity { id, page } => {
                 if let Some(at) = self.liveness.get(&id).map(|l| l.last_activity()) {
                     let changes = self.state.record_activity(id, at, page, now);
@@ -128,11 +128,11 @@ impl Engine {
                 self.commit(id, changes);
             }
             Command::Meta { id, update } => {
-                let changes = self.state.apply_meta(id, update, now);
+                let changes = self.state.apply_meta(id, *update, now);
                 self.commit(id, changes);
             }
             Command::End { id, cause } => self.end(id, cause, now),
-            Command::Heartbeat { beat, reply } => self.heartbeat(beat, reply, now),
+            Command::Heartbeat { beat, reply } => self.heartbeat(*beat, reply, now),
             Command::Terminate { id, reason, reply } => self.terminate(id, reason, reply, now),
             Command::TerminateUser {
                 user,

@@ -71,7 +71,7 @@ impl PresenceHandle {
     /// Opens a session.
     pub async fn open(
         &self,
-        session: NewSession,
+        session: Box<NewSession>,
         liveness: Option<Arc<SessionLiveness>>,
     ) -> Result<(), EngineStopped> {
         self.send(Command::Open { session, liveness }).await
@@ -103,7 +103,11 @@ impl PresenceHandle {
 
     /// Applies client metadata.
     pub async fn apply_meta(&self, id: SessionId, update: MetaUpdate) -> Result<(), EngineStopped> {
-        self.send(Command::Meta { id, update }).await
+        self.send(Command::Meta {
+            id,
+            update: Box::new(update),
+        })
+        .await
     }
 
     /// Ends a session whose connection is over.
@@ -117,7 +121,11 @@ impl PresenceHandle {
         &self,
         beat: HeartbeatRequest,
     ) -> Result<HeartbeatOutcome, EngineStopped> {
-        self.ask(|reply| Command::Heartbeat { beat, reply }).await
+        self.ask(|reply| Command::Heartbeat {
+            beat: Box::new(beat),
+            reply,
+        })
+        .await
     }
 
     /// Applies what another node published.
