@@ -47,11 +47,6 @@ pub async fn live_sessions(
     Ok(sessions)
 }
 
-fn history_error(err: &crate::history::HistoryError) -> ApiError {
-    tracing::error!(error = %err, "reading history failed");
-    ApiError::Internal
-}
-
 /// `GET /api/v1/sessions`.
 pub async fn list_sessions(
     hub: &HubContext,
@@ -68,11 +63,7 @@ pub async fn list_sessions(
         sessions.extend(live.into_iter().take(paging.end()));
     }
     if scope != SessionScope::Live {
-        let ended = hub
-            .history
-            .find(filter, paging.end())
-            .await
-            .map_err(|e| history_error(&e))?;
+        let ended = hub.history.find(filter, paging.end()).await?;
         total += ended.total;
         sessions.extend(ended.sessions);
     }
@@ -99,7 +90,7 @@ pub async fn get_session(
         .await?;
     let session = match live {
         Some(session) => Some(session),
-        None => hub.history.get(id).await.map_err(|e| history_error(&e))?,
+        None => hub.history.get(id).await?,
     };
     let session = session.ok_or_else(|| ApiError::NotFound("no such session".into()))?;
     Ok(warp::reply::json(&session).into_response())

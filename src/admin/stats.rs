@@ -25,14 +25,7 @@ pub async fn stats(hub: &HubContext) -> Result<warp::reply::Response, ApiError> 
             )
         })
         .await?;
-    let started_ended = hub
-        .history
-        .started_by_day(today - 29)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "reading history failed");
-            ApiError::Internal
-        })?;
+    let started_ended = hub.history.started_by_day(today - 29).await?;
     let by_status = |status| counters.by_status.get(&status).copied().unwrap_or(0);
     let (active, idle, away) = (
         by_status(SessionStatus::Active),

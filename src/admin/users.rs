@@ -87,14 +87,7 @@ pub async fn get_user(hub: &HubContext, user_id: &str) -> Result<warp::reply::Re
     if let Some(detail) = live {
         return Ok(warp::reply::json(&detail).into_response());
     }
-    let last = hub
-        .history
-        .last_of_user(user.clone())
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "reading history failed");
-            ApiError::Internal
-        })?;
+    let last = hub.history.last_of_user(user.clone()).await?;
     let last = last.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
     let offline = UserView {
         user_id: user,

@@ -121,6 +121,15 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::history::HistoryError> for ApiError {
+    /// The history store is down (Redis unreachable): a passing condition,
+    /// answered 503 so clients retry, not a 500.
+    fn from(error: crate::history::HistoryError) -> Self {
+        tracing::warn!(error = %error, "history unavailable");
+        ApiError::Unavailable("session history is unavailable right now; retry shortly".into())
+    }
+}
+
 impl From<crate::presence::EngineStopped> for ApiError {
     fn from(_: crate::presence::EngineStopped) -> Self {
         ApiError::Unavailable("the hub is shutting down".into())

@@ -15,6 +15,7 @@ pub type Inspection = Box<dyn FnOnce(&PresenceState, Millis) + Send>;
 
 /// The answer to an HTTP heartbeat.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HeartbeatOutcome {
     /// The session is live (created or refreshed).
     Alive(crate::model::SessionStatus),
@@ -180,4 +181,16 @@ pub struct HeartbeatRequest {
     pub end: bool,
     /// Metadata sent with it.
     pub update: MetaUpdate,
+}
+
+impl RemoteCommand {
+    /// Answers the caller as if the session was not found: the request
+    /// could not be carried to its node (queue full, Redis unreachable).
+    pub fn refuse(self) {
+        match self {
+            RemoteCommand::Terminate { reply, .. } => drop(reply.send(false)),
+            RemoteCommand::TerminateUser { reply, .. } => drop(reply.send(0)),
+            RemoteCommand::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
+        }
+    }
 }

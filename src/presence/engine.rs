@@ -6,7 +6,7 @@
 //! nodes' sessions change only through `Command::Replica`. Requests about a
 //! replica (terminate, revoke, heartbeat) go to its owner as `RemoteCommand`s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,6 +52,9 @@ pub struct Engine {
     config: PresenceConfig,
     outboxes: Outboxes,
     pending: Vec<Change>,
+    /// Replicas ended by a resync without an end record: their live owner
+    /// records the real end, so these must not reach history.
+    unrecorded: HashSet<SessionId>,
 }
 
 impl Engine {
@@ -66,6 +69,7 @@ impl Engine {
             config,
             outboxes,
             pending: Vec::new(),
+            unrecorded: HashSet::new(),
         }
     }
 
@@ -306,10 +310,16 @@ impl Engine {
 
     /// Hands a request to the replicator; dropping it answers "not found".
     fn forward(&self, command: RemoteCommand) {
-        if let Some(remote) = &self.outboxes.remote
-            && let Err(err) = remote.try_send(command)
-        {
-            tracing::warn!(error = %err, "cross-node request dropped: replicator queue full");
+        let Some(remote) = &self.outboxes.remote else {
+            command.refuse();
+            return;
+        };
+        if let Err(err) = remote.try_send(command) {
+            tracing::warn!("cross-node request refused: replicator queue full");
+            match err {
+                mpsc::error::TrySendError::Full(command)
+                | mpsc::error::TrySendError::Closed(command) => command.refuse(),
+            }
         }
     }
 
@@ -343,8 +353,7 @@ impl Engine {
                 sessions,
                 ended,
             } if node != self.config.node_id => {
-                let keep: std::collections::HashSet<SessionId> =
-                    sessions.iter().map(|s| s.session_id).collect();
+                let keep: HashSet<SessionId> = sessions.iter().map(|s| s.session_id).collect();
                 for view in ended.iter().filter(|v| !keep.contains(&v.session_id)) {
                     let changes = self.state.end_replica(view);
                     self.pending.extend(changes);
@@ -352,6 +361,7 @@ impl Engine {
                 for id in self.state.sessions_of_node(&node) {
                     if !keep.contains(&id) {
                         let changes = self.state.end(id, EndCause::NodeLost, now);
+                        self.unrecorded.insert(id);
                         self.pending.extend(changes);
                     }
                 }
@@ -407,7 +417,8 @@ impl Engine {
             if local {
                 self.replicate(&change);
             }
-            let lost = session.end_cause == Some(EndCause::NodeLost);
+            let lost = session.end_cause == Some(EndCause::NodeLost)
+                && !self.unrecorded.remove(&session.session_id);
             if *event == SessionEvent::Ended
                 && (local || lost)
                 && let Some(ended) = &self.outboxes.ended

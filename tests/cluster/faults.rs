@@ -144,3 +144,54 @@ async fn a_killed_subscriber_connection_reconnects_and_resyncs() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_node_that_dies_during_a_redis_outage_is_dropped_when_redis_returns() {
+    within(LIMIT, async {
+        let mut redis = RedisServer::start().await;
+        let (mut a, b, _) = pair(&redis, "die-in-outage").await;
+        let (_client, id) = a.client("user=alice").await;
+        eventually(ms(5000), "replica on b", || async {
+            (b.get(&format!("/api/v1/sessions/{id}")).await.0 == 200).then_some(())
+        })
+        .await;
+        redis.kill();
+        a.child.start_kill().unwrap();
+        a.child.wait().await.unwrap();
+        redis.restart().await;
+        let (_, gone) = eventually(ms(8000), "b drops a's session", || async {
+            let found = b.get(&format!("/api/v1/sessions/{id}")).await;
+            (found.1["status"] == "ended").then_some(found)
+        })
+        .await;
+        assert_eq!(gone["end_cause"], "node_lost");
+        assert_eq!(b.get("/api/v1/sessions").await.1["total"], 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_paused_node_comes_back_with_its_sessions() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let (a, b, _) = pair(&redis, "paused").await;
+        let (_client, id) = a.client("user=alice").await;
+        eventually(ms(5000), "replica on b", || async {
+            (b.get(&format!("/api/v1/sessions/{id}")).await.0 == 200).then_some(())
+        })
+        .await;
+        a.signal(19); // SIGSTOP
+        eventually(ms(8000), "b declares a lost", || async {
+            (b.get("/api/v1/sessions").await.1["total"] == 0).then_some(())
+        })
+        .await;
+        a.signal(18); // SIGCONT
+        eventually(
+            ms(8000),
+            "a republishes and b sees the session again",
+            || async { (b.get("/api/v1/sessions").await.1["total"] == 1).then_some(()) },
+        )
+        .await;
+    })
+    .await;
+}

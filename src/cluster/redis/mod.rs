@@ -118,9 +118,15 @@ impl Replicator for RedisReplicator {
             let jitter = Duration::from_millis(rand::random_range(
                 0..=u64::try_from(backoff.as_millis()).unwrap_or(100),
             ));
-            tokio::select! {
-                () = tokio::time::sleep(backoff / 2 + jitter / 2) => {}
-                () = shutdown.cancelled() => return,
+            let wake = tokio::time::sleep(backoff / 2 + jitter / 2);
+            tokio::pin!(wake);
+            loop {
+                tokio::select! {
+                    () = &mut wake => break,
+                    () = shutdown.cancelled() => return,
+                    // Nobody can be asked while Redis is down: answer at once.
+                    Some(command) = link.remote_commands.recv() => command.refuse(),
+                }
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -182,7 +188,7 @@ impl<'a> Connected<'a> {
         pubsub
             .subscribe(replicator.keys.inbox(&replicator.config.node_id))
             .await?;
-        let mut messages = pubsub.into_on_message();
+        let messages = pubsub.into_on_message();
         let mut this = Self {
             replicator,
             conn,
@@ -193,13 +199,30 @@ impl<'a> Connected<'a> {
             next_request: 0,
             connected_at: now_millis(),
         };
+        let result = this.serve(messages, link, shutdown).await;
+        // Callers waiting on another node get "not found" rather than hang.
+        for (_, (_, pending)) in this.pending.drain() {
+            pending.answer(None);
+        }
+        result
+    }
+
+    async fn serve(
+        &mut self,
+        mut messages: redis::aio::PubSubStream,
+        link: &mut ReplicationLink,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ClusterError> {
+        let this = self;
+        let replicator = this.replicator;
         this.publish_full_state(link).await?;
         this.bootstrap(link).await?;
         link.readiness.clear();
         tracing::info!(node_id = %replicator.config.node_id, epoch = this.epoch, nodes = this.table.len(), "cluster view synced");
-        let mut heartbeat = tokio::time::interval(replicator.config.heartbeat_every() / 2);
+        let mut heartbeat = tokio::time::interval(replicator.config.heartbeat_every());
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_beat = Instant::now();
+        let mut checks = tokio::time::interval(replicator.config.heartbeat_every() / 2);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -216,13 +239,8 @@ impl<'a> Connected<'a> {
                     None => return Err(ClusterError::SubscriptionLost),
                 },
                 Some(command) = link.remote_commands.recv() => this.send_request(command).await?,
-                _ = heartbeat.tick() => {
-                    if last_beat.elapsed() >= replicator.config.heartbeat_every() {
-                        last_beat = Instant::now();
-                        this.publish_heartbeat().await?;
-                    }
-                    this.on_tick(link).await?;
-                }
+                _ = heartbeat.tick() => this.publish_heartbeat(link).await?,
+                _ = checks.tick() => this.on_tick(link).await?,
             }
         }
     }
@@ -299,8 +317,29 @@ impl<'a> Connected<'a> {
             .map(|n| NodeId::new(n))
             .filter(|n| n != self.node())
             .collect();
-        for node in others {
-            self.resync(&node, None, link).await?;
+        for node in &others {
+            self.resync(node, None, link).await?;
+        }
+        // Nodes that died while this node was cut off are not registered
+        // any more; whatever we still hold of them is gone.
+        let local = self.node().clone();
+        let held: Vec<NodeId> = link
+            .presence
+            .inspect(move |state, _| {
+                let mut nodes: Vec<NodeId> = state
+                    .sessions()
+                    .map(|s| s.node_id().clone())
+                    .filter(|n| *n != local)
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                nodes
+            })
+            .await
+            .map_err(|_| ClusterError::EngineStopped)?;
+        for node in held.iter().filter(|n| !others.contains(n)) {
+            self.forget(node, crate::model::EndCause::NodeLost, link)
+                .await?;
         }
         link.metrics
             .nodes_known
@@ -454,18 +493,24 @@ impl<'a> Connected<'a> {
         Ok(())
     }
 
-    async fn publish_heartbeat(&mut self) -> Result<(), ClusterError> {
+    /// Says this node is alive. When another node removed our state (we
+    /// were silent too long, e.g. paused), a new epoch republishes it.
+    async fn publish_heartbeat(&mut self, link: &mut ReplicationLink) -> Result<(), ClusterError> {
         let keys = &self.replicator.keys;
         let envelope = self.envelope(Body::Heartbeat);
-        scripts::HEARTBEAT
+        let state_kept: i64 = scripts::HEARTBEAT
             .key(keys.meta(self.node()))
             .key(keys.nodes())
             .arg(keys.deltas())
             .arg(envelope)
             .arg(now_millis())
             .arg(self.node().as_str())
-            .invoke_async::<()>(&mut self.conn)
+            .invoke_async(&mut self.conn)
             .await?;
+        if state_kept == 0 {
+            tracing::warn!("this node's cluster state was removed by others; republishing");
+            self.publish_full_state(link).await?;
+        }
         Ok(())
     }
 

@@ -38,13 +38,18 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
     )
 });
 
-/// KEYS: meta, nodes. ARGV: channel, envelope, now, node id.
+/// KEYS: meta, nodes. ARGV: channel, envelope, now, node id. Returns 0
+/// (and does nothing) when the node's state was removed meanwhile.
 pub static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'heard_at', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
 ",
     )
 });
