@@ -21,6 +21,49 @@ pub struct MessageCounters {
     pub bad: IntCounter,
 }
 
+/// Counters of the frames sent to clients, one per frame type.
+#[derive(Debug, Clone)]
+pub struct OutCounters {
+    /// `welcome` frames.
+    pub welcome: IntCounter,
+    /// `pong` frames.
+    pub pong: IntCounter,
+    /// `status` frames.
+    pub status: IntCounter,
+    /// `error` frames.
+    pub error: IntCounter,
+    /// `terminated` frames.
+    pub terminated: IntCounter,
+}
+
+/// The kinds of frame the hub sends to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutFrame {
+    /// `welcome`.
+    Welcome,
+    /// `pong`.
+    Pong,
+    /// `status`.
+    Status,
+    /// `error`.
+    Error,
+    /// `terminated`.
+    Terminated,
+}
+
+impl OutCounters {
+    /// Counts one frame of `kind`: a single atomic add.
+    pub fn count(&self, kind: OutFrame) {
+        match kind {
+            OutFrame::Welcome => self.welcome.inc(),
+            OutFrame::Pong => self.pong.inc(),
+            OutFrame::Status => self.status.inc(),
+            OutFrame::Error => self.error.inc(),
+            OutFrame::Terminated => self.terminated.inc(),
+        }
+    }
+}
+
 /// Every metric of the hub.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -36,7 +79,7 @@ pub struct Metrics {
     /// Client messages received, by type.
     pub messages_in: MessageCounters,
     /// Server frames sent, by type.
-    pub messages_out: IntCounterVec,
+    pub messages_out: OutCounters,
     /// Bad client frames by error code.
     pub bad_frames: IntCounterVec,
     /// Open admin streams.
@@ -76,6 +119,13 @@ impl Metrics {
             ),
             &["type"],
         )?;
+        let messages_out = IntCounterVec::new(
+            opts(
+                "presence_messages_out_total",
+                "Frames sent to clients, by type",
+            ),
+            &["type"],
+        )?;
         let metrics = Self {
             connections: IntGauge::with_opts(opts(
                 "presence_connections",
@@ -102,13 +152,13 @@ impl Metrics {
                 hello: messages_in.with_label_values(&["hello"]),
                 bad: messages_in.with_label_values(&["invalid"]),
             },
-            messages_out: IntCounterVec::new(
-                opts(
-                    "presence_messages_out_total",
-                    "Frames sent to clients, by type",
-                ),
-                &["type"],
-            )?,
+            messages_out: OutCounters {
+                welcome: messages_out.with_label_values(&["welcome"]),
+                pong: messages_out.with_label_values(&["pong"]),
+                status: messages_out.with_label_values(&["status"]),
+                error: messages_out.with_label_values(&["error"]),
+                terminated: messages_out.with_label_values(&["terminated"]),
+            },
             bad_frames: IntCounterVec::new(
                 opts(
                     "presence_bad_frames_total",
@@ -164,11 +214,15 @@ impl Metrics {
             ))?,
             registry,
         };
-        metrics.register_all(messages_in)?;
+        metrics.register_all(messages_in, messages_out)?;
         Ok(metrics)
     }
 
-    fn register_all(&self, messages_in: IntCounterVec) -> Result<(), prometheus::Error> {
+    fn register_all(
+        &self,
+        messages_in: IntCounterVec,
+        messages_out: IntCounterVec,
+    ) -> Result<(), prometheus::Error> {
         let r = &self.registry;
         #[cfg(target_os = "linux")]
         r.register(Box::new(
@@ -179,7 +233,7 @@ impl Metrics {
         r.register(Box::new(self.sessions_by_transport.clone()))?;
         r.register(Box::new(self.online_users.clone()))?;
         r.register(Box::new(messages_in))?;
-        r.register(Box::new(self.messages_out.clone()))?;
+        r.register(Box::new(messages_out))?;
         r.register(Box::new(self.bad_frames.clone()))?;
         r.register(Box::new(self.admin_subscribers.clone()))?;
         r.register(Box::new(self.admin_lag_closes.clone()))?;

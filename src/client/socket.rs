@@ -24,7 +24,7 @@ use tracing::Instrument;
 use super::limits::{BadFrames, MessageRate};
 use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
 use crate::config::ClientLimits;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OutFrame};
 use crate::model::time::now_millis;
 use crate::model::{EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
 use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
@@ -181,15 +181,11 @@ impl Connection {
             idle_after_ms: duration_ms(self.ctx.idle_after),
             away_after_ms: duration_ms(self.ctx.away_after),
         };
-        self.send_text(welcome.to_text(), "welcome").await
+        self.send_text(welcome.to_text(), OutFrame::Welcome).await
     }
 
-    async fn send_text(&mut self, text: String, kind: &'static str) -> Result<(), WsError> {
-        self.ctx
-            .metrics
-            .messages_out
-            .with_label_values(&[kind])
-            .inc();
+    async fn send_text(&mut self, text: String, kind: OutFrame) -> Result<(), WsError> {
+        self.ctx.metrics.messages_out.count(kind);
         self.ws.send(Message::text(text)).await
     }
 
@@ -206,7 +202,11 @@ impl Connection {
                 status: current.0,
                 manual: current.1,
             };
-            if self.send_text(frame.to_text(), "status").await.is_err() {
+            if self
+                .send_text(frame.to_text(), OutFrame::Status)
+                .await
+                .is_err()
+            {
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
         }
@@ -217,7 +217,7 @@ impl Connection {
         let frame = ServerMessage::Terminated {
             reason: reason.as_str(),
         };
-        let _ = self.send_text(frame.to_text(), "terminated").await;
+        let _ = self.send_text(frame.to_text(), OutFrame::Terminated).await;
         self.close(reason.close_code(), reason.as_str()).await;
     }
 
@@ -302,7 +302,7 @@ impl Connection {
                 self.ctx.metrics.messages_in.ping.inc();
                 let pong = pong_text(id, now);
                 self.on_activity(page, now).await;
-                let _ = self.send_text(pong, "pong").await;
+                let _ = self.send_text(pong, OutFrame::Pong).await;
             }
             ClientMessage::Status { manual } => {
                 self.ctx.metrics.messages_in.status.inc();
@@ -349,7 +349,11 @@ impl Connection {
             code: error.code(),
             message: &message,
         };
-        if self.send_text(frame.to_text(), "error").await.is_err() {
+        if self
+            .send_text(frame.to_text(), OutFrame::Error)
+            .await
+            .is_err()
+        {
             return Some(Outcome::End(EndCause::ClientClosed));
         }
         None
