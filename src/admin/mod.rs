@@ -16,6 +16,8 @@ use warp::Filter;
 use warp::http::HeaderMap;
 
 use crate::http::HubContext;
+use futures_util::future::BoxFuture;
+
 use crate::http::auth::{admin, admin_api, query_param, raw_query};
 use crate::http::error::ApiError;
 use crate::http::upgrade::{UpgradeSlot, check_handshake, switch_protocols};
@@ -26,7 +28,7 @@ type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 pub fn routes(
     hub: Arc<HubContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    stream_route(hub.clone()).or(api_routes(hub)).unify()
+    stream_route(hub.clone()).or(api_routes(&hub)).unify()
 }
 
 fn stream_route(
@@ -73,99 +75,88 @@ fn reply(
     Ok(result.unwrap_or_else(|error| error.to_response()))
 }
 
-fn api_routes(hub: Arc<HubContext>) -> Route {
-    // Path and method first, then the token: a wrong path is 404 and a wrong
-    // method 405 without touching the rate limit.
-    let gate = hub.gate.clone();
-    let authorized = move || admin_api(gate.clone()).map(|_| ()).untuple_one();
-    let users_list = warp::path!("api" / "v1" / "users")
-        .and(warp::get())
-        .and(authorized())
-        .and(raw_query())
+/// A handler of one admin API route: the hub, and the route's one input
+/// (its query string, or the id in its path).
+type Handler =
+    fn(Arc<HubContext>, String) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
+
+/// One admin API route: path and method first, then the token, so a wrong
+/// path is 404 and a wrong method 405 without touching the rate limit.
+fn admin_route(
+    hub: &Arc<HubContext>,
+    path: impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    method: impl Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    handler: Handler,
+) -> Route {
+    path.and(method)
+        .and(admin_api(hub.gate.clone()))
         .and(with_hub(hub.clone()))
-        .and_then(|query: String, hub: Arc<HubContext>| async move {
-            reply(users::list_users(&hub, &query).await)
-        });
-    let user_get = warp::path!("api" / "v1" / "users" / ..)
-        .and(segment())
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(authorized())
-        .and(with_hub(hub.clone()))
-        .and_then(|id: String, hub: Arc<HubContext>| async move {
-            reply(users::get_user(&hub, &id).await)
-        });
-    let user_revoke = warp::path!("api" / "v1" / "users" / ..)
-        .and(segment())
-        .and(warp::path!("sessions"))
-        .and(warp::delete())
-        .and(authorized())
-        .and(with_hub(hub.clone()))
-        .and_then(|id: String, hub: Arc<HubContext>| async move {
-            reply(users::revoke_user(&hub, &id).await)
-        });
-    let sessions_list = warp::path!("api" / "v1" / "sessions")
-        .and(warp::get())
-        .and(authorized())
-        .and(raw_query())
-        .and(with_hub(hub.clone()))
-        .and_then(|query: String, hub: Arc<HubContext>| async move {
-            reply(sessions::list_sessions(&hub, &query).await)
-        });
-    let sessions_export = warp::path!("api" / "v1" / "sessions" / "export")
-        .and(warp::get())
-        .and(authorized())
-        .and(raw_query())
-        .and(with_hub(hub.clone()))
-        .and_then(|query: String, hub: Arc<HubContext>| async move {
-            reply(export::export_sessions(hub, &query).await)
-        });
-    let session_get = warp::path!("api" / "v1" / "sessions" / ..)
-        .and(segment())
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(authorized())
-        .and(with_hub(hub.clone()))
-        .and_then(|id: String, hub: Arc<HubContext>| async move {
-            reply(sessions::get_session(&hub, &id).await)
-        });
-    let session_delete = warp::path!("api" / "v1" / "sessions" / ..)
-        .and(segment())
-        .and(warp::path::end())
-        .and(warp::delete())
-        .and(authorized())
-        .and(with_hub(hub.clone()))
-        .and_then(|id: String, hub: Arc<HubContext>| async move {
-            reply(sessions::terminate_session(&hub, &id).await)
-        });
-    let stats = warp::path!("api" / "v1" / "stats")
-        .and(warp::get())
-        .and(authorized())
-        .and(with_hub(hub))
-        .and_then(|hub: Arc<HubContext>| async move { reply(stats::stats(&hub).await) });
+        .and_then(
+            move |input: String, _admin, hub: Arc<HubContext>| async move {
+                reply(handler(hub, input).await)
+            },
+        )
+        .boxed()
+}
+
+fn api_routes(hub: &Arc<HubContext>) -> Route {
+    let list = |resource: &'static str| {
+        warp::path("api")
+            .and(warp::path("v1"))
+            .and(warp::path(resource))
+            .and(warp::path::end())
+            .and(raw_query())
+    };
+    let item = |resource: &'static str| {
+        warp::path("api")
+            .and(warp::path("v1"))
+            .and(warp::path(resource))
+            .and(segment())
+            .and(warp::path::end())
+    };
+    let routes = [
+        admin_route(hub, list("users"), warp::get(), |hub, query| {
+            Box::pin(async move { users::list_users(&hub, &query).await })
+        }),
+        admin_route(hub, item("users"), warp::get(), |hub, id| {
+            Box::pin(async move { users::get_user(&hub, &id).await })
+        }),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "users" / ..)
+                .and(segment())
+                .and(warp::path!("sessions")),
+            warp::delete(),
+            |hub, id| Box::pin(async move { users::revoke_user(&hub, &id).await }),
+        ),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "sessions" / "export").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { export::export_sessions(hub, &query).await }),
+        ),
+        admin_route(hub, list("sessions"), warp::get(), |hub, query| {
+            Box::pin(async move { sessions::list_sessions(&hub, &query).await })
+        }),
+        admin_route(hub, item("sessions"), warp::get(), |hub, id| {
+            Box::pin(async move { sessions::get_session(&hub, &id).await })
+        }),
+        admin_route(hub, item("sessions"), warp::delete(), |hub, id| {
+            Box::pin(async move { sessions::terminate_session(&hub, &id).await })
+        }),
+        admin_route(hub, list("stats"), warp::get(), |hub, _| {
+            Box::pin(async move { stats::stats(&hub).await })
+        }),
+    ];
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())
         .map(|| {
             warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
-        });
-    users_list
-        .or(user_get)
-        .unify()
-        .or(user_revoke)
-        .unify()
-        .or(sessions_export)
-        .unify()
-        .or(sessions_list)
-        .unify()
-        .or(session_get)
-        .unify()
-        .or(session_delete)
-        .unify()
-        .or(stats)
-        .unify()
-        .or(openapi)
-        .unify()
-        .boxed()
+        })
+        .boxed();
+    routes
+        .into_iter()
+        .fold(openapi, |all, route| all.or(route).unify().boxed())
 }
 
 /// The OpenAPI 3 description of the HTTP API.
