@@ -560,3 +560,23 @@ async fn metrics_move_with_a_scenario() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn history_older_than_the_retention_is_pruned_in_the_background() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.history_retention = ms(1500)).await;
+        let (client, id) = connect(&hub, "user=alice").await;
+        client.close().await;
+        crate::support::eventually(ms(5000), "recorded", || async {
+            (get(&hub, &format!("/api/v1/sessions/{id}")).await.0 == 200).then_some(())
+        })
+        .await;
+        crate::support::eventually(ms(8000), "pruned", || async {
+            (get(&hub, &format!("/api/v1/sessions/{id}")).await.0 == 404).then_some(())
+        })
+        .await;
+        let (_, ended) = get(&hub, "/api/v1/sessions?status=ended").await;
+        assert_eq!(ended["total"], 0);
+    })
+    .await;
+}
