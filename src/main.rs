@@ -7,7 +7,10 @@ use clap::Parser;
 use presence_hub::{Config, telemetry};
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(err) => return report_parse_error(&err),
+    };
     let settings = match config.validate() {
         Ok(settings) => settings,
         Err(err) => {
@@ -34,4 +37,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `--help`/`--version` as asked (exit 0), or a parse error that
+/// names the environment variable as well as the flag (exit 2).
+fn report_parse_error(err: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let variable = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => env_name_of(arg),
+        _ => None,
+    };
+    match variable {
+        Some(variable) => eprintln!("presence-hub: invalid configuration: {variable}: {err}"),
+        None => eprintln!("presence-hub: invalid configuration: {err}"),
+    }
+    ExitCode::from(2)
+}
+
+/// `--idle-after <IDLE_AFTER>` -> `PRESENCE_IDLE_AFTER`.
+fn env_name_of(arg: &str) -> Option<String> {
+    let flag = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    Some(format!(
+        "PRESENCE_{}",
+        flag.replace('-', "_").to_ascii_uppercase()
+    ))
 }

@@ -18,12 +18,17 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
+        (
+            &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
+            "PRESENCE_MAX_MESSAGE_BYTES",
+        ),
         (
             &[("PRESENCE_IDLE_AFTER", "5m"), ("PRESENCE_AWAY_AFTER", "1m")],
             "PRESENCE_AWAY_AFTER",
         ),
-        (&[("PRESENCE_IDLE_AFTER", "soon")], "idle-after"),
+        (&[("PRESENCE_IDLE_AFTER", "soon")], "PRESENCE_IDLE_AFTER"),
         (&[("PRESENCE_BIND", "nowhere")], "PRESENCE_BIND"),
         (&[("PRESENCE_BIND", "0.0.0.0:0")], "PRESENCE_INSECURE_DEV"),
     ];
