@@ -28,7 +28,8 @@ type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 pub fn routes(
     hub: Arc<HubContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    stream_route(hub.clone()).or(api_routes(&hub)).unify()
+    let api = api_routes(&hub);
+    stream_route(hub).or(api).unify()
 }
 
 fn stream_route(
