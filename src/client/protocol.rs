@@ -6,7 +6,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::device::DEVICE_TYPES;
-use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, SessionStatus, format_rfc3339};
+use crate::model::time::push_rfc3339;
+use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, SessionStatus};
 use crate::presence::MetaUpdate;
 
 /// Most keys in `hello.meta`.
@@ -256,11 +257,17 @@ impl ServerMessage<'_> {
 
 /// The `pong` frame: `id` echoed verbatim when given, `ts` in RFC 3339.
 pub fn pong_text(id: Option<&str>, now: Millis) -> String {
-    let ts = format_rfc3339(now);
-    match id {
-        Some(id) => format!(r#"{{"type":"pong","id":{id},"ts":"{ts}"}}"#),
-        None => format!(r#"{{"type":"pong","ts":"{ts}"}}"#),
+    let mut text = String::with_capacity(64 + id.map_or(0, str::len));
+    text.push_str(r#"{"type":"pong","#);
+    if let Some(id) = id {
+        text.push_str(r#""id":"#);
+        text.push_str(id);
+        text.push(',');
     }
+    text.push_str(r#""ts":""#);
+    push_rfc3339(&mut text, now);
+    text.push_str(r#""}"#);
+    text
 }
 
 #[cfg(test)]

@@ -25,9 +25,38 @@ pub fn day_of(at: Millis) -> Day {
 /// Renders a point in time as the contract's RFC 3339 UTC string with
 /// milliseconds, e.g. `2026-11-23T10:00:00.000Z`.
 pub fn format_rfc3339(at: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(at)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    let mut text = String::with_capacity(24);
+    push_rfc3339(&mut text, at);
+    text
+}
+
+/// Appends `at` in RFC 3339 UTC with milliseconds. Every `pong` carries a
+/// timestamp, so the date-and-seconds prefix is formatted once per second
+/// per thread and reused.
+pub fn push_rfc3339(out: &mut String, at: Millis) {
+    thread_local! {
+        static PREFIX: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let second = at.div_euclid(1000);
+    let millis = at.rem_euclid(1000);
+    PREFIX.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != second {
+            let full = DateTime::<Utc>::from_timestamp_millis(second * 1000)
+                .unwrap_or_default()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            // "YYYY-MM-DDTHH:MM:SS." without "000Z"
+            cache.1 = full.trim_end_matches("000Z").to_string();
+            cache.0 = second;
+        }
+        out.push_str(&cache.1);
+    });
+    out.push(char::from(b'0' + u8::try_from(millis / 100).unwrap_or(0)));
+    out.push(char::from(
+        b'0' + u8::try_from(millis / 10 % 10).unwrap_or(0),
+    ));
+    out.push(char::from(b'0' + u8::try_from(millis % 10).unwrap_or(0)));
+    out.push('Z');
 }
 
 /// Parses an RFC 3339 timestamp (any offset) into Unix milliseconds.
@@ -84,6 +113,25 @@ mod tests {
             format_rfc3339(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
         );
+        assert_eq!(
+            format_rfc3339(1_700_000_000_007),
+            "2023-11-14T22:13:20.007Z"
+        );
+        assert_eq!(
+            format_rfc3339(1_700_000_001_000),
+            "2023-11-14T22:13:21.000Z"
+        );
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn the_fast_path_matches_chrono_for_many_times() {
+        for at in (1_600_000_000_000_i64..1_600_000_005_000).step_by(7) {
+            let expected = DateTime::<Utc>::from_timestamp_millis(at)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(format_rfc3339(at), expected);
+        }
     }
 
     #[test]
