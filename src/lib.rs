@@ -17,7 +17,10 @@
 //! - [`http`]: listener, routes, errors, auth filters, upgrade hand-off.
 //! - [`auth`]: JWT and dev-mode identities.
 //! - [`device`]: User-Agent parsing.
-//! - [`cluster`]: replication between nodes, behind a trait; readiness.
+//! - [`cluster`]: replication between nodes, behind a trait (single node by
+//!   default, Redis pub/sub for clusters); readiness.
+//! - [`history`]: ended sessions, in memory (optionally a replayed file) or
+//!   in Redis, behind a trait.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!

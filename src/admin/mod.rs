@@ -13,6 +13,7 @@ pub mod users;
 use std::sync::Arc;
 
 use warp::Filter;
+use warp::Reply;
 use warp::http::HeaderMap;
 
 use crate::http::HubContext;
@@ -162,8 +163,6 @@ fn api_routes(hub: &Arc<HubContext>) -> Route {
 
 /// The OpenAPI 3 description of the HTTP API.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
-
-use warp::Reply;
 
 fn upgrade_admin(
     query: &str,

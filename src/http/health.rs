@@ -2,6 +2,7 @@
 //! 503 with the reason).
 
 use warp::Filter;
+use warp::Reply;
 use warp::http::StatusCode;
 
 use crate::cluster::Readiness;
@@ -25,5 +26,3 @@ pub fn routes(
     });
     healthz.or(readyz).unify()
 }
-
-use warp::Reply;
