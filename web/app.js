@@ -215,6 +215,9 @@ function onStreamMessage(ws, data) {
     return;
   }
   const result = model.apply(msg);
+  if ((msg?.type === 'session' && msg.event === 'started') || msg?.type === 'user') {
+    scheduleStatsRefresh();
+  }
   if (result.kind === 'gap') {
     console.warn('admin stream: seq gap, resubscribing', result);
     stream.resync = true;
@@ -278,6 +281,19 @@ async function refreshStats() {
   } catch {
     // The stream shows the connection state; stats follow when it is back.
   }
+}
+
+// Sessions started today and the peak move with the stream; re-read them
+// shortly after a change, at most once per STATS_DEBOUNCE_MS.
+const STATS_DEBOUNCE_MS = 2_000;
+let statsTimer = null;
+
+function scheduleStatsRefresh() {
+  if (statsTimer != null) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = null;
+    refreshStats();
+  }, STATS_DEBOUNCE_MS);
 }
 
 function applyStats(stats) {
