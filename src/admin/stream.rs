@@ -25,11 +25,14 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 type AdminSocket = WebSocketStream<TokioIo<Upgraded>>;
 
+/// The snapshot is one frame of every live session (about 700 bytes each),
+/// so the write buffer must hold a frame of any size; the per-subscriber
+/// event queue, not this buffer, is what bounds a slow admin.
 fn admin_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(1024 * 1024)
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024))
 }

@@ -256,3 +256,45 @@ async fn the_oldest_session_is_terminated_over_the_per_user_limit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_snapshot_larger_than_a_megabyte_is_delivered() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let meta: serde_json::Map<String, Value> = (0..10)
+            .map(|i| (format!("k{i}"), json!("m".repeat(90))))
+            .collect();
+        let client = reqwest::Client::new();
+        let url = hub.http("/api/v1/heartbeat?user=bulk");
+        let opens = (0..900).map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            let meta = meta.clone();
+            async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"active": true, "meta": meta}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        });
+        futures_util::future::join_all(opens).await;
+        let (mut admin, snapshot) = hub.admin("").await;
+        assert_eq!(snapshot["sessions"].as_array().unwrap().len(), 900);
+        assert!(
+            snapshot.to_string().len() > 1024 * 1024,
+            "the snapshot is over 1 MiB"
+        );
+        let (_late, _) = hub.welcomed_client("late").await;
+        admin_session_event(
+            &mut admin,
+            ms(5000),
+            "events after a big snapshot",
+            |e, s| e == "started" && s["user_id"] == "late",
+        )
+        .await;
+    })
+    .await;
+}
