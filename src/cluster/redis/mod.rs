@@ -35,6 +35,8 @@ use crate::presence::{Change, HeartbeatOutcome, RemoteCommand, ReplicaUpdate, Se
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a cross-node request waits for its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Local changes sent to Redis in one pipelined round trip, at most.
+const PUBLISH_BATCH: usize = 256;
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -215,6 +217,8 @@ impl<'a> Connected<'a> {
     ) -> Result<(), ClusterError> {
         let this = self;
         let replicator = this.replicator;
+        // Pipelined deltas use EVALSHA, which needs the script loaded.
+        scripts::PUBLISH_DELTA.load_async(&mut this.conn).await?;
         this.publish_full_state(link).await?;
         this.bootstrap(link).await?;
         link.readiness.clear();
@@ -231,7 +235,7 @@ impl<'a> Connected<'a> {
                     return Ok(());
                 }
                 change = link.local_changes.recv() => match change {
-                    Some(change) => this.publish_change(&change, link).await?,
+                    Some(change) => this.publish_changes(change, link).await?,
                     None => return Err(ClusterError::EngineStopped),
                 },
                 message = messages.next() => match message {
@@ -448,16 +452,46 @@ impl<'a> Connected<'a> {
         Ok(())
     }
 
-    async fn publish_change(
+    /// Publishes `first` and whatever else is already queued in one
+    /// pipelined round trip (order is kept: one connection, in sequence).
+    async fn publish_changes(
         &mut self,
-        change: &Change,
+        first: Change,
         link: &mut ReplicationLink,
     ) -> Result<(), ClusterError> {
         if link.republish.load(Ordering::Acquire) {
             return self.publish_full_state(link).await;
         }
-        let Change::Session { event, session } = change else {
+        let mut changes = vec![first];
+        while changes.len() < PUBLISH_BATCH {
+            match link.local_changes.try_recv() {
+                Ok(change) => changes.push(change),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        let mut published = 0;
+        for change in &changes {
+            if let Some(invocation) = self.delta_invocation(change) {
+                pipe.invoke_script(&invocation).ignore();
+                published += 1;
+            }
+        }
+        if published == 0 {
             return Ok(());
+        }
+        pipe.query_async::<()>(&mut self.conn).await?;
+        link.metrics
+            .deltas
+            .with_label_values(&["out"])
+            .inc_by(published);
+        Ok(())
+    }
+
+    /// The script call that stores and publishes one local change.
+    fn delta_invocation(&mut self, change: &Change) -> Option<redis::ScriptInvocation<'static>> {
+        let Change::Session { event, session } = change else {
+            return None;
         };
         self.seq += 1;
         let (body, op) = match event {
@@ -475,22 +509,19 @@ impl<'a> Connected<'a> {
             ),
         };
         let keys = &self.replicator.keys;
-        let envelope = self.envelope(body);
-        scripts::PUBLISH_DELTA
+        let mut invocation = scripts::PUBLISH_DELTA.prepare_invoke();
+        invocation
             .key(keys.state(self.node()))
             .key(keys.meta(self.node()))
             .arg(keys.deltas())
-            .arg(envelope)
+            .arg(self.envelope(body))
             .arg(op)
             .arg(session.session_id.to_string())
             .arg(crate::feed::to_json(session))
             .arg(self.epoch)
             .arg(self.seq)
-            .arg(now_millis())
-            .invoke_async::<()>(&mut self.conn)
-            .await?;
-        link.metrics.deltas.with_label_values(&["out"]).inc();
-        Ok(())
+            .arg(now_millis());
+        Some(invocation)
     }
 
     /// Says this node is alive. When another node removed our state (we
@@ -724,7 +755,7 @@ impl<'a> Connected<'a> {
     /// state so nobody mistakes it for a live node.
     async fn leave(&mut self, link: &mut ReplicationLink) {
         while let Ok(change) = link.local_changes.try_recv() {
-            if self.publish_change(&change, link).await.is_err() {
+            if self.publish_changes(change, link).await.is_err() {
                 break;
             }
         }
