@@ -275,7 +275,10 @@ impl HistoryStore for MemoryHistory {
     fn get(&self, id: SessionId) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
         let result = self.read().map(|records| {
             let position = records.positions.get(&id)?;
-            records.sessions.get(position - records.base).cloned()
+            records
+                .sessions
+                .get(position.checked_sub(records.base)?)
+                .cloned()
         });
         std::future::ready(result).boxed()
     }

@@ -92,7 +92,8 @@ impl NodeId {
     /// A random node id for a process started without `PRESENCE_NODE_ID`.
     pub fn random() -> Self {
         let uuid = Uuid::new_v4().simple().to_string();
-        Self::new(&format!("node-{}", &uuid[..8]))
+        let short: String = uuid.chars().take(8).collect();
+        Self::new(&format!("node-{short}"))
     }
 
     /// The id as text.
