@@ -284,19 +284,16 @@ impl Connection {
             Box::pin(self.close(1008, "message rate exceeded")).await;
             return Some(Outcome::End(EndCause::Policy));
         }
-        let parsed = text.and_then(parse_client_message);
-        let result = match parsed {
-            Ok(message) => self.apply(message, now).await,
-            Err(error) => Err(error),
-        };
-        match result {
-            Ok(()) => None,
+        match text.and_then(parse_client_message) {
+            Ok(message) => {
+                self.apply(message, now).await;
+                None
+            }
             Err(error) => Box::pin(self.reject_frame(&error, now)).await,
         }
     }
 
-    async fn apply(&mut self, message: ClientMessage<'_>, now: Millis) -> Result<(), FrameError> {
-        let presence = self.ctx.presence.clone();
+    async fn apply(&mut self, message: ClientMessage<'_>, now: Millis) {
         match message {
             ClientMessage::Ping { id, page } => {
                 self.ctx.metrics.messages_in.ping.inc();
@@ -306,14 +303,13 @@ impl Connection {
             }
             ClientMessage::Status { manual } => {
                 self.ctx.metrics.messages_in.status.inc();
-                let _ = Box::pin(presence.set_manual(self.id, manual)).await;
+                let _ = Box::pin(self.ctx.presence.set_manual(self.id, manual)).await;
             }
             ClientMessage::Hello(update) => {
                 self.ctx.metrics.messages_in.hello.inc();
-                let _ = Box::pin(presence.apply_meta(self.id, update)).await;
+                let _ = Box::pin(self.ctx.presence.apply_meta(self.id, update)).await;
             }
         }
-        Ok(())
     }
 
     /// Records activity and tells the engine when an admin could see it.

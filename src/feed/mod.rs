@@ -101,7 +101,6 @@ struct Subscriber {
 pub struct Feed {
     subscribers: Vec<Subscriber>,
     queue_capacity: usize,
-    lagged_total: u64,
 }
 
 impl Feed {
@@ -110,7 +109,6 @@ impl Feed {
         Self {
             subscribers: Vec::new(),
             queue_capacity: queue_capacity.max(1),
-            lagged_total: 0,
         }
     }
 
@@ -154,7 +152,6 @@ impl Feed {
             }
         });
         if lagged > 0 {
-            self.lagged_total += lagged;
             tracing::warn!(lagged, "admin subscriber fell behind and is closed");
         }
     }
@@ -165,11 +162,6 @@ impl Feed {
             .iter()
             .filter(|s| !s.queue.is_closed())
             .count()
-    }
-
-    /// Subscribers dropped for lagging since start.
-    pub fn lagged_total(&self) -> u64 {
-        self.lagged_total
     }
 }
 

@@ -106,12 +106,3 @@ pub struct SessionView {
 pub fn duration_seconds(from: Millis, to: Millis) -> f64 {
     (to - from).max(0) as f64 / 1000.0
 }
-
-impl SessionView {
-    /// Recomputes `duration_s` of a live session for the time `now`.
-    pub fn refresh_duration(&mut self, now: Millis) {
-        if self.ended_at.is_none() {
-            self.duration_s = duration_seconds(self.connected_at, now);
-        }
-    }
-}

@@ -39,13 +39,3 @@ pub enum Change {
     /// A user's status, session count or manual status changed.
     User(UserView),
 }
-
-impl Change {
-    /// The organisation the change belongs to (for filtered admin streams).
-    pub fn org(&self) -> Option<&str> {
-        match self {
-            Change::Session { session, .. } => session.org.as_deref(),
-            Change::User(user) => user.org.as_deref(),
-        }
-    }
-}
