@@ -206,6 +206,15 @@ where
     set
 }
 
+/// Waits for the ramp, then holds the steady phase for the plan's
+/// duration; returns the measured window.
+pub async fn hold_steady(ctx: &Ctx) -> Duration {
+    ctx.ramp_done().await;
+    let began = ctx.begin_steady();
+    ctx.sleep_until(began + ctx.plan.duration).await;
+    began.elapsed()
+}
+
 /// Stops every client and waits (bounded) for them to close.
 pub async fn drain(ctx: &Ctx, mut set: JoinSet<()>) {
     ctx.stats.set_phase(Phase::Draining);

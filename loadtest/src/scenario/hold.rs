@@ -15,10 +15,7 @@ use crate::worker::{self, Ctx};
 pub async fn run(ctx: Arc<Ctx>, ping_interval: Duration) -> Result<(Measures, Duration)> {
     let pings = (!ping_interval.is_zero()).then_some(ping_interval);
     let clients = worker::spawn_clients(&ctx, move |ctx, index| hold_client(ctx, index, pings));
-    ctx.ramp_done().await;
-    let began = ctx.begin_steady();
-    ctx.sleep_until(began + ctx.plan.duration).await;
-    let window = began.elapsed();
+    let window = worker::hold_steady(&ctx).await;
     worker::drain(&ctx, clients).await;
     let measures = Measures {
         rtt: pings.is_some(),

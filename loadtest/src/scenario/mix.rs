@@ -51,10 +51,7 @@ pub async fn run(ctx: Arc<Ctx>, shape: MixShape) -> Result<(Measures, Duration)>
     let clients = worker::spawn_clients(&ctx, move |ctx, index| {
         mixed_client(ctx, index, shape.clone(), http.clone())
     });
-    ctx.ramp_done().await;
-    let began = ctx.begin_steady();
-    ctx.sleep_until(began + ctx.plan.duration).await;
-    let window = began.elapsed();
+    let window = worker::hold_steady(&ctx).await;
     worker::drain(&ctx, clients).await;
     worker::drain(&ctx, watchers).await;
     let measures = Measures {

@@ -21,10 +21,7 @@ const PONG_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn run(ctx: Arc<Ctx>, client_rate: f64) -> Result<(Measures, Duration)> {
     let gap = (client_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / client_rate));
     let clients = worker::spawn_clients(&ctx, move |ctx, index| rtt_client(ctx, index, gap));
-    ctx.ramp_done().await;
-    let began = ctx.begin_steady();
-    ctx.sleep_until(began + ctx.plan.duration).await;
-    let window = began.elapsed();
+    let window = worker::hold_steady(&ctx).await;
     worker::drain(&ctx, clients).await;
     let measures = Measures {
         rtt: true,
