@@ -173,7 +173,7 @@ fn upgrade_admin(
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    crate::client::check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
+    crate::http::origin::check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
     let hub_for_task = hub.clone();

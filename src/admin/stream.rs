@@ -4,26 +4,21 @@
 //! skipped; it reconnects for a fresh snapshot.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
 use crate::feed::Subscription;
 use crate::http::HubContext;
+use crate::http::websocket::{UpgradedSocket, close};
+use crate::model::CloseCode;
 
-/// The close code for a subscriber that fell behind.
-pub const LAGGING_CLOSE_CODE: u16 = 4009;
-/// How long a close may take before the socket is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-type AdminSocket = WebSocketStream<TokioIo<Upgraded>>;
+type AdminSocket = UpgradedSocket;
 
 /// The snapshot is one frame of every live session (about 700 bytes each),
 /// so the write buffer must hold a frame of any size; the per-subscriber
@@ -43,73 +38,60 @@ pub async fn serve_admin_stream(io: TokioIo<Upgraded>, hub: Arc<HubContext>, org
     async move {
         let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(admin_config())).await;
         let Ok(subscription) = hub.presence.subscribe(org).await else {
-            close(&mut ws, 1001, "shutdown").await;
+            close(&mut ws, CloseCode::GoingAway, "shutdown").await;
             return;
         };
         hub.metrics.admin_subscribers.inc();
         tracing::debug!("admin subscribed");
         let (code, reason) = stream_events(&mut ws, subscription, &hub).await;
-        if code == LAGGING_CLOSE_CODE {
+        if code == Some(CloseCode::Lagging) {
             hub.metrics.admin_lag_closes.inc();
         }
-        if code != 0 {
+        if let Some(code) = code {
             close(&mut ws, code, reason).await;
         }
         hub.metrics.admin_subscribers.dec();
-        tracing::debug!(code, "admin stream closed");
+        tracing::debug!(code = code.map(CloseCode::as_u16), "admin stream closed");
     }
     .instrument(span)
     .await;
 }
 
-/// Sends the snapshot and events; returns the close code to send (0 when
-/// the client is already gone).
+/// Sends the snapshot and events; returns the close code to send (`None`
+/// when the client is already gone).
 async fn stream_events(
     ws: &mut AdminSocket,
     mut subscription: Subscription,
     hub: &HubContext,
-) -> (u16, &'static str) {
+) -> (Option<CloseCode>, &'static str) {
     let snapshot = std::mem::take(&mut subscription.snapshot);
     if ws.send(Message::text(snapshot)).await.is_err() {
-        return (0, "");
+        return (None, "");
     }
     let mut seq: u64 = 0;
     loop {
         tokio::select! {
             biased;
-            () = hub.closing.cancelled() => return (1001, "shutdown"),
+            () = hub.closing.cancelled() => return (Some(CloseCode::GoingAway), "shutdown"),
             event = subscription.events.recv() => match event {
                 Some(frame) => {
                     seq += 1;
                     if ws.feed(Message::text(frame.to_text(seq))).await.is_err() {
-                        return (0, "");
+                        return (None, "");
                     }
                     if subscription.events.is_empty() && ws.flush().await.is_err() {
-                        return (0, "");
+                        return (None, "");
                     }
                 }
-                None if subscription.has_lagged() => return (LAGGING_CLOSE_CODE, "lagging: reconnect for a fresh snapshot"),
-                None => return (1001, "shutdown"),
+                None if subscription.has_lagged() => return (Some(CloseCode::Lagging), "lagging: reconnect for a fresh snapshot"),
+                None => return (Some(CloseCode::GoingAway), "shutdown"),
             },
             incoming = ws.next() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return (0, ""),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return (None, ""),
                 Some(Ok(_)) => {
                     let _ = ws.flush().await;
                 }
             },
         }
     }
-}
-
-async fn close(ws: &mut AdminSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        if ws.close(Some(frame)).await.is_ok() {
-            while let Some(Ok(_)) = ws.next().await {}
-        }
-    })
-    .await;
 }

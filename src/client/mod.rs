@@ -19,6 +19,7 @@ use crate::http::HubContext;
 use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
+use crate::http::origin::check_origin;
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
 use crate::presence::NewSession;
@@ -105,31 +106,6 @@ fn accept_client(
     })
 }
 
-/// 403 when `Origin` is set and not on the allow-list (when there is one).
-pub(crate) fn check_origin(
-    headers: &HeaderMap,
-    allowed: Option<&[String]>,
-) -> Result<(), ApiError> {
-    let (Some(allowed), Some(origin)) = (allowed, headers.get(warp::http::header::ORIGIN)) else {
-        return Ok(());
-    };
-    let origin = origin
-        .to_str()
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
-    if allowed
-        .iter()
-        .any(|candidate| *candidate == origin || candidate == "*")
-    {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "origin {origin:?} is not allowed"
-        )))
-    }
-}
-
 /// What the hub records about where a WebSocket session comes from.
 fn session_meta(
     headers: &HeaderMap,
@@ -205,24 +181,6 @@ pub(crate) fn clip(mut text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listed_origins_pass_and_others_get_403() {
-        let allowed = vec!["https://app.example".to_string()];
-        let mut headers = HeaderMap::new();
-        assert!(
-            check_origin(&headers, Some(&allowed)).is_ok(),
-            "no Origin: not a browser"
-        );
-        headers.insert("origin", "https://APP.example".parse().unwrap());
-        assert!(check_origin(&headers, Some(&allowed)).is_ok());
-        headers.insert("origin", "https://evil.example".parse().unwrap());
-        assert_eq!(
-            check_origin(&headers, Some(&allowed)).unwrap_err().status(),
-            403
-        );
-        assert!(check_origin(&headers, None).is_ok(), "no list: any origin");
-    }
 
     #[test]
     fn clipping_respects_characters() {

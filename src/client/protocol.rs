@@ -251,7 +251,7 @@ pub enum ServerMessage<'a> {
 impl ServerMessage<'_> {
     /// The frame's JSON text.
     pub fn to_text(&self) -> String {
-        crate::feed::to_json(self)
+        crate::model::json::to_json(self)
     }
 }
 

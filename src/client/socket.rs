@@ -16,28 +16,26 @@ use std::pin::Pin;
 
 use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 use tracing::Instrument;
 
 use super::limits::{BadFrames, MessageRate};
 use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
 use crate::config::ClientLimits;
+use crate::http::websocket;
 use crate::metrics::{Metrics, OutFrame};
 use crate::model::time::now_millis;
-use crate::model::{EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
+use crate::model::{CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
 use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
 const READ_BUFFER: usize = 1024;
 /// Activity-only reports to the engine are sent at most this often.
 const REPORT_EVERY_MS: Millis = 1_000;
-/// How long a closing socket waits for the client's close reply.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The WebSocket stream type the hub drives.
-pub type ClientSocket = WebSocketStream<TokioIo<Upgraded>>;
+pub type ClientSocket = crate::http::websocket::UpgradedSocket;
 
 /// What every connection shares (one `Arc` for all of them).
 #[derive(Debug)]
@@ -102,7 +100,7 @@ pub async fn serve_connection(
             .await
             .is_err()
         {
-            Box::pin(connection.close(1001, "shutdown")).await;
+            Box::pin(connection.close(CloseCode::GoingAway, "shutdown")).await;
         } else {
             tracing::debug!("session started");
             let outcome = connection.run(&user).await;
@@ -228,7 +226,7 @@ impl Connection {
         let now = Instant::now();
         let dead_at = self.last_frame + self.ctx.limits.dead_after;
         if now >= dead_at {
-            self.close(1000, "timeout").await;
+            self.close(CloseCode::Normal, "timeout").await;
             return Some(Outcome::End(EndCause::Timeout));
         }
         if now >= self.next_ping {
@@ -250,16 +248,17 @@ impl Connection {
         let message = match frame {
             None => return Some(Outcome::End(EndCause::ClientClosed)),
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                Box::pin(self.close(1009, "message too big")).await;
+                Box::pin(self.close(CloseCode::TooBig, "message too big")).await;
                 return Some(Outcome::End(EndCause::Policy));
             }
             Some(Err(WsError::Protocol(_))) => {
-                Box::pin(self.close(1002, "protocol error")).await;
+                Box::pin(self.close(CloseCode::ProtocolError, "protocol error")).await;
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
             Some(Err(WsError::Utf8(_))) => {
                 // The frame cannot be read as text at all (RFC 6455 7.4.1).
-                Box::pin(self.close(1007, "invalid UTF-8 in a text frame")).await;
+                Box::pin(self.close(CloseCode::InvalidPayload, "invalid UTF-8 in a text frame"))
+                    .await;
                 return Some(Outcome::End(EndCause::Policy));
             }
             Some(Err(_)) => return Some(Outcome::End(EndCause::ClientClosed)),
@@ -281,7 +280,7 @@ impl Connection {
     async fn on_data(&mut self, text: Result<&str, FrameError>) -> Option<Outcome> {
         let now = now_millis();
         if !self.rate.admit(now) {
-            Box::pin(self.close(1008, "message rate exceeded")).await;
+            Box::pin(self.close(CloseCode::Policy, "message rate exceeded")).await;
             return Some(Outcome::End(EndCause::Policy));
         }
         match text.and_then(parse_client_message) {
@@ -337,7 +336,7 @@ impl Connection {
             .with_label_values(&[error.code()])
             .inc();
         if !self.bad_frames.admit(now) {
-            self.close(1008, "too many bad frames").await;
+            self.close(CloseCode::Policy, "too many bad frames").await;
             return Some(Outcome::End(EndCause::Policy));
         }
         let message = error.to_string();
@@ -356,20 +355,13 @@ impl Connection {
     }
 
     /// Sends a close frame; `drain` later waits for the client's reply.
-    async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        websocket::send_close(&mut self.ws, code, reason).await;
     }
 
     /// Finishes the close handshake (bounded), after the session was ended.
     async fn drain(&mut self) {
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            while let Some(Ok(_)) = self.ws.next().await {}
-        })
-        .await;
+        websocket::drain(&mut self.ws).await;
     }
 }
 

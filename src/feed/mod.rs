@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::presence::change::Change;
+use crate::model::Change;
+use crate::model::json::to_json;
 
 /// One change, rendered once for every subscriber.
 #[derive(Debug)]
@@ -59,14 +59,6 @@ impl EventFrame {
     pub fn matches(&self, org: Option<&str>) -> bool {
         org.is_none() || org == self.org.as_deref()
     }
-}
-
-/// Serialises a value the hub built itself; such values always serialise.
-pub fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "serialising an admin event failed");
-        "null".to_string()
-    })
 }
 
 /// What a new admin subscriber receives.

@@ -96,7 +96,7 @@ impl RedisHistory {
     async fn record_now(&self, session: SessionView) -> Result<(), HistoryError> {
         let mut conn = self.conn.clone();
         let id = session.session_id.to_string();
-        let json = crate::feed::to_json(&session);
+        let json = crate::model::json::to_json(&session);
         RECORD
             .key(self.keys.history_session(&id))
             .key(self.keys.history_by_connected())

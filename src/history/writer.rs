@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::HistoryStore;
 use crate::metrics::Metrics;
 use crate::model::SessionView;
+use crate::model::time::millis_of;
 use crate::model::time::now_millis;
-use crate::presence::derive::millis_of;
 
 /// Ended sessions waiting to be recorded; the engine waits when it is full.
 pub const ENDED_QUEUE: usize = 4096;

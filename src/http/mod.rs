@@ -7,10 +7,12 @@ pub mod body;
 pub mod client_ip;
 pub mod error;
 pub mod health;
+pub mod origin;
 pub mod panel;
 pub mod server;
 pub mod streamed;
 pub mod upgrade;
+pub mod websocket;
 
 use std::sync::Arc;
 

@@ -1,15 +1,21 @@
 //! Owns the plain data every part of the hub shares: ids, statuses and the
-//! contract's `Session` and `User` JSON shapes.
+//! contract's `Session` and `User` JSON shapes, the engine's `Change`s, close
+//! codes, time and JSON rendering.
 //!
 //! Serde names here *are* the wire names of `docs/protocol.md`. There is no
 //! logic beyond validation and formatting.
 
+pub mod change;
+pub mod close;
 pub mod ids;
+pub mod json;
 pub mod session;
 pub mod status;
 pub mod time;
 pub mod user;
 
+pub use change::{Change, SessionEvent};
+pub use close::CloseCode;
 pub use ids::{NodeId, SessionId, UserId};
 pub use session::{AppInfo, DeviceInfo, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};

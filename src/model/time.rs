@@ -14,6 +14,11 @@ pub fn now_millis() -> Millis {
     Utc::now().timestamp_millis()
 }
 
+/// A duration in whole milliseconds, saturating.
+pub fn millis_of(duration: std::time::Duration) -> Millis {
+    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
+}
+
 /// One UTC day, as days since the Unix epoch.
 pub type Day = i64;
 

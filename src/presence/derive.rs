@@ -1,6 +1,7 @@
 //! Owns status derivation: which status a session has at a given time, and
 //! when it will next change by itself. Pure: time is a parameter.
 
+use crate::model::time::millis_of;
 use crate::model::{ManualStatus, Millis, SessionStatus};
 
 /// The two activity thresholds, in milliseconds.
@@ -20,11 +21,6 @@ impl Thresholds {
             away_after: millis_of(away_after),
         }
     }
-}
-
-/// A duration in whole milliseconds, saturating.
-pub fn millis_of(duration: std::time::Duration) -> Millis {
-    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }
 
 /// The status a live session has at `now`.

@@ -15,16 +15,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::change::{Change, SessionEvent};
 use super::command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
-use super::derive::{Thresholds, millis_of};
+use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
 use super::state::{NewSession, PresenceState};
 use crate::config::PresenceConfig;
 use crate::feed::Feed;
+use crate::model::time::millis_of;
 use crate::model::time::now_millis;
+use crate::model::{Change, SessionEvent};
 use crate::model::{EndCause, Millis, NodeId, SessionId, SessionView, Transport, UserId};
 
 /// Where the engine's output goes besides the admin feed.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::model::{EndCause, ManualStatus, Millis, SessionStatus};
+use crate::model::{CloseCode, EndCause, ManualStatus, Millis, SessionStatus};
 
 /// Why the hub closes a client's socket itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,11 +38,11 @@ impl TerminateReason {
     }
 
     /// The WebSocket close code that follows the `terminated` frame.
-    pub fn close_code(self) -> u16 {
+    pub fn close_code(self) -> CloseCode {
         match self {
-            TerminateReason::Admin | TerminateReason::Revoked => 4003,
-            TerminateReason::SessionLimit => 4008,
-            TerminateReason::Shutdown => 1001,
+            TerminateReason::Admin | TerminateReason::Revoked => CloseCode::Terminated,
+            TerminateReason::SessionLimit => CloseCode::SessionLimit,
+            TerminateReason::Shutdown => CloseCode::GoingAway,
         }
     }
 
@@ -165,6 +165,6 @@ mod tests {
             liveness.terminate_reason(),
             Some(TerminateReason::SessionLimit)
         );
-        assert_eq!(TerminateReason::SessionLimit.close_code(), 4008);
+        assert_eq!(TerminateReason::SessionLimit.close_code().as_u16(), 4008);
     }
 }

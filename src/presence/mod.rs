@@ -6,7 +6,6 @@
 //! the session's `SessionLiveness` atomics and reports to the engine only
 //! when an admin could see a difference.
 
-pub mod change;
 pub mod command;
 pub mod derive;
 pub mod engine;
@@ -19,7 +18,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use change::{Change, SessionEvent};
+pub use crate::model::{Change, SessionEvent};
 pub use command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};

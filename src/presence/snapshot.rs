@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::state::PresenceState;
-use crate::feed::to_json;
+use crate::model::json::to_json;
 use crate::model::{Millis, NodeId, SessionView, UserView, format_rfc3339};
 
 #[derive(Serialize)]

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::change::{Change, SessionEvent};
 use super::derive::{Thresholds, derive_status, next_transition_at};
 use crate::model::session::duration_seconds;
 use crate::model::time::day_of;
@@ -17,6 +16,7 @@ use crate::model::{
     AppInfo, Day, DeviceInfo, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta,
     SessionStatus, SessionView, Transport, UserId, UserStatus, UserView,
 };
+use crate::model::{Change, SessionEvent};
 
 /// Activity-only updates are published at most this often per session.
 pub const ACTIVITY_COALESCE_MS: Millis = 1_000;

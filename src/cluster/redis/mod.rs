@@ -26,9 +26,9 @@ use self::keys::Keys;
 use super::membership::{Decision, NodeTable, ResyncReason};
 use super::wire::{Answer, Body, Envelope, InboxMessage, Request, WIRE_VERSION};
 use super::{ReplicationLink, Replicator};
+use crate::model::time::millis_of;
 use crate::model::time::now_millis;
 use crate::model::{Millis, NodeId, SessionView};
-use crate::presence::derive::millis_of;
 use crate::presence::{Change, HeartbeatOutcome, RemoteCommand, ReplicaUpdate, SessionEvent};
 
 /// How long a Redis command may take before the connection counts as down.
@@ -254,7 +254,7 @@ impl<'a> Connected<'a> {
     }
 
     fn envelope(&self, body: Body) -> String {
-        crate::feed::to_json(&Envelope {
+        crate::model::json::to_json(&Envelope {
             v: WIRE_VERSION,
             node_id: self.node().clone(),
             epoch: self.epoch,
@@ -299,7 +299,7 @@ impl<'a> Connected<'a> {
         for session in &sessions {
             invocation
                 .arg(session.session_id.to_string())
-                .arg(crate::feed::to_json(session));
+                .arg(crate::model::json::to_json(session));
         }
         invocation.invoke_async::<()>(&mut self.conn).await?;
         tracing::info!(
@@ -517,7 +517,7 @@ impl<'a> Connected<'a> {
             .arg(self.envelope(body))
             .arg(op)
             .arg(session.session_id.to_string())
-            .arg(crate::feed::to_json(session))
+            .arg(crate::model::json::to_json(session))
             .arg(self.epoch)
             .arg(self.seq)
             .arg(now_millis());
@@ -647,7 +647,8 @@ impl<'a> Connected<'a> {
                                 .unwrap_or(HeartbeatOutcome::NotFound),
                         ),
                     };
-                    let reply = crate::feed::to_json(&InboxMessage::Answer { request_id, answer });
+                    let reply =
+                        crate::model::json::to_json(&InboxMessage::Answer { request_id, answer });
                     let sent: Result<(), redis::RedisError> = redis::cmd("PUBLISH")
                         .arg(inbox)
                         .arg(reply)
@@ -695,7 +696,7 @@ impl<'a> Connected<'a> {
                 (node, Request::Heartbeat { beat }, Pending::Heartbeat(reply))
             }
         };
-        let message = crate::feed::to_json(&InboxMessage::Request {
+        let message = crate::model::json::to_json(&InboxMessage::Request {
             from: self.node().clone(),
             request_id,
             request: Box::new(request),
