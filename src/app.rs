@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::AdminContext;
 use crate::auth::Authenticator;
+use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::redis::{ClusterConfig, RedisReplicator};
 use crate::cluster::{Readiness, ReplicationLink, Replicator, SingleNode};
@@ -23,9 +25,10 @@ use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
 use crate::history::redis::RedisHistory;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
-use crate::http::{HubContext, routes, server};
+use crate::http::server;
 use crate::metrics::Metrics;
 use crate::model::NodeId;
+use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
 
 /// This node's changes waiting for the replicator (overflow: full republish).
@@ -63,7 +66,9 @@ pub enum StartError {
 pub struct RunningHub {
     local_addr: SocketAddr,
     node_id: NodeId,
-    hub: Arc<HubContext>,
+    presence: PresenceHandle,
+    sockets: TaskTracker,
+    closing: CancellationToken,
     http_connections: TaskTracker,
     stop_engine: CancellationToken,
     stop_replication: CancellationToken,
@@ -129,21 +134,23 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication.clone(),
     )));
 
-    let hub = Arc::new(hub_context(
-        &settings, presence, metrics, history, readiness,
-    ));
+    let edges = Edges::new(&settings, presence.clone(), metrics, history, readiness);
     let http_connections = TaskTracker::new();
+    let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
+    let dev_mode = edges.auth.is_dev_mode();
     tasks.push(tokio::spawn(server::serve(
         listener,
-        routes(hub.clone()),
-        hub.closing.clone(),
+        edges.routes(),
+        closing.clone(),
         http_connections.clone(),
     )));
-    announce(&settings, local_addr, &node_id, hub.auth.is_dev_mode());
+    announce(&settings, local_addr, &node_id, dev_mode);
     Ok(RunningHub {
         local_addr,
         node_id,
-        hub,
+        presence,
+        sockets,
+        closing,
         http_connections,
         stop_engine,
         stop_replication,
@@ -183,36 +190,89 @@ fn spawn_replicator(
     Ok(tokio::spawn(replicator.run(link, stop)))
 }
 
-fn hub_context(
-    settings: &Settings,
+/// What the route handlers are built from.
+struct Edges {
+    client_limits: crate::config::ClientLimits,
     presence: PresenceHandle,
+    auth: Authenticator,
     metrics: Metrics,
     history: Arc<dyn HistoryStore>,
     readiness: Readiness,
-) -> HubContext {
-    let auth = Authenticator::new(settings.jwt_secret.as_ref());
-    HubContext {
-        gate: AdminGate {
-            auth: auth.clone(),
-            limiter: AdminRateLimiter::new(settings.api_rate_limit),
-        },
-        auth,
-        connections: Arc::new(ConnectionContext {
-            presence: presence.clone(),
-            limits: settings.client.clone(),
+    node_id: NodeId,
+    idle_after: Duration,
+    away_after: Duration,
+    http_session_ttl: Duration,
+    api_rate_limit: crate::config::RateLimit,
+    metrics_enabled: bool,
+    sockets: TaskTracker,
+    closing: CancellationToken,
+}
+
+impl Edges {
+    fn new(
+        settings: &Settings,
+        presence: PresenceHandle,
+        metrics: Metrics,
+        history: Arc<dyn HistoryStore>,
+        readiness: Readiness,
+    ) -> Self {
+        Self {
+            client_limits: settings.client.clone(),
+            presence,
+            auth: Authenticator::new(settings.jwt_secret.as_ref()),
+            metrics,
+            history,
+            readiness,
             node_id: settings.presence.node_id.clone(),
             idle_after: settings.presence.idle_after,
             away_after: settings.presence.away_after,
-            metrics: metrics.clone(),
-        }),
-        presence,
-        history,
-        readiness,
-        metrics,
-        metrics_enabled: settings.metrics,
-        http_session_ttl: settings.presence.http_session_ttl,
-        sockets: TaskTracker::new(),
-        closing: CancellationToken::new(),
+            http_session_ttl: settings.presence.http_session_ttl,
+            api_rate_limit: settings.api_rate_limit,
+            metrics_enabled: settings.metrics,
+            sockets: TaskTracker::new(),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Every route, each handler given only what it uses.
+    fn routes(
+        self,
+    ) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone
+    {
+        let client = ClientContext {
+            presence: self.presence.clone(),
+            auth: self.auth.clone(),
+            connections: Arc::new(ConnectionContext {
+                presence: self.presence.clone(),
+                limits: self.client_limits.clone(),
+                node_id: self.node_id,
+                idle_after: self.idle_after,
+                away_after: self.away_after,
+                metrics: self.metrics.clone(),
+            }),
+            http_session_ttl: self.http_session_ttl,
+            sockets: self.sockets.clone(),
+            closing: self.closing.clone(),
+        };
+        let admin = AdminContext {
+            presence: self.presence.clone(),
+            gate: AdminGate {
+                auth: self.auth,
+                limiter: AdminRateLimiter::new(self.api_rate_limit),
+            },
+            history: self.history,
+            metrics: self.metrics.clone(),
+            allowed_origins: self.client_limits.allowed_origins,
+            sockets: self.sockets,
+            closing: self.closing,
+        };
+        let ops = OpsContext {
+            presence: self.presence,
+            readiness: self.readiness,
+            metrics: self.metrics,
+            metrics_enabled: self.metrics_enabled,
+        };
+        crate::routes::all(Arc::new(client), Arc::new(admin), ops)
     }
 }
 
@@ -248,10 +308,10 @@ impl RunningHub {
     /// ends their sessions, flushes, and stops every task.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
-        self.hub.closing.cancel();
-        let _ = self.hub.presence.shutdown().await;
-        self.hub.sockets.close();
-        if tokio::time::timeout(SOCKET_GRACE, self.hub.sockets.wait())
+        self.closing.cancel();
+        let _ = self.presence.shutdown().await;
+        self.sockets.close();
+        if tokio::time::timeout(SOCKET_GRACE, self.sockets.wait())
             .await
             .is_err()
         {

@@ -14,7 +14,10 @@
 //! - [`feed`]: the admin event fan-out with bounded queues.
 //! - [`client`]: `/ws`, one task per client connection.
 //! - [`admin`]: `/admin/ws` and the admin API.
-//! - [`http`]: listener, routes, errors, auth filters, upgrade hand-off.
+//! - [`routes`]: the route tree, composed in one place.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`http`]: transport: listener, upgrade hand-off, WebSocket close,
+//!   errors, auth filters, origin check, client IPs, the embedded panel.
 //! - [`auth`]: JWT and dev-mode identities.
 //! - [`device`]: User-Agent parsing.
 //! - [`cluster`]: replication between nodes, behind a trait (single node by
@@ -38,7 +41,9 @@ pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod presence;
+pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
 

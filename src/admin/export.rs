@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::AdminContext;
 use super::query::{parse_pairs, text, time};
 use super::sessions::live_sessions;
 use crate::history::SessionFilter;
-use crate::http::HubContext;
 use crate::http::error::ApiError;
 use crate::http::streamed::{BodySender, streamed_response};
 use crate::model::{SessionView, format_rfc3339};
@@ -50,7 +50,7 @@ pub enum Format {
 
 /// `GET /api/v1/sessions/export`.
 pub async fn export_sessions(
-    hub: Arc<HubContext>,
+    hub: Arc<AdminContext>,
     query: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let pairs = parse_pairs(query)?;
@@ -88,7 +88,7 @@ pub async fn export_sessions(
 }
 
 async fn write_export(
-    hub: &HubContext,
+    hub: &AdminContext,
     format: Format,
     filter: SessionFilter,
     live: Vec<SessionView>,

@@ -16,25 +16,54 @@ use warp::Filter;
 use warp::Reply;
 use warp::http::HeaderMap;
 
-use crate::http::HubContext;
 use futures_util::future::BoxFuture;
 
-use crate::http::auth::{admin, admin_api, query_param, raw_query};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::history::HistoryStore;
+use crate::http::auth::{AdminGate, admin, admin_api, query_param, raw_query};
 use crate::http::error::ApiError;
 use crate::http::upgrade::{UpgradeSlot, check_handshake, switch_protocols};
+use crate::metrics::Metrics;
+use crate::presence::PresenceHandle;
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
 
+/// What the admin routes use.
+pub struct AdminContext {
+    /// The presence engine.
+    pub presence: PresenceHandle,
+    /// Admin auth plus rate limit.
+    pub gate: AdminGate,
+    /// Ended sessions.
+    pub history: Arc<dyn HistoryStore>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// `Origin`s allowed to open `/admin/ws` (`None`: any).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Every WebSocket task, for shutdown.
+    pub sockets: TaskTracker,
+    /// Fires when shutdown begins: upgrades are refused, streams close.
+    pub closing: CancellationToken,
+}
+
+impl std::fmt::Debug for AdminContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminContext").finish_non_exhaustive()
+    }
+}
+
 /// `GET /admin/ws` and the `/api/v1` admin routes.
 pub fn routes(
-    hub: Arc<HubContext>,
+    hub: Arc<AdminContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let api = api_routes(&hub);
     stream_route(hub).or(api).unify()
 }
 
 fn stream_route(
-    hub: Arc<HubContext>,
+    hub: Arc<AdminContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::path!("admin" / "ws")
         .and(warp::get())
@@ -48,15 +77,15 @@ fn stream_route(
              query: String,
              headers: HeaderMap,
              slot: Option<UpgradeSlot>,
-             hub: Arc<HubContext>| async move {
+             hub: Arc<AdminContext>| async move {
                 upgrade_admin(&query, &headers, slot, &hub).map_err(warp::reject::custom)
             },
         )
 }
 
 fn with_hub(
-    hub: Arc<HubContext>,
-) -> impl Filter<Extract = (Arc<HubContext>,), Error = std::convert::Infallible> + Clone {
+    hub: Arc<AdminContext>,
+) -> impl Filter<Extract = (Arc<AdminContext>,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || hub.clone())
 }
 
@@ -80,12 +109,12 @@ fn reply(
 /// A handler of one admin API route: the hub, and the route's one input
 /// (its query string, or the id in its path).
 type Handler =
-    fn(Arc<HubContext>, String) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
+    fn(Arc<AdminContext>, String) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
 
 /// One admin API route: path and method first, then the token, so a wrong
 /// path is 404 and a wrong method 405 without touching the rate limit.
 fn admin_route(
-    hub: &Arc<HubContext>,
+    hub: &Arc<AdminContext>,
     path: impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
     method: impl Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static,
     handler: Handler,
@@ -94,14 +123,14 @@ fn admin_route(
         .and(admin_api(hub.gate.clone()))
         .and(with_hub(hub.clone()))
         .and_then(
-            move |input: String, _admin, hub: Arc<HubContext>| async move {
+            move |input: String, _admin, hub: Arc<AdminContext>| async move {
                 reply(handler(hub, input).await)
             },
         )
         .boxed()
 }
 
-fn api_routes(hub: &Arc<HubContext>) -> Route {
+fn api_routes(hub: &Arc<AdminContext>) -> Route {
     let list = |resource: &'static str| {
         warp::path("api")
             .and(warp::path("v1"))
@@ -168,12 +197,12 @@ fn upgrade_admin(
     query: &str,
     headers: &HeaderMap,
     slot: Option<UpgradeSlot>,
-    hub: &Arc<HubContext>,
+    hub: &Arc<AdminContext>,
 ) -> Result<warp::reply::Response, ApiError> {
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    crate::http::origin::check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
+    crate::http::origin::check_origin(headers, hub.allowed_origins.as_deref())?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
     let hub_for_task = hub.clone();

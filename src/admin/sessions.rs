@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 use warp::reply::Reply;
 
+use super::AdminContext;
 use super::query::{Paging, SessionScope, parse_pairs, session_filter};
 use crate::history::SessionFilter;
-use crate::http::HubContext;
 use crate::http::error::ApiError;
 use crate::model::{SessionId, SessionView};
 use crate::presence::TerminateReason;
@@ -30,7 +30,7 @@ pub fn newest_first(a: &SessionView, b: &SessionView) -> std::cmp::Ordering {
 
 /// Every live session matching `filter`, newest first.
 pub async fn live_sessions(
-    hub: &HubContext,
+    hub: &AdminContext,
     filter: SessionFilter,
 ) -> Result<Vec<SessionView>, ApiError> {
     let mut sessions = hub
@@ -49,7 +49,7 @@ pub async fn live_sessions(
 
 /// `GET /api/v1/sessions`.
 pub async fn list_sessions(
-    hub: &HubContext,
+    hub: &AdminContext,
     query: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let pairs = parse_pairs(query)?;
@@ -79,7 +79,7 @@ pub async fn list_sessions(
 
 /// `GET /api/v1/sessions/{session_id}`: live, else from history, else 404.
 pub async fn get_session(
-    hub: &HubContext,
+    hub: &AdminContext,
     session_id: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let id =
@@ -99,7 +99,7 @@ pub async fn get_session(
 /// `DELETE /api/v1/sessions/{session_id}`: the client sees `terminated`
 /// (reason `admin`) and close 4003.
 pub async fn terminate_session(
-    hub: &HubContext,
+    hub: &AdminContext,
     session_id: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let id = SessionId::parse(session_id)

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use warp::reply::Reply;
 
-use crate::http::HubContext;
+use super::AdminContext;
 use crate::http::error::ApiError;
 use crate::model::{Day, SessionStatus, day_of, format_rfc3339};
 
 /// `GET /api/v1/stats`.
-pub async fn stats(hub: &HubContext) -> Result<warp::reply::Response, ApiError> {
+pub async fn stats(hub: &AdminContext) -> Result<warp::reply::Response, ApiError> {
     let (counters, online_users, peak, started_live, today) = hub
         .presence
         .inspect(|state, now| {

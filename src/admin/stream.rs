@@ -13,8 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
+use super::AdminContext;
 use crate::feed::Subscription;
-use crate::http::HubContext;
 use crate::http::websocket::{UpgradedSocket, close};
 use crate::model::CloseCode;
 
@@ -33,7 +33,11 @@ fn admin_config() -> WebSocketConfig {
 }
 
 /// Serves one admin stream until it closes.
-pub async fn serve_admin_stream(io: TokioIo<Upgraded>, hub: Arc<HubContext>, org: Option<String>) {
+pub async fn serve_admin_stream(
+    io: TokioIo<Upgraded>,
+    hub: Arc<AdminContext>,
+    org: Option<String>,
+) {
     let span = tracing::debug_span!("admin", org = org.as_deref().unwrap_or(""));
     async move {
         let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(admin_config())).await;
@@ -62,7 +66,7 @@ pub async fn serve_admin_stream(io: TokioIo<Upgraded>, hub: Arc<HubContext>, org
 async fn stream_events(
     ws: &mut AdminSocket,
     mut subscription: Subscription,
-    hub: &HubContext,
+    hub: &AdminContext,
 ) -> (Option<CloseCode>, &'static str) {
     let snapshot = std::mem::take(&mut subscription.snapshot);
     if ws.send(Message::text(snapshot)).await.is_err() {

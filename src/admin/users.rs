@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::json;
 use warp::reply::Reply;
 
+use super::AdminContext;
 use super::query::{Paging, UserStatusFilter, parse_pairs, text};
-use crate::http::HubContext;
 use crate::http::error::ApiError;
 use crate::model::{SessionView, UserId, UserStatus, UserView};
 use crate::presence::TerminateReason;
@@ -27,7 +27,10 @@ struct UserDetail {
 }
 
 /// `GET /api/v1/users`: sorted by user id.
-pub async fn list_users(hub: &HubContext, query: &str) -> Result<warp::reply::Response, ApiError> {
+pub async fn list_users(
+    hub: &AdminContext,
+    query: &str,
+) -> Result<warp::reply::Response, ApiError> {
     let pairs = parse_pairs(query)?;
     let status = UserStatusFilter::parse(&pairs)?;
     let org = text(&pairs, "org");
@@ -65,7 +68,10 @@ fn user_matches(user: &UserView, q: &str) -> bool {
 }
 
 /// `GET /api/v1/users/{user_id}`.
-pub async fn get_user(hub: &HubContext, user_id: &str) -> Result<warp::reply::Response, ApiError> {
+pub async fn get_user(
+    hub: &AdminContext,
+    user_id: &str,
+) -> Result<warp::reply::Response, ApiError> {
     let user = UserId::parse(user_id).map_err(|_| ApiError::NotFound("no such user".into()))?;
     let wanted = user.clone();
     let live = hub
@@ -108,7 +114,7 @@ pub async fn get_user(hub: &HubContext, user_id: &str) -> Result<warp::reply::Re
 
 /// `DELETE /api/v1/users/{user_id}/sessions`: cause `revoked`.
 pub async fn revoke_user(
-    hub: &HubContext,
+    hub: &AdminContext,
     user_id: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let terminated = match UserId::parse(user_id) {

@@ -11,10 +11,10 @@ use warp::Filter;
 use warp::http::HeaderMap;
 use warp::reply::Reply;
 
+use super::ClientContext;
 use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
 use super::{clip, request_ip, session_meta_from};
 use crate::auth::{DevIdentity, Principal};
-use crate::http::HubContext;
 use crate::http::auth::{query_param, raw_query, token_of};
 use crate::http::body::limited_body;
 use crate::http::error::ApiError;
@@ -37,7 +37,7 @@ struct Heartbeat {
 
 /// `POST /api/v1/heartbeat`.
 pub fn routes(
-    hub: Arc<HubContext>,
+    hub: Arc<ClientContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::path!("api" / "v1" / "heartbeat")
         .and(warp::post())
@@ -51,7 +51,7 @@ pub fn routes(
              headers: HeaderMap,
              peer: Option<PeerAddr>,
              body: bytes::Bytes,
-             hub: Arc<HubContext>| async move {
+             hub: Arc<ClientContext>| async move {
                 Ok::<_, warp::Rejection>(
                     heartbeat(&query, &headers, peer, &body, &hub)
                         .await
@@ -66,7 +66,7 @@ async fn heartbeat(
     headers: &HeaderMap,
     peer: Option<PeerAddr>,
     body: &[u8],
-    hub: &HubContext,
+    hub: &ClientContext,
 ) -> Result<warp::reply::Response, ApiError> {
     let principal = authenticate(query, headers, hub)?;
     let beat = parse_heartbeat(body)?;
@@ -112,7 +112,11 @@ async fn heartbeat(
     )
 }
 
-fn authenticate(query: &str, headers: &HeaderMap, hub: &HubContext) -> Result<Principal, ApiError> {
+fn authenticate(
+    query: &str,
+    headers: &HeaderMap,
+    hub: &ClientContext,
+) -> Result<Principal, ApiError> {
     let token = token_of(headers, query);
     let (user, name, org) = (
         query_param(query, "user"),
@@ -132,7 +136,7 @@ async fn open_session(
     update: MetaUpdate,
     headers: &HeaderMap,
     peer: Option<PeerAddr>,
-    hub: &HubContext,
+    hub: &ClientContext,
 ) -> Result<(SessionId, SessionStatus), ApiError> {
     let user_agent = headers
         .get(warp::http::header::USER_AGENT)

@@ -13,16 +13,21 @@ use serde::Deserialize;
 use warp::Filter;
 use warp::http::HeaderMap;
 
-use crate::auth::DevIdentity;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
-use crate::http::HubContext;
 use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
 use crate::http::origin::check_origin;
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
-use crate::presence::NewSession;
+use crate::presence::{NewSession, PresenceHandle};
+use socket::ConnectionContext;
 
 /// Longest query value kept for descriptive fields (name, org, page, app).
 const MAX_FIELD_BYTES: usize = 512;
@@ -38,15 +43,37 @@ struct ClientQuery {
     page: Option<String>,
 }
 
+/// What the client routes (`/ws`, HTTP heartbeats) use.
+pub struct ClientContext {
+    /// The presence engine.
+    pub presence: PresenceHandle,
+    /// Token checks.
+    pub auth: Authenticator,
+    /// Shared by every client connection.
+    pub connections: Arc<ConnectionContext>,
+    /// HTTP-heartbeat session expiry, told to heartbeat clients.
+    pub http_session_ttl: Duration,
+    /// Every WebSocket task, for shutdown.
+    pub sockets: TaskTracker,
+    /// Fires when shutdown begins: upgrades are refused.
+    pub closing: CancellationToken,
+}
+
+impl std::fmt::Debug for ClientContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientContext").finish_non_exhaustive()
+    }
+}
+
 /// `GET /ws` and `POST /api/v1/heartbeat`.
 pub fn routes(
-    hub: Arc<HubContext>,
+    hub: Arc<ClientContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     ws_route(hub.clone()).or(heartbeat::routes(hub)).unify()
 }
 
 fn ws_route(
-    hub: Arc<HubContext>,
+    hub: Arc<ClientContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::path!("ws")
         .and(warp::get())
@@ -63,7 +90,7 @@ async fn upgrade_client(
     headers: HeaderMap,
     slot: Option<UpgradeSlot>,
     peer: Option<PeerAddr>,
-    hub: Arc<HubContext>,
+    hub: Arc<ClientContext>,
 ) -> Result<warp::reply::Response, warp::Rejection> {
     accept_client(&query, &headers, slot, peer, &hub).map_err(warp::reject::custom)
 }
@@ -73,7 +100,7 @@ fn accept_client(
     headers: &HeaderMap,
     slot: Option<UpgradeSlot>,
     peer: Option<PeerAddr>,
-    hub: &HubContext,
+    hub: &ClientContext,
 ) -> Result<warp::reply::Response, ApiError> {
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
@@ -111,7 +138,7 @@ fn session_meta(
     headers: &HeaderMap,
     peer: Option<PeerAddr>,
     params: &ClientQuery,
-    hub: &HubContext,
+    hub: &ClientContext,
 ) -> SessionMeta {
     let user_agent = headers
         .get(warp::http::header::USER_AGENT)
@@ -144,7 +171,7 @@ pub fn session_meta_from(
 }
 
 /// The client address of a request, honouring trusted proxies.
-pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &HubContext) -> IpAddr {
+pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &ClientContext) -> IpAddr {
     let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     client_ip(peer_ip, forwarded, &hub.connections.limits.trusted_proxies)

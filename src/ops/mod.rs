@@ -1,0 +1,86 @@
+//! Owns the operational routes: `/healthz`, `/readyz` and the Prometheus
+//! `/metrics` scrape (gauges refreshed from the presence counters first).
+
+pub mod health;
+
+use warp::Filter;
+use warp::reply::Reply;
+
+use crate::cluster::Readiness;
+use crate::metrics::Metrics;
+use crate::model::{SessionStatus, Transport};
+use crate::presence::PresenceHandle;
+
+/// What the operational routes use.
+#[derive(Debug, Clone)]
+pub struct OpsContext {
+    /// The presence engine, for the gauges.
+    pub presence: PresenceHandle,
+    /// `/readyz` state.
+    pub readiness: Readiness,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Serve `/metrics`.
+    pub metrics_enabled: bool,
+}
+
+/// `/healthz`, `/readyz` and `/metrics`.
+pub fn routes(
+    ops: OpsContext,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    health::routes(ops.readiness.clone())
+        .or(metrics_route(ops))
+        .unify()
+}
+
+/// `GET /metrics`: Prometheus text (404 when disabled).
+fn metrics_route(
+    ops: OpsContext,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("metrics").and(warp::get()).and_then(move || {
+        let ops = ops.clone();
+        async move {
+            if !ops.metrics_enabled {
+                return Err(warp::reject::not_found());
+            }
+            refresh_gauges(&ops).await;
+            Ok(warp::reply::with_header(
+                ops.metrics.render(),
+                "content-type",
+                "text/plain; version=0.0.4",
+            )
+            .into_response())
+        }
+    })
+}
+
+/// Copies the engine's counters into the gauges before a scrape.
+async fn refresh_gauges(ops: &OpsContext) {
+    let Ok((counters, users)) = ops
+        .presence
+        .inspect(|state, _| (state.counters().clone(), state.online_users()))
+        .await
+    else {
+        return;
+    };
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    for status in [
+        SessionStatus::Active,
+        SessionStatus::Idle,
+        SessionStatus::Away,
+    ] {
+        let n = counters.by_status.get(&status).copied().unwrap_or(0);
+        ops.metrics
+            .sessions
+            .with_label_values(&[status.as_str()])
+            .set(gauge(n));
+    }
+    for (transport, name) in [(Transport::Ws, "ws"), (Transport::Http, "http")] {
+        let n = counters.by_transport.get(&transport).copied().unwrap_or(0);
+        ops.metrics
+            .sessions_by_transport
+            .with_label_values(&[name])
+            .set(gauge(n));
+    }
+    ops.metrics.online_users.set(gauge(users));
+}
