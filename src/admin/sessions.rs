@@ -33,16 +33,7 @@ pub async fn live_sessions(
     hub: &AdminContext,
     filter: SessionFilter,
 ) -> Result<Vec<SessionView>, ApiError> {
-    let mut sessions = hub
-        .presence
-        .inspect(move |state, now| {
-            state
-                .sessions()
-                .map(|s| s.view(now))
-                .filter(|s| filter.matches(s))
-                .collect::<Vec<_>>()
-        })
-        .await?;
+    let mut sessions = hub.presence.live_sessions(filter).await?;
     sessions.sort_by(newest_first);
     Ok(sessions)
 }
@@ -84,10 +75,7 @@ pub async fn get_session(
 ) -> Result<warp::reply::Response, ApiError> {
     let id =
         SessionId::parse(session_id).ok_or_else(|| ApiError::NotFound("no such session".into()))?;
-    let live = hub
-        .presence
-        .inspect(move |state, now| state.session(id).map(|s| s.view(now)))
-        .await?;
+    let live = hub.presence.live_session(id).await?;
     let session = match live {
         Some(session) => Some(session),
         None => hub.history.get(id).await?,

@@ -8,23 +8,18 @@ use warp::reply::Reply;
 
 use super::AdminContext;
 use crate::http::error::ApiError;
-use crate::model::{Day, SessionStatus, day_of, format_rfc3339};
+use crate::model::{Day, SessionStatus, format_rfc3339};
+use crate::presence::LiveStats;
 
 /// `GET /api/v1/stats`.
 pub async fn stats(hub: &AdminContext) -> Result<warp::reply::Response, ApiError> {
-    let (counters, online_users, peak, started_live, today) = hub
-        .presence
-        .inspect(|state, now| {
-            let today = day_of(now);
-            (
-                state.counters().clone(),
-                state.online_users(),
-                state.peak_today(now),
-                state.started_by_day(today - 29),
-                today,
-            )
-        })
-        .await?;
+    let LiveStats {
+        counters,
+        online_users,
+        peak,
+        started_by_day: started_live,
+        today,
+    } = hub.presence.live_stats().await?;
     let started_ended = hub.history.started_by_day(today - 29).await?;
     let by_status = |status| counters.by_status.get(&status).copied().unwrap_or(0);
     let (active, idle, away) = (

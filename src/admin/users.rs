@@ -8,7 +8,7 @@ use warp::reply::Reply;
 use super::AdminContext;
 use super::query::{Paging, UserStatusFilter, parse_pairs, text};
 use crate::http::error::ApiError;
-use crate::model::{SessionView, UserId, UserStatus, UserView};
+use crate::model::{UserDetail, UserId, UserStatus, UserView};
 use crate::presence::TerminateReason;
 
 #[derive(Serialize)]
@@ -17,13 +17,6 @@ struct UserList {
     total: usize,
     page: usize,
     page_size: usize,
-}
-
-#[derive(Serialize)]
-struct UserDetail {
-    #[serde(flatten)]
-    user: UserView,
-    sessions: Vec<SessionView>,
 }
 
 /// `GET /api/v1/users`: sorted by user id.
@@ -38,14 +31,10 @@ pub async fn list_users(
     let paging = Paging::parse(&pairs)?;
     let mut users = hub
         .presence
-        .inspect(move |state, _| {
-            state
-                .user_ids()
-                .filter_map(|id| state.user_view(id))
-                .filter(|user| status.is_none_or(|s| s.admits(user.status)))
-                .filter(|user| org.is_none() || user.org == org)
-                .filter(|user| q.as_deref().is_none_or(|q| user_matches(user, q)))
-                .collect::<Vec<_>>()
+        .online_users_where(move |user| {
+            status.is_none_or(|s| s.admits(user.status))
+                && (org.is_none() || user.org == org)
+                && q.as_deref().is_none_or(|q| user_matches(user, q))
         })
         .await?;
     users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
@@ -73,23 +62,7 @@ pub async fn get_user(
     user_id: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     let user = UserId::parse(user_id).map_err(|_| ApiError::NotFound("no such user".into()))?;
-    let wanted = user.clone();
-    let live = hub
-        .presence
-        .inspect(move |state, now| {
-            let view = state.user_view(&wanted)?;
-            let mut sessions: Vec<SessionView> = state
-                .sessions_of(&wanted)
-                .into_iter()
-                .filter_map(|id| state.session(id).map(|s| s.view(now)))
-                .collect();
-            sessions.sort_by_key(|s| std::cmp::Reverse(s.connected_at));
-            Some(UserDetail {
-                user: view,
-                sessions,
-            })
-        })
-        .await?;
+    let live = hub.presence.user_detail(user.clone()).await?;
     if let Some(detail) = live {
         return Ok(warp::reply::json(&detail).into_response());
     }

@@ -19,9 +19,9 @@ use crate::http::auth::{query_param, raw_query, token_of};
 use crate::http::body::limited_body;
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
+use crate::model::MetaUpdate;
 use crate::model::{SessionId, SessionStatus, Transport};
-use crate::presence::state::merge_meta;
-use crate::presence::{HeartbeatOutcome, HeartbeatRequest, MetaUpdate, NewSession};
+use crate::presence::{HeartbeatOutcome, HeartbeatRequest, NewSession};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -143,7 +143,7 @@ async fn open_session(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut meta = session_meta_from(request_ip(headers, peer, hub), user_agent, None, None);
-    merge_meta(&mut meta, update);
+    meta.merge(update);
     let session = NewSession {
         id: SessionId::generate(),
         user_id: principal.user_id,

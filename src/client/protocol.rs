@@ -6,9 +6,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::device::DEVICE_TYPES;
+use crate::model::MetaUpdate;
 use crate::model::time::push_rfc3339;
 use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, SessionStatus};
-use crate::presence::MetaUpdate;
 
 /// Most keys in `hello.meta`.
 pub const MAX_META_KEYS: usize = 16;

@@ -14,6 +14,8 @@ use futures_util::future::BoxFuture;
 
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
+pub use crate::model::SessionFilter;
+
 pub use crate::model::time::{Day, day_of};
 
 /// Why history could not be read or written.
@@ -25,47 +27,6 @@ pub enum HistoryError {
     /// The backing store failed.
     #[error("history store: {0}")]
     Store(String),
-}
-
-/// Which ended sessions a query wants.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionFilter {
-    /// Owner.
-    pub user_id: Option<String>,
-    /// Organisation.
-    pub org: Option<String>,
-    /// Node that held it.
-    pub node_id: Option<String>,
-    /// Case-insensitive substring of user_id, name, ip or session_id
-    /// (already lowercased).
-    pub q: Option<String>,
-    /// `connected_at >= from`.
-    pub from: Option<Millis>,
-    /// `connected_at < to`.
-    pub to: Option<Millis>,
-}
-
-impl SessionFilter {
-    /// True when `session` matches every given criterion.
-    pub fn matches(&self, session: &SessionView) -> bool {
-        let eq = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| Some(w) == have)
-        };
-        eq(&self.user_id, Some(session.user_id.as_str()))
-            && eq(&self.org, session.org.as_deref())
-            && eq(&self.node_id, Some(session.node_id.as_str()))
-            && self.from.is_none_or(|from| session.connected_at >= from)
-            && self.to.is_none_or(|to| session.connected_at < to)
-            && self.q.as_deref().is_none_or(|q| matches_text(session, q))
-    }
-}
-
-fn matches_text(session: &SessionView, q: &str) -> bool {
-    let contains = |text: &str| text.to_lowercase().contains(q);
-    contains(session.user_id.as_str())
-        || session.name.as_deref().is_some_and(contains)
-        || session.ip.as_deref().is_some_and(contains)
-        || contains(&session.session_id.to_string())
 }
 
 /// A page of matches, newest `connected_at` first.

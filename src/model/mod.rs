@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod close;
+pub mod filter;
 pub mod ids;
 pub mod json;
 pub mod session;
@@ -16,8 +17,9 @@ pub mod user;
 
 pub use change::{Change, SessionEvent};
 pub use close::CloseCode;
+pub use filter::{SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
-pub use session::{AppInfo, DeviceInfo, SessionMeta, SessionView};
+pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
 pub use time::{Day, Millis, day_of, format_rfc3339};
-pub use user::UserView;
+pub use user::{UserDetail, UserView};

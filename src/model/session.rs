@@ -106,3 +106,42 @@ pub struct SessionView {
 pub fn duration_seconds(from: Millis, to: Millis) -> f64 {
     (to - from).max(0) as f64 / 1000.0
 }
+
+/// Metadata a client sends with `hello` (or an HTTP heartbeat).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaUpdate {
+    /// Replaces the application.
+    pub app: Option<AppInfo>,
+    /// Device fields that override the parsed ones.
+    pub device: Option<DeviceInfo>,
+    /// Replaces the page.
+    pub page: Option<String>,
+    /// Replaces the application attributes.
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl SessionMeta {
+    /// Applies what a client said about itself; absent fields keep their value.
+    pub fn merge(&mut self, update: MetaUpdate) {
+        if let Some(app) = update.app {
+            self.app = Some(app);
+        }
+        if let Some(device) = update.device {
+            if device.platform.is_some() {
+                self.device.platform = device.platform;
+            }
+            if device.device_type.is_some() {
+                self.device.device_type = device.device_type;
+            }
+            if device.browser.is_some() {
+                self.device.browser = device.browser;
+            }
+        }
+        if update.page.is_some() {
+            self.page = update.page;
+        }
+        if update.meta.is_some() {
+            self.meta = update.meta;
+        }
+    }
+}

@@ -34,3 +34,14 @@ pub struct UserView {
     )]
     pub last_activity: Option<Millis>,
 }
+
+/// An online user and its live sessions, newest first
+/// (`GET /api/v1/users/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserDetail {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Its live sessions, newest `connected_at` first.
+    pub sessions: Vec<super::SessionView>,
+}

@@ -9,7 +9,7 @@ use warp::reply::Reply;
 use crate::cluster::Readiness;
 use crate::metrics::Metrics;
 use crate::model::{SessionStatus, Transport};
-use crate::presence::PresenceHandle;
+use crate::presence::{LiveCounts, PresenceHandle};
 
 /// What the operational routes use.
 #[derive(Debug, Clone)]
@@ -56,10 +56,10 @@ fn metrics_route(
 
 /// Copies the engine's counters into the gauges before a scrape.
 async fn refresh_gauges(ops: &OpsContext) {
-    let Ok((counters, users)) = ops
-        .presence
-        .inspect(|state, _| (state.counters().clone(), state.online_users()))
-        .await
+    let Ok(LiveCounts {
+        counters,
+        online_users: users,
+    }) = ops.presence.live_counts().await
     else {
         return;
     };

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::state::{MetaUpdate, NewSession, PresenceState};
+use super::state::{NewSession, PresenceState};
 use crate::feed::Subscription;
+use crate::model::MetaUpdate;
 use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
 
 /// A read-only look at the map, run inside the engine.

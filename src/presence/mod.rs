@@ -6,13 +6,14 @@
 //! the session's `SessionLiveness` atomics and reports to the engine only
 //! when an admin could see a difference.
 
-pub mod command;
-pub mod derive;
-pub mod engine;
-pub mod liveness;
-pub mod schedule;
-pub mod snapshot;
-pub mod state;
+mod command;
+mod derive;
+mod engine;
+mod liveness;
+mod queries;
+mod schedule;
+mod snapshot;
+mod state;
 
 use std::sync::Arc;
 
@@ -22,10 +23,13 @@ pub use crate::model::{Change, SessionEvent};
 pub use command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
-pub use state::{MetaUpdate, NewSession, PresenceState};
+pub use queries::{LiveCounts, LiveStats};
+pub use state::{Counters, NewSession, Peak};
+
+use state::PresenceState;
 
 use crate::feed::Subscription;
-use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
+use crate::model::{EndCause, ManualStatus, MetaUpdate, Millis, SessionId, UserId};
 
 /// How many commands may wait for the engine before senders wait too.
 pub const COMMAND_QUEUE: usize = 65_536;
@@ -161,8 +165,9 @@ impl PresenceHandle {
         self.ask(|reply| Command::Subscribe { org, reply }).await
     }
 
-    /// Runs a read-only function over the map inside the engine.
-    pub async fn inspect<R: Send + 'static>(
+    /// Runs a read-only function over the map inside the engine; the named
+    /// queries of `queries.rs` are built on it.
+    async fn inspect<R: Send + 'static>(
         &self,
         look: impl FnOnce(&PresenceState, Millis) -> R + Send + 'static,
     ) -> Result<R, EngineStopped> {

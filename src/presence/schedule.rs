@@ -47,12 +47,14 @@ impl Schedule {
     }
 
     /// How many sessions have a deadline.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.by_session.len()
     }
 
     /// True when no deadline is set.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.by_session.is_empty()
     }
 }

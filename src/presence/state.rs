@@ -7,16 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Map, Value};
-
 use super::derive::{Thresholds, derive_status, next_transition_at};
 use crate::model::session::duration_seconds;
 use crate::model::time::day_of;
-use crate::model::{
-    AppInfo, Day, DeviceInfo, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta,
-    SessionStatus, SessionView, Transport, UserId, UserStatus, UserView,
-};
 use crate::model::{Change, SessionEvent};
+use crate::model::{
+    Day, EndCause, ManualStatus, MetaUpdate, Millis, NodeId, SessionId, SessionMeta, SessionStatus,
+    SessionView, Transport, UserId, UserStatus, UserView,
+};
 
 /// Activity-only updates are published at most this often per session.
 pub const ACTIVITY_COALESCE_MS: Millis = 1_000;
@@ -38,19 +36,6 @@ pub struct NewSession {
     pub transport: Transport,
     /// Where it comes from.
     pub meta: SessionMeta,
-}
-
-/// Metadata a client sends with `hello` (or an HTTP heartbeat).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MetaUpdate {
-    /// Replaces the application.
-    pub app: Option<AppInfo>,
-    /// Device fields that override the parsed ones.
-    pub device: Option<DeviceInfo>,
-    /// Replaces the page.
-    pub page: Option<String>,
-    /// Replaces the application attributes.
-    pub meta: Option<Map<String, Value>>,
 }
 
 /// One live session in the map.
@@ -183,6 +168,30 @@ impl SessionRecord {
         view.ended_at = Some(now);
         view.end_cause = Some(cause);
         view
+    }
+}
+
+impl crate::model::SessionFields for SessionRecord {
+    fn session_id(&self) -> SessionId {
+        self.id
+    }
+    fn user_id(&self) -> &str {
+        self.user_id.as_str()
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+    fn node_id(&self) -> &str {
+        self.node_id.as_str()
+    }
+    fn ip(&self) -> Option<&str> {
+        self.meta.ip.as_deref()
+    }
+    fn connected_at(&self) -> Millis {
+        self.connected_at
     }
 }
 
@@ -458,7 +467,7 @@ impl PresenceState {
         };
         let before = record.meta.clone();
         let old_device_type = device_type_of(record);
-        merge_meta(&mut record.meta, update);
+        record.meta.merge(update);
         if record.meta == before {
             return Vec::new();
         }
@@ -731,30 +740,6 @@ fn summarise(records: &[&SessionRecord]) -> UserSummary {
         status: UserStatus::from_best(best.map(|record| record.status)),
         manual: best.and_then(|record| record.manual),
         session_count: records.len(),
-    }
-}
-
-/// Applies what a client said about itself; absent fields keep their value.
-pub fn merge_meta(meta: &mut SessionMeta, update: MetaUpdate) {
-    if let Some(app) = update.app {
-        meta.app = Some(app);
-    }
-    if let Some(device) = update.device {
-        if device.platform.is_some() {
-            meta.device.platform = device.platform;
-        }
-        if device.device_type.is_some() {
-            meta.device.device_type = device.device_type;
-        }
-        if device.browser.is_some() {
-            meta.device.browser = device.browser;
-        }
-    }
-    if update.page.is_some() {
-        meta.page = update.page;
-    }
-    if update.meta.is_some() {
-        meta.meta = update.meta;
     }
 }
 

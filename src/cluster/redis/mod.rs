@@ -273,13 +273,7 @@ impl<'a> Connected<'a> {
         let node = self.node().clone();
         let sessions = link
             .presence
-            .inspect(move |state, now| {
-                state
-                    .sessions_of_node(&node)
-                    .into_iter()
-                    .filter_map(|id| state.session(id).map(|s| s.view(now)))
-                    .collect::<Vec<_>>()
-            })
+            .session_views_of_node(node)
             .await
             .map_err(|_| ClusterError::EngineStopped)?;
         self.epoch = rand::random::<u64>() >> 12;
@@ -329,16 +323,7 @@ impl<'a> Connected<'a> {
         let local = self.node().clone();
         let held: Vec<NodeId> = link
             .presence
-            .inspect(move |state, _| {
-                let mut nodes: Vec<NodeId> = state
-                    .sessions()
-                    .map(|s| s.node_id().clone())
-                    .filter(|n| *n != local)
-                    .collect();
-                nodes.sort();
-                nodes.dedup();
-                nodes
-            })
+            .nodes_other_than(local)
             .await
             .map_err(|_| ClusterError::EngineStopped)?;
         for node in held.iter().filter(|n| !others.contains(n)) {
@@ -413,7 +398,7 @@ impl<'a> Connected<'a> {
         let node = node.clone();
         let replicas = link
             .presence
-            .inspect(move |state, _| state.sessions_of_node(&node))
+            .sessions_of_node(node)
             .await
             .map_err(|_| ClusterError::EngineStopped)?;
         let mut ended = Vec::new();
