@@ -1,7 +1,19 @@
-//! Owns the hub's notion of a point in time: Unix milliseconds, and their
-//! RFC 3339 UTC rendering with milliseconds.
+//! Owns the hub's notion of a point in time: Unix milliseconds, the hub
+//! clock that produces them, and their RFC 3339 UTC rendering with
+//! milliseconds.
 //!
 //! Pure code takes `now: Millis` as a parameter; only the edges read a clock.
+//!
+//! The hub clock is the wall clock read once, at the first reading, and
+//! advanced from then on by the monotonic clock (as Erlang's "no time
+//! warp" mode). Every deadline (idle, away, HTTP expiry, retention) is a
+//! difference of two hub-clock readings, so a step of the system clock (an
+//! NTP correction, a VM resumed from a snapshot) shifts no timer. The price:
+//! after such a step, the timestamps the hub shows differ from the system
+//! clock by the step until the process restarts.
+
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serializer;
@@ -9,9 +21,35 @@ use serde::Serializer;
 /// Milliseconds since the Unix epoch (UTC).
 pub type Millis = i64;
 
-/// The current wall-clock time in Unix milliseconds.
+/// The current hub-clock time in Unix milliseconds.
 pub fn now_millis() -> Millis {
-    Utc::now().timestamp_millis()
+    static CLOCK: OnceLock<HubClock> = OnceLock::new();
+    CLOCK
+        .get_or_init(|| HubClock::starting_at(Utc::now().timestamp_millis(), Instant::now()))
+        .at(Instant::now())
+}
+
+/// Wall-clock time at one instant, advanced by the monotonic clock after it.
+#[derive(Debug, Clone, Copy)]
+pub struct HubClock {
+    wall_at_start: Millis,
+    start: Instant,
+}
+
+impl HubClock {
+    /// A clock that reads `wall` at `start`.
+    pub fn starting_at(wall: Millis, start: Instant) -> Self {
+        Self {
+            wall_at_start: wall,
+            start,
+        }
+    }
+
+    /// The time at `instant` (an instant before the start reads as the start).
+    pub fn at(&self, instant: Instant) -> Millis {
+        let elapsed = instant.saturating_duration_since(self.start);
+        self.wall_at_start.saturating_add(millis_of(elapsed))
+    }
 }
 
 /// A duration in whole milliseconds, saturating.
@@ -137,6 +175,20 @@ mod tests {
                 .to_rfc3339_opts(SecondsFormat::Millis, true);
             assert_eq!(format_rfc3339(at), expected);
         }
+    }
+
+    #[test]
+    fn the_hub_clock_never_runs_backwards() {
+        let a = now_millis();
+        let b = now_millis();
+        assert!(b >= a);
+        let start = Instant::now();
+        let clock = HubClock::starting_at(5_000, start + std::time::Duration::from_secs(1));
+        assert_eq!(
+            clock.at(start),
+            5_000,
+            "before the start reads as the start"
+        );
     }
 
     #[test]

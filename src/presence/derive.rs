@@ -92,4 +92,36 @@ mod tests {
         assert_eq!(next_transition_at(0, SessionStatus::Idle, T), Some(3_000));
         assert_eq!(next_transition_at(0, SessionStatus::Away, T), None);
     }
+
+    #[test]
+    fn a_wall_clock_step_moves_no_deadline() {
+        // The system clock says 10:00:00 when the hub starts ...
+        let start = std::time::Instant::now();
+        let clock = crate::model::time::HubClock::starting_at(1_700_000_000_000, start);
+        let last_activity = clock.at(start);
+        let thresholds = Thresholds::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(300),
+        );
+        let idle_at = next_transition_at(
+            last_activity,
+            crate::model::SessionStatus::Active,
+            thresholds,
+        );
+        // ... then NTP steps it back an hour, or a VM resumes a day later:
+        // neither is read again, so 59 s later the session is still active
+        // and 60 s later it is idle, exactly as without the step.
+        let before = clock.at(start + std::time::Duration::from_secs(59));
+        let after = clock.at(start + std::time::Duration::from_secs(60));
+        assert!(idle_at.is_some_and(|at| before < at && at <= after));
+        assert_eq!(after - last_activity, 60_000);
+        assert_eq!(
+            derive_status(last_activity, None, before, thresholds),
+            crate::model::SessionStatus::Active
+        );
+        assert_eq!(
+            derive_status(last_activity, None, after, thresholds),
+            crate::model::SessionStatus::Idle
+        );
+    }
 }
