@@ -3,7 +3,8 @@
 // Owns the panel's copy of the cluster's presence (built from the admin
 // stream's snapshot and events, contract v1 section 5), sequence checking,
 // and the pure decisions the page makes: filtering, sorting, paging,
-// counters, chart geometry and formatting. app.js owns the DOM.
+// counters, chart geometry and formatting. The page's other decisions are in
+// panel-view.js; the DOM belongs to the modules app.js starts (docs/panel.md).
 // Tested by web/test/panel-core.test.mjs.
 
 /** Order of "presence", most present first. */
