@@ -5,262 +5,27 @@
 //! the `Change`s an admin must see, in order. Only the engine holds a
 //! `&mut PresenceState`.
 
+mod counters;
+mod record;
+mod users;
+
 use std::collections::{BTreeMap, HashMap};
 
+pub use counters::{Counters, Peak};
+use counters::{bump, device_type_of};
+pub use record::{NewSession, SessionRecord};
+use users::{UserEntry, UserSummary, offline_view, summarise};
+
 use super::derive::{Thresholds, derive_status, next_transition_at};
-use crate::model::session::duration_seconds;
 use crate::model::time::day_of;
 use crate::model::{Change, SessionEvent};
 use crate::model::{
-    Day, EndCause, ManualStatus, MetaUpdate, Millis, NodeId, SessionId, SessionMeta, SessionStatus,
-    SessionView, Transport, UserId, UserStatus, UserView,
+    Day, EndCause, ManualStatus, MetaUpdate, Millis, NodeId, SessionId, SessionStatus, SessionView,
+    Transport, UserId, UserView,
 };
 
 /// Activity-only updates are published at most this often per session.
 pub const ACTIVITY_COALESCE_MS: Millis = 1_000;
-
-/// Everything needed to open a session.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// Fresh session id.
-    pub id: SessionId,
-    /// Owner.
-    pub user_id: UserId,
-    /// Display name.
-    pub name: Option<String>,
-    /// Organisation.
-    pub org: Option<String>,
-    /// Node holding it.
-    pub node_id: NodeId,
-    /// ws or http.
-    pub transport: Transport,
-    /// Where it comes from.
-    pub meta: SessionMeta,
-}
-
-/// One live session in the map.
-#[derive(Debug, Clone)]
-pub struct SessionRecord {
-    id: SessionId,
-    user_id: UserId,
-    name: Option<String>,
-    org: Option<String>,
-    node_id: NodeId,
-    transport: Transport,
-    connected_at: Millis,
-    last_activity: Millis,
-    last_heartbeat: Millis,
-    manual: Option<ManualStatus>,
-    status: SessionStatus,
-    meta: SessionMeta,
-    published_activity: Millis,
-    published_at: Millis,
-    activity_check_at: Option<Millis>,
-}
-
-impl SessionRecord {
-    /// The session id.
-    pub fn id(&self) -> SessionId {
-        self.id
-    }
-
-    /// The owner.
-    pub fn user_id(&self) -> &UserId {
-        &self.user_id
-    }
-
-    /// The node holding the session.
-    pub fn node_id(&self) -> &NodeId {
-        &self.node_id
-    }
-
-    /// ws or http.
-    pub fn transport(&self) -> Transport {
-        self.transport
-    }
-
-    /// Current status.
-    pub fn status(&self) -> SessionStatus {
-        self.status
-    }
-
-    /// Current manual status.
-    pub fn manual(&self) -> Option<ManualStatus> {
-        self.manual
-    }
-
-    /// Organisation.
-    pub fn org(&self) -> Option<&str> {
-        self.org.as_deref()
-    }
-
-    /// When the session started.
-    pub fn connected_at(&self) -> Millis {
-        self.connected_at
-    }
-
-    /// The contract view of the session at `now`.
-    pub fn view(&self, now: Millis) -> SessionView {
-        SessionView {
-            session_id: self.id,
-            user_id: self.user_id.clone(),
-            name: self.name.clone(),
-            org: self.org.clone(),
-            node_id: self.node_id.clone(),
-            transport: self.transport,
-            status: self.status,
-            manual: self.manual,
-            connected_at: self.connected_at,
-            last_activity: self.last_activity,
-            page: self.meta.page.clone(),
-            ip: self.meta.ip.clone(),
-            user_agent: self.meta.user_agent.clone(),
-            device: self.meta.device.clone(),
-            app: self.meta.app.clone(),
-            meta: self.meta.meta.clone(),
-            ended_at: None,
-            end_cause: None,
-            duration_s: duration_seconds(self.connected_at, now),
-        }
-    }
-
-    /// A replica record from the view its owner published.
-    fn from_view(view: SessionView) -> Self {
-        Self {
-            id: view.session_id,
-            user_id: view.user_id,
-            name: view.name,
-            org: view.org,
-            node_id: view.node_id,
-            transport: view.transport,
-            connected_at: view.connected_at,
-            last_activity: view.last_activity,
-            last_heartbeat: view.last_activity,
-            manual: view.manual,
-            status: view.status,
-            meta: SessionMeta {
-                ip: view.ip,
-                user_agent: view.user_agent,
-                device: view.device,
-                app: view.app,
-                page: view.page,
-                meta: view.meta,
-            },
-            published_activity: view.last_activity,
-            published_at: view.last_activity,
-            activity_check_at: None,
-        }
-    }
-
-    /// True when an admin would see no difference between the two.
-    fn same_as(&self, other: &SessionRecord) -> bool {
-        self.status == other.status
-            && self.manual == other.manual
-            && self.last_activity == other.last_activity
-            && self.meta == other.meta
-            && self.name == other.name
-            && self.org == other.org
-    }
-
-    fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
-        let mut view = self.view(now);
-        view.status = SessionStatus::Ended;
-        view.ended_at = Some(now);
-        view.end_cause = Some(cause);
-        view
-    }
-}
-
-impl crate::model::SessionFields for SessionRecord {
-    fn session_id(&self) -> SessionId {
-        self.id
-    }
-    fn user_id(&self) -> &str {
-        self.user_id.as_str()
-    }
-    fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-    fn org(&self) -> Option<&str> {
-        self.org.as_deref()
-    }
-    fn node_id(&self) -> &str {
-        self.node_id.as_str()
-    }
-    fn ip(&self) -> Option<&str> {
-        self.meta.ip.as_deref()
-    }
-    fn connected_at(&self) -> Millis {
-        self.connected_at
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct UserSummary {
-    status: UserStatus,
-    manual: Option<ManualStatus>,
-    session_count: usize,
-}
-
-#[derive(Debug, Clone)]
-struct UserEntry {
-    name: Option<String>,
-    org: Option<String>,
-    sessions: Vec<SessionId>,
-    published: Option<UserSummary>,
-}
-
-/// Live counts kept up to date on every change, so stats never scan.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Live sessions per status (active, idle, away).
-    pub by_status: HashMap<SessionStatus, usize>,
-    /// Live sessions per device type.
-    pub by_device_type: HashMap<String, usize>,
-    /// Live sessions per node.
-    pub by_node: HashMap<NodeId, usize>,
-    /// Live sessions per transport.
-    pub by_transport: HashMap<Transport, usize>,
-}
-
-impl Counters {
-    fn add(&mut self, record: &SessionRecord, delta: isize) {
-        bump(&mut self.by_status, record.status, delta);
-        bump(&mut self.by_device_type, device_type_of(record), delta);
-        bump(&mut self.by_node, record.node_id.clone(), delta);
-        bump(&mut self.by_transport, record.transport, delta);
-    }
-
-    fn move_status(&mut self, from: SessionStatus, to: SessionStatus) {
-        bump(&mut self.by_status, from, -1);
-        bump(&mut self.by_status, to, 1);
-    }
-}
-
-fn device_type_of(record: &SessionRecord) -> String {
-    record
-        .meta
-        .device
-        .device_type
-        .clone()
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K, delta: isize) {
-    let count = map.entry(key).or_insert(0);
-    *count = count.saturating_add_signed(delta);
-}
-
-/// The most users online at once during one UTC day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Peak {
-    /// The day.
-    pub day: Day,
-    /// Online users at the peak.
-    pub users: usize,
-    /// When the peak was first reached.
-    pub at: Millis,
-}
 
 /// The presence map: live sessions, per-user aggregates, counters.
 #[derive(Debug)]
@@ -714,32 +479,6 @@ impl PresenceState {
         }
         entry.published = Some(summary);
         Some(Change::User(view))
-    }
-}
-
-fn offline_view(user: &UserId, entry: &UserEntry) -> UserView {
-    UserView {
-        user_id: user.clone(),
-        name: entry.name.clone(),
-        org: entry.org.clone(),
-        status: UserStatus::Offline,
-        manual: None,
-        session_count: 0,
-        online_since: None,
-        last_activity: None,
-    }
-}
-
-/// The user's status, manual status and count from its sessions: the most
-/// present session wins, ties go to the most recent activity.
-fn summarise(records: &[&SessionRecord]) -> UserSummary {
-    let best = records
-        .iter()
-        .max_by_key(|record| (record.status.rank(), record.last_activity));
-    UserSummary {
-        status: UserStatus::from_best(best.map(|record| record.status)),
-        manual: best.and_then(|record| record.manual),
-        session_count: records.len(),
     }
 }
 

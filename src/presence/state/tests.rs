@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{SessionMeta, UserStatus};
 
 const T: Thresholds = Thresholds {
     idle_after: 1_000,

@@ -1,0 +1,60 @@
+//! Owns the counts the map keeps up to date on every change (sessions by
+//! status, device type, node and transport; today's peak), so stats and
+//! metrics never scan the sessions.
+
+use std::collections::HashMap;
+
+use super::record::SessionRecord;
+use crate::model::{Day, Millis, NodeId, SessionStatus, Transport};
+
+/// Live counts kept up to date on every change, so stats never scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Live sessions per status (active, idle, away).
+    pub by_status: HashMap<SessionStatus, usize>,
+    /// Live sessions per device type.
+    pub by_device_type: HashMap<String, usize>,
+    /// Live sessions per node.
+    pub by_node: HashMap<NodeId, usize>,
+    /// Live sessions per transport.
+    pub by_transport: HashMap<Transport, usize>,
+}
+
+impl Counters {
+    pub(super) fn add(&mut self, record: &SessionRecord, delta: isize) {
+        bump(&mut self.by_status, record.status, delta);
+        bump(&mut self.by_device_type, device_type_of(record), delta);
+        bump(&mut self.by_node, record.node_id.clone(), delta);
+        bump(&mut self.by_transport, record.transport, delta);
+    }
+
+    pub(super) fn move_status(&mut self, from: SessionStatus, to: SessionStatus) {
+        bump(&mut self.by_status, from, -1);
+        bump(&mut self.by_status, to, 1);
+    }
+}
+
+pub(super) fn device_type_of(record: &SessionRecord) -> String {
+    record
+        .meta
+        .device
+        .device_type
+        .clone()
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub(super) fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K, delta: isize) {
+    let count = map.entry(key).or_insert(0);
+    *count = count.saturating_add_signed(delta);
+}
+
+/// The most users online at once during one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peak {
+    /// The day.
+    pub day: Day,
+    /// Online users at the peak.
+    pub users: usize,
+    /// When the peak was first reached.
+    pub at: Millis,
+}

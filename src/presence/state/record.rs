@@ -1,0 +1,184 @@
+//! Owns one live session as the map keeps it (`SessionRecord`), what it
+//! takes to open one (`NewSession`), and its contract view.
+
+use crate::model::session::duration_seconds;
+use crate::model::{
+    EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta, SessionStatus, SessionView,
+    Transport, UserId,
+};
+
+/// Everything needed to open a session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Fresh session id.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Organisation.
+    pub org: Option<String>,
+    /// Node holding it.
+    pub node_id: NodeId,
+    /// ws or http.
+    pub transport: Transport,
+    /// Where it comes from.
+    pub meta: SessionMeta,
+}
+
+/// One live session in the map.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub(super) id: SessionId,
+    pub(super) user_id: UserId,
+    pub(super) name: Option<String>,
+    pub(super) org: Option<String>,
+    pub(super) node_id: NodeId,
+    pub(super) transport: Transport,
+    pub(super) connected_at: Millis,
+    pub(super) last_activity: Millis,
+    pub(super) last_heartbeat: Millis,
+    pub(super) manual: Option<ManualStatus>,
+    pub(super) status: SessionStatus,
+    pub(super) meta: SessionMeta,
+    pub(super) published_activity: Millis,
+    pub(super) published_at: Millis,
+    pub(super) activity_check_at: Option<Millis>,
+}
+
+impl SessionRecord {
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The owner.
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// The node holding the session.
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// ws or http.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Current status.
+    pub fn status(&self) -> SessionStatus {
+        self.status
+    }
+
+    /// Current manual status.
+    pub fn manual(&self) -> Option<ManualStatus> {
+        self.manual
+    }
+
+    /// Organisation.
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+
+    /// When the session started.
+    pub fn connected_at(&self) -> Millis {
+        self.connected_at
+    }
+
+    /// The contract view of the session at `now`.
+    pub fn view(&self, now: Millis) -> SessionView {
+        SessionView {
+            session_id: self.id,
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            org: self.org.clone(),
+            node_id: self.node_id.clone(),
+            transport: self.transport,
+            status: self.status,
+            manual: self.manual,
+            connected_at: self.connected_at,
+            last_activity: self.last_activity,
+            page: self.meta.page.clone(),
+            ip: self.meta.ip.clone(),
+            user_agent: self.meta.user_agent.clone(),
+            device: self.meta.device.clone(),
+            app: self.meta.app.clone(),
+            meta: self.meta.meta.clone(),
+            ended_at: None,
+            end_cause: None,
+            duration_s: duration_seconds(self.connected_at, now),
+        }
+    }
+
+    /// A replica record from the view its owner published.
+    pub(super) fn from_view(view: SessionView) -> Self {
+        Self {
+            id: view.session_id,
+            user_id: view.user_id,
+            name: view.name,
+            org: view.org,
+            node_id: view.node_id,
+            transport: view.transport,
+            connected_at: view.connected_at,
+            last_activity: view.last_activity,
+            last_heartbeat: view.last_activity,
+            manual: view.manual,
+            status: view.status,
+            meta: SessionMeta {
+                ip: view.ip,
+                user_agent: view.user_agent,
+                device: view.device,
+                app: view.app,
+                page: view.page,
+                meta: view.meta,
+            },
+            published_activity: view.last_activity,
+            published_at: view.last_activity,
+            activity_check_at: None,
+        }
+    }
+
+    /// True when an admin would see no difference between the two.
+    pub(super) fn same_as(&self, other: &SessionRecord) -> bool {
+        self.status == other.status
+            && self.manual == other.manual
+            && self.last_activity == other.last_activity
+            && self.meta == other.meta
+            && self.name == other.name
+            && self.org == other.org
+    }
+
+    pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
+        let mut view = self.view(now);
+        view.status = SessionStatus::Ended;
+        view.ended_at = Some(now);
+        view.end_cause = Some(cause);
+        view
+    }
+}
+
+impl crate::model::SessionFields for SessionRecord {
+    fn session_id(&self) -> SessionId {
+        self.id
+    }
+    fn user_id(&self) -> &str {
+        self.user_id.as_str()
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+    fn node_id(&self) -> &str {
+        self.node_id.as_str()
+    }
+    fn ip(&self) -> Option<&str> {
+        self.meta.ip.as_deref()
+    }
+    fn connected_at(&self) -> Millis {
+        self.connected_at
+    }
+}
