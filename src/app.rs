@@ -251,6 +251,7 @@ impl Edges {
                 metrics: self.metrics.clone(),
             }),
             http_session_ttl: self.http_session_ttl,
+            history: self.history.clone(),
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
         };

@@ -3,6 +3,7 @@
 
 pub mod heartbeat;
 pub mod limits;
+pub mod me;
 pub mod protocol;
 pub mod socket;
 
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
+use crate::history::HistoryStore;
 use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
@@ -53,6 +55,8 @@ pub struct ClientContext {
     pub connections: Arc<ConnectionContext>,
     /// HTTP-heartbeat session expiry, told to heartbeat clients.
     pub http_session_ttl: Duration,
+    /// Ended sessions, for `/api/v1/me/history`.
+    pub history: Arc<dyn HistoryStore>,
     /// Every WebSocket task, for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused.
@@ -69,7 +73,11 @@ impl std::fmt::Debug for ClientContext {
 pub fn routes(
     hub: Arc<ClientContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    ws_route(hub.clone()).or(heartbeat::routes(hub)).unify()
+    ws_route(hub.clone())
+        .or(heartbeat::routes(hub.clone()))
+        .unify()
+        .or(me::routes(hub))
+        .unify()
 }
 
 fn ws_route(

@@ -24,6 +24,8 @@ pub enum TerminateReason {
     SessionLimit,
     /// The hub is shutting down.
     Shutdown,
+    /// The user ended it from another of its sessions (`/api/v1/me`).
+    User,
 }
 
 impl TerminateReason {
@@ -34,13 +36,16 @@ impl TerminateReason {
             TerminateReason::Revoked => "revoked",
             TerminateReason::SessionLimit => "session_limit",
             TerminateReason::Shutdown => "shutdown",
+            TerminateReason::User => "user",
         }
     }
 
     /// The WebSocket close code that follows the `terminated` frame.
     pub fn close_code(self) -> CloseCode {
         match self {
-            TerminateReason::Admin | TerminateReason::Revoked => CloseCode::Terminated,
+            TerminateReason::Admin | TerminateReason::Revoked | TerminateReason::User => {
+                CloseCode::Terminated
+            }
             TerminateReason::SessionLimit => CloseCode::SessionLimit,
             TerminateReason::Shutdown => CloseCode::GoingAway,
         }
@@ -49,7 +54,7 @@ impl TerminateReason {
     /// The end cause recorded in history.
     pub fn end_cause(self) -> EndCause {
         match self {
-            TerminateReason::Admin => EndCause::Terminated,
+            TerminateReason::Admin | TerminateReason::User => EndCause::Terminated,
             TerminateReason::Revoked => EndCause::Revoked,
             TerminateReason::SessionLimit => EndCause::SessionLimit,
             TerminateReason::Shutdown => EndCause::Shutdown,
@@ -62,6 +67,7 @@ impl TerminateReason {
             TerminateReason::Revoked => 2,
             TerminateReason::SessionLimit => 3,
             TerminateReason::Shutdown => 4,
+            TerminateReason::User => 5,
         }
     }
 
@@ -71,6 +77,7 @@ impl TerminateReason {
             2 => Some(TerminateReason::Revoked),
             3 => Some(TerminateReason::SessionLimit),
             4 => Some(TerminateReason::Shutdown),
+            5 => Some(TerminateReason::User),
             _ => None,
         }
     }

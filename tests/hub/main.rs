@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod heartbeat;
 mod limits;
+mod me;
 mod openapi;
 mod process;
 mod status_timing;

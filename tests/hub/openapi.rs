@@ -40,6 +40,30 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
     ("get", "/api/v1/users", "/api/v1/users", Auth::Admin),
     (
         "get",
+        "/api/v1/me/sessions",
+        "/api/v1/me/sessions",
+        Auth::Client,
+    ),
+    (
+        "delete",
+        "/api/v1/me/sessions/{session_id}",
+        "/api/v1/me/sessions/0b0c8f5e-3a0d-4e43-9a57-2f1d6c1e9b10",
+        Auth::Client,
+    ),
+    (
+        "post",
+        "/api/v1/me/sessions/revoke-others",
+        "/api/v1/me/sessions/revoke-others",
+        Auth::Client,
+    ),
+    (
+        "get",
+        "/api/v1/me/history",
+        "/api/v1/me/history",
+        Auth::Client,
+    ),
+    (
+        "get",
         "/api/v1/users/{user_id}",
         "/api/v1/users/alice",
         Auth::Admin,
@@ -210,10 +234,18 @@ struct Ids {
     revoked: String,
     /// The session `DELETE /api/v1/sessions/{session_id}` ends.
     terminated_session: String,
+    /// A user who ends its own session with `DELETE /api/v1/me/...`.
+    self_ender: String,
+    self_ended_session: String,
+    /// A user who signs out its other sessions.
+    self_revoker: String,
 }
 
 /// `path` with its `{...}` parameters replaced by live ids.
 fn concrete(method: &str, path: &str, ids: &Ids) -> String {
+    if path.starts_with("/api/v1/me/") {
+        return concrete_own(method, path, ids);
+    }
     let deleting = method == "delete";
     let mut out = path.to_string();
     if out.contains("{user_id}") {
@@ -233,6 +265,18 @@ fn concrete(method: &str, path: &str, ids: &Ids) -> String {
         "{method} {path}: no live id for its parameter; add one to this test"
     );
     out
+}
+
+/// A self-service path, with the dev-mode caller who owns what it names.
+fn concrete_own(method: &str, path: &str, ids: &Ids) -> String {
+    let user = match method {
+        "delete" => &ids.self_ender,
+        "post" => &ids.self_revoker,
+        _ => &ids.reader,
+    };
+    let out = path.replace("{session_id}", &ids.self_ended_session);
+    assert!(!out.contains('{'), "{method} {path}: no live id");
+    format!("{out}?user={user}")
 }
 
 /// An example body for an operation's JSON request body, from the document.
@@ -311,7 +355,12 @@ async fn every_documented_operation_is_served_as_documented() {
         let (_reader, welcome) = hub.welcomed_client("alice").await;
         let (_terminated, bob) = hub.welcomed_client("bob").await;
         let (_revoked, _) = hub.welcomed_client("carol").await;
+        let (_self_ended, frank) = hub.welcomed_client("frank").await;
+        let (_self_revoker, _) = hub.welcomed_client("grace").await;
         let ids = Ids {
+            self_ender: "frank".into(),
+            self_ended_session: frank["session_id"].as_str().unwrap().into(),
+            self_revoker: "grace".into(),
             reader: "alice".into(),
             reader_session: welcome["session_id"].as_str().unwrap().into(),
             revoked: "carol".into(),
@@ -420,6 +469,15 @@ async fn every_served_route_is_documented() {
     .await;
 }
 
+/// `path?name=value`, plus the dev-mode caller on self-service routes.
+fn probe_url(hub: &TestHub, path: &str, name: &str, value: &str) -> reqwest::Url {
+    let mut params = vec![(name, value)];
+    if path.starts_with("/api/v1/me/") {
+        params.push(("user", "alice"));
+    }
+    reqwest::Url::parse_with_params(&hub.http(path), params).unwrap()
+}
+
 #[tokio::test]
 async fn documented_query_parameter_bounds_are_the_hubs() {
     within(LIMIT, async {
@@ -461,8 +519,7 @@ async fn documented_query_parameter_bounds_are_the_hubs() {
                     bad.push("yesterday".into());
                 }
                 for value in &good {
-                    let url =
-                        reqwest::Url::parse_with_params(&hub.http(&path), [(name, value)]).unwrap();
+                    let url = probe_url(&hub, &path, name, value);
                     let response = reqwest::get(url).await.unwrap();
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap();
@@ -470,8 +527,7 @@ async fn documented_query_parameter_bounds_are_the_hubs() {
                     probed.insert(format!("{path}?{name}"));
                 }
                 for value in &bad {
-                    let url =
-                        reqwest::Url::parse_with_params(&hub.http(&path), [(name, value)]).unwrap();
+                    let url = probe_url(&hub, &path, name, value);
                     let response = reqwest::get(url).await.unwrap();
                     assert_eq!(
                         response.status(),
