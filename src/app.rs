@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use crate::auth::Authenticator;
 use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::redis::{ClusterConfig, RedisReplicator};
-use crate::cluster::{Readiness, ReplicationLink, Replicator, SingleNode};
+use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleNode};
 use crate::config::Settings;
 use crate::history::HistoryStore;
 use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
@@ -27,7 +28,7 @@ use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::server;
 use crate::metrics::Metrics;
-use crate::model::NodeId;
+use crate::model::{NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
 
@@ -123,7 +124,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         republish,
         remote_commands: remote_queue,
         presence: presence.clone(),
-        history: history.clone(),
+        end_records: Arc::new(history.clone()),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
     };
@@ -168,6 +169,13 @@ fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError
         Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
         None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
     })
+}
+
+/// The replicator looks up how vanished replicas ended in history.
+impl EndRecords for Arc<dyn HistoryStore> {
+    fn end_record(&self, id: SessionId) -> BoxFuture<'_, Option<SessionView>> {
+        Box::pin(async move { self.get(id).await.ok().flatten() })
+    }
 }
 
 /// Redis replication when configured, else the single-node default. A

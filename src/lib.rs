@@ -24,6 +24,8 @@
 //!   default, Redis pub/sub for clusters); readiness.
 //! - [`history`]: ended sessions, in memory (optionally a replayed file) or
 //!   in Redis, behind a trait.
+//! - [`keyspace`]: every Redis key and channel name, shared by `cluster`
+//!   and `history`.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
@@ -39,6 +41,7 @@ pub mod device;
 pub mod feed;
 pub mod history;
 pub mod http;
+pub mod keyspace;
 pub mod metrics;
 pub mod model;
 pub mod ops;

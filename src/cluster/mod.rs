@@ -13,11 +13,12 @@ pub mod wire;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::HistoryStore;
 use crate::metrics::Metrics;
+use crate::model::{SessionId, SessionView};
 use crate::presence::{Change, PresenceHandle, RemoteCommand};
 
 /// Whether the node can serve, and if not, why (`/readyz`).
@@ -63,11 +64,18 @@ pub struct ReplicationLink {
     /// Where other nodes' updates are applied.
     pub presence: PresenceHandle,
     /// Where end records of vanished replicas are looked up.
-    pub history: Arc<dyn HistoryStore>,
+    pub end_records: Arc<dyn EndRecords>,
     /// Where `redis_unreachable` and its recovery are reported.
     pub readiness: Readiness,
     /// Replication metrics.
     pub metrics: Metrics,
+}
+
+/// Where the replicator finds how a replica ended that vanished while this
+/// node was not listening (history, in practice; `app.rs` connects them).
+pub trait EndRecords: Send + Sync + 'static {
+    /// The ended session `id`, if it is recorded and can be read now.
+    fn end_record(&self, id: SessionId) -> BoxFuture<'_, Option<SessionView>>;
 }
 
 /// Carries this node's presence to other nodes and theirs to this one.

@@ -12,7 +12,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter, day_of};
-use crate::cluster::redis::keys::Keys;
+use crate::keyspace::Keys;
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
 /// Sessions fetched per round trip when filtering.

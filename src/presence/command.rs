@@ -135,38 +135,55 @@ pub enum ReplicaUpdate {
 /// A request the engine cannot serve itself: the session lives on another
 /// node. The replicator carries it there and brings the answer back.
 #[derive(Debug)]
-pub enum RemoteCommand {
-    /// Terminate a session held by `node`.
+pub struct RemoteCommand {
+    /// The node that holds the session(s).
+    pub node: crate::model::NodeId,
+    /// What to ask it.
+    pub request: RemoteRequest,
+}
+
+/// What one node asks another, each with the caller's typed reply channel.
+///
+/// The serde form, without the reply, is the request as it travels between
+/// nodes (`cluster/wire.rs` pins the exact JSON), so a new cross-node
+/// request is one new variant here.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RemoteRequest {
+    /// Terminate one session.
     Terminate {
-        /// The owner.
-        node: crate::model::NodeId,
         /// Which session.
-        id: SessionId,
+        session_id: SessionId,
         /// Why.
         reason: TerminateReason,
         /// Whether the owner found it.
+        #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<bool>,
     },
-    /// Terminate every session of a user on `node`.
+    /// Terminate every session of a user held by the receiver.
     TerminateUser {
-        /// The node.
-        node: crate::model::NodeId,
         /// Whose sessions.
-        user: UserId,
+        user_id: UserId,
         /// Why.
         reason: TerminateReason,
         /// How many the node ended.
+        #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<usize>,
     },
-    /// An HTTP heartbeat for a session held by `node`.
+    /// Apply an HTTP heartbeat.
     Heartbeat {
-        /// The owner.
-        node: crate::model::NodeId,
         /// The heartbeat.
         beat: HeartbeatRequest,
         /// The owner's answer.
+        #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
+}
+
+/// The reply channel of a request read from the wire: nobody waits on it,
+/// because the owner answers by message.
+fn unanswered<T>() -> oneshot::Sender<T> {
+    oneshot::channel().0
 }
 
 /// An HTTP heartbeat as one value, so it can travel between nodes.
@@ -188,10 +205,17 @@ impl RemoteCommand {
     /// Answers the caller as if the session was not found: the request
     /// could not be carried to its node (queue full, Redis unreachable).
     pub fn refuse(self) {
+        self.request.refuse();
+    }
+}
+
+impl RemoteRequest {
+    /// Answers the caller as if the session was not found.
+    pub fn refuse(self) {
         match self {
-            RemoteCommand::Terminate { reply, .. } => drop(reply.send(false)),
-            RemoteCommand::TerminateUser { reply, .. } => drop(reply.send(0)),
-            RemoteCommand::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
+            RemoteRequest::Terminate { reply, .. } => drop(reply.send(false)),
+            RemoteRequest::TerminateUser { reply, .. } => drop(reply.send(0)),
+            RemoteRequest::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
         }
     }
 }

@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
+use super::command::{
+    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
+};
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::schedule::Schedule;
@@ -205,7 +207,10 @@ impl Engine {
         let owner = self.state.session(beat.id).map(|s| s.node_id().clone());
         match owner {
             Some(node) if node != self.config.node_id => {
-                self.forward(RemoteCommand::Heartbeat { node, beat, reply });
+                self.forward(RemoteCommand {
+                    node,
+                    request: RemoteRequest::Heartbeat { beat, reply },
+                });
             }
             _ => {
                 let _ = reply.send(self.local_heartbeat(beat, now));
@@ -256,11 +261,13 @@ impl Engine {
             self.end_local(id, reason, now);
             let _ = reply.send(true);
         } else {
-            self.forward(RemoteCommand::Terminate {
+            self.forward(RemoteCommand {
                 node: owner,
-                id,
-                reason,
-                reply,
+                request: RemoteRequest::Terminate {
+                    session_id: id,
+                    reason,
+                    reply,
+                },
             });
         }
     }
@@ -286,11 +293,13 @@ impl Engine {
             .into_keys()
             .map(|node| {
                 let (node_reply, answer) = oneshot::channel();
-                self.forward(RemoteCommand::TerminateUser {
+                self.forward(RemoteCommand {
                     node,
-                    user: user.clone(),
-                    reason,
-                    reply: node_reply,
+                    request: RemoteRequest::TerminateUser {
+                        user_id: user.clone(),
+                        reason,
+                        reply: node_reply,
+                    },
                 });
                 answer
             })

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::model::{Change, SessionEvent};
-pub use command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
+pub use command::{
+    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
+};
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
 pub use queries::{LiveCounts, LiveStats};

@@ -1,6 +1,8 @@
 //! Owns every Redis key and channel name, all under `PRESENCE_NAMESPACE`, so
 //! several clusters can share one Redis. One place to read the layout (see
-//! `docs/scaling.md` for how it maps onto Redis Cluster).
+//! `docs/scaling.md` for how it maps onto Redis Cluster). Replication
+//! (`cluster/redis/`) and the Redis history store (`history/redis.rs`) both
+//! name their keys here, so neither imports the other.
 
 use crate::model::NodeId;
 

@@ -1,0 +1,92 @@
+//! Owns what arrives on the subscription: other nodes' envelopes on the
+//! delta channel (applied, ignored, or answered with a resync, as the node
+//! table decides; a `goodbye` forgets the node) and messages on this node's
+//! inbox (handed to `requests.rs`).
+
+use super::ClusterError;
+use super::epoch::Connected;
+use crate::cluster::ReplicationLink;
+use crate::cluster::membership::{Decision, ResyncReason};
+use crate::cluster::wire::{Body, Envelope, InboxMessage};
+use crate::model::time::now_millis;
+use crate::model::{EndCause, Millis};
+use crate::presence::ReplicaUpdate;
+
+impl Connected<'_> {
+    /// Handles one message from the subscription; unreadable ones are
+    /// logged and dropped.
+    pub(super) async fn on_message(
+        &mut self,
+        message: &redis::Msg,
+        link: &mut ReplicationLink,
+    ) -> Result<(), ClusterError> {
+        let payload = message.get_payload_bytes();
+        if message.get_channel_name() == self.keys().deltas() {
+            match serde_json::from_slice::<Envelope>(payload) {
+                Ok(envelope) if envelope.node_id != *self.node() => {
+                    self.on_envelope(envelope, link).await?
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "ignoring an unreadable delta"),
+            }
+        } else {
+            match serde_json::from_slice::<InboxMessage>(payload) {
+                Ok(message) => self.on_inbox(message, link),
+                Err(err) => tracing::warn!(error = %err, "ignoring an unreadable inbox message"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_envelope(
+        &mut self,
+        envelope: Envelope,
+        link: &mut ReplicationLink,
+    ) -> Result<(), ClusterError> {
+        let now = now_millis();
+        let node = envelope.node_id.clone();
+        let decision = match &envelope.body {
+            Body::Upsert { .. } | Body::End { .. } => {
+                self.table
+                    .observe_delta(&node, envelope.epoch, envelope.seq, now)
+            }
+            Body::Heartbeat => {
+                self.table
+                    .observe_heartbeat(&node, envelope.epoch, envelope.seq, now)
+            }
+            Body::Reset => Decision::Resync(ResyncReason::NewEpoch),
+            Body::Goodbye => return self.forget(&node, EndCause::Shutdown, link).await,
+        };
+        match decision {
+            Decision::Ignore => Ok(()),
+            Decision::Resync(reason) => self.resync(&node, Some(reason), link).await,
+            Decision::Apply => apply_delta(envelope, now, link).await,
+        }
+    }
+}
+
+/// Applies the next delta in order as a replica update.
+async fn apply_delta(
+    envelope: Envelope,
+    now: Millis,
+    link: &ReplicationLink,
+) -> Result<(), ClusterError> {
+    link.metrics.deltas.with_label_values(&["in"]).inc();
+    link.metrics
+        .replication_lag
+        .set((now - envelope.sent_at).max(0) as f64 / 1000.0);
+    if let Some(update) = replica_update(envelope.body) {
+        link.presence.apply_replica(update).await?;
+    }
+    Ok(())
+}
+
+/// The replica update a delta carries (heartbeats, resets and goodbyes
+/// carry none).
+fn replica_update(body: Body) -> Option<ReplicaUpdate> {
+    match body {
+        Body::Upsert { session } => Some(ReplicaUpdate::Upsert(session)),
+        Body::End { session } => Some(ReplicaUpdate::End(session)),
+        Body::Heartbeat | Body::Reset | Body::Goodbye => None,
+    }
+}
