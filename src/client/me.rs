@@ -49,12 +49,9 @@ pub fn routes(hub: Arc<ClientContext>) -> Route {
             .and(warp::path("v1"))
             .and(warp::path("me"))
     };
-    let with_hub = {
+    let with_hub = move || {
         let hub = hub.clone();
-        move || {
-            let hub = hub.clone();
-            warp::any().map(move || hub.clone())
-        }
+        warp::any().map(move || hub.clone())
     };
     let caller = || {
         raw_query()
