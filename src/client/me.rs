@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::json;
 use warp::Filter;
@@ -42,76 +43,84 @@ struct OwnHistory {
     page_size: usize,
 }
 
+/// A self-service handler: the hub, the raw query, the headers and the
+/// route's path input (the session id, or empty).
+type Handler = fn(
+    Arc<ClientContext>,
+    String,
+    HeaderMap,
+    String,
+) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
+
 /// The four `/api/v1/me` routes.
-pub fn routes(hub: Arc<ClientContext>) -> Route {
+pub fn routes(hub: &Arc<ClientContext>) -> Route {
     let me = || {
         warp::path("api")
             .and(warp::path("v1"))
             .and(warp::path("me"))
     };
-    let with_hub = move || {
-        let hub = hub.clone();
-        warp::any().map(move || hub.clone())
-    };
-    let caller = || {
-        raw_query()
-            .and(warp::header::headers_cloned())
-            .map(|query: String, headers: HeaderMap| (query, headers))
-    };
-    let list = me()
-        .and(warp::path("sessions"))
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(caller())
-        .and(with_hub())
-        .then(
-            |(query, headers): (String, HeaderMap), hub: Arc<ClientContext>| async move {
-                answer(list_own(&hub, &query, &headers).await)
+    let no_input = || warp::any().map(String::new);
+    let [list, revoke_others, end_one, history] = [
+        me_route(
+            hub,
+            me().and(warp::path!("sessions")).and(no_input()),
+            warp::get(),
+            |hub, query, headers, _| {
+                Box::pin(async move { list_own(&hub, &query, &headers).await })
             },
-        )
-        .boxed();
-    let revoke_others = me()
-        .and(warp::path!("sessions" / "revoke-others"))
-        .and(warp::post())
-        .and(caller())
-        .and(with_hub())
-        .then(
-            |(query, headers): (String, HeaderMap), hub: Arc<ClientContext>| async move {
-                answer(revoke_others_of(&hub, &query, &headers).await)
+        ),
+        me_route(
+            hub,
+            me().and(warp::path!("sessions" / "revoke-others"))
+                .and(no_input()),
+            warp::post(),
+            |hub, query, headers, _| {
+                Box::pin(async move { revoke_others_of(&hub, &query, &headers).await })
             },
-        )
-        .boxed();
-    let end_one = me()
-        .and(warp::path("sessions"))
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::delete())
-        .and(caller())
-        .and(with_hub())
-        .then(
-            |id: String, (query, headers): (String, HeaderMap), hub: Arc<ClientContext>| async move {
-                answer(end_own(&hub, &query, &headers, &id).await)
+        ),
+        me_route(
+            hub,
+            me().and(warp::path!("sessions" / String)),
+            warp::delete(),
+            |hub, query, headers, id| {
+                Box::pin(async move { end_own(&hub, &query, &headers, &id).await })
             },
-        )
-        .boxed();
-    let history = me()
-        .and(warp::path("history"))
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(caller())
-        .and(with_hub())
-        .then(
-            |(query, headers): (String, HeaderMap), hub: Arc<ClientContext>| async move {
-                answer(own_history(&hub, &query, &headers).await)
+        ),
+        me_route(
+            hub,
+            me().and(warp::path!("history")).and(no_input()),
+            warp::get(),
+            |hub, query, headers, _| {
+                Box::pin(async move { own_history(&hub, &query, &headers).await })
             },
-        )
-        .boxed();
+        ),
+    ];
     list.or(revoke_others)
         .unify()
         .or(end_one)
         .unify()
         .or(history)
         .unify()
+        .boxed()
+}
+
+/// One self-service route: path and method, then the handler.
+fn me_route(
+    hub: &Arc<ClientContext>,
+    path: impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    method: impl Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    handler: Handler,
+) -> Route {
+    let hub = hub.clone();
+    path.and(method)
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(warp::any().map(move || hub.clone()))
+        .then(
+            move |input: String, query: String, headers: HeaderMap, hub: Arc<ClientContext>| async move {
+                answer(handler(hub, query, headers, input).await)
+            },
+        )
         .boxed()
 }
 

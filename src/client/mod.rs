@@ -69,14 +69,15 @@ impl std::fmt::Debug for ClientContext {
     }
 }
 
-/// `GET /ws` and `POST /api/v1/heartbeat`.
+/// `GET /ws`, `POST /api/v1/heartbeat` and the `/api/v1/me` routes.
 pub fn routes(
     hub: Arc<ClientContext>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let me = me::routes(&hub);
     ws_route(hub.clone())
-        .or(heartbeat::routes(hub.clone()))
+        .or(heartbeat::routes(hub))
         .unify()
-        .or(me::routes(hub))
+        .or(me)
         .unify()
 }
 
