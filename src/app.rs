@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::AdminContext;
+use crate::audit::store::{AuditStore, MemoryAudit};
+use crate::audit::{AuditTask, Auditor};
 use crate::auth::Authenticator;
 use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
@@ -31,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::model::{NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+use crate::routes::RefusalAudit;
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
@@ -135,13 +138,25 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication.clone(),
     )));
 
-    let edges = Edges::new(&settings, presence.clone(), metrics, history, readiness);
+    let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
+    let audit: Arc<dyn AuditStore> = Arc::new(MemoryAudit::new());
+    let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
+    tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
+
+    let edges = Edges::new(
+        &settings,
+        presence.clone(),
+        metrics,
+        history,
+        readiness,
+        audit,
+    );
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
     tasks.push(tokio::spawn(server::serve(
         listener,
-        edges.routes(),
+        edges.routes(auditor),
         closing.clone(),
         http_connections.clone(),
     )));
@@ -214,6 +229,7 @@ struct Edges {
     metrics_enabled: bool,
     sockets: TaskTracker,
     closing: CancellationToken,
+    audit: Arc<dyn AuditStore>,
 }
 
 impl Edges {
@@ -223,6 +239,7 @@ impl Edges {
         metrics: Metrics,
         history: Arc<dyn HistoryStore>,
         readiness: Readiness,
+        audit: Arc<dyn AuditStore>,
     ) -> Self {
         Self {
             client_limits: settings.client.clone(),
@@ -239,14 +256,22 @@ impl Edges {
             metrics_enabled: settings.metrics,
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
+            audit,
         }
     }
 
     /// Every route, each handler given only what it uses.
     fn routes(
         self,
+        auditor: Auditor,
     ) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone
     {
+        let trusted_proxies = Arc::new(self.client_limits.trusted_proxies.clone());
+        let refusals = RefusalAudit {
+            auditor: auditor.clone(),
+            auth: self.auth.clone(),
+            trusted_proxies: trusted_proxies.clone(),
+        };
         let client = ClientContext {
             presence: self.presence.clone(),
             auth: self.auth.clone(),
@@ -260,6 +285,7 @@ impl Edges {
             }),
             http_session_ttl: self.http_session_ttl,
             history: self.history.clone(),
+            auditor: auditor.clone(),
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
         };
@@ -272,6 +298,9 @@ impl Edges {
             history: self.history,
             metrics: self.metrics.clone(),
             allowed_origins: self.client_limits.allowed_origins,
+            auditor,
+            audit: self.audit,
+            trusted_proxies,
             sockets: self.sockets,
             closing: self.closing,
         };
@@ -281,7 +310,7 @@ impl Edges {
             metrics: self.metrics,
             metrics_enabled: self.metrics_enabled,
         };
-        crate::routes::all(Arc::new(client), Arc::new(admin), ops)
+        crate::routes::all(Arc::new(client), Arc::new(admin), ops, refusals)
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`http`]: transport: listener, upgrade hand-off, WebSocket close,
 //!   errors, auth filters, origin check, client IPs, the embedded panel.
+//! - [`audit`]: the audit trail: admin actions and refused authentication,
+//!   folded, stored and shown on the admin streams.
 //! - [`auth`]: JWT and dev-mode identities.
 //! - [`device`]: User-Agent parsing.
 //! - [`cluster`]: replication between nodes, behind a trait (single node by
@@ -33,6 +35,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod cluster;

@@ -248,6 +248,14 @@ impl Metrics {
         Ok(())
     }
 
+    /// Registers a metric owned by another module (it keeps its handle).
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

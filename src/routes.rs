@@ -1,26 +1,49 @@
 //! Owns the route tree: every route of the hub composed in one place, the
-//! one `recover` that turns every rejection into the JSON error body, and
-//! the request counter. It is the only module that knows every edge.
+//! one `recover` that turns every rejection into the JSON error body, the
+//! request counter, and the audit of refused authentication (every 401 and
+//! 403 answer, whichever route gave it). It is the only module that knows
+//! every edge.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use warp::Filter;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Reply;
 
 use crate::admin::AdminContext;
+use crate::audit::Auditor;
+use crate::auth::{Authenticator, DevIdentity, Role};
 use crate::client::ClientContext;
+use crate::http::auth::{query_param, token_of};
+use crate::http::client_ip::client_ip;
+use crate::http::upgrade::PeerAddr;
 use crate::http::{error, panel, route_label};
 use crate::metrics::Metrics;
+use crate::model::{AuditAction, AuditActor, AuditTarget};
 use crate::ops::OpsContext;
+
+/// What the audit of refused requests needs.
+#[derive(Debug, Clone)]
+pub struct RefusalAudit {
+    /// Where the events go.
+    pub auditor: Auditor,
+    /// To name the caller of a 403 whose token was valid.
+    pub auth: Authenticator,
+    /// Proxies whose `X-Forwarded-For` is honoured.
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+}
 
 /// Every route of the hub, with JSON errors for every rejection.
 pub fn all(
     client: Arc<ClientContext>,
     admin: Arc<AdminContext>,
     ops: OpsContext,
+    refusals: RefusalAudit,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let metrics: Metrics = ops.metrics.clone();
-    crate::client::routes(client)
+    let tree = crate::client::routes(client)
         .or(crate::admin::routes(admin))
         .unify()
         .or(crate::ops::routes(ops))
@@ -28,7 +51,18 @@ pub fn all(
         .or(panel::routes())
         .unify()
         .recover(error::handle_rejection)
-        .unify()
+        .unify();
+    warp::ext::optional::<PeerAddr>()
+        .and(warp::header::headers_cloned())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(tree)
+        .map(
+            move |peer: Option<PeerAddr>, headers: HeaderMap, query: String, reply| {
+                let response = Reply::into_response(reply);
+                refusals.observe(response.status(), peer, &headers, &query);
+                response
+            },
+        )
         .with(warp::log::custom(move |info| {
             let route = route_label(info.path());
             metrics
@@ -36,4 +70,64 @@ pub fn all(
                 .with_label_values(&[route, info.status().as_str()])
                 .inc();
         }))
+}
+
+impl RefusalAudit {
+    /// Records a 401 as `auth.failed` and a 403 as `auth.denied`.
+    fn observe(
+        &self,
+        status: StatusCode,
+        peer: Option<PeerAddr>,
+        headers: &HeaderMap,
+        query: &str,
+    ) {
+        let (action, result) = match status {
+            StatusCode::UNAUTHORIZED => (AuditAction::AuthFailed, "unauthorized"),
+            StatusCode::FORBIDDEN => (AuditAction::AuthDenied, "forbidden"),
+            _ => return,
+        };
+        let ip = self.ip_of(peer, headers).to_string();
+        let mut actor = AuditActor {
+            user_id: None,
+            role: None,
+            ip: Some(ip),
+        };
+        if action == AuditAction::AuthDenied {
+            self.name_caller(&mut actor, headers, query);
+        }
+        tracing::info!(
+            action = action.as_str(),
+            ip = actor.ip.as_deref().unwrap_or(""),
+            user_id = actor.user_id.as_deref().unwrap_or(""),
+            "request refused"
+        );
+        self.auditor
+            .auth_refused(action, actor, AuditTarget::default(), result);
+    }
+
+    /// A 403 with a valid token names its caller.
+    fn name_caller(&self, actor: &mut AuditActor, headers: &HeaderMap, query: &str) {
+        let token = token_of(headers, query);
+        let user = query_param(query, "user");
+        let dev = DevIdentity {
+            user: user.as_deref(),
+            ..DevIdentity::default()
+        };
+        if let Ok(principal) = self.auth.client(token.as_deref(), &dev) {
+            actor.user_id = Some(principal.user_id.to_string());
+            actor.role = Some(
+                match principal.role {
+                    Role::Admin => "admin",
+                    Role::Client => "client",
+                }
+                .to_string(),
+            );
+        }
+    }
+
+    fn ip_of(&self, peer: Option<PeerAddr>, headers: &HeaderMap) -> IpAddr {
+        let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        client_ip(peer_ip, forwarded, &self.trusted_proxies)
+    }
 }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::AdminContext;
 use super::query::{parse_pairs, text, time};
 use super::sessions::live_sessions;
+use super::{AdminContext, audit_outcome};
+use crate::audit::Caller;
 use crate::history::SessionFilter;
 use crate::http::error::ApiError;
 use crate::http::streamed::{BodySender, streamed_response};
+use crate::model::{AuditAction, AuditTarget};
 use crate::model::{SessionView, format_rfc3339};
 
 /// The CSV header row, as the contract names it.
@@ -48,8 +50,27 @@ pub enum Format {
     Ndjson,
 }
 
-/// `GET /api/v1/sessions/export`.
+/// `GET /api/v1/sessions/export`, recorded in the audit trail with its
+/// query as the reason.
 pub async fn export_sessions(
+    hub: Arc<AdminContext>,
+    query: &str,
+    caller: &Caller,
+) -> Result<warp::reply::Response, ApiError> {
+    let auditor = hub.clone();
+    let outcome = start_export(hub, query).await;
+    audit_outcome(
+        &auditor,
+        AuditAction::SessionsExport,
+        caller,
+        AuditTarget::default(),
+        Some(query.to_string()),
+        &outcome,
+    );
+    outcome
+}
+
+async fn start_export(
     hub: Arc<AdminContext>,
     query: &str,
 ) -> Result<warp::reply::Response, ApiError> {

@@ -3,6 +3,7 @@
 //! route here checks the admin token first (401/403) and the API routes are
 //! rate limited per token.
 
+pub mod audit;
 pub mod export;
 pub mod query;
 pub mod sessions;
@@ -21,11 +22,19 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use ipnet::IpNet;
+
+use crate::audit::store::AuditStore;
+use crate::audit::{Auditor, Caller};
+use crate::auth::{Principal, Role};
 use crate::history::HistoryStore;
 use crate::http::auth::{AdminGate, admin, admin_api, query_param, raw_query};
+use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
+use crate::http::upgrade::PeerAddr;
 use crate::http::upgrade::{UpgradeSlot, check_handshake, switch_protocols};
 use crate::metrics::Metrics;
+use crate::model::{AuditAction, AuditTarget};
 use crate::presence::PresenceHandle;
 
 type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
@@ -42,6 +51,12 @@ pub struct AdminContext {
     pub metrics: Metrics,
     /// `Origin`s allowed to open `/admin/ws` (`None`: any).
     pub allowed_origins: Option<Vec<String>>,
+    /// The audit trail: where events are recorded and where they are read.
+    pub auditor: Auditor,
+    /// The stored audit trail.
+    pub audit: Arc<dyn AuditStore>,
+    /// Proxies whose `X-Forwarded-For` is honoured (the actor's IP).
+    pub trusted_proxies: Arc<Vec<IpNet>>,
     /// Every WebSocket task, for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused, streams close.
@@ -130,6 +145,76 @@ fn admin_route(
         .boxed()
 }
 
+/// A handler of an audited admin route: as `Handler`, plus who calls.
+type AuditedHandler = fn(
+    Arc<AdminContext>,
+    String,
+    Caller,
+) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
+
+/// An admin API route whose handler records an audit event: as
+/// `admin_route`, and the handler learns the caller (user, role, IP).
+fn audited_route(
+    hub: &Arc<AdminContext>,
+    path: impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    method: impl Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    handler: AuditedHandler,
+) -> Route {
+    let proxies = hub.trusted_proxies.clone();
+    path.and(method)
+        .and(admin_api(hub.gate.clone()))
+        .and(warp::ext::optional::<PeerAddr>())
+        .and(warp::header::headers_cloned())
+        .and(with_hub(hub.clone()))
+        .and_then(
+            move |input: String,
+                  admin: Principal,
+                  peer: Option<PeerAddr>,
+                  headers: HeaderMap,
+                  hub: Arc<AdminContext>| {
+                let caller = caller_of(&admin, peer, &headers, &proxies);
+                async move { reply(handler(hub, input, caller).await) }
+            },
+        )
+        .boxed()
+}
+
+/// Who an admin request is, for the audit trail.
+fn caller_of(
+    principal: &Principal,
+    peer: Option<PeerAddr>,
+    headers: &HeaderMap,
+    proxies: &[IpNet],
+) -> Caller {
+    let peer_ip = peer.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    Caller {
+        user_id: principal.user_id.to_string(),
+        role: match principal.role {
+            Role::Admin => "admin",
+            Role::Client => "client",
+        },
+        ip: client_ip(peer_ip, forwarded, proxies).to_string(),
+    }
+}
+
+/// Records `action` with the outcome of the request: `ok`, or the code of
+/// the error it answered.
+pub fn audit_outcome<T>(
+    hub: &AdminContext,
+    action: AuditAction,
+    caller: &Caller,
+    target: AuditTarget,
+    reason: Option<String>,
+    outcome: &Result<T, ApiError>,
+) {
+    let result = match outcome {
+        Ok(_) => "ok",
+        Err(error) => error.code(),
+    };
+    hub.auditor.action(action, caller, target, reason, result);
+}
+
 fn api_routes(hub: &Arc<AdminContext>) -> Route {
     let list = |resource: &'static str| {
         warp::path("api")
@@ -152,19 +237,21 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         admin_route(hub, item("users"), warp::get(), |hub, id| {
             Box::pin(async move { users::get_user(&hub, &id).await })
         }),
-        admin_route(
+        audited_route(
             hub,
             warp::path!("api" / "v1" / "users" / ..)
                 .and(segment())
                 .and(warp::path!("sessions")),
             warp::delete(),
-            |hub, id| Box::pin(async move { users::revoke_user(&hub, &id).await }),
+            |hub, id, caller| Box::pin(async move { users::revoke_user(&hub, &id, &caller).await }),
         ),
-        admin_route(
+        audited_route(
             hub,
             warp::path!("api" / "v1" / "sessions" / "export").and(raw_query()),
             warp::get(),
-            |hub, query| Box::pin(async move { export::export_sessions(hub, &query).await }),
+            |hub, query, caller| {
+                Box::pin(async move { export::export_sessions(hub, &query, &caller).await })
+            },
         ),
         admin_route(hub, list("sessions"), warp::get(), |hub, query| {
             Box::pin(async move { sessions::list_sessions(&hub, &query).await })
@@ -172,8 +259,17 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         admin_route(hub, item("sessions"), warp::get(), |hub, id| {
             Box::pin(async move { sessions::get_session(&hub, &id).await })
         }),
-        admin_route(hub, item("sessions"), warp::delete(), |hub, id| {
-            Box::pin(async move { sessions::terminate_session(&hub, &id).await })
+        audited_route(hub, item("sessions"), warp::delete(), |hub, id, caller| {
+            Box::pin(async move { sessions::terminate_session(&hub, &id, &caller).await })
+        }),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "audit" / "export").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { audit::export_audit(hub, &query).await }),
+        ),
+        admin_route(hub, list("audit"), warp::get(), |hub, query| {
+            Box::pin(async move { audit::list_audit(&hub, &query).await })
         }),
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })

@@ -6,10 +6,12 @@ use serde::Serialize;
 use serde_json::json;
 use warp::reply::Reply;
 
-use super::AdminContext;
 use super::query::{Paging, SessionScope, parse_pairs, session_filter};
+use super::{AdminContext, audit_outcome};
+use crate::audit::Caller;
 use crate::history::SessionFilter;
 use crate::http::error::ApiError;
+use crate::model::{AuditAction, AuditTarget};
 use crate::model::{SessionId, SessionView};
 use crate::presence::TerminateReason;
 
@@ -89,12 +91,30 @@ pub async fn get_session(
 pub async fn terminate_session(
     hub: &AdminContext,
     session_id: &str,
+    caller: &Caller,
 ) -> Result<warp::reply::Response, ApiError> {
-    let id = SessionId::parse(session_id)
-        .ok_or_else(|| ApiError::NotFound("no such live session".into()))?;
-    if hub.presence.terminate(id, TerminateReason::Admin).await? {
-        Ok(warp::reply::json(&json!({"terminated": true})).into_response())
-    } else {
-        Err(ApiError::NotFound("no such live session".into()))
-    }
+    let not_live = || ApiError::NotFound("no such live session".into());
+    let outcome = match SessionId::parse(session_id) {
+        None => Err(not_live()),
+        Some(id) => match hub.presence.terminate(id, TerminateReason::Admin).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_live()),
+            Err(stopped) => Err(ApiError::from(stopped)),
+        },
+    };
+    let target = AuditTarget {
+        user_id: None,
+        session_id: Some(session_id.to_string()),
+    };
+    audit_outcome(
+        hub,
+        AuditAction::SessionTerminate,
+        caller,
+        target,
+        None,
+        &outcome,
+    );
+    outcome?;
+    tracing::info!(session_id, admin = %caller.user_id, "session terminated");
+    Ok(warp::reply::json(&json!({"terminated": true})).into_response())
 }

@@ -5,9 +5,11 @@ use serde::Serialize;
 use serde_json::json;
 use warp::reply::Reply;
 
-use super::AdminContext;
 use super::query::{Paging, UserStatusFilter, parse_pairs, text};
+use super::{AdminContext, audit_outcome};
+use crate::audit::Caller;
 use crate::http::error::ApiError;
+use crate::model::{AuditAction, AuditTarget};
 use crate::model::{UserDetail, UserId, UserStatus, UserView};
 use crate::presence::TerminateReason;
 
@@ -89,14 +91,22 @@ pub async fn get_user(
 pub async fn revoke_user(
     hub: &AdminContext,
     user_id: &str,
+    caller: &Caller,
 ) -> Result<warp::reply::Response, ApiError> {
-    let terminated = match UserId::parse(user_id) {
-        Ok(user) => {
-            hub.presence
-                .terminate_user(user, TerminateReason::Revoked)
-                .await?
-        }
-        Err(_) => 0,
+    let outcome = match UserId::parse(user_id) {
+        Ok(user) => hub
+            .presence
+            .terminate_user(user, TerminateReason::Revoked)
+            .await
+            .map_err(ApiError::from),
+        Err(_) => Ok(0),
     };
+    let target = AuditTarget {
+        user_id: Some(user_id.to_string()),
+        session_id: None,
+    };
+    audit_outcome(hub, AuditAction::UserRevoke, caller, target, None, &outcome);
+    let terminated = outcome?;
+    tracing::info!(user_id, terminated, admin = %caller.user_id, "user revoked");
     Ok(warp::reply::json(&json!({"terminated": terminated})).into_response())
 }

@@ -15,11 +15,14 @@ use warp::http::HeaderMap;
 use warp::reply::Reply;
 
 use super::ClientContext;
+use super::request_ip;
 use crate::admin::query::{Paging, parse_pairs};
-use crate::auth::{DevIdentity, Principal};
+use crate::audit::Caller;
+use crate::auth::{DevIdentity, Principal, Role};
 use crate::http::auth::{query_param, raw_query, token_of};
 use crate::http::error::ApiError;
-use crate::model::{SessionFilter, SessionId, SessionView, UserId};
+use crate::http::upgrade::PeerAddr;
+use crate::model::{AuditAction, AuditTarget, SessionFilter, SessionId, SessionView, UserId};
 use crate::presence::TerminateReason;
 
 /// The header that names the caller's own session.
@@ -43,13 +46,20 @@ struct OwnHistory {
     page_size: usize,
 }
 
-/// A self-service handler: the hub, the raw query, the headers and the
-/// route's path input (the session id, or empty).
+/// What a self-service handler gets from its request.
+struct MeRequest {
+    query: String,
+    headers: HeaderMap,
+    /// The route's path input: the session id, or empty.
+    input: String,
+    /// The client IP as the hub records it.
+    ip: String,
+}
+
+/// A self-service handler.
 type Handler = fn(
     Arc<ClientContext>,
-    String,
-    HeaderMap,
-    String,
+    MeRequest,
 ) -> BoxFuture<'static, Result<warp::reply::Response, ApiError>>;
 
 /// The four `/api/v1/me` routes.
@@ -65,34 +75,26 @@ pub fn routes(hub: &Arc<ClientContext>) -> Route {
             hub,
             me().and(warp::path!("sessions")).and(no_input()),
             warp::get(),
-            |hub, query, headers, _| {
-                Box::pin(async move { list_own(&hub, &query, &headers).await })
-            },
+            |hub, request| Box::pin(async move { list_own(&hub, &request).await }),
         ),
         me_route(
             hub,
             me().and(warp::path!("sessions" / "revoke-others"))
                 .and(no_input()),
             warp::post(),
-            |hub, query, headers, _| {
-                Box::pin(async move { revoke_others_of(&hub, &query, &headers).await })
-            },
+            |hub, request| Box::pin(async move { revoke_others_of(&hub, &request).await }),
         ),
         me_route(
             hub,
             me().and(warp::path!("sessions" / String)),
             warp::delete(),
-            |hub, query, headers, id| {
-                Box::pin(async move { end_own(&hub, &query, &headers, &id).await })
-            },
+            |hub, request| Box::pin(async move { end_own(&hub, &request).await }),
         ),
         me_route(
             hub,
             me().and(warp::path!("history")).and(no_input()),
             warp::get(),
-            |hub, query, headers, _| {
-                Box::pin(async move { own_history(&hub, &query, &headers).await })
-            },
+            |hub, request| Box::pin(async move { own_history(&hub, &request).await }),
         ),
     ];
     list.or(revoke_others)
@@ -115,10 +117,22 @@ fn me_route(
     path.and(method)
         .and(raw_query())
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<PeerAddr>())
         .and(warp::any().map(move || hub.clone()))
         .then(
-            move |input: String, query: String, headers: HeaderMap, hub: Arc<ClientContext>| async move {
-                answer(handler(hub, query, headers, input).await)
+            move |input: String,
+                  query: String,
+                  headers: HeaderMap,
+                  peer: Option<PeerAddr>,
+                  hub: Arc<ClientContext>| async move {
+                let ip = request_ip(&headers, peer, &hub).to_string();
+                let request = MeRequest {
+                    query,
+                    headers,
+                    input,
+                    ip,
+                };
+                answer(handler(hub, request).await)
             },
         )
         .boxed()
@@ -181,11 +195,10 @@ async fn live_sessions_of(
 /// `GET /api/v1/me/sessions`.
 async fn list_own(
     hub: &ClientContext,
-    query: &str,
-    headers: &HeaderMap,
+    request: &MeRequest,
 ) -> Result<warp::reply::Response, ApiError> {
-    let caller = caller_of(hub, query, headers)?;
-    let current = current_session(headers);
+    let caller = caller_of(hub, &request.query, &request.headers)?;
+    let current = current_session(&request.headers);
     let sessions: Vec<OwnSession> = live_sessions_of(hub, &caller.user_id)
         .await?
         .into_iter()
@@ -200,13 +213,11 @@ async fn list_own(
 /// `DELETE /api/v1/me/sessions/{session_id}`: another user's id is 404.
 async fn end_own(
     hub: &ClientContext,
-    query: &str,
-    headers: &HeaderMap,
-    session_id: &str,
+    request: &MeRequest,
 ) -> Result<warp::reply::Response, ApiError> {
-    let caller = caller_of(hub, query, headers)?;
+    let caller = caller_of(hub, &request.query, &request.headers)?;
     let not_found = || ApiError::NotFound("no such live session of yours".into());
-    let id = SessionId::parse(session_id).ok_or_else(not_found)?;
+    let id = SessionId::parse(&request.input).ok_or_else(not_found)?;
     let owned = hub
         .presence
         .live_session(id)
@@ -215,7 +226,7 @@ async fn end_own(
     if !owned || !hub.presence.terminate(id, TerminateReason::User).await? {
         return Err(not_found());
     }
-    tracing::info!(session_id = %id, user_id = %caller.user_id, "session ended by its user");
+    audit_end_by_user(hub, &caller, &request.ip, id);
     Ok(warp::reply::json(&json!({"terminated": true})).into_response())
 }
 
@@ -223,11 +234,10 @@ async fn end_own(
 /// caller but the current one, each ended as `DELETE` ends one.
 async fn revoke_others_of(
     hub: &ClientContext,
-    query: &str,
-    headers: &HeaderMap,
+    request: &MeRequest,
 ) -> Result<warp::reply::Response, ApiError> {
-    let caller = caller_of(hub, query, headers)?;
-    let current = current_session(headers);
+    let caller = caller_of(hub, &request.query, &request.headers)?;
+    let current = current_session(&request.headers);
     let mut terminated = 0_usize;
     for session in live_sessions_of(hub, &caller.user_id).await? {
         if Some(session.session_id) == current {
@@ -239,20 +249,38 @@ async fn revoke_others_of(
             .await?
         {
             terminated += 1;
+            audit_end_by_user(hub, &caller, &request.ip, session.session_id);
         }
     }
-    tracing::info!(user_id = %caller.user_id, terminated, "other sessions ended by their user");
     Ok(warp::reply::json(&json!({ "terminated": terminated })).into_response())
+}
+
+/// Records `session.end_by_user` and logs it.
+fn audit_end_by_user(hub: &ClientContext, caller: &Principal, ip: &str, session: SessionId) {
+    tracing::info!(session_id = %session, user_id = %caller.user_id, "session ended by its user");
+    let actor = Caller {
+        user_id: caller.user_id.to_string(),
+        role: match caller.role {
+            Role::Admin => "admin",
+            Role::Client => "client",
+        },
+        ip: ip.to_string(),
+    };
+    let target = AuditTarget {
+        user_id: Some(caller.user_id.to_string()),
+        session_id: Some(session.to_string()),
+    };
+    hub.auditor
+        .action(AuditAction::SessionEndByUser, &actor, target, None, "ok");
 }
 
 /// `GET /api/v1/me/history`: the caller's ended sessions, newest first.
 async fn own_history(
     hub: &ClientContext,
-    query: &str,
-    headers: &HeaderMap,
+    request: &MeRequest,
 ) -> Result<warp::reply::Response, ApiError> {
-    let caller = caller_of(hub, query, headers)?;
-    let pairs = parse_pairs(query)?;
+    let caller = caller_of(hub, &request.query, &request.headers)?;
+    let pairs = parse_pairs(&request.query)?;
     let paging = Paging::parse(&pairs)?;
     let filter = SessionFilter {
         user_id: Some(caller.user_id.as_str().to_string()),

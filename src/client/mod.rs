@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::Auditor;
 use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
 use crate::history::HistoryStore;
@@ -57,6 +58,8 @@ pub struct ClientContext {
     pub http_session_ttl: Duration,
     /// Ended sessions, for `/api/v1/me/history`.
     pub history: Arc<dyn HistoryStore>,
+    /// The audit trail (sessions ended by their user).
+    pub auditor: Auditor,
     /// Every WebSocket task, for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused.

@@ -43,6 +43,13 @@ impl EventFrame {
                 head: r#"{"type":"user","seq":"#,
                 tail: format!(r#","user":{}}}"#, to_json(user)),
             },
+            // No organisation: only streams without an org filter see the
+            // audit trail (it names users and IPs of every organisation).
+            Change::Audit(event) => Self {
+                org: None,
+                head: r#"{"type":"audit","seq":"#,
+                tail: format!(r#","event":{}}}"#, to_json(event)),
+            },
         }
     }
 

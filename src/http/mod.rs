@@ -28,6 +28,8 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "sessions", "export"] => "/api/v1/sessions/export",
         ["api", "v1", "sessions", _] => "/api/v1/sessions/{session_id}",
         ["api", "v1", "stats"] => "/api/v1/stats",
+        ["api", "v1", "audit"] => "/api/v1/audit",
+        ["api", "v1", "audit", "export"] => "/api/v1/audit/export",
         ["api", "v1", "me", "sessions"] => "/api/v1/me/sessions",
         ["api", "v1", "me", "sessions", "revoke-others"] => "/api/v1/me/sessions/revoke-others",
         ["api", "v1", "me", "sessions", _] => "/api/v1/me/sessions/{session_id}",

@@ -1,6 +1,6 @@
 //! Owns the engine's only output: what changed, in the order it was applied.
 
-use crate::model::{SessionView, UserView};
+use crate::model::{AuditEvent, SessionView, UserView};
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,4 +38,6 @@ pub enum Change {
     },
     /// A user's status, session count or manual status changed.
     User(UserView),
+    /// An entry of the audit trail was recorded on this node.
+    Audit(AuditEvent),
 }

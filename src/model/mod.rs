@@ -5,6 +5,7 @@
 //! Serde names here *are* the wire names of `docs/protocol.md`. There is no
 //! logic beyond validation and formatting.
 
+pub mod audit;
 pub mod change;
 pub mod close;
 pub mod filter;
@@ -15,6 +16,7 @@ pub mod status;
 pub mod time;
 pub mod user;
 
+pub use audit::{AuditAction, AuditActor, AuditEvent, AuditTarget};
 pub use change::{Change, SessionEvent};
 pub use close::CloseCode;
 pub use filter::{SessionFields, SessionFilter};

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::state::{NewSession, PresenceState};
 use crate::feed::Subscription;
-use crate::model::MetaUpdate;
+use crate::model::{AuditEvent, MetaUpdate};
 use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
 
 /// A read-only look at the map, run inside the engine.
@@ -99,6 +99,8 @@ pub enum Command {
     },
     /// Run a read-only function over the map.
     Inspect(Inspection),
+    /// Put an audit event on the admin streams, numbered with the rest.
+    Audit(Box<AuditEvent>),
     /// End every local session with cause `shutdown`.
     Shutdown {
         /// Answered when done.

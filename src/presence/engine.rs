@@ -154,6 +154,7 @@ impl Engine {
                 let _ = reply.send(subscription);
             }
             Command::Inspect(inspection) => inspection(&self.state, now),
+            Command::Audit(event) => self.pending.push(Change::Audit(*event)),
             Command::Shutdown { reply } => {
                 for id in self.local_sessions() {
                     self.end_local(id, TerminateReason::Shutdown, now);

@@ -31,7 +31,7 @@ pub use state::{Counters, NewSession, Peak};
 use state::PresenceState;
 
 use crate::feed::Subscription;
-use crate::model::{EndCause, ManualStatus, MetaUpdate, Millis, SessionId, UserId};
+use crate::model::{AuditEvent, EndCause, ManualStatus, MetaUpdate, Millis, SessionId, UserId};
 
 /// How many commands may wait for the engine before senders wait too.
 pub const COMMAND_QUEUE: usize = 65_536;
@@ -179,6 +179,12 @@ impl PresenceHandle {
             }))
         })
         .await
+    }
+
+    /// Puts an audit event on the admin streams (in the order of the
+    /// engine's other changes).
+    pub async fn publish_audit(&self, event: AuditEvent) -> Result<(), EngineStopped> {
+        self.send(Command::Audit(Box::new(event))).await
     }
 
     /// Ends every local session with cause `shutdown` and tells their

@@ -6,6 +6,7 @@ mod support;
 
 mod admin_stream;
 mod api;
+mod audit;
 mod auth;
 mod heartbeat;
 mod limits;

@@ -38,6 +38,13 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         Auth::Client,
     ),
     ("get", "/api/v1/users", "/api/v1/users", Auth::Admin),
+    ("get", "/api/v1/audit", "/api/v1/audit", Auth::Admin),
+    (
+        "get",
+        "/api/v1/audit/export",
+        "/api/v1/audit/export",
+        Auth::Admin,
+    ),
     (
         "get",
         "/api/v1/me/sessions",

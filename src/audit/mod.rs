@@ -1,0 +1,272 @@
+//! Owns the audit trail (contract v1.1 §10): every admin action and every
+//! authentication failure becomes an `AuditEvent`, recorded in the
+//! `AuditStore`, shown on the admin streams (`{"type":"audit",...}`) and
+//! listed by `/api/v1/audit`.
+//!
+//! Callers hand events to `Auditor` (a cheap handle) and never wait: a
+//! bounded queue feeds one task that folds authentication failures per
+//! (IP, action) and second (`fold.rs`), writes to the store and publishes
+//! through the presence engine, so audit frames are numbered with every
+//! other admin event. Overflow of that queue is counted
+//! (`presence_audit_dropped_total`) and logged at most once a minute.
+
+pub mod fold;
+pub mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntCounterVec, Opts};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::model::time::now_millis;
+use crate::model::{AuditAction, AuditActor, AuditEvent, AuditTarget, Millis, NodeId};
+use crate::presence::PresenceHandle;
+use fold::Folding;
+use store::AuditStore;
+
+/// Events waiting for the audit task before new ones are dropped (counted).
+pub const AUDIT_QUEUE: usize = 65_536;
+/// Overflow is logged at most this often.
+const OVERFLOW_LOG_EVERY_MS: Millis = 60_000;
+
+/// What an audited request says about its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's user id.
+    pub user_id: String,
+    /// `admin` or `client`.
+    pub role: &'static str,
+    /// The client IP as the hub records it.
+    pub ip: String,
+}
+
+/// The cheap handle every edge records audit events through.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    events: mpsc::Sender<AuditEvent>,
+    node_id: NodeId,
+    dropped: IntCounter,
+    last_overflow_log: Arc<AtomicI64>,
+}
+
+/// The receiving end, for `AuditTask`.
+#[derive(Debug)]
+pub struct AuditInbox(mpsc::Receiver<AuditEvent>);
+
+impl Auditor {
+    /// A handle and the inbox of its task; registers the audit metrics.
+    pub fn new(
+        node_id: NodeId,
+        metrics: &Metrics,
+    ) -> Result<(Self, AuditInbox), prometheus::Error> {
+        let dropped = IntCounter::with_opts(Opts::new(
+            "presence_audit_dropped_total",
+            "Audit events dropped because the audit queue was full",
+        ))?;
+        metrics.register(Box::new(dropped.clone()))?;
+        let (events, inbox) = mpsc::channel(AUDIT_QUEUE);
+        Ok((
+            Self {
+                events,
+                node_id,
+                dropped,
+                last_overflow_log: Arc::new(AtomicI64::new(i64::MIN)),
+            },
+            AuditInbox(inbox),
+        ))
+    }
+
+    /// Records an action done by `caller` on `target`.
+    pub fn action(
+        &self,
+        action: AuditAction,
+        caller: &Caller,
+        target: AuditTarget,
+        reason: Option<String>,
+        result: &str,
+    ) {
+        self.submit(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: now_millis(),
+            action,
+            actor: Some(AuditActor {
+                user_id: Some(caller.user_id.clone()),
+                role: Some(caller.role.to_string()),
+                ip: Some(caller.ip.clone()),
+            }),
+            target,
+            reason,
+            node_id: self.node_id.to_string(),
+            result: result.to_string(),
+        });
+    }
+
+    /// Records a 401 (`auth.failed`) or 403 (`auth.denied`) answer. A 403's
+    /// actor names the caller when its token was valid.
+    pub fn auth_refused(
+        &self,
+        action: AuditAction,
+        actor: AuditActor,
+        target: AuditTarget,
+        result: &str,
+    ) {
+        self.submit(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: now_millis(),
+            action,
+            actor: Some(actor),
+            target,
+            reason: None,
+            node_id: self.node_id.to_string(),
+            result: result.to_string(),
+        });
+    }
+
+    /// Records an event without an actor (the hub itself acted).
+    pub fn system(&self, action: AuditAction, target: AuditTarget, reason: String, result: &str) {
+        self.submit(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: now_millis(),
+            action,
+            actor: None,
+            target,
+            reason: Some(reason),
+            node_id: self.node_id.to_string(),
+            result: result.to_string(),
+        });
+    }
+
+    fn submit(&self, event: AuditEvent) {
+        if self.events.try_send(event).is_err() {
+            self.dropped.inc();
+            let now = now_millis();
+            let last = self.last_overflow_log.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= OVERFLOW_LOG_EVERY_MS
+                && self
+                    .last_overflow_log
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::error!(
+                    dropped_total = self.dropped.get(),
+                    "audit queue full: audit events dropped (see presence_audit_dropped_total)"
+                );
+            }
+        }
+    }
+}
+
+/// The task behind `Auditor`: folds, stores, publishes.
+pub struct AuditTask {
+    inbox: AuditInbox,
+    store: Arc<dyn AuditStore>,
+    presence: PresenceHandle,
+    folding: Folding,
+    recorded: IntCounterVec,
+}
+
+impl std::fmt::Debug for AuditTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditTask").finish_non_exhaustive()
+    }
+}
+
+impl AuditTask {
+    /// The task for `inbox`, writing to `store`.
+    pub fn new(
+        inbox: AuditInbox,
+        store: Arc<dyn AuditStore>,
+        presence: PresenceHandle,
+        metrics: &Metrics,
+    ) -> Result<Self, prometheus::Error> {
+        let recorded = IntCounterVec::new(
+            Opts::new(
+                "presence_audit_events_total",
+                "Audit events recorded, by action",
+            ),
+            &["action"],
+        )?;
+        metrics.register(Box::new(recorded.clone()))?;
+        Ok(Self {
+            inbox,
+            store,
+            presence,
+            folding: Folding::default(),
+            recorded,
+        })
+    }
+
+    /// Runs until every `Auditor` is dropped or `stop` fires; open folding
+    /// windows are written before it returns.
+    pub async fn run(mut self, stop: CancellationToken) {
+        loop {
+            let close_in = self
+                .folding
+                .next_close()
+                .map(|at| Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0)));
+            tokio::select! {
+                biased;
+                event = self.inbox.0.recv() => match event {
+                    Some(event) => self.take(event).await,
+                    None => break,
+                },
+                () = sleep_or_never(close_in) => {
+                    let folded = self.folding.close_due(now_millis());
+                    self.write(folded).await;
+                }
+                () = stop.cancelled() => break,
+            }
+        }
+        while let Ok(event) = self.inbox.0.try_recv() {
+            self.take(event).await;
+        }
+        let folded = self.folding.close_all(now_millis());
+        self.write(folded).await;
+    }
+
+    async fn take(&mut self, event: AuditEvent) {
+        let folds = matches!(
+            event.action,
+            AuditAction::AuthFailed | AuditAction::AuthDenied
+        );
+        let now = event.at;
+        let to_write = if folds {
+            self.folding.offer(event, now)
+        } else {
+            Some(event)
+        };
+        if let Some(event) = to_write {
+            self.write(vec![event]).await;
+        }
+    }
+
+    async fn write(&self, events: Vec<AuditEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            self.recorded
+                .with_label_values(&[event.action.as_str()])
+                .inc();
+        }
+        if let Err(err) = self.store.record(events.clone()).await {
+            tracing::error!(error = %err, count = events.len(), "audit events could not be stored");
+        }
+        for event in events {
+            if self.presence.publish_audit(event).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
+}
