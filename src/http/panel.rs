@@ -18,14 +18,15 @@ fn asset(path: &str) -> Option<&'static include_dir::File<'static>> {
     WEB.get_file(path)
 }
 
-/// `GET /` and `GET /<file>` for every file under `web/`.
+/// `GET /` and `GET /<file>` for every file under `web/` (and `HEAD`, which
+/// hyper answers with the same headers and no body).
 pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone
 {
     // Not `warp::get()`: its 405 would outrank a more specific rejection
     // (413, 400) from the API route that really matched the path.
     warp::method()
         .and_then(|method: warp::http::Method| async move {
-            if method == warp::http::Method::GET {
+            if method == warp::http::Method::GET || method == warp::http::Method::HEAD {
                 Ok(())
             } else {
                 Err(warp::reject::not_found())

@@ -7,14 +7,19 @@ use warp::http::StatusCode;
 
 use crate::cluster::Readiness;
 
-/// `GET /healthz` and `GET /readyz`.
+/// `GET` (or `HEAD`: the same status and headers, no body) of a probe.
+fn get_or_head() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
+}
+
+/// `GET /healthz` and `GET /readyz`, and `HEAD` of both.
 pub fn routes(
     readiness: Readiness,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let healthz = warp::path!("healthz")
-        .and(warp::get())
+        .and(get_or_head())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    let readyz = warp::path!("readyz").and(warp::get()).map(move || {
+    let readyz = warp::path!("readyz").and(get_or_head()).map(move || {
         let (status, body) = match readiness.problem() {
             None => (StatusCode::OK, serde_json::json!({"status": "ready"})),
             Some(reason) => (

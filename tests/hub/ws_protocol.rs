@@ -247,6 +247,30 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let client = reqwest::Client::new();
+        for path in ["/", "/healthz", "/readyz"] {
+            let get = client.get(hub.http(path)).send().await.unwrap();
+            let head = client.head(hub.http(path)).send().await.unwrap();
+            assert_eq!(head.status(), get.status(), "HEAD {path}");
+            assert_eq!(
+                head.headers().get("content-type"),
+                get.headers().get("content-type"),
+                "HEAD {path}"
+            );
+            assert!(
+                head.bytes().await.unwrap().is_empty(),
+                "HEAD {path} has no body"
+            );
+            assert!(!get.bytes().await.unwrap().is_empty());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn shutdown_terminates_clients_with_1001_and_ends_sessions() {
     within(LIMIT, async {
         let hub = TestHub::start(|_| {}).await;
