@@ -426,6 +426,7 @@ impl Engine {
             };
             let local = session.node_id == self.config.node_id;
             if local {
+                log_lifecycle(*event, session);
                 self.replicate(&change);
             }
             let lost = session.end_cause == Some(EndCause::NodeLost)
@@ -447,5 +448,26 @@ impl Engine {
         if outbox.try_send(change.clone()).is_err() {
             self.outboxes.republish.store(true, Ordering::Release);
         }
+    }
+}
+
+/// One info line per local session start and end (no token, no metadata).
+fn log_lifecycle(event: SessionEvent, session: &SessionView) {
+    match event {
+        SessionEvent::Started => tracing::info!(
+            session_id = %session.session_id,
+            user_id = %session.user_id,
+            transport = ?session.transport,
+            ip = session.ip.as_deref().unwrap_or(""),
+            "session started"
+        ),
+        SessionEvent::Ended => tracing::info!(
+            session_id = %session.session_id,
+            user_id = %session.user_id,
+            cause = session.end_cause.map_or("", EndCause::as_str),
+            duration_s = session.duration_s,
+            "session ended"
+        ),
+        SessionEvent::Updated => {}
     }
 }
