@@ -457,7 +457,7 @@ fn log_lifecycle(event: SessionEvent, session: &SessionView) {
         SessionEvent::Started => tracing::info!(
             session_id = %session.session_id,
             user_id = %session.user_id,
-            transport = ?session.transport,
+            transport = session.transport.as_str(),
             ip = session.ip.as_deref().unwrap_or(""),
             "session started"
         ),
