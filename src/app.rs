@@ -346,8 +346,15 @@ impl RunningHub {
 
 /// Starts the hub and runs it until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
+    // Polled once so the handlers are installed before the start line: a
+    // SIGTERM right after it must shut down cleanly, not kill the process.
+    let signal = crate::shutdown::signal();
+    tokio::pin!(signal);
+    if futures_util::poll!(&mut signal).is_ready() {
+        return Ok(());
+    }
     let hub = start(settings).await?;
-    crate::shutdown::signal().await;
+    signal.await;
     hub.shutdown().await;
     Ok(())
 }

@@ -8,4 +8,7 @@
 mod support;
 
 mod conformance;
+mod postgres_hubs;
+mod process;
+mod schema;
 mod stores;
