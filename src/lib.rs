@@ -19,8 +19,8 @@
 //! - [`device`]: User-Agent parsing.
 //! - [`cluster`]: replication between nodes, behind a trait (single node by
 //!   default, Redis pub/sub for clusters); readiness.
-//! - [`history`]: ended sessions, in memory (optionally a replayed file) or
-//!   in Redis, behind a trait.
+//! - [`history`]: ended sessions, in SQLite (the default), PostgreSQL,
+//!   memory (optionally a replayed file) or Redis, behind a trait.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
