@@ -10,13 +10,14 @@
 //! of the index.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, QueryBuilder};
 
 use super::sql::{
     Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
@@ -44,13 +45,24 @@ pub struct PostgresHistory {
 impl PostgresHistory {
     /// Connects and migrates. The URL is never logged: it may hold a password.
     pub async fn connect(url: &str) -> Result<Self, HistoryError> {
-        let what = "PostgreSQL database (PRESENCE_DATABASE_URL)";
+        let what = "PostgreSQL database";
+        let cannot =
+            |e: sqlx::Error| HistoryError::Unusable(format!("{what}: cannot connect: {e}"));
+        let options = PgConnectOptions::from_str(url).map_err(cannot)?;
+        // One plain connection first: a pool would only report its timeout,
+        // not why the server refused.
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(cannot)?
+            .close()
+            .await
+            .map_err(cannot)?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(|e| HistoryError::Unusable(format!("{what}: cannot connect: {e}")))?;
+            .map_err(cannot)?;
         MIGRATOR
             .run(&pool)
             .await

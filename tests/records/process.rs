@@ -215,3 +215,21 @@ async fn the_history_file_is_imported_once_and_appended_to() {
     })
     .await;
 }
+
+#[test]
+fn an_unreachable_postgres_at_start_stops_the_hub_with_exit_2() {
+    let dir = TempDir::new("unreachable-postgres");
+    let url = format!(
+        "postgres://hub:s3cret-pass@127.0.0.1:{}/presence",
+        crate::support::free_port()
+    );
+    let output = run_binary(dir.path(), &[("PRESENCE_DATABASE_URL", &url)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PRESENCE_DATABASE_URL"), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret-pass"),
+        "no password in the log: {stderr}"
+    );
+}
