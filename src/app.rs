@@ -25,8 +25,12 @@ use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleN
 use crate::config::Settings;
 use crate::history::HistoryStore;
 use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use crate::history::mirror::{self, FileMirror};
+use crate::history::postgres::PostgresHistory;
 use crate::history::redis::RedisHistory;
-use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
+use crate::history::sqlite::SqliteHistory;
+use crate::history::url::DatabaseUrl;
+use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended, watch_store};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::server;
 use crate::metrics::Metrics;
@@ -63,6 +67,21 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// The records database cannot be used: unreachable, not a database, or
+    /// a schema newer than this binary.
+    #[error("PRESENCE_DATABASE_URL: {0}")]
+    Database(crate::history::HistoryError),
+}
+
+impl StartError {
+    /// The process exit code: 2 for a database the hub must not run on (as
+    /// for an invalid configuration), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Database(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// A running hub.
@@ -94,7 +113,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let metrics = Metrics::new()?;
     let node_id = settings.presence.node_id.clone();
 
-    let history = open_history(&settings)?;
+    let history = open_history(&settings).await?;
     let readiness = Readiness::new();
 
     let (presence, commands) = PresenceHandle::channel();
@@ -137,6 +156,22 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         settings.history_retention,
         stop_replication.clone(),
     )));
+    if settings.database.is_database() {
+        let readiness = readiness.clone();
+        let report = move |reachable| {
+            if reachable {
+                readiness.clear_store_problem();
+            } else {
+                readiness.set_store_problem("database_unreachable");
+            }
+        };
+        tasks.push(tokio::spawn(watch_store(
+            history.clone(),
+            report,
+            stop_replication.clone(),
+        )));
+    }
+    let store_name = history.name();
 
     let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
     let audit: Arc<dyn AuditStore> = Arc::new(MemoryAudit::new());
@@ -160,7 +195,13 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         closing.clone(),
         http_connections.clone(),
     )));
-    announce(&settings, local_addr, &node_id, dev_mode);
+    announce(
+        &settings,
+        local_addr,
+        &node_id,
+        dev_mode,
+        store_name,
+    );
     Ok(RunningHub {
         local_addr,
         node_id,
@@ -174,16 +215,42 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     })
 }
 
-/// Cluster mode keeps history in Redis; a single node keeps it in memory,
-/// mirrored to `PRESENCE_HISTORY_FILE` when set.
-fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
-    if let Some(url) = &settings.redis_url {
-        return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
-    }
-    Ok(match &settings.history_file {
-        Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
-        None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
-    })
+/// The store `PRESENCE_DATABASE_URL` names. `memory:` keeps v1's choice:
+/// Redis in cluster mode, else memory mirrored to `PRESENCE_HISTORY_FILE`
+/// when set. Beside a database, that file is imported at start and appended
+/// to from then on.
+async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
+    let store: Arc<dyn HistoryStore> = match &settings.database {
+        DatabaseUrl::Memory => {
+            if let Some(url) = &settings.redis_url {
+                return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
+            }
+            return Ok(match &settings.history_file {
+                Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
+                None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
+            });
+        }
+        DatabaseUrl::Sqlite(path) => Arc::new(
+            SqliteHistory::open(path)
+                .await
+                .map_err(StartError::Database)?,
+        ),
+        DatabaseUrl::Postgres(_) => {
+            let url = settings.database.postgres_url().unwrap_or_default();
+            Arc::new(
+                PostgresHistory::connect(url)
+                    .await
+                    .map_err(StartError::Database)?,
+            )
+        }
+    };
+    let Some(path) = &settings.history_file else {
+        return Ok(store);
+    };
+    let since = crate::model::time::now_millis()
+        - crate::model::time::millis_of(settings.history_retention);
+    mirror::import(store.as_ref(), path, since).await?;
+    Ok(Arc::new(FileMirror::open(store, path)?))
 }
 
 /// The replicator looks up how vanished replicas ended in history.
@@ -314,7 +381,13 @@ impl Edges {
     }
 }
 
-fn announce(settings: &Settings, addr: SocketAddr, node_id: &NodeId, dev_mode: bool) {
+fn announce(
+    settings: &Settings,
+    addr: SocketAddr,
+    node_id: &NodeId,
+    dev_mode: bool,
+    records: &'static str,
+) {
     if dev_mode {
         tracing::warn!(
             "DEV MODE: no PRESENCE_JWT_SECRET is set; clients name themselves with ?user= and the admin API is open to anyone who can reach {addr}"
@@ -325,6 +398,7 @@ fn announce(settings: &Settings, addr: SocketAddr, node_id: &NodeId, dev_mode: b
         bind = %addr,
         node_id = %node_id,
         cluster = if settings.redis_url.is_some() { "redis" } else { "single-node" },
+        records,
         panel = %format!("http://{addr}/"),
         admin_stream = %format!("ws://{addr}/admin/ws"),
         "presence hub listening"
@@ -370,8 +444,15 @@ impl RunningHub {
 
 /// Starts the hub and runs it until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
+    // Polled once so the handlers are installed before the start line: a
+    // SIGTERM right after it must shut down cleanly, not kill the process.
+    let signal = crate::shutdown::signal();
+    tokio::pin!(signal);
+    if futures_util::poll!(&mut signal).is_ready() {
+        return Ok(());
+    }
     let hub = start(settings).await?;
-    crate::shutdown::signal().await;
+    signal.await;
     hub.shutdown().await;
     Ok(())
 }

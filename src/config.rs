@@ -13,6 +13,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+use crate::history::url::{DEFAULT_DATABASE_URL, DatabaseUrl, redacted};
 use crate::model::NodeId;
 
 /// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
@@ -97,6 +98,12 @@ pub struct Config {
     /// Single-node history is appended to this file and replayed at start.
     #[arg(long, env = "PRESENCE_HISTORY_FILE")]
     pub history_file: Option<std::path::PathBuf>,
+
+    /// Where records are kept: sqlite://PATH, postgres://..., postgresql://... or memory:
+    /// (in memory, plus PRESENCE_HISTORY_FILE). Unset: sqlite://presence-hub.db on a single
+    /// node; in cluster mode, Redis (sqlite:// is refused there).
+    #[arg(long, env = "PRESENCE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Admin API rate limit per token (per IP in dev mode), e.g. 50/s; burst is twice that.
     #[arg(long, env = "PRESENCE_API_RATE_LIMIT", default_value = "50/s")]
@@ -242,6 +249,8 @@ pub struct Settings {
     pub history_retention: Duration,
     /// History file (single node).
     pub history_file: Option<std::path::PathBuf>,
+    /// Where records are kept (`Memory` in cluster mode: in Redis).
+    pub database: DatabaseUrl,
     /// Admin API rate.
     pub api_rate_limit: RateLimit,
     /// Serve /metrics.
@@ -274,6 +283,7 @@ impl Config {
             trusted_proxies: String::new(),
             insecure_dev: false,
             history_file: None,
+            database_url: None,
             api_rate_limit: "50/s".into(),
             metrics: true,
             log_format: LogFormat::Text,
@@ -319,6 +329,7 @@ impl Config {
             node_timeout: self.node_timeout,
             history_retention: self.history_retention,
             history_file: self.history_file.clone(),
+            database: self.database()?,
             api_rate_limit: self
                 .api_rate_limit
                 .parse()
@@ -330,6 +341,32 @@ impl Config {
             metrics: self.metrics,
             log_format: self.log_format,
         })
+    }
+
+    /// `PRESENCE_DATABASE_URL`, resolved: unset is SQLite on a single node
+    /// and Redis in cluster mode, where a node's SQLite file is refused.
+    fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        let clustered = self
+            .redis_url
+            .as_deref()
+            .is_some_and(|url| !url.trim().is_empty());
+        let text = match self.database_url.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => text,
+            _ if clustered => "memory:",
+            _ => DEFAULT_DATABASE_URL,
+        };
+        let database: DatabaseUrl = text.parse().map_err(|reason| ConfigError::Invalid {
+            variable: "PRESENCE_DATABASE_URL",
+            value: redacted(text),
+            reason,
+        })?;
+        if clustered && matches!(database, DatabaseUrl::Sqlite(_)) {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_DATABASE_URL",
+                reason: "sqlite:// cannot be used in cluster mode (PRESENCE_REDIS_URL is set): a node's file cannot be shared; use postgres://..., or leave it unset (or memory:) to keep records in Redis".into(),
+            });
+        }
+        Ok(database)
     }
 
     fn parse_bind(&self) -> Result<SocketAddr, ConfigError> {
@@ -499,6 +536,33 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.to_string().contains("PRESENCE_API_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn the_database_defaults_to_sqlite_alone_and_redis_in_a_cluster() {
+        let alone = Config::defaults().validate().unwrap();
+        assert!(
+            matches!(alone.database, DatabaseUrl::Sqlite(ref p) if p.as_os_str() == "presence-hub.db")
+        );
+        let mut clustered = Config::defaults();
+        clustered.redis_url = Some("redis://127.0.0.1:6379".into());
+        assert!(matches!(
+            clustered.validate().unwrap().database,
+            DatabaseUrl::Memory
+        ));
+        clustered.database_url = Some("postgres://127.0.0.1/presence".into());
+        assert!(matches!(
+            clustered.validate().unwrap().database,
+            DatabaseUrl::Postgres(_)
+        ));
+        clustered.database_url = Some("sqlite://node.db".into());
+        let err = clustered.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_DATABASE_URL"), "{err}");
+        let mut bad = Config::defaults();
+        bad.database_url = Some("mysql://hub:secret@db/x".into());
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("PRESENCE_DATABASE_URL"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -24,8 +24,8 @@
 //! - [`device`]: User-Agent parsing.
 //! - [`cluster`]: replication between nodes, behind a trait (single node by
 //!   default, Redis pub/sub for clusters); readiness.
-//! - [`history`]: ended sessions, in memory (optionally a replayed file) or
-//!   in Redis, behind a trait.
+//! - [`history`]: ended sessions, in SQLite (the default), PostgreSQL,
+//!   memory (optionally a replayed file) or Redis, behind a trait.
 //! - [`keyspace`]: every Redis key and channel name, shared by `cluster`
 //!   and `history`.
 //! - [`metrics`]: every Prometheus metric.

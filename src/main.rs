@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %err, "presence hub failed to start");
             eprintln!("presence-hub: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
     }
 }

@@ -92,6 +92,13 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     /// Ended sessions held in history.
     pub history_size: IntGauge,
+    /// Ended sessions waiting to be recorded (the store is slow or down).
+    pub history_backlog: IntGauge,
+    /// Failed history writes (the records wait and are retried).
+    pub history_write_errors: IntCounter,
+    /// Ended sessions that could not be recorded, by reason (`overflow`:
+    /// the backlog was full; `shutdown`: still waiting at exit).
+    pub history_dropped: IntCounterVec,
     /// Redis errors (cluster mode).
     pub redis_errors: IntCounter,
     /// Replication lag seen on the last remote delta, in seconds.
@@ -189,6 +196,21 @@ impl Metrics {
                 "presence_history_sessions",
                 "Ended sessions held in history",
             ))?,
+            history_backlog: IntGauge::with_opts(opts(
+                "presence_history_backlog",
+                "Ended sessions waiting to be recorded",
+            ))?,
+            history_write_errors: IntCounter::with_opts(opts(
+                "presence_history_write_errors_total",
+                "Failed history writes (retried)",
+            ))?,
+            history_dropped: IntCounterVec::new(
+                opts(
+                    "presence_history_dropped_total",
+                    "Ended sessions that could not be recorded, by reason",
+                ),
+                &["reason"],
+            )?,
             redis_errors: IntCounter::with_opts(opts(
                 "presence_redis_errors_total",
                 "Redis errors",
@@ -215,6 +237,10 @@ impl Metrics {
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
+        // Shown at 0 from the start, so a dashboard can alert on any increase.
+        for reason in ["overflow", "shutdown"] {
+            metrics.history_dropped.with_label_values(&[reason]);
+        }
         Ok(metrics)
     }
 
@@ -240,6 +266,9 @@ impl Metrics {
         r.register(Box::new(self.sessions_ended.clone()))?;
         r.register(Box::new(self.api_requests.clone()))?;
         r.register(Box::new(self.history_size.clone()))?;
+        r.register(Box::new(self.history_backlog.clone()))?;
+        r.register(Box::new(self.history_write_errors.clone()))?;
+        r.register(Box::new(self.history_dropped.clone()))?;
         r.register(Box::new(self.redis_errors.clone()))?;
         r.register(Box::new(self.replication_lag.clone()))?;
         r.register(Box::new(self.deltas.clone()))?;

@@ -42,6 +42,7 @@ impl Hub {
         let mut command = Command::new(&bin);
         command
             .env("PRESENCE_BIND", "127.0.0.1:0")
+            .env("PRESENCE_DATABASE_URL", "memory:")
             .env("PRESENCE_LOG_FORMAT", "text")
             .env("RUST_LOG", "presence_hub=info")
             .env("NO_COLOR", "1")

@@ -25,6 +25,9 @@ use crate::presence::{Change, PresenceHandle, RemoteCommand};
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     problem: Arc<RwLock<Option<&'static str>>>,
+    /// The records store's problem (`database_unreachable`), kept apart so
+    /// that replication clearing its own does not clear it.
+    store_problem: Arc<RwLock<Option<&'static str>>>,
 }
 
 impl Readiness {
@@ -47,9 +50,25 @@ impl Readiness {
         }
     }
 
-    /// The current problem, if any.
+    /// Marks the records store unreachable with `reason`
+    /// (`database_unreachable`).
+    pub fn set_store_problem(&self, reason: &'static str) {
+        if let Ok(mut problem) = self.store_problem.write() {
+            *problem = Some(reason);
+        }
+    }
+
+    /// Clears the records store's problem.
+    pub fn clear_store_problem(&self) {
+        if let Ok(mut problem) = self.store_problem.write() {
+            *problem = None;
+        }
+    }
+
+    /// The current problem, if any (replication's first).
     pub fn problem(&self) -> Option<&'static str> {
-        self.problem.read().ok().and_then(|problem| *problem)
+        let replication = self.problem.read().ok().and_then(|problem| *problem);
+        replication.or_else(|| self.store_problem.read().ok().and_then(|problem| *problem))
     }
 }
 

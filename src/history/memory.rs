@@ -257,6 +257,10 @@ impl MemoryHistory {
 }
 
 impl HistoryStore for MemoryHistory {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         std::future::ready(self.record_now(session)).boxed()
     }

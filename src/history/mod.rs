@@ -1,11 +1,19 @@
 //! Owns the record of ended sessions: what is kept (`SessionView` with
 //! `ended_at`, `end_cause`, `duration_s`), for how long (retention), and how
-//! it is queried. `HistoryStore` is the seam: `MemoryHistory` (single node,
-//! optionally backed by an append-only file) is the default; a Redis store
-//! plugs in for clusters.
+//! it is queried. `HistoryStore` is the seam, chosen by
+//! `PRESENCE_DATABASE_URL` (`url.rs`): `SqliteHistory` (the single-node
+//! default), `PostgresHistory` (any number of nodes), `MemoryHistory`
+//! (`memory:`, optionally backed by an append-only file) and, in cluster
+//! mode without PostgreSQL, `RedisHistory`. One conformance suite
+//! (`tests/records/`) runs against every one of them.
 
 pub mod memory;
+pub mod mirror;
+pub mod postgres;
 pub mod redis;
+mod sql;
+pub mod sqlite;
+pub mod url;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -27,6 +35,10 @@ pub enum HistoryError {
     /// The backing store failed.
     #[error("history store: {0}")]
     Store(String),
+    /// The store cannot be used at all (corrupt file, schema newer than this
+    /// binary): the hub must not start on it.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 /// A page of matches, newest `connected_at` first.
@@ -43,8 +55,34 @@ pub type ScanBatch = (Vec<SessionView>, Option<usize>);
 
 /// Ended sessions, kept for the retention period.
 pub trait HistoryStore: Send + Sync + 'static {
+    /// Which store this is (`memory`, `redis`, `sqlite`, `postgres`), for
+    /// logs and metrics.
+    fn name(&self) -> &'static str;
+
     /// Records an ended session (once; recording the same id again is a no-op).
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>>;
+
+    /// Records several ended sessions, in one transaction where the store
+    /// has them; ids already recorded are skipped. Returns how many were new
+    /// when the store can tell (else how many were given).
+    fn record_batch<'a>(
+        &'a self,
+        sessions: &'a [SessionView],
+    ) -> BoxFuture<'a, Result<usize, HistoryError>> {
+        Box::pin(async move {
+            for session in sessions {
+                self.record(session.clone()).await?;
+            }
+            Ok(sessions.len())
+        })
+    }
+
+    /// Whether the store can be reached now (`/readyz` reports
+    /// `database_unreachable` while it cannot). In-process stores always can;
+    /// Redis reachability is the replicator's to report.
+    fn check(&self) -> BoxFuture<'_, Result<(), HistoryError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// Makes recorded sessions durable (file or remote store).
     fn flush(&self) -> BoxFuture<'_, Result<(), HistoryError>>;

@@ -35,7 +35,8 @@ return 0
     )
 });
 
-/// KEYS: by_connected, by_ended, started. ARGV: prefix, cutoff, batch.
+/// KEYS: by_connected, by_ended, started, last_by_user. ARGV: prefix,
+/// cutoff, batch. A user's last session goes with it when it is pruned.
 static PRUNE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -49,6 +50,16 @@ for _, id in ipairs(ids) do
     local day = math.floor(tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') / 86400000)
     local left = redis.call('HINCRBY', KEYS[3], tostring(day), -1)
     if left <= 0 then redis.call('HDEL', KEYS[3], tostring(day)) end
+    local ok, session = pcall(cjson.decode, json)
+    if ok and type(session) == 'table' and session.user_id then
+      local last = redis.call('HGET', KEYS[4], session.user_id)
+      if last then
+        local ok_last, kept = pcall(cjson.decode, last)
+        if ok_last and type(kept) == 'table' and kept.session_id == id then
+          redis.call('HDEL', KEYS[4], session.user_id)
+        end
+      end
+    end
     pruned = pruned + 1
   end
   redis.call('ZREM', KEYS[1], id)
@@ -197,6 +208,10 @@ impl RedisHistory {
 }
 
 impl HistoryStore for RedisHistory {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         self.record_now(session).boxed()
     }
@@ -272,6 +287,7 @@ impl HistoryStore for RedisHistory {
                     .key(self.keys.history_by_connected())
                     .key(self.keys.history_by_ended())
                     .key(self.keys.history_started())
+                    .key(self.keys.history_last_by_user())
                     .arg(self.keys.history_session(""))
                     .arg(before)
                     .arg(FETCH_BATCH)

@@ -18,7 +18,7 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
@@ -31,6 +31,18 @@ fn invalid_configuration_exits_2_naming_the_variable() {
         (&[("PRESENCE_IDLE_AFTER", "soon")], "PRESENCE_IDLE_AFTER"),
         (&[("PRESENCE_BIND", "nowhere")], "PRESENCE_BIND"),
         (&[("PRESENCE_BIND", "0.0.0.0:0")], "PRESENCE_INSECURE_DEV"),
+        (
+            &[("PRESENCE_DATABASE_URL", "mysql://db/x")],
+            "PRESENCE_DATABASE_URL",
+        ),
+        // A node's SQLite file cannot be shared by a cluster.
+        (
+            &[
+                ("PRESENCE_REDIS_URL", "redis://127.0.0.1:1"),
+                ("PRESENCE_DATABASE_URL", "sqlite://node.db"),
+            ],
+            "PRESENCE_DATABASE_URL",
+        ),
     ];
     for (env, named) in cases {
         let output = run_binary(env);
@@ -66,6 +78,7 @@ fn help_documents_every_variable() {
         "PRESENCE_TRUSTED_PROXIES",
         "PRESENCE_INSECURE_DEV",
         "PRESENCE_HISTORY_FILE",
+        "PRESENCE_DATABASE_URL",
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",

@@ -1,7 +1,12 @@
 //! Test support shared by the integration test crates: an in-process hub on
 //! port 0, the real hub binary as a child process, WebSocket and HTTP
-//! clients, and bounded waiting.
+//! clients, and bounded waiting. Hubs keep records in memory unless a test
+//! says otherwise, so no test writes `presence-hub.db` into the repository.
+//! `postgres.rs`: a real PostgreSQL server; `temp.rs`: temporary directories.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod postgres;
+pub mod temp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,6 +61,7 @@ impl TestHub {
         let mut config = Config::defaults();
         config.bind = "127.0.0.1:0".into();
         config.node_id = Some("test-node".into());
+        config.database_url = Some("memory:".into());
         configure(&mut config);
         let settings = config.validate().expect("test config is valid");
         let hub = presence_hub::start(settings).await.expect("hub starts");
@@ -268,10 +274,26 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
+    /// Starts the binary with records in memory unless `env` names
+    /// `PRESENCE_DATABASE_URL`.
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::spawn(None, env).await
+    }
+
+    /// Starts the binary in `dir` with the default records store (unless
+    /// `env` says otherwise): `sqlite://presence-hub.db` there.
+    pub async fn start_in(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn(Some(dir), env).await
+    }
+
+    async fn spawn(dir: Option<&std::path::Path>, env: &[(&str, &str)]) -> Self {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"));
+        command.env_clear();
+        match dir {
+            Some(dir) => command.current_dir(dir),
+            None => command.env("PRESENCE_DATABASE_URL", "memory:"),
+        };
         command
-            .env_clear()
             .env("PRESENCE_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "presence_hub=info")
             .stdin(Stdio::null())
@@ -507,7 +529,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,0 +1,319 @@
+//! Owns history in PostgreSQL (`postgres://...`): a connection pool that
+//! every node writes and reads through, the schema's migrations
+//! (`migrations/postgres/`, embedded; sqlx's advisory lock keeps two nodes
+//! starting together from migrating twice), and every query. Nodes
+//! recording the same loss keep one record (`ON CONFLICT DO NOTHING` on the
+//! session id).
+//!
+//! `q` is served by `pg_trgm` GIN indexes over the lowercased columns
+//! (`LIKE '%q%'`); patterns under 3 characters still use them, but scan more
+//! of the index.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, QueryBuilder};
+
+use super::sql::{
+    Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
+    push_where, store_error, to_i64, to_usize,
+};
+use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use crate::model::{Millis, SessionId, SessionView, UserId};
+
+/// The schema, versioned files applied in order at start.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections per node.
+const POOL_SIZE: u32 = 8;
+
+/// How long a query waits for a connection; past it, the database counts as
+/// unreachable for that call (the writer keeps the records and retries).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// History shared by every node through PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresHistory {
+    pool: PgPool,
+}
+
+impl PostgresHistory {
+    /// Connects and migrates. The URL is never logged: it may hold a password.
+    pub async fn connect(url: &str) -> Result<Self, HistoryError> {
+        let what = "PostgreSQL database";
+        let cannot =
+            |e: sqlx::Error| HistoryError::Unusable(format!("{what}: cannot connect: {e}"));
+        let options = PgConnectOptions::from_str(url).map_err(cannot)?;
+        // One plain connection first: a pool would only report its timeout,
+        // not why the server refused.
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(cannot)?
+            .close()
+            .await
+            .map_err(cannot)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(cannot)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| migrate_error(&MIGRATOR, &e, what))?;
+        tracing::info!("history in PostgreSQL");
+        Ok(Self { pool })
+    }
+
+    async fn record_now(&self, sessions: &[SessionView]) -> Result<usize, HistoryError> {
+        let rows = sessions
+            .iter()
+            .map(Columns::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.pool.begin().await.map_err(|e| store_error(&e))?;
+        let mut added = 0;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Postgres>::new(format!("INSERT INTO sessions ({INSERT_COLUMNS}) "));
+            insert.push_values(chunk, |mut row, columns| {
+                push_row(&mut row, columns, "::jsonb");
+            });
+            insert.push(" ON CONFLICT (session_id) DO NOTHING");
+            let done = insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| store_error(&e))?;
+            added += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        tx.commit().await.map_err(|e| store_error(&e))?;
+        Ok(added)
+    }
+
+    async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
+        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM sessions");
+        push_where(&mut count, &filter, push_text);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut page = Page {
+            sessions: Vec::new(),
+            total: to_usize(total),
+        };
+        if limit == 0 || total == 0 {
+            return Ok(page);
+        }
+        let mut select = QueryBuilder::<Postgres>::new("SELECT view FROM sessions");
+        push_where(&mut select, &filter, push_text);
+        select
+            .push(" ORDER BY connected_at DESC, session_id DESC LIMIT ")
+            .push_bind(to_i64(limit));
+        let views: Vec<String> = select
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+        page.sessions = views.iter().filter_map(|v| parse_view(v)).collect();
+        Ok(page)
+    }
+
+    async fn scan_now(
+        &self,
+        filter: SessionFilter,
+        cursor: usize,
+        batch: usize,
+    ) -> Result<ScanBatch, HistoryError> {
+        let mut select = QueryBuilder::<Postgres>::new("SELECT seq, view FROM sessions");
+        push_where(&mut select, &filter, push_text);
+        select.push(" AND seq >= ").push_bind(to_i64(cursor));
+        select
+            .push(" ORDER BY seq LIMIT ")
+            .push_bind(to_i64(batch.saturating_add(1)));
+        let mut rows: Vec<(i64, String)> = select
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let next = if rows.len() > batch {
+            rows.pop().map(|(seq, _)| to_usize(seq))
+        } else {
+            None
+        };
+        Ok((
+            rows.iter().filter_map(|(_, v)| parse_view(v)).collect(),
+            next,
+        ))
+    }
+
+    async fn prune_now(&self, before: Millis) -> Result<usize, HistoryError> {
+        let mut total = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM sessions WHERE seq IN \
+                 (SELECT seq FROM sessions WHERE ended_at < $1 ORDER BY ended_at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            let pruned = done.rows_affected();
+            total += usize::try_from(pruned).unwrap_or(0);
+            if pruned < PRUNE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// `q`: `LIKE '%q%'` on exactly the expressions the `sessions_search` index
+/// covers, so the planner can use it.
+fn push_text(query: &mut QueryBuilder<Postgres>, q: &str) {
+    let pattern = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    query.push("(");
+    for (i, column) in [
+        "lower(user_id)",
+        "lower(coalesce(name, ''))",
+        "lower(coalesce(ip, ''))",
+        "session_id",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            query.push(" OR ");
+        }
+        query.push(format_args!("{column} LIKE "));
+        query.push_bind(pattern.clone());
+    }
+    query.push(")");
+}
+
+impl HistoryStore for PostgresHistory {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move { self.record_now(&[session]).await.map(|_| ()) }.boxed()
+    }
+
+    fn record_batch<'a>(
+        &'a self,
+        sessions: &'a [SessionView],
+    ) -> BoxFuture<'a, Result<usize, HistoryError>> {
+        self.record_now(sessions).boxed()
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| store_error(&e))
+        }
+        .boxed()
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), HistoryError>> {
+        // Every batch is committed as it is written.
+        std::future::ready(Ok(())).boxed()
+    }
+
+    fn get(&self, id: SessionId) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
+        async move {
+            let view: Option<String> =
+                sqlx::query_scalar("SELECT view FROM sessions WHERE session_id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+            Ok(view.as_deref().and_then(parse_view))
+        }
+        .boxed()
+    }
+
+    fn find(
+        &self,
+        filter: SessionFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, HistoryError>> {
+        self.find_now(filter, limit).boxed()
+    }
+
+    fn scan(
+        &self,
+        filter: SessionFilter,
+        cursor: usize,
+        batch: usize,
+    ) -> BoxFuture<'_, Result<ScanBatch, HistoryError>> {
+        self.scan_now(filter, cursor, batch.max(1)).boxed()
+    }
+
+    fn last_of_user(
+        &self,
+        user: UserId,
+    ) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
+        async move {
+            let view: Option<String> = sqlx::query_scalar(
+                "SELECT view FROM sessions WHERE user_id = $1 ORDER BY ended_at DESC, seq DESC LIMIT 1",
+            )
+            .bind(user.as_str().to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(view.as_deref().and_then(parse_view))
+        }
+        .boxed()
+    }
+
+    fn started_by_day(
+        &self,
+        since: Day,
+    ) -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>> {
+        async move {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT connected_at / 86400000 AS day, count(*) FROM sessions \
+                 WHERE connected_at >= $1 GROUP BY day",
+            )
+            .bind(since.saturating_mul(86_400_000))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(day, n)| (day, n.unsigned_abs()))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        self.prune_now(before).boxed()
+    }
+
+    fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(to_usize(n))
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,383 @@
+//! The `HistoryStore` conformance suite: what every store must do, written
+//! once against the trait and run against each implementation by
+//! `stores.rs` (as centrifuge runs one suite against its memory and Redis
+//! brokers). Each function gets a fresh, empty backend.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use presence_hub::history::{HistoryStore, SessionFilter};
+use presence_hub::model::{
+    AppInfo, DeviceInfo, EndCause, Millis, NodeId, SessionId, SessionStatus, SessionView,
+    Transport, UserId,
+};
+
+/// Where a store under test lives.
+pub trait Backend: Send + Sync {
+    /// Opens the store at this backend's location; opened again after the
+    /// last one was dropped, it holds the same records if it `persists`.
+    fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>>;
+    /// Whether records survive reopening.
+    fn persists(&self) -> bool;
+}
+
+/// 2026-11-02T00:00:00Z: every test time is after it.
+pub const BASE: Millis = 1_793_577_600_000;
+const DAY: Millis = 86_400_000;
+
+/// An ended session of `user` that started `at` ms after `BASE` and lasted
+/// `lasted` ms.
+pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
+    let connected_at = BASE + at;
+    let ended_at = connected_at + lasted;
+    SessionView {
+        session_id: SessionId::generate(),
+        user_id: UserId::parse(user).unwrap(),
+        name: Some(format!("{user} Name")),
+        org: Some("acme".into()),
+        node_id: NodeId::new("node-a"),
+        transport: Transport::Ws,
+        status: SessionStatus::Ended,
+        manual: None,
+        connected_at,
+        last_activity: connected_at + lasted / 2,
+        page: Some("/inbox".into()),
+        ip: Some("10.1.2.3".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".into()),
+        device: DeviceInfo {
+            platform: Some("Linux".into()),
+            device_type: Some("desktop".into()),
+            browser: Some("Firefox".into()),
+        },
+        app: Some(AppInfo {
+            name: Some("web".into()),
+            version: Some("2.3.0".into()),
+        }),
+        meta: serde_json::json!({"plan": "pro", "seats": 3})
+            .as_object()
+            .cloned(),
+        ended_at: Some(ended_at),
+        end_cause: Some(EndCause::ClientClosed),
+        duration_s: lasted as f64 / 1000.0,
+    }
+}
+
+fn filter() -> SessionFilter {
+    SessionFilter::default()
+}
+
+async fn record_all(store: &dyn HistoryStore, sessions: &[SessionView]) {
+    for session in sessions {
+        store.record(session.clone()).await.unwrap();
+    }
+}
+
+fn ids(sessions: &[SessionView]) -> Vec<SessionId> {
+    sessions.iter().map(|s| s.session_id).collect()
+}
+
+pub async fn recording_is_idempotent_per_id(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let first = ended("alice", 1_000, 5_000);
+    let second = ended("bob", 2_000, 5_000);
+    store.record(first.clone()).await.unwrap();
+    store.record(first.clone()).await.unwrap();
+    store
+        .record_batch(&[first.clone(), second.clone(), second.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(store.find(filter(), 10).await.unwrap().total, 2);
+}
+
+pub async fn get_returns_exactly_what_was_recorded(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut full = ended("alice", 1_000, 61_500);
+    full.manual = None;
+    let mut sparse = ended("bob", 2_000, 1_000);
+    sparse.name = None;
+    sparse.org = None;
+    sparse.ip = None;
+    sparse.user_agent = None;
+    sparse.page = None;
+    sparse.app = None;
+    sparse.meta = None;
+    sparse.device = DeviceInfo::default();
+    sparse.transport = Transport::Http;
+    sparse.end_cause = Some(EndCause::Timeout);
+    record_all(store.as_ref(), &[full.clone(), sparse.clone()]).await;
+    assert_eq!(store.get(full.session_id).await.unwrap(), Some(full));
+    assert_eq!(store.get(sparse.session_id).await.unwrap(), Some(sparse));
+    assert_eq!(store.get(SessionId::generate()).await.unwrap(), None);
+}
+
+pub async fn find_filters_on_every_field(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let alice = ended("alice", 1_000, 1_000);
+    let mut bob = ended("bob", 2_000, 1_000);
+    bob.org = Some("globex".into());
+    bob.node_id = NodeId::new("node-b");
+    let mut carol = ended("carol", 3_000, 1_000);
+    carol.org = None;
+    record_all(store.as_ref(), &[alice.clone(), bob.clone(), carol.clone()]).await;
+    let found = |filter: SessionFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.find(filter, 10).await.unwrap();
+            assert_eq!(page.total, page.sessions.len());
+            ids(&page.sessions)
+        }
+    };
+    let by = |f: fn(&mut SessionFilter)| {
+        let mut filter = filter();
+        f(&mut filter);
+        filter
+    };
+    assert_eq!(
+        found(by(|f| f.user_id = Some("bob".into()))).await,
+        vec![bob.session_id]
+    );
+    assert_eq!(
+        found(by(|f| f.org = Some("acme".into()))).await,
+        vec![alice.session_id]
+    );
+    assert_eq!(
+        found(by(|f| f.node_id = Some("node-a".into()))).await,
+        vec![carol.session_id, alice.session_id]
+    );
+    assert_eq!(found(by(|f| f.user_id = Some("dave".into()))).await, []);
+    assert_eq!(
+        found(by(|f| f.user_id = Some("Bob".into()))).await,
+        [],
+        "user_id matches exactly"
+    );
+    // `from` is inclusive, `to` exclusive, both on connected_at.
+    let mut range = filter();
+    range.from = Some(BASE + 2_000);
+    range.to = Some(BASE + 3_000);
+    assert_eq!(found(range).await, vec![bob.session_id]);
+    let mut from = filter();
+    from.from = Some(BASE + 2_001);
+    assert_eq!(found(from).await, vec![carol.session_id]);
+    let mut to = filter();
+    to.to = Some(BASE + 2_000);
+    assert_eq!(found(to).await, vec![alice.session_id]);
+    let mut all = filter();
+    all.user_id = Some("bob".into());
+    all.org = Some("globex".into());
+    all.node_id = Some("node-b".into());
+    all.q = Some("bob".into());
+    all.from = Some(BASE);
+    all.to = Some(BASE + DAY);
+    assert_eq!(found(all.clone()).await, vec![bob.session_id]);
+    all.node_id = Some("node-a".into());
+    assert_eq!(found(all).await, [], "every criterion must hold");
+}
+
+pub async fn q_is_a_case_insensitive_substring_of_user_name_ip_or_id(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut alice = ended("Alice.Smith", 1_000, 1_000);
+    alice.name = Some("Alice SMITH".into());
+    alice.ip = Some("192.168.7.20".into());
+    let mut bob = ended("bob", 2_000, 1_000);
+    bob.name = Some("Robert 100%_done \"quoted\"".into());
+    bob.ip = Some("10.0.0.9".into());
+    record_all(store.as_ref(), &[alice.clone(), bob.clone()]).await;
+    let q = |text: &str| {
+        let store = store.clone();
+        let text = text.to_lowercase();
+        async move {
+            let mut filter = filter();
+            filter.q = Some(text);
+            ids(&store.find(filter, 10).await.unwrap().sessions)
+        }
+    };
+    let alice_only = vec![alice.session_id];
+    let bob_only = vec![bob.session_id];
+    assert_eq!(q("alice.s").await, alice_only, "user_id, any case");
+    assert_eq!(q("SMITH").await, alice_only, "name");
+    assert_eq!(q("168.7").await, alice_only, "ip");
+    let id = alice.session_id.to_string();
+    assert_eq!(q(&id[4..16]).await, alice_only, "session id");
+    assert_eq!(q("ce s").await, alice_only, "spaces are part of it");
+    assert_eq!(q("ob").await, bob_only, "two characters");
+    assert_eq!(q("x").await, [], "one character, no match");
+    assert_eq!(q("100%_").await, bob_only, "% and _ are literal");
+    assert_eq!(q("0%d").await, [], "% matches only itself");
+    assert_eq!(q("\"quoted\"").await, bob_only, "quotes are literal");
+    assert_eq!(q("smith 192").await, [], "no match across fields");
+    assert_eq!(q("nobody").await, []);
+    let both = q("").await;
+    assert_eq!(both.len(), 2, "an empty q matches everything");
+}
+
+pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut sessions: Vec<SessionView> = (0..5)
+        .map(|i| ended(&format!("u{i}"), (i % 3) * 1_000, 500))
+        .collect();
+    // Recorded in no particular order.
+    sessions.swap(0, 4);
+    record_all(store.as_ref(), &sessions).await;
+    let page = store.find(filter(), 3).await.unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(page.sessions.len(), 3);
+    let mut expected = sessions.clone();
+    expected.sort_by(|a, b| {
+        b.connected_at
+            .cmp(&a.connected_at)
+            .then(b.session_id.cmp(&a.session_id))
+    });
+    assert_eq!(
+        ids(&page.sessions),
+        ids(&expected[..3]),
+        "newest connected_at first, ties by session id descending"
+    );
+    let all = store.find(filter(), 100).await.unwrap();
+    assert_eq!(ids(&all.sessions), ids(&expected));
+    let none = store.find(filter(), 0).await.unwrap();
+    assert_eq!((none.total, none.sessions.len()), (5, 0));
+}
+
+pub async fn scan_covers_every_record_exactly_once(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let sessions: Vec<SessionView> = (0..23)
+        .map(|i| ended(if i % 2 == 0 { "even" } else { "odd" }, i * 100, 50))
+        .collect();
+    store.record_batch(&sessions).await.unwrap();
+    for batch in [1, 4, 7, 23, 100] {
+        for user in [None, Some("even")] {
+            let mut filter = filter();
+            filter.user_id = user.map(str::to_string);
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            let mut rounds = 0;
+            loop {
+                let (found, next) = store.scan(filter.clone(), cursor, batch).await.unwrap();
+                assert!(found.len() <= batch, "a batch holds at most {batch}");
+                seen.extend(ids(&found));
+                rounds += 1;
+                assert!(rounds <= 100, "the scan ends");
+                match next {
+                    Some(next) => cursor = next,
+                    None => break,
+                }
+            }
+            let mut want: Vec<SessionId> = sessions
+                .iter()
+                .filter(|s| user.is_none_or(|u| s.user_id.as_str() == u))
+                .map(|s| s.session_id)
+                .collect();
+            let total = seen.len();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), total, "batch {batch}: no record twice");
+            want.sort();
+            assert_eq!(seen, want, "batch {batch}, user {user:?}: every record");
+        }
+    }
+}
+
+pub async fn last_of_user_is_the_most_recent_ended_session(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let older = ended("alice", 1_000, 1_000);
+    let newer = ended("alice", 5_000, 1_000);
+    let other = ended("bob", 9_000, 1_000);
+    record_all(store.as_ref(), &[older, newer.clone(), other]).await;
+    let last = store
+        .last_of_user(UserId::parse("alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(last.map(|s| s.session_id), Some(newer.session_id));
+    let nobody = store.last_of_user(UserId::parse("carol").unwrap()).await;
+    assert_eq!(nobody.unwrap(), None);
+    store.prune(BASE + 7_000).await.unwrap();
+    let pruned = store.last_of_user(UserId::parse("alice").unwrap()).await;
+    assert_eq!(pruned.unwrap(), None, "pruned sessions are gone");
+}
+
+pub async fn started_by_day_counts_kept_sessions_by_start_day(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let day0 = BASE / DAY;
+    // Ends the next day: counted on the day it started.
+    let late = ended("a", DAY - 1_000, 5_000);
+    let sessions = [
+        ended("a", 1_000, 10),
+        ended("b", 2_000, 10),
+        late,
+        ended("a", DAY + 1_000, 10),
+        ended("a", 3 * DAY, 10),
+    ];
+    record_all(store.as_ref(), &sessions).await;
+    let all = store.started_by_day(day0).await.unwrap();
+    let want: Vec<(i64, u64)> = vec![(day0, 3), (day0 + 1, 1), (day0 + 3, 1)];
+    assert_eq!(all.into_iter().collect::<Vec<_>>(), want);
+    let later = store.started_by_day(day0 + 2).await.unwrap();
+    assert_eq!(later.into_iter().collect::<Vec<_>>(), vec![(day0 + 3, 1)]);
+    store.prune(BASE + DAY).await.unwrap();
+    let after = store.started_by_day(day0).await.unwrap();
+    assert_eq!(
+        after.into_iter().collect::<Vec<_>>(),
+        vec![(day0, 1), (day0 + 1, 1), (day0 + 3, 1)],
+        "pruned sessions are not counted"
+    );
+}
+
+pub async fn prune_drops_sessions_that_ended_before_the_cutoff(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // More than one delete batch (1,000) and one Redis batch (500).
+    let old: Vec<SessionView> = (0..2_345).map(|i| ended("old", i, 1_000)).collect();
+    for chunk in old.chunks(500) {
+        store.record_batch(chunk).await.unwrap();
+    }
+    let boundary = ended("edge", 5_000, 1_000); // ends at BASE + 6_000
+    let kept = ended("new", 10_000, 1_000);
+    record_all(store.as_ref(), &[boundary.clone(), kept.clone()]).await;
+    assert_eq!(store.count().await.unwrap(), 2_347);
+    assert_eq!(store.prune(BASE + 6_000).await.unwrap(), 2_345);
+    assert_eq!(store.count().await.unwrap(), 2, "ended_at == cutoff stays");
+    assert_eq!(store.get(old[7].session_id).await.unwrap(), None);
+    let left = store.find(filter(), 10).await.unwrap();
+    assert_eq!(
+        ids(&left.sessions),
+        vec![kept.session_id, boundary.session_id]
+    );
+    assert_eq!(store.prune(BASE + 6_000).await.unwrap(), 0);
+}
+
+pub async fn count_follows_records_and_pruning(backend: &dyn Backend) {
+    let store = backend.open().await;
+    assert_eq!(store.count().await.unwrap(), 0);
+    let sessions: Vec<SessionView> = (0..1_234).map(|i| ended("u", i, 10)).collect();
+    assert!(store.record_batch(&sessions).await.unwrap() <= sessions.len());
+    assert_eq!(store.count().await.unwrap(), 1_234);
+    store.prune(BASE + 110).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 1_134);
+}
+
+pub async fn flushed_records_survive_reopening(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let sessions: Vec<SessionView> = (0..5).map(|i| ended("alice", i * 1_000, 10)).collect();
+    record_all(store.as_ref(), &sessions).await;
+    store.flush().await.unwrap();
+    drop(store);
+    let reopened = backend.open().await;
+    let page = reopened.find(filter(), 10).await.unwrap();
+    if backend.persists() {
+        assert_eq!(page.total, 5);
+        assert_eq!(
+            reopened.get(sessions[2].session_id).await.unwrap(),
+            Some(sessions[2].clone())
+        );
+        let last = reopened.last_of_user(UserId::parse("alice").unwrap());
+        assert_eq!(
+            last.await.unwrap().map(|s| s.session_id),
+            Some(sessions[4].session_id)
+        );
+        // And it keeps working after the reopen.
+        reopened.record(ended("bob", 9_000, 10)).await.unwrap();
+        assert_eq!(reopened.count().await.unwrap(), 6);
+    } else {
+        assert_eq!(page.total, 0, "an in-memory store starts empty");
+    }
+}

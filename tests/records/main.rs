@@ -1,0 +1,14 @@
+//! The records stores (contract v1.1 §10): one conformance suite run
+//! against every `HistoryStore`, store-specific checks (indexes, schema
+//! migrations), and the hub binary on SQLite and PostgreSQL, alone and in a
+//! cluster, through database outages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod conformance;
+mod postgres_hubs;
+mod process;
+mod schema;
+mod stores;
