@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::model::NodeId;
+
+/// Shortest HS256 secret accepted: RFC 7518 section 3.2 wants a key of at
+/// least the hash's size (256 bits). An empty or short secret stops the hub.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -29,7 +33,7 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// HS256 secret for client and admin JWTs; unset means dev mode.
+    /// HS256 secret for client and admin JWTs, at least 32 bytes; unset means dev mode.
     #[arg(long, env = "PRESENCE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
@@ -342,6 +346,17 @@ impl Config {
 
     fn check_relations(&self) -> Result<(), ConfigError> {
         let conflict = |variable, reason: String| Err(ConfigError::Conflict { variable, reason });
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+        {
+            return conflict(
+                "PRESENCE_JWT_SECRET",
+                format!(
+                    "an HS256 key must be at least {MIN_JWT_SECRET_BYTES} bytes (this one has {}); unset it for dev mode",
+                    secret.expose_secret().len()
+                ),
+            );
+        }
         if self.idle_after.is_zero() {
             return conflict("PRESENCE_IDLE_AFTER", "must be greater than zero".into());
         }
@@ -512,6 +527,19 @@ mod tests {
             Ok(RateLimit { per_second: 2 })
         );
         assert!("0/s".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn a_jwt_secret_shorter_than_32_bytes_is_refused() {
+        for short in ["", "s3cret", &"x".repeat(31)] {
+            let mut config = Config::defaults();
+            config.jwt_secret = Some(short.into());
+            let err = config.validate().unwrap_err();
+            assert!(err.to_string().contains("PRESENCE_JWT_SECRET"), "{err}");
+        }
+        let mut config = Config::defaults();
+        config.jwt_secret = Some("x".repeat(32).into());
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::support::{TestHub, WsClient, jwt, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(20);
-const SECRET: &str = "test-secret";
+const SECRET: &str = "test-secret-of-at-least-32-bytes";
 
 async fn jwt_hub() -> TestHub {
     TestHub::start(|c| c.jwt_secret = Some(SECRET.into())).await

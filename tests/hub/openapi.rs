@@ -512,7 +512,7 @@ async fn documented_query_parameter_bounds_are_the_hubs() {
 #[tokio::test]
 async fn documented_security_is_what_the_hub_checks() {
     within(LIMIT, async {
-        let secret = "openapi-secret";
+        let secret = "openapi-secret-of-at-least-32-bytes";
         let hub = TestHub::start(|c| {
             c.jwt_secret = Some(secret.into());
             c.api_rate_limit = "10000/s".into();

@@ -18,7 +18,9 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (&[("PRESENCE_JWT_SECRET", "")], "PRESENCE_JWT_SECRET"),
+        (&[("PRESENCE_JWT_SECRET", "short")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
