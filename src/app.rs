@@ -24,8 +24,9 @@ use crate::history::HistoryStore;
 use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
 use crate::history::redis::RedisHistory;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
+use crate::http::admission::{Admission, AdmissionLimits, connection_ceiling, read_nofile_limit};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
-use crate::http::server;
+use crate::http::server::{self, ConnectionPolicy};
 use crate::metrics::Metrics;
 use crate::model::NodeId;
 use crate::ops::OpsContext;
@@ -138,9 +139,14 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
+    let policy = ConnectionPolicy {
+        admission: edges.admission.clone(),
+        header_timeout: settings.admission.handshake_timeout,
+    };
     tasks.push(tokio::spawn(server::serve(
         listener,
         edges.routes(),
+        policy,
         closing.clone(),
         http_connections.clone(),
     )));
@@ -206,6 +212,7 @@ struct Edges {
     metrics_enabled: bool,
     sockets: TaskTracker,
     closing: CancellationToken,
+    admission: Admission,
 }
 
 impl Edges {
@@ -231,6 +238,7 @@ impl Edges {
             metrics_enabled: settings.metrics,
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
+            admission: admission_of(settings),
         }
     }
 
@@ -253,6 +261,7 @@ impl Edges {
             http_session_ttl: self.http_session_ttl,
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
+            admission: self.admission.clone(),
         };
         let admin = AdminContext {
             presence: self.presence.clone(),
@@ -265,6 +274,7 @@ impl Edges {
             allowed_origins: self.client_limits.allowed_origins,
             sockets: self.sockets,
             closing: self.closing,
+            admission: self.admission,
         };
         let ops = OpsContext {
             presence: self.presence,
@@ -274,6 +284,20 @@ impl Edges {
         };
         crate::routes::all(Arc::new(client), Arc::new(admin), ops)
     }
+}
+
+/// Admission control from the settings and the process's descriptor limit.
+fn admission_of(settings: &Settings) -> Admission {
+    let nofile = read_nofile_limit();
+    let connection_ceiling = nofile.map(connection_ceiling);
+    tracing::debug!(?nofile, ?connection_ceiling, "descriptor guard");
+    Admission::new(AdmissionLimits {
+        max_sockets: settings.admission.max_connections,
+        max_sockets_per_ip: settings.admission.max_connections_per_ip,
+        trusted_proxies: settings.client.trusted_proxies.clone(),
+        upgrade_timeout: settings.admission.handshake_timeout,
+        connection_ceiling,
+    })
 }
 
 fn announce(settings: &Settings, addr: SocketAddr, node_id: &NodeId, dev_mode: bool) {

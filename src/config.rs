@@ -126,6 +126,29 @@ pub struct Config {
     /// Listen backlog of the TCP socket (absorbs reconnect storms).
     #[arg(long, env = "PRESENCE_LISTEN_BACKLOG", default_value_t = 4096)]
     pub listen_backlog: u32,
+
+    /// Most open WebSockets (/ws and /admin/ws) on this node; over it an upgrade gets 503 (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most open WebSockets per client IP (trusted proxies honoured); over it an upgrade gets 503 (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Time a connection has for each request head, each request body and a WebSocket upgrade; then it is closed.
+    #[arg(long, env = "PRESENCE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+}
+
+/// What admission control needs (contract v1.1 section 13).
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Open WebSockets on this node (0 = no limit).
+    pub max_connections: usize,
+    /// Open WebSockets per client IP (0 = no limit).
+    pub max_connections_per_ip: usize,
+    /// Time for a request head, a request body, an upgrade.
+    pub handshake_timeout: Duration,
 }
 
 /// How log lines are written.
@@ -252,6 +275,8 @@ pub struct Settings {
     pub metrics: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// Connection limits and handshake timeouts.
+    pub admission: AdmissionConfig,
 }
 
 impl Config {
@@ -284,6 +309,9 @@ impl Config {
             admin_queue: 4096,
             listen_backlog: 4096,
             client_rate_limit: "50/s".into(),
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 
@@ -333,6 +361,11 @@ impl Config {
                 })?,
             metrics: self.metrics,
             log_format: self.log_format,
+            admission: AdmissionConfig {
+                max_connections: self.max_connections,
+                max_connections_per_ip: self.max_connections_per_ip,
+                handshake_timeout: self.handshake_timeout,
+            },
         })
     }
 
@@ -399,6 +432,12 @@ impl Config {
         }
         if self.namespace.trim().is_empty() {
             return conflict("PRESENCE_NAMESPACE", "must not be empty".into());
+        }
+        if self.handshake_timeout < Duration::from_millis(100) {
+            return conflict(
+                "PRESENCE_HANDSHAKE_TIMEOUT",
+                "must be at least 100ms".into(),
+            );
         }
         Ok(())
     }

@@ -22,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::history::HistoryStore;
+use crate::http::admission::Admission;
 use crate::http::auth::{AdminGate, admin, admin_api, query_param, raw_query};
 use crate::http::error::ApiError;
-use crate::http::upgrade::{UpgradeSlot, check_handshake, switch_protocols};
+use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::metrics::Metrics;
 use crate::presence::PresenceHandle;
 
@@ -46,6 +47,8 @@ pub struct AdminContext {
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused, streams close.
     pub closing: CancellationToken,
+    /// Open-socket limits (contract v1.1 section 13).
+    pub admission: Admission,
 }
 
 impl std::fmt::Debug for AdminContext {
@@ -71,14 +74,16 @@ fn stream_route(
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<UpgradeSlot>())
+        .and(warp::ext::optional::<PeerAddr>())
         .and(warp::any().map(move || hub.clone()))
         .and_then(
             |_admin,
              query: String,
              headers: HeaderMap,
              slot: Option<UpgradeSlot>,
+             peer: Option<PeerAddr>,
              hub: Arc<AdminContext>| async move {
-                upgrade_admin(&query, &headers, slot, &hub).map_err(warp::reject::custom)
+                upgrade_admin(&query, &headers, (slot, peer), &hub).map_err(warp::reject::custom)
             },
         )
 }
@@ -196,7 +201,7 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 fn upgrade_admin(
     query: &str,
     headers: &HeaderMap,
-    slot: Option<UpgradeSlot>,
+    (slot, peer): (Option<UpgradeSlot>, Option<PeerAddr>),
     hub: &Arc<AdminContext>,
 ) -> Result<warp::reply::Response, ApiError> {
     if hub.closing.is_cancelled() {
@@ -205,8 +210,9 @@ fn upgrade_admin(
     crate::http::origin::check_origin(headers, hub.allowed_origins.as_deref())?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
+    let permit = hub.admission.admit_socket(headers, peer)?;
     let hub_for_task = hub.clone();
-    switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
+    switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
         stream::serve_admin_stream(io, hub_for_task, org)
     })
 }

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
+use crate::http::admission::Admission;
 use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
@@ -57,6 +58,8 @@ pub struct ClientContext {
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused.
     pub closing: CancellationToken,
+    /// Open-socket limits (contract v1.1 section 13).
+    pub admission: Admission,
 }
 
 impl std::fmt::Debug for ClientContext {
@@ -127,8 +130,9 @@ fn accept_client(
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
     });
+    let permit = hub.admission.admit_socket(headers, peer)?;
     let ctx = hub.connections.clone();
-    switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
+    switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
         socket::serve_connection(io, ctx, session)
     })
 }

@@ -3,6 +3,7 @@
 //! filters, the origin check, client IPs and the embedded panel. It knows no
 //! route handler; `routes.rs` composes them.
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod client_ip;

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin_stream;
+mod admission;
 mod api;
 mod auth;
 mod heartbeat;

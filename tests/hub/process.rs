@@ -71,6 +71,9 @@ fn help_documents_every_variable() {
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",
+        "PRESENCE_MAX_CONNECTIONS",
+        "PRESENCE_MAX_CONNECTIONS_PER_IP",
+        "PRESENCE_HANDSHAKE_TIMEOUT",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }

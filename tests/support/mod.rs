@@ -113,6 +113,8 @@ pub struct WsClient {
 pub struct Refused {
     pub status: u16,
     pub body: String,
+    /// The `Retry-After` header, when there was one.
+    pub retry_after: Option<String>,
 }
 
 impl WsClient {
@@ -139,6 +141,11 @@ impl WsClient {
             }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
                 status: response.status().as_u16(),
+                retry_after: response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
                 body: response
                     .body()
                     .as_ref()
@@ -269,9 +276,28 @@ pub struct HubProcess {
 
 impl HubProcess {
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"));
+        Self::spawn(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub")),
+            env,
+        )
+        .await
+    }
+
+    /// Starts the binary with its descriptor limit (`RLIMIT_NOFILE`) set
+    /// to `nofile`.
+    pub async fn start_with_nofile(env: &[(&str, &str)], nofile: u32) -> Self {
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\""))
+            .arg(env!("CARGO_BIN_EXE_presence-hub"));
+        Self::spawn(command, env).await
+    }
+
+    async fn spawn(mut command: tokio::process::Command, env: &[(&str, &str)]) -> Self {
         command
             .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PRESENCE_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "presence_hub=info")
             .stdin(Stdio::null())
