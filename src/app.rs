@@ -295,7 +295,7 @@ fn admission_of(settings: &Settings) -> Admission {
         max_sockets: settings.admission.max_connections,
         max_sockets_per_ip: settings.admission.max_connections_per_ip,
         trusted_proxies: settings.client.trusted_proxies.clone(),
-        upgrade_timeout: settings.admission.handshake_timeout,
+        handshake_timeout: settings.admission.handshake_timeout,
         connection_ceiling,
     })
 }

@@ -54,8 +54,9 @@ pub struct AdmissionLimits {
     pub max_sockets_per_ip: usize,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
-    /// How long a WebSocket upgrade may take once the 101 is ready.
-    pub upgrade_timeout: Duration,
+    /// How long a WebSocket upgrade may take once the 101 is ready, and a
+    /// request body from its head to its end.
+    pub handshake_timeout: Duration,
     /// Accepted TCP connections beyond which new ones are refused (None:
     /// no descriptor limit known).
     pub connection_ceiling: Option<usize>,
@@ -99,9 +100,10 @@ impl Admission {
         }))
     }
 
-    /// How long an upgrade may take once the 101 is ready.
-    pub fn upgrade_timeout(&self) -> Duration {
-        self.0.limits.upgrade_timeout
+    /// How long an upgrade may take once the 101 is ready, and a request
+    /// body from its head to its end.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.0.limits.handshake_timeout
     }
 
     /// Open WebSockets now.
@@ -172,7 +174,7 @@ impl Admission {
 impl SocketPermit {
     /// How long the upgrade of this socket may take once the 101 is ready.
     pub fn upgrade_timeout(&self) -> Duration {
-        self.inner.limits.upgrade_timeout
+        self.inner.limits.handshake_timeout
     }
 }
 

@@ -36,6 +36,15 @@ pub enum ApiError {
     /// The route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request body did not arrive within the deadline.
+    #[error("the request body did not arrive within {}", humantime::format_duration(*after))]
+    RequestTimeout {
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// A JSON route got a body that is not declared `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
     /// The body is over the limit.
     #[error("request body too large (limit 16 KiB)")]
     PayloadTooLarge,
@@ -108,6 +117,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -124,6 +135,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -142,6 +155,13 @@ impl ApiError {
             ApiError::Overloaded(_) => Some(super::admission::RETRY_AFTER_S),
             _ => None,
         };
+        if matches!(self, ApiError::RequestTimeout { .. }) {
+            // The rest of the body is never read: the connection cannot be reused.
+            response.headers_mut().insert(
+                warp::http::header::CONNECTION,
+                warp::http::HeaderValue::from_static("close"),
+            );
+        }
         // Never `Retry-After: 0`: a client told 0 retries at once, in a loop.
         if let Some(seconds) = retry_after_s {
             response
@@ -216,7 +236,7 @@ fn api_error_of(rejection: &Rejection) -> ApiError {
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()
     {
-        return ApiError::BadRequest("expected a JSON body".into());
+        return ApiError::UnsupportedMediaType;
     }
     if rejection.find::<warp::reject::LengthRequired>().is_some() {
         return ApiError::BadRequest("a Content-Length header is required".into());
