@@ -26,6 +26,7 @@ use crate::history::redis::RedisHistory;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::admission::{Admission, AdmissionLimits, connection_ceiling, read_nofile_limit};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
+use crate::http::origin::OriginPolicy;
 use crate::http::server::{self, ConnectionPolicy};
 use crate::metrics::Metrics;
 use crate::model::NodeId;
@@ -142,6 +143,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let policy = ConnectionPolicy {
         admission: edges.admission.clone(),
         header_timeout: settings.admission.handshake_timeout,
+        loopback_hosts_only: dev_mode && !settings.insecure_dev,
     };
     tasks.push(tokio::spawn(server::serve(
         listener,
@@ -213,6 +215,7 @@ struct Edges {
     sockets: TaskTracker,
     closing: CancellationToken,
     admission: Admission,
+    origins: OriginPolicy,
 }
 
 impl Edges {
@@ -239,6 +242,11 @@ impl Edges {
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
             admission: admission_of(settings),
+            origins: OriginPolicy::new(
+                settings.client.allowed_origins.clone(),
+                settings.jwt_secret.is_none(),
+                settings.insecure_dev,
+            ),
         }
     }
 
@@ -262,6 +270,7 @@ impl Edges {
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
             admission: self.admission.clone(),
+            origins: self.origins.clone(),
         };
         let admin = AdminContext {
             presence: self.presence.clone(),
@@ -271,7 +280,7 @@ impl Edges {
             },
             history: self.history,
             metrics: self.metrics.clone(),
-            allowed_origins: self.client_limits.allowed_origins,
+            origins: self.origins,
             sockets: self.sockets,
             closing: self.closing,
             admission: self.admission,

@@ -93,7 +93,7 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
-    /// Lets dev mode (no JWT secret) bind a non-loopback address.
+    /// Lets dev mode (no JWT secret) bind a non-loopback address and answer to any Host.
     #[arg(long, env = "PRESENCE_INSECURE_DEV", default_value_t = false, action = ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure_dev: bool,
@@ -277,6 +277,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Connection limits and handshake timeouts.
     pub admission: AdmissionConfig,
+    /// `PRESENCE_INSECURE_DEV`: dev mode may bind any address and answers
+    /// to any `Host`.
+    pub insecure_dev: bool,
 }
 
 impl Config {
@@ -366,6 +369,7 @@ impl Config {
                 max_connections_per_ip: self.max_connections_per_ip,
                 handshake_timeout: self.handshake_timeout,
             },
+            insecure_dev: self.insecure_dev,
         })
     }
 

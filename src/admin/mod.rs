@@ -25,6 +25,7 @@ use crate::history::HistoryStore;
 use crate::http::admission::Admission;
 use crate::http::auth::{AdminGate, admin, admin_api, query_param, raw_query};
 use crate::http::error::ApiError;
+use crate::http::origin::OriginPolicy;
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::metrics::Metrics;
 use crate::presence::PresenceHandle;
@@ -41,8 +42,8 @@ pub struct AdminContext {
     pub history: Arc<dyn HistoryStore>,
     /// Metrics.
     pub metrics: Metrics,
-    /// `Origin`s allowed to open `/admin/ws` (`None`: any).
-    pub allowed_origins: Option<Vec<String>>,
+    /// Which `Origin`s may open `/admin/ws`.
+    pub origins: OriginPolicy,
     /// Every WebSocket task, for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused, streams close.
@@ -207,7 +208,7 @@ fn upgrade_admin(
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    crate::http::origin::check_origin(headers, hub.allowed_origins.as_deref())?;
+    crate::http::origin::check_origin(headers, &hub.origins)?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
     let permit = hub.admission.admit_socket(headers, peer)?;

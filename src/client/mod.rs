@@ -24,7 +24,7 @@ use crate::http::admission::Admission;
 use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
-use crate::http::origin::check_origin;
+use crate::http::origin::{OriginPolicy, check_origin};
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
 use crate::presence::{NewSession, PresenceHandle};
@@ -60,6 +60,8 @@ pub struct ClientContext {
     pub closing: CancellationToken,
     /// Open-socket limits (contract v1.1 section 13).
     pub admission: Admission,
+    /// Which `Origin`s may open `/ws`.
+    pub origins: OriginPolicy,
 }
 
 impl std::fmt::Debug for ClientContext {
@@ -108,7 +110,7 @@ fn accept_client(
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
+    check_origin(headers, &hub.origins)?;
     let params: ClientQuery = serde_urlencoded::from_str(query)
         .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
     let token = token_of(headers, query);

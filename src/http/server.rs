@@ -27,6 +27,7 @@ use warp::reply::Reply;
 
 use super::admission::{Admission, CountedStream};
 use super::error::{ApiError, Overload};
+use super::origin::check_loopback_host;
 use super::streamed::into_hub_response;
 use super::upgrade::{PeerAddr, UpgradeSlot};
 
@@ -56,6 +57,8 @@ pub struct ConnectionPolicy {
     pub admission: Admission,
     /// How long a request head may take.
     pub header_timeout: Duration,
+    /// Dev mode: refuse a `Host` that is not loopback (DNS rebinding).
+    pub loopback_hosts_only: bool,
 }
 
 /// Accepts and serves connections until `stop` fires; each HTTP connection
@@ -88,6 +91,10 @@ pub async fn serve<F>(
                 } else {
                     policy.header_timeout
                 };
+                let refuse = Refusal {
+                    fd_limit: refuse,
+                    foreign_hosts: policy.loopback_hosts_only,
+                };
                 connections.spawn(serve_connection(
                     stream,
                     (peer, refuse, timeout),
@@ -105,11 +112,33 @@ pub async fn serve<F>(
     tracing::debug!("listener closed");
 }
 
-/// Serves one connection. `refuse`: it came past the descriptor ceiling,
-/// so only the probes are served and it closes after one answer.
+/// What a connection refuses before any route runs.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    /// It came past the descriptor ceiling: only the probes are served, and
+    /// it closes after one answer.
+    fd_limit: bool,
+    /// Dev mode: requests naming a non-loopback `Host` get 403.
+    foreign_hosts: bool,
+}
+
+impl Refusal {
+    /// The answer to `request` when it is refused.
+    fn check<B>(self, request: &hyper::Request<B>) -> Result<(), ApiError> {
+        if self.fd_limit && !PROBES.contains(&request.uri().path()) {
+            return Err(ApiError::Overloaded(Overload::FileDescriptors));
+        }
+        if self.foreign_hosts {
+            check_loopback_host(request.headers())?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection, refusing what `refuse` says.
 async fn serve_connection<F>(
     stream: CountedStream,
-    (peer, refuse, header_timeout): (SocketAddr, bool, Duration),
+    (peer, refuse, header_timeout): (SocketAddr, Refusal, Duration),
     filter: F,
     stop: CancellationToken,
 ) where
@@ -118,7 +147,7 @@ async fn serve_connection<F>(
 {
     let warp_service = warp::service(filter);
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-        let refused = refuse && !PROBES.contains(&request.uri().path());
+        let refused = refuse.check(&request).err();
         let on_upgrade = hyper::upgrade::on(&mut request);
         request
             .extensions_mut()
@@ -126,8 +155,9 @@ async fn serve_connection<F>(
         request.extensions_mut().insert(PeerAddr(peer));
         let mut warp_service = warp_service.clone();
         async move {
-            if refused {
-                let mut response = ApiError::Overloaded(Overload::FileDescriptors).to_response();
+            if let Some(error) = refused {
+                // Not routed, so a body is never read: close after the answer.
+                let mut response = error.to_response();
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -140,7 +170,7 @@ async fn serve_connection<F>(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .keep_alive(!refuse)
+        .keep_alive(!refuse.fd_limit)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
