@@ -339,7 +339,7 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 heartbeat_interval: self.heartbeat_interval,
                 dead_after: self.dead_after,
-                allowed_origins: parse_origins(self.allowed_origins.as_deref()),
+                allowed_origins: parse_origins(self.allowed_origins.as_deref())?,
                 trusted_proxies: parse_proxies(&self.trusted_proxies)?,
                 message_rate: self.client_rate_limit.parse().map_err(|reason| {
                     ConfigError::Invalid {
@@ -461,13 +461,41 @@ impl Config {
     }
 }
 
-fn parse_origins(list: Option<&str>) -> Option<Vec<String>> {
-    let origins: Vec<String> = list?
+/// The `PRESENCE_ALLOWED_ORIGINS` list, normalised (lowercase, no trailing
+/// `/`). A value naming no origin (`""`, `",,,"`) is an error rather than
+/// "allow any", and so is an entry that is not `*`, `null` or
+/// `scheme://host[:port]`.
+fn parse_origins(list: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable: "PRESENCE_ALLOWED_ORIGINS",
+        value: list.to_string(),
+        reason: reason.to_string(),
+    };
+    let origins: Vec<String> = list
         .split(',')
         .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
         .filter(|origin| !origin.is_empty())
         .collect();
-    (!origins.is_empty()).then_some(origins)
+    if origins.is_empty() {
+        return Err(invalid(
+            "names no origin; list origins such as https://app.example, or unset it",
+        ));
+    }
+    if let Some(bad) = origins.iter().find(|origin| {
+        !(*origin == "*"
+            || *origin == "null"
+            || origin
+                .split_once("://")
+                .is_some_and(|(scheme, host)| !scheme.is_empty() && !host.is_empty()))
+    }) {
+        return Err(invalid(&format!(
+            "{bad:?} is not an origin (scheme://host[:port], *, or null)"
+        )));
+    }
+    Ok(Some(origins))
 }
 
 fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
@@ -588,12 +616,23 @@ mod tests {
     #[test]
     fn origins_are_normalised() {
         assert_eq!(
-            parse_origins(Some("https://A.example/, http://b.example")),
+            parse_origins(Some("https://A.example/, http://b.example")).unwrap(),
             Some(vec![
                 "https://a.example".to_string(),
                 "http://b.example".to_string()
             ])
         );
-        assert_eq!(parse_origins(Some(" , ")), None);
+        assert_eq!(parse_origins(None).unwrap(), None);
+    }
+
+    #[test]
+    fn an_origin_list_naming_no_origin_is_an_error() {
+        for bad in [",,,", " , ", "", "app.example"] {
+            let err = parse_origins(Some(bad)).unwrap_err();
+            assert!(
+                err.to_string().contains("PRESENCE_ALLOWED_ORIGINS"),
+                "{err}"
+            );
+        }
     }
 }

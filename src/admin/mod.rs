@@ -209,6 +209,7 @@ fn upgrade_admin(
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
     crate::http::origin::check_origin(headers, &hub.origins)?;
+    crate::http::query::check_utf8(query)?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
     let permit = hub.admission.admit_socket(headers, peer)?;

@@ -16,7 +16,7 @@ use super::ClientContext;
 use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
 use super::{clip, request_ip, session_meta_from};
 use crate::auth::{DevIdentity, Principal};
-use crate::http::auth::{query_param, raw_query, token_of};
+use crate::http::auth::{bearer_token, query_param, raw_query, rest_auth_error};
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
@@ -118,7 +118,8 @@ fn authenticate(
     headers: &HeaderMap,
     hub: &ClientContext,
 ) -> Result<Principal, ApiError> {
-    let token = token_of(headers, query);
+    crate::http::query::check_utf8(query)?;
+    let token = bearer_token(headers);
     let (user, name, org) = (
         query_param(query, "user"),
         query_param(query, "name"),
@@ -129,7 +130,9 @@ fn authenticate(
         name: name.as_deref(),
         org: org.as_deref(),
     };
-    Ok(hub.auth.client(token.as_deref(), &dev)?)
+    hub.auth
+        .client(token.as_deref(), &dev)
+        .map_err(|err| rest_auth_error(err, query))
 }
 
 async fn open_session(

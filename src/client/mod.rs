@@ -25,6 +25,7 @@ use crate::http::auth::{raw_query, token_of};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
 use crate::http::origin::{OriginPolicy, check_origin};
+use crate::http::query::check_utf8;
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
 use crate::presence::{NewSession, PresenceHandle};
@@ -111,6 +112,7 @@ fn accept_client(
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
     check_origin(headers, &hub.origins)?;
+    check_utf8(query)?;
     let params: ClientQuery = serde_urlencoded::from_str(query)
         .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
     let token = token_of(headers, query);

@@ -8,6 +8,7 @@ mod admin_stream;
 mod admission;
 mod api;
 mod auth;
+mod hardening;
 mod heartbeat;
 mod limits;
 mod openapi;

@@ -18,7 +18,11 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
+        (
+            &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
+            "PRESENCE_ALLOWED_ORIGINS",
+        ),
         (&[("PRESENCE_JWT_SECRET", "")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_JWT_SECRET", "short")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
