@@ -226,6 +226,7 @@ impl Edges {
         history: Arc<dyn HistoryStore>,
         readiness: Readiness,
     ) -> Self {
+        let admission = admission_of(settings, &metrics);
         Self {
             client_limits: settings.client.clone(),
             presence,
@@ -241,7 +242,7 @@ impl Edges {
             metrics_enabled: settings.metrics,
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
-            admission: admission_of(settings),
+            admission,
             origins: OriginPolicy::new(
                 settings.client.allowed_origins.clone(),
                 settings.jwt_secret.is_none(),
@@ -296,17 +297,20 @@ impl Edges {
 }
 
 /// Admission control from the settings and the process's descriptor limit.
-fn admission_of(settings: &Settings) -> Admission {
+fn admission_of(settings: &Settings, metrics: &Metrics) -> Admission {
     let nofile = read_nofile_limit();
     let connection_ceiling = nofile.map(connection_ceiling);
     tracing::debug!(?nofile, ?connection_ceiling, "descriptor guard");
-    Admission::new(AdmissionLimits {
-        max_sockets: settings.admission.max_connections,
-        max_sockets_per_ip: settings.admission.max_connections_per_ip,
-        trusted_proxies: settings.client.trusted_proxies.clone(),
-        handshake_timeout: settings.admission.handshake_timeout,
-        connection_ceiling,
-    })
+    Admission::new(
+        AdmissionLimits {
+            max_sockets: settings.admission.max_connections,
+            max_sockets_per_ip: settings.admission.max_connections_per_ip,
+            trusted_proxies: settings.client.trusted_proxies.clone(),
+            handshake_timeout: settings.admission.handshake_timeout,
+            connection_ceiling,
+        },
+        metrics.admission_refusals.clone(),
+    )
 }
 
 fn announce(settings: &Settings, addr: SocketAddr, node_id: &NodeId, dev_mode: bool) {

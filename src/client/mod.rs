@@ -22,7 +22,7 @@ use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
 use crate::http::admission::Admission;
 use crate::http::auth::{raw_query, token_of};
-use crate::http::client_ip::client_ip;
+use crate::http::client_ip;
 use crate::http::error::ApiError;
 use crate::http::origin::{OriginPolicy, check_origin};
 use crate::http::query::check_utf8;
@@ -180,9 +180,7 @@ pub fn session_meta_from(
 
 /// The client address of a request, honouring trusted proxies.
 pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &ClientContext) -> IpAddr {
-    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    client_ip(peer_ip, forwarded, &hub.connections.limits.trusted_proxies)
+    client_ip::request_ip(headers, peer, &hub.connections.limits.trusted_proxies)
 }
 
 impl ClientQuery {

@@ -27,11 +27,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use prometheus::IntCounterVec;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use warp::http::HeaderMap;
 
-use super::client_ip::client_ip;
+use super::client_ip::request_ip;
 use super::error::{ApiError, Overload};
 use super::upgrade::PeerAddr;
 
@@ -69,6 +70,8 @@ pub struct Admission(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     limits: AdmissionLimits,
+    /// `presence_admission_refusals_total{code}`.
+    refusals: IntCounterVec,
     sockets: AtomicUsize,
     /// Open sockets per IP; only kept when there is a per-IP limit. A lock
     /// taken once per upgrade and once per socket end, never per frame.
@@ -90,10 +93,12 @@ pub struct ConnectionPermit {
 }
 
 impl Admission {
-    /// Admission control with these limits.
-    pub fn new(limits: AdmissionLimits) -> Self {
+    /// Admission control with these limits, counting refusals in
+    /// `refusals` (by code).
+    pub fn new(limits: AdmissionLimits, refusals: IntCounterVec) -> Self {
         Self(Arc::new(Inner {
             limits,
+            refusals,
             sockets: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
@@ -131,7 +136,7 @@ impl Admission {
             ip: None,
         };
         if limits.max_sockets > 0 && open > limits.max_sockets {
-            return Err(ApiError::Overloaded(Overload::Connections {
+            return Err(self.refuse(Overload::Connections {
                 limit: limits.max_sockets,
             }));
         }
@@ -143,7 +148,8 @@ impl Admission {
                 if *count == 0 {
                     per_ip.remove(&ip);
                 }
-                return Err(ApiError::Overloaded(Overload::ConnectionsPerIp {
+                drop(per_ip);
+                return Err(self.refuse(Overload::ConnectionsPerIp {
                     limit: limits.max_sockets_per_ip,
                 }));
             }
@@ -151,6 +157,12 @@ impl Admission {
             permit.ip = Some(ip);
         }
         Ok(permit)
+    }
+
+    /// Counts a refusal and turns it into its 503.
+    pub fn refuse(&self, overload: Overload) -> ApiError {
+        self.0.refusals.with_label_values(&[overload.code()]).inc();
+        ApiError::Overloaded(overload)
     }
 
     /// Counts one accepted TCP connection. The flag says it is over the
@@ -201,13 +213,6 @@ impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         self.inner.connections.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// The client address of a request, honouring trusted proxies.
-pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, trusted: &[IpNet]) -> IpAddr {
-    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    client_ip(peer_ip, forwarded, trusted)
 }
 
 /// The process's soft `RLIMIT_NOFILE`, when it has a finite one.
@@ -297,11 +302,16 @@ mod tests {
     }
 
     fn admission(max: usize, per_ip: usize) -> Admission {
-        Admission::new(AdmissionLimits {
-            max_sockets: max,
-            max_sockets_per_ip: per_ip,
-            ..AdmissionLimits::default()
-        })
+        let refusals =
+            IntCounterVec::new(prometheus::Opts::new("refusals", "test"), &["code"]).unwrap();
+        Admission::new(
+            AdmissionLimits {
+                max_sockets: max,
+                max_sockets_per_ip: per_ip,
+                ..AdmissionLimits::default()
+            },
+            refusals,
+        )
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn serve<F>(
                     policy.header_timeout
                 };
                 let refuse = Refusal {
-                    fd_limit: refuse,
+                    fd_limit: refuse.then(|| policy.admission.clone()),
                     foreign_hosts: policy.loopback_hosts_only,
                 };
                 connections.spawn(serve_connection(
@@ -113,20 +113,22 @@ pub async fn serve<F>(
 }
 
 /// What a connection refuses before any route runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Refusal {
     /// It came past the descriptor ceiling: only the probes are served, and
-    /// it closes after one answer.
-    fd_limit: bool,
+    /// it closes after one answer (refusals are counted here).
+    fd_limit: Option<Admission>,
     /// Dev mode: requests naming a non-loopback `Host` get 403.
     foreign_hosts: bool,
 }
 
 impl Refusal {
     /// The answer to `request` when it is refused.
-    fn check<B>(self, request: &hyper::Request<B>) -> Result<(), ApiError> {
-        if self.fd_limit && !PROBES.contains(&request.uri().path()) {
-            return Err(ApiError::Overloaded(Overload::FileDescriptors));
+    fn check<B>(&self, request: &hyper::Request<B>) -> Result<(), ApiError> {
+        if let Some(admission) = &self.fd_limit
+            && !PROBES.contains(&request.uri().path())
+        {
+            return Err(admission.refuse(Overload::FileDescriptors));
         }
         if self.foreign_hosts {
             check_loopback_host(request.headers())?;
@@ -145,6 +147,7 @@ async fn serve_connection<F>(
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: Reply,
 {
+    let keep_alive = refuse.fd_limit.is_none();
     let warp_service = warp::service(filter);
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         let refused = refuse.check(&request).err();
@@ -170,7 +173,7 @@ async fn serve_connection<F>(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .keep_alive(!refuse.fd_limit)
+        .keep_alive(keep_alive)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);

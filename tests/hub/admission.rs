@@ -45,6 +45,16 @@ async fn websockets_over_the_node_limit_get_503_and_the_count_falls_when_one_clo
         assert_eq!(code, "connection_limit");
         let code = overload_code(&refused(&hub.ws_url("/admin/ws"), &[]).await);
         assert_eq!(code, "connection_limit", "the admin stream counts too");
+        let metrics = reqwest::get(hub.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(r#"presence_admission_refusals_total{code="connection_limit"} 2"#),
+            "{metrics}"
+        );
         alice.close().await;
         let url = hub.ws_url("/ws?user=bob");
         let mut bob = eventually(ms(5000), "a place after a close", || {
