@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
@@ -61,6 +61,27 @@ pub struct ConnectionPolicy {
     pub loopback_hosts_only: bool,
 }
 
+impl ConnectionPolicy {
+    /// Counts an accepted connection; says what it must refuse and how long
+    /// its heads may take.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> (CountedStream, Refusal, Duration) {
+        let (permit, over) = self.admission.open_connection();
+        if over {
+            tracing::debug!(peer = %peer, "near the descriptor limit: refusing");
+        }
+        let timeout = if over {
+            REFUSAL_HEADER_TIMEOUT.min(self.header_timeout)
+        } else {
+            self.header_timeout
+        };
+        let refusal = Refusal {
+            fd_limit: over.then(|| self.admission.clone()),
+            foreign_hosts: self.loopback_hosts_only,
+        };
+        (CountedStream::new(stream, permit), refusal, timeout)
+    }
+}
+
 /// Accepts and serves connections until `stop` fires; each HTTP connection
 /// is then asked to finish, and tracked in `connections`.
 pub async fn serve<F>(
@@ -81,23 +102,10 @@ pub async fn serve<F>(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let (permit, refuse) = policy.admission.open_connection();
-                if refuse {
-                    tracing::debug!(peer = %peer, "near the descriptor limit: refusing");
-                }
-                let stream = CountedStream::new(stream, permit);
-                let timeout = if refuse {
-                    REFUSAL_HEADER_TIMEOUT.min(policy.header_timeout)
-                } else {
-                    policy.header_timeout
-                };
-                let refuse = Refusal {
-                    fd_limit: refuse.then(|| policy.admission.clone()),
-                    foreign_hosts: policy.loopback_hosts_only,
-                };
+                let (stream, refusal, timeout) = policy.admit(stream, peer);
                 connections.spawn(serve_connection(
                     stream,
-                    (peer, refuse, timeout),
+                    (peer, refusal, timeout),
                     filter.clone(),
                     stop.clone(),
                 ));
