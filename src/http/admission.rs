@@ -143,11 +143,10 @@ impl Admission {
         if limits.max_sockets_per_ip > 0 {
             let ip = request_ip(headers, peer, &limits.trusted_proxies);
             let mut per_ip = self.0.per_ip.lock().map_err(|_| ApiError::Internal)?;
+            // A refused IP already holds places (the limit is at least 1),
+            // so `or_insert` never leaves a zero entry behind.
             let count = per_ip.entry(ip).or_insert(0);
             if *count >= limits.max_sockets_per_ip {
-                if *count == 0 {
-                    per_ip.remove(&ip);
-                }
                 drop(per_ip);
                 return Err(self.refuse(Overload::ConnectionsPerIp {
                     limit: limits.max_sockets_per_ip,
