@@ -31,8 +31,10 @@ use crate::history::redis::RedisHistory;
 use crate::history::sqlite::SqliteHistory;
 use crate::history::url::DatabaseUrl;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended, watch_store};
+use crate::http::admission::{Admission, AdmissionLimits, connection_ceiling, read_nofile_limit};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
-use crate::http::server;
+use crate::http::origin::OriginPolicy;
+use crate::http::server::{self, ConnectionPolicy};
 use crate::metrics::Metrics;
 use crate::model::{NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
@@ -189,19 +191,19 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
+    let policy = ConnectionPolicy {
+        admission: edges.admission.clone(),
+        header_timeout: settings.admission.handshake_timeout,
+        loopback_hosts_only: dev_mode && !settings.insecure_dev,
+    };
     tasks.push(tokio::spawn(server::serve(
         listener,
         edges.routes(auditor),
+        policy,
         closing.clone(),
         http_connections.clone(),
     )));
-    announce(
-        &settings,
-        local_addr,
-        &node_id,
-        dev_mode,
-        store_name,
-    );
+    announce(&settings, local_addr, &node_id, dev_mode, store_name);
     Ok(RunningHub {
         local_addr,
         node_id,
@@ -297,6 +299,8 @@ struct Edges {
     sockets: TaskTracker,
     closing: CancellationToken,
     audit: Arc<dyn AuditStore>,
+    admission: Admission,
+    origins: OriginPolicy,
 }
 
 impl Edges {
@@ -308,6 +312,7 @@ impl Edges {
         readiness: Readiness,
         audit: Arc<dyn AuditStore>,
     ) -> Self {
+        let admission = admission_of(settings, &metrics);
         Self {
             client_limits: settings.client.clone(),
             presence,
@@ -324,6 +329,12 @@ impl Edges {
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
             audit,
+            admission,
+            origins: OriginPolicy::new(
+                settings.client.allowed_origins.clone(),
+                settings.jwt_secret.is_none(),
+                settings.insecure_dev,
+            ),
         }
     }
 
@@ -355,6 +366,8 @@ impl Edges {
             auditor: auditor.clone(),
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
+            admission: self.admission.clone(),
+            origins: self.origins.clone(),
         };
         let admin = AdminContext {
             presence: self.presence.clone(),
@@ -364,12 +377,13 @@ impl Edges {
             },
             history: self.history,
             metrics: self.metrics.clone(),
-            allowed_origins: self.client_limits.allowed_origins,
+            origins: self.origins,
             auditor,
             audit: self.audit,
             trusted_proxies,
             sockets: self.sockets,
             closing: self.closing,
+            admission: self.admission,
         };
         let ops = OpsContext {
             presence: self.presence,
@@ -379,6 +393,23 @@ impl Edges {
         };
         crate::routes::all(Arc::new(client), Arc::new(admin), ops, refusals)
     }
+}
+
+/// Admission control from the settings and the process's descriptor limit.
+fn admission_of(settings: &Settings, metrics: &Metrics) -> Admission {
+    let nofile = read_nofile_limit();
+    let connection_ceiling = nofile.map(connection_ceiling);
+    tracing::debug!(?nofile, ?connection_ceiling, "descriptor guard");
+    Admission::new(
+        AdmissionLimits {
+            max_sockets: settings.admission.max_connections,
+            max_sockets_per_ip: settings.admission.max_connections_per_ip,
+            trusted_proxies: settings.client.trusted_proxies.clone(),
+            handshake_timeout: settings.admission.handshake_timeout,
+            connection_ceiling,
+        },
+        metrics.admission_refusals.clone(),
+    )
 }
 
 fn announce(

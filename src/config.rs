@@ -11,10 +11,14 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::history::url::{DEFAULT_DATABASE_URL, DatabaseUrl, redacted};
 use crate::model::NodeId;
+
+/// Shortest HS256 secret accepted: RFC 7518 section 3.2 wants a key of at
+/// least the hash's size (256 bits). An empty or short secret stops the hub.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -30,7 +34,7 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// HS256 secret for client and admin JWTs; unset means dev mode.
+    /// HS256 secret for client and admin JWTs, at least 32 bytes; unset means dev mode.
     #[arg(long, env = "PRESENCE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
@@ -90,7 +94,7 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
-    /// Lets dev mode (no JWT secret) bind a non-loopback address.
+    /// Lets dev mode (no JWT secret) bind a non-loopback address and answer to any Host.
     #[arg(long, env = "PRESENCE_INSECURE_DEV", default_value_t = false, action = ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure_dev: bool,
@@ -129,6 +133,29 @@ pub struct Config {
     /// Listen backlog of the TCP socket (absorbs reconnect storms).
     #[arg(long, env = "PRESENCE_LISTEN_BACKLOG", default_value_t = 4096)]
     pub listen_backlog: u32,
+
+    /// Most open WebSockets (/ws and /admin/ws) on this node; over it an upgrade gets 503 (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most open WebSockets per client IP (trusted proxies honoured); over it an upgrade gets 503 (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Time a connection has for each request head, each request body and a WebSocket upgrade; then it is closed.
+    #[arg(long, env = "PRESENCE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+}
+
+/// What admission control needs (contract v1.1 section 13).
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Open WebSockets on this node (0 = no limit).
+    pub max_connections: usize,
+    /// Open WebSockets per client IP (0 = no limit).
+    pub max_connections_per_ip: usize,
+    /// Time for a request head, a request body, an upgrade.
+    pub handshake_timeout: Duration,
 }
 
 /// How log lines are written.
@@ -257,6 +284,11 @@ pub struct Settings {
     pub metrics: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// Connection limits and handshake timeouts.
+    pub admission: AdmissionConfig,
+    /// `PRESENCE_INSECURE_DEV`: dev mode may bind any address and answers
+    /// to any `Host`.
+    pub insecure_dev: bool,
 }
 
 impl Config {
@@ -290,6 +322,9 @@ impl Config {
             admin_queue: 4096,
             listen_backlog: 4096,
             client_rate_limit: "50/s".into(),
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 
@@ -314,7 +349,7 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 heartbeat_interval: self.heartbeat_interval,
                 dead_after: self.dead_after,
-                allowed_origins: parse_origins(self.allowed_origins.as_deref()),
+                allowed_origins: parse_origins(self.allowed_origins.as_deref())?,
                 trusted_proxies: parse_proxies(&self.trusted_proxies)?,
                 message_rate: self.client_rate_limit.parse().map_err(|reason| {
                     ConfigError::Invalid {
@@ -340,6 +375,12 @@ impl Config {
                 })?,
             metrics: self.metrics,
             log_format: self.log_format,
+            admission: AdmissionConfig {
+                max_connections: self.max_connections,
+                max_connections_per_ip: self.max_connections_per_ip,
+                handshake_timeout: self.handshake_timeout,
+            },
+            insecure_dev: self.insecure_dev,
         })
     }
 
@@ -379,6 +420,17 @@ impl Config {
 
     fn check_relations(&self) -> Result<(), ConfigError> {
         let conflict = |variable, reason: String| Err(ConfigError::Conflict { variable, reason });
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+        {
+            return conflict(
+                "PRESENCE_JWT_SECRET",
+                format!(
+                    "an HS256 key must be at least {MIN_JWT_SECRET_BYTES} bytes (this one has {}); unset it for dev mode",
+                    secret.expose_secret().len()
+                ),
+            );
+        }
         if self.idle_after.is_zero() {
             return conflict("PRESENCE_IDLE_AFTER", "must be greater than zero".into());
         }
@@ -422,6 +474,12 @@ impl Config {
         if self.namespace.trim().is_empty() {
             return conflict("PRESENCE_NAMESPACE", "must not be empty".into());
         }
+        if self.handshake_timeout < Duration::from_millis(100) {
+            return conflict(
+                "PRESENCE_HANDSHAKE_TIMEOUT",
+                "must be at least 100ms".into(),
+            );
+        }
         Ok(())
     }
 
@@ -440,13 +498,41 @@ impl Config {
     }
 }
 
-fn parse_origins(list: Option<&str>) -> Option<Vec<String>> {
-    let origins: Vec<String> = list?
+/// The `PRESENCE_ALLOWED_ORIGINS` list, normalised (lowercase, no trailing
+/// `/`). A value naming no origin (`""`, `",,,"`) is an error rather than
+/// "allow any", and so is an entry that is not `*`, `null` or
+/// `scheme://host[:port]`.
+fn parse_origins(list: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable: "PRESENCE_ALLOWED_ORIGINS",
+        value: list.to_string(),
+        reason: reason.to_string(),
+    };
+    let origins: Vec<String> = list
         .split(',')
         .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
         .filter(|origin| !origin.is_empty())
         .collect();
-    (!origins.is_empty()).then_some(origins)
+    if origins.is_empty() {
+        return Err(invalid(
+            "names no origin; list origins such as https://app.example, or unset it",
+        ));
+    }
+    if let Some(bad) = origins.iter().find(|origin| {
+        !(*origin == "*"
+            || *origin == "null"
+            || origin
+                .split_once("://")
+                .is_some_and(|(scheme, host)| !scheme.is_empty() && !host.is_empty()))
+    }) {
+        return Err(invalid(&format!(
+            "{bad:?} is not an origin (scheme://host[:port], *, or null)"
+        )));
+    }
+    Ok(Some(origins))
 }
 
 fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
@@ -579,14 +665,38 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_secret_shorter_than_32_bytes_is_refused() {
+        for short in ["", "s3cret", &"x".repeat(31)] {
+            let mut config = Config::defaults();
+            config.jwt_secret = Some(short.into());
+            let err = config.validate().unwrap_err();
+            assert!(err.to_string().contains("PRESENCE_JWT_SECRET"), "{err}");
+        }
+        let mut config = Config::defaults();
+        config.jwt_secret = Some("x".repeat(32).into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
     fn origins_are_normalised() {
         assert_eq!(
-            parse_origins(Some("https://A.example/, http://b.example")),
+            parse_origins(Some("https://A.example/, http://b.example")).unwrap(),
             Some(vec![
                 "https://a.example".to_string(),
                 "http://b.example".to_string()
             ])
         );
-        assert_eq!(parse_origins(Some(" , ")), None);
+        assert_eq!(parse_origins(None).unwrap(), None);
+    }
+
+    #[test]
+    fn an_origin_list_naming_no_origin_is_an_error() {
+        for bad in [",,,", " , ", "", "app.example"] {
+            let err = parse_origins(Some(bad)).unwrap_err();
+            assert!(
+                err.to_string().contains("PRESENCE_ALLOWED_ORIGINS"),
+                "{err}"
+            );
+        }
     }
 }

@@ -109,6 +109,8 @@ pub struct Metrics {
     pub resyncs: IntCounterVec,
     /// Nodes known in the cluster.
     pub nodes_known: IntGauge,
+    /// Connections and upgrades refused by admission control, by code.
+    pub admission_refusals: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -234,6 +236,13 @@ impl Metrics {
                 "presence_nodes_known",
                 "Nodes known in the cluster",
             ))?,
+            admission_refusals: IntCounterVec::new(
+                opts(
+                    "presence_admission_refusals_total",
+                    "Upgrades and connections refused by admission control, by code",
+                ),
+                &["code"],
+            )?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
@@ -274,6 +283,7 @@ impl Metrics {
         r.register(Box::new(self.deltas.clone()))?;
         r.register(Box::new(self.resyncs.clone()))?;
         r.register(Box::new(self.nodes_known.clone()))?;
+        r.register(Box::new(self.admission_refusals.clone()))?;
         Ok(())
     }
 

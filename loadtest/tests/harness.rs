@@ -366,7 +366,7 @@ fn mix_runs_every_kind_of_client_without_errors() {
 
 #[test]
 fn jwt_mode_mints_tokens_for_clients_and_admins() {
-    let secret = "loadtest-secret-for-tests-only";
+    let secret = "loadtest-secret-for-tests-only-32+";
     let hub = Hub::start_with(&[("PRESENCE_JWT_SECRET", secret)]);
     let report = run_loadtest(
         "jwt",

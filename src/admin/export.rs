@@ -1,6 +1,11 @@
 //! Owns `GET /api/v1/sessions/export`: live and ended sessions connected in
 //! a range, as RFC 4180 CSV (CRLF, quoted where needed) or NDJSON, streamed
 //! in batches so a large history never sits in memory as one file.
+//!
+//! CSV cells that a spreadsheet would read as a formula (beginning with
+//! `=`, `+`, `-`, `@`, a tab or a carriage return) get a leading `'`, as
+//! OWASP advises against CSV injection: a user named `=HYPERLINK(...)`
+//! must not run in the admin's spreadsheet. NDJSON is left as it is.
 
 use std::sync::Arc;
 
@@ -167,10 +172,20 @@ pub fn csv_rows(sessions: &[SessionView], header: bool) -> Result<Vec<u8>, Strin
     }
     for session in sessions {
         writer
-            .write_record(csv_record(session))
+            .write_record(csv_record(session).map(formula_safe))
             .map_err(|e| e.to_string())?;
     }
     writer.into_inner().map_err(|e| e.to_string())
+}
+
+/// A cell a spreadsheet will not evaluate: `'` before a leading `=`, `+`,
+/// `-`, `@`, tab or carriage return.
+fn formula_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 fn csv_record(s: &SessionView) -> [String; 18] {
@@ -198,4 +213,19 @@ fn csv_record(s: &SessionView) -> [String; 18] {
         text(&app.version),
         text(&s.page),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_look_like_formulas_are_quoted_with_an_apostrophe() {
+        for risky in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(formula_safe(risky.to_string()), format!("'{risky}"));
+        }
+        for plain in ["alice", "", "1.5", "a=b", "'already"] {
+            assert_eq!(formula_safe(plain.to_string()), plain);
+        }
+    }
 }

@@ -28,11 +28,12 @@ use crate::audit::store::AuditStore;
 use crate::audit::{Auditor, Caller};
 use crate::auth::{Principal, Role};
 use crate::history::HistoryStore;
+use crate::http::admission::Admission;
 use crate::http::auth::{AdminGate, admin, admin_api, query_param, raw_query};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
-use crate::http::upgrade::PeerAddr;
-use crate::http::upgrade::{UpgradeSlot, check_handshake, switch_protocols};
+use crate::http::origin::OriginPolicy;
+use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::metrics::Metrics;
 use crate::model::{AuditAction, AuditTarget};
 use crate::presence::PresenceHandle;
@@ -49,8 +50,8 @@ pub struct AdminContext {
     pub history: Arc<dyn HistoryStore>,
     /// Metrics.
     pub metrics: Metrics,
-    /// `Origin`s allowed to open `/admin/ws` (`None`: any).
-    pub allowed_origins: Option<Vec<String>>,
+    /// Which `Origin`s may open `/admin/ws`.
+    pub origins: OriginPolicy,
     /// The audit trail: where events are recorded and where they are read.
     pub auditor: Auditor,
     /// The stored audit trail.
@@ -61,6 +62,8 @@ pub struct AdminContext {
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused, streams close.
     pub closing: CancellationToken,
+    /// Open-socket limits (contract v1.1 section 13).
+    pub admission: Admission,
 }
 
 impl std::fmt::Debug for AdminContext {
@@ -86,14 +89,16 @@ fn stream_route(
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<UpgradeSlot>())
+        .and(warp::ext::optional::<PeerAddr>())
         .and(warp::any().map(move || hub.clone()))
         .and_then(
             |_admin,
              query: String,
              headers: HeaderMap,
              slot: Option<UpgradeSlot>,
+             peer: Option<PeerAddr>,
              hub: Arc<AdminContext>| async move {
-                upgrade_admin(&query, &headers, slot, &hub).map_err(warp::reject::custom)
+                upgrade_admin(&query, &headers, (slot, peer), &hub).map_err(warp::reject::custom)
             },
         )
 }
@@ -292,17 +297,19 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 fn upgrade_admin(
     query: &str,
     headers: &HeaderMap,
-    slot: Option<UpgradeSlot>,
+    (slot, peer): (Option<UpgradeSlot>, Option<PeerAddr>),
     hub: &Arc<AdminContext>,
 ) -> Result<warp::reply::Response, ApiError> {
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    crate::http::origin::check_origin(headers, hub.allowed_origins.as_deref())?;
+    crate::http::origin::check_origin(headers, &hub.origins)?;
+    crate::http::query::check_utf8(query)?;
     let accept_key = check_handshake(headers)?;
     let org = query_param(query, "org").filter(|org| !org.is_empty());
+    let permit = hub.admission.admit_socket(headers, peer)?;
     let hub_for_task = hub.clone();
-    switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
+    switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
         stream::serve_admin_stream(io, hub_for_task, org)
     })
 }

@@ -16,6 +16,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Raw `name -> value` pairs of a query string; the first of a repeated
 /// name wins, as it does for `token`, `user`, `name` and `org`.
 pub fn parse_pairs(query: &str) -> Result<HashMap<String, String>, ApiError> {
+    crate::http::query::check_utf8(query)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
     let mut first = HashMap::new();

@@ -2,7 +2,8 @@
 //! keep a socket: the first call opens a session, later calls refresh it
 //! (and mark activity with `active: true`), `ended: true` ends it. A session
 //! id answers only to the user who created it; anyone else gets 404, as
-//! does an ended or expired id.
+//! does an ended or expired id. The body must be `application/json` and
+//! arrive within `PRESENCE_HANDSHAKE_TIMEOUT` (`http::body`).
 
 use std::sync::Arc;
 
@@ -14,9 +15,9 @@ use warp::reply::Reply;
 use super::ClientContext;
 use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
 use super::{clip, request_ip, session_meta_from};
-use crate::auth::{DevIdentity, Principal};
-use crate::http::auth::{query_param, raw_query, token_of};
-use crate::http::body::limited_body;
+use crate::auth::Principal;
+use crate::http::auth::raw_query;
+use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
 use crate::model::MetaUpdate;
@@ -44,7 +45,7 @@ pub fn routes(
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<PeerAddr>())
-        .and(limited_body(MAX_BODY_BYTES))
+        .and(json_body(MAX_BODY_BYTES, hub.admission.handshake_timeout()))
         .and(warp::any().map(move || hub.clone()))
         .and_then(
             |query: String,
@@ -117,18 +118,7 @@ fn authenticate(
     headers: &HeaderMap,
     hub: &ClientContext,
 ) -> Result<Principal, ApiError> {
-    let token = token_of(headers, query);
-    let (user, name, org) = (
-        query_param(query, "user"),
-        query_param(query, "name"),
-        query_param(query, "org"),
-    );
-    let dev = DevIdentity {
-        user: user.as_deref(),
-        name: name.as_deref(),
-        org: org.as_deref(),
-    };
-    Ok(hub.auth.client(token.as_deref(), &dev)?)
+    super::rest_principal(&hub.auth, query, headers)
 }
 
 async fn open_session(

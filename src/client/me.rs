@@ -18,8 +18,8 @@ use super::ClientContext;
 use super::request_ip;
 use crate::admin::query::{Paging, parse_pairs};
 use crate::audit::Caller;
-use crate::auth::{DevIdentity, Principal, Role};
-use crate::http::auth::{query_param, raw_query, token_of};
+use crate::auth::{Principal, Role};
+use crate::http::auth::raw_query;
 use crate::http::error::ApiError;
 use crate::http::upgrade::PeerAddr;
 use crate::model::{AuditAction, AuditTarget, SessionFilter, SessionId, SessionView, UserId};
@@ -145,18 +145,7 @@ fn answer(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Respo
 
 /// The user behind a request: a client token, or `?user=` in dev mode.
 fn caller_of(hub: &ClientContext, query: &str, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = token_of(headers, query);
-    let (user, name, org) = (
-        query_param(query, "user"),
-        query_param(query, "name"),
-        query_param(query, "org"),
-    );
-    let dev = DevIdentity {
-        user: user.as_deref(),
-        name: name.as_deref(),
-        org: org.as_deref(),
-    };
-    Ok(hub.auth.client(token.as_deref(), &dev)?)
+    super::rest_principal(&hub.auth, query, headers)
 }
 
 /// The session `X-Presence-Session` names, if it parses.

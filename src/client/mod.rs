@@ -20,13 +20,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Auditor;
+use crate::auth::Principal;
 use crate::auth::{Authenticator, DevIdentity};
 use crate::device::parse_user_agent;
 use crate::history::HistoryStore;
-use crate::http::auth::{raw_query, token_of};
-use crate::http::client_ip::client_ip;
+use crate::http::admission::Admission;
+use crate::http::auth::{bearer_token, query_param, raw_query, rest_auth_error, token_of};
+use crate::http::client_ip;
 use crate::http::error::ApiError;
-use crate::http::origin::check_origin;
+use crate::http::origin::{OriginPolicy, check_origin};
+use crate::http::query::check_utf8;
 use crate::http::upgrade::{PeerAddr, UpgradeSlot, check_handshake, switch_protocols};
 use crate::model::{AppInfo, SessionId, SessionMeta, Transport};
 use crate::presence::{NewSession, PresenceHandle};
@@ -64,6 +67,10 @@ pub struct ClientContext {
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused.
     pub closing: CancellationToken,
+    /// Open-socket limits (contract v1.1 section 13).
+    pub admission: Admission,
+    /// Which `Origin`s may open `/ws`.
+    pub origins: OriginPolicy,
 }
 
 impl std::fmt::Debug for ClientContext {
@@ -117,7 +124,8 @@ fn accept_client(
     if hub.closing.is_cancelled() {
         return Err(ApiError::Unavailable("the hub is shutting down".into()));
     }
-    check_origin(headers, hub.connections.limits.allowed_origins.as_deref())?;
+    check_origin(headers, &hub.origins)?;
+    check_utf8(query)?;
     let params: ClientQuery = serde_urlencoded::from_str(query)
         .map_err(|err| ApiError::BadRequest(format!("invalid query string: {err}")))?;
     let token = token_of(headers, query);
@@ -139,10 +147,34 @@ fn accept_client(
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
     });
+    let permit = hub.admission.admit_socket(headers, peer)?;
     let ctx = hub.connections.clone();
-    switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
+    switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
         socket::serve_connection(io, ctx, session)
     })
+}
+
+/// The client behind a REST request: its Bearer token (never `?token=`,
+/// which is for WebSocket upgrades), or `?user=` in dev mode.
+pub(crate) fn rest_principal(
+    auth: &Authenticator,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    crate::http::query::check_utf8(query)?;
+    let token = bearer_token(headers);
+    let (user, name, org) = (
+        query_param(query, "user"),
+        query_param(query, "name"),
+        query_param(query, "org"),
+    );
+    let dev = DevIdentity {
+        user: user.as_deref(),
+        name: name.as_deref(),
+        org: org.as_deref(),
+    };
+    auth.client(token.as_deref(), &dev)
+        .map_err(|err| rest_auth_error(err, query))
 }
 
 /// What the hub records about where a WebSocket session comes from.
@@ -184,9 +216,7 @@ pub fn session_meta_from(
 
 /// The client address of a request, honouring trusted proxies.
 pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, hub: &ClientContext) -> IpAddr {
-    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    client_ip(peer_ip, forwarded, &hub.connections.limits.trusted_proxies)
+    client_ip::request_ip(headers, peer, &hub.connections.limits.trusted_proxies)
 }
 
 impl ClientQuery {

@@ -1,6 +1,11 @@
-//! Owns authentication at the HTTP edge: where a token is found (Bearer
-//! header or `token` query parameter), the admin filter (401/403 before any
-//! handler or upgrade runs) and the admin API's per-token rate limit.
+//! Owns authentication at the HTTP edge: where a token is found, the admin
+//! filters (401/403 before any handler or upgrade runs) and the admin API's
+//! per-token rate limit.
+//!
+//! WebSocket upgrades (`/ws`, `/admin/ws`) take `Authorization: Bearer` or,
+//! because a browser's `WebSocket` cannot set headers, `?token=`. REST
+//! routes take only the header: a token in a URL ends up in access logs,
+//! proxies and browser history.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -13,15 +18,20 @@ use warp::http::HeaderMap;
 
 use super::error::ApiError;
 use super::upgrade::PeerAddr;
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{AuthError, Authenticator, Principal};
 use crate::config::RateLimit;
 
 /// Keys kept in the rate limiter before stale ones are pruned.
 const LIMITER_PRUNE_AT: usize = 10_000;
 
-/// The token of a request: `Authorization: Bearer`, else `?token=`.
+/// The token of a WebSocket upgrade: `Authorization: Bearer`, else `?token=`.
 pub fn token_of(headers: &HeaderMap, query: &str) -> Option<String> {
-    let bearer = headers
+    bearer_token(headers).or_else(|| query_param(query, "token"))
+}
+
+/// The token of a REST request: `Authorization: Bearer` only.
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(warp::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
@@ -29,8 +39,18 @@ pub fn token_of(headers: &HeaderMap, query: &str) -> Option<String> {
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_string())
-        });
-    bearer.or_else(|| query_param(query, "token"))
+        })
+}
+
+/// A REST route's auth failure; a missing token next to a `?token=` says
+/// where the token belongs.
+pub fn rest_auth_error(error: AuthError, query: &str) -> ApiError {
+    if error == AuthError::Missing && query_param(query, "token").is_some() {
+        return ApiError::Unauthorized(
+            "missing token: REST routes take it as Authorization: Bearer; ?token= is only for WebSocket upgrades".into(),
+        );
+    }
+    ApiError::from(error)
 }
 
 /// One parameter of a raw query string.
@@ -103,7 +123,8 @@ fn peer_ip(peer: Option<PeerAddr>) -> IpAddr {
     peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip())
 }
 
-/// An admin principal, checked before the handler runs (401/403).
+/// An admin principal on a WebSocket upgrade (Bearer or `?token=`),
+/// checked before the handler runs (401/403).
 pub fn admin(
     gate: AdminGate,
 ) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
@@ -120,6 +141,24 @@ pub fn admin(
     )
 }
 
+/// An admin principal on a REST route (Bearer only), checked before the
+/// handler runs (401/403).
+fn admin_rest(
+    gate: AdminGate,
+) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned().and(raw_query()).and_then(
+        move |headers: HeaderMap, query: String| {
+            let gate = gate.clone();
+            async move {
+                let token = bearer_token(&headers);
+                gate.auth
+                    .admin(token.as_deref())
+                    .map_err(|err| warp::reject::custom(rest_auth_error(err, &query)))
+            }
+        },
+    )
+}
+
 /// An admin principal on a rate-limited `/api/v1` route.
 pub fn admin_api(
     gate: AdminGate,
@@ -127,17 +166,13 @@ pub fn admin_api(
     let limiter = gate.limiter.clone();
     let dev_mode = gate.auth.is_dev_mode();
     warp::header::headers_cloned()
-        .and(raw_query())
         .and(warp::ext::optional::<PeerAddr>())
-        .and(admin(gate))
+        .and(admin_rest(gate))
         .and_then(
-            move |headers: HeaderMap,
-                  query: String,
-                  peer: Option<PeerAddr>,
-                  principal: Principal| {
+            move |headers: HeaderMap, peer: Option<PeerAddr>, principal: Principal| {
                 let limiter = limiter.clone();
                 async move {
-                    let key = match token_of(&headers, &query) {
+                    let key = match bearer_token(&headers) {
                         Some(token) if !dev_mode => token,
                         _ => peer_ip(peer).to_string(),
                     };

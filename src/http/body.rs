@@ -1,6 +1,14 @@
-//! Owns reading request bodies with a size limit: a declared
+//! Owns reading request bodies with a size limit and a deadline: a declared
 //! `Content-Length` over the limit is refused before reading, and a chunked
-//! body is refused as soon as it passes the limit (413 either way).
+//! body is refused as soon as it passes the limit (413 either way). The
+//! whole body must arrive within the deadline, which sets a minimum rate
+//! (16 KiB in 10 s); a body still arriving then gets 408 and the
+//! connection is closed. JSON routes also need `Content-Type:
+//! application/json` (415), so a cross-site form or `no-cors` fetch, which
+//! can only send `text/plain` and the like, is refused before any body is
+//! read.
+
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -8,9 +16,35 @@ use warp::Filter;
 
 use super::error::ApiError;
 
-/// The whole body, at most `limit` bytes.
+/// A JSON body: `Content-Type: application/json`, then `limited_body`.
+pub fn json_body(
+    limit: u64,
+    deadline: Duration,
+) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and_then(|content_type: Option<String>| async move {
+            if content_type.as_deref().is_some_and(is_json) {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::UnsupportedMediaType))
+            }
+        })
+        .untuple_one()
+        .and(limited_body(limit, deadline))
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The whole body, at most `limit` bytes, within `deadline`.
 pub fn limited_body(
     limit: u64,
+    deadline: Duration,
 ) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and_then(move |declared: Option<u64>| async move {
@@ -22,7 +56,15 @@ pub fn limited_body(
         })
         .untuple_one()
         .and(warp::body::stream())
-        .and_then(move |stream| collect(stream, limit))
+        .and_then(move |stream| async move {
+            tokio::time::timeout(deadline, collect(stream, limit))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(warp::reject::custom(ApiError::RequestTimeout {
+                        after: deadline,
+                    }))
+                })
+        })
 }
 
 async fn collect<S, B>(stream: S, limit: u64) -> Result<Bytes, warp::Rejection>
@@ -47,4 +89,18 @@ where
         }
     }
     Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_may_carry_parameters() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonp"));
+        assert!(!is_json("multipart/form-data; boundary=x"));
+    }
 }

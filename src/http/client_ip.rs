@@ -5,6 +5,17 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use warp::http::HeaderMap;
+
+use super::upgrade::PeerAddr;
+
+/// The client address of a request from `peer` (loopback when unknown),
+/// honouring `X-Forwarded-For` from `trusted` proxies.
+pub fn request_ip(headers: &HeaderMap, peer: Option<PeerAddr>, trusted: &[IpNet]) -> IpAddr {
+    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    client_ip(peer_ip, forwarded, trusted)
+}
 
 /// The client's address for a request from `peer`.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {

@@ -36,6 +36,15 @@ pub enum ApiError {
     /// The route exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request body did not arrive within the deadline.
+    #[error("the request body did not arrive within {}", humantime::format_duration(*after))]
+    RequestTimeout {
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// A JSON route got a body that is not declared `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
     /// The body is over the limit.
     #[error("request body too large (limit 16 KiB)")]
     PayloadTooLarge,
@@ -48,12 +57,48 @@ pub enum ApiError {
     /// The hub is shutting down or cannot serve this now.
     #[error("{0}")]
     Unavailable(String),
+    /// Admission control refused a connection (503 with `Retry-After`).
+    #[error("{0}")]
+    Overloaded(Overload),
     /// A fault in the hub.
     #[error("internal error")]
     Internal,
 }
 
 impl warp::reject::Reject for ApiError {}
+
+/// Why admission control (contract v1.1 section 13) refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Overload {
+    /// `PRESENCE_MAX_CONNECTIONS` WebSockets are open on this node.
+    #[error("this node holds its limit of {limit} WebSocket connections; retry later")]
+    Connections {
+        /// The limit.
+        limit: usize,
+    },
+    /// `PRESENCE_MAX_CONNECTIONS_PER_IP` WebSockets are open from this IP.
+    #[error(
+        "this client IP holds its limit of {limit} WebSocket connections; close one or retry later"
+    )]
+    ConnectionsPerIp {
+        /// The limit.
+        limit: usize,
+    },
+    /// The process is near its file-descriptor limit.
+    #[error("the hub is near its file-descriptor limit; retry later")]
+    FileDescriptors,
+}
+
+impl Overload {
+    /// The machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Overload::Connections { .. } => "connection_limit",
+            Overload::ConnectionsPerIp { .. } => "ip_connection_limit",
+            Overload::FileDescriptors => "fd_limit",
+        }
+    }
+}
 
 impl ApiError {
     /// A bad parameter, named.
@@ -72,9 +117,11 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,9 +135,12 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Overloaded(overload) => overload.code(),
             ApiError::Internal => "internal",
         }
     }
@@ -100,10 +150,23 @@ impl ApiError {
         let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
-        if let ApiError::RateLimited { retry_after_s } = self
-            && let Ok(value) = warp::http::HeaderValue::from_str(&retry_after_s.to_string())
-        {
-            response.headers_mut().insert("retry-after", value);
+        let retry_after_s = match self {
+            ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            ApiError::Overloaded(_) => Some(super::admission::RETRY_AFTER_S),
+            _ => None,
+        };
+        if matches!(self, ApiError::RequestTimeout { .. }) {
+            // The rest of the body is never read: the connection cannot be reused.
+            response.headers_mut().insert(
+                warp::http::header::CONNECTION,
+                warp::http::HeaderValue::from_static("close"),
+            );
+        }
+        // Never `Retry-After: 0`: a client told 0 retries at once, in a loop.
+        if let Some(seconds) = retry_after_s {
+            response
+                .headers_mut()
+                .insert("retry-after", warp::http::HeaderValue::from(seconds.max(1)));
         }
         response
     }
@@ -173,7 +236,7 @@ fn api_error_of(rejection: &Rejection) -> ApiError {
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()
     {
-        return ApiError::BadRequest("expected a JSON body".into());
+        return ApiError::UnsupportedMediaType;
     }
     if rejection.find::<warp::reject::LengthRequired>().is_some() {
         return ApiError::BadRequest("a Content-Length header is required".into());
@@ -205,6 +268,23 @@ mod tests {
     async fn rate_limited_answers_carry_retry_after() {
         let response = ApiError::RateLimited { retry_after_s: 2 }.to_response();
         assert_eq!(response.headers()["retry-after"], "2");
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_never_zero() {
+        let response = ApiError::RateLimited { retry_after_s: 0 }.to_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+
+    #[tokio::test]
+    async fn admission_refusals_are_503_with_retry_after_and_a_code() {
+        let response = ApiError::Overloaded(Overload::FileDescriptors).to_response();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            ApiError::Overloaded(Overload::ConnectionsPerIp { limit: 3 }).code(),
+            "ip_connection_limit"
+        );
     }
 
     #[tokio::test]

@@ -1,14 +1,16 @@
 //! Owns the HTTP transport shared by `client/`, `admin/` and `ops/`: the
 //! listener, the upgrade hand-off, WebSocket close, JSON errors, the auth
-//! filters, the origin check, client IPs and the embedded panel. It knows no
+//! filters, the origin check, strict query strings, client IPs and the embedded panel. It knows no
 //! route handler; `routes.rs` composes them.
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod client_ip;
 pub mod error;
 pub mod origin;
 pub mod panel;
+pub mod query;
 pub mod server;
 pub mod streamed;
 pub mod upgrade;

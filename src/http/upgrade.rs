@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use warp::http::{HeaderMap, Response, StatusCode, header};
 use warp::reply::Reply;
 
+use super::admission::SocketPermit;
 use super::error::ApiError;
 
 /// The upgrade future of one request, taken at most once.
@@ -69,10 +70,16 @@ pub fn check_handshake(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Answers 101 and runs `serve` on the upgraded connection in a tracked task.
+///
+/// The task holds `permit` until it ends, whatever the reason, so the
+/// admission count falls with it. An upgrade that does not complete within
+/// the permit's upgrade timeout (the client does not take the 101) is dropped, which
+/// closes the connection.
 pub fn switch_protocols<F, Fut>(
     slot: Option<UpgradeSlot>,
     accept_key: &str,
     tracker: &TaskTracker,
+    permit: SocketPermit,
     serve: F,
 ) -> Result<warp::reply::Response, ApiError>
 where
@@ -82,10 +89,13 @@ where
     let on_upgrade = slot
         .and_then(|slot| slot.take())
         .ok_or(ApiError::Internal)?;
+    let upgrade_timeout = permit.upgrade_timeout();
     let fut = async move {
-        match on_upgrade.await {
-            Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
-            Err(err) => tracing::debug!(error = %err, "websocket upgrade failed"),
+        let _permit = permit;
+        match tokio::time::timeout(upgrade_timeout, on_upgrade).await {
+            Ok(Ok(upgraded)) => serve(TokioIo::new(upgraded)).await,
+            Ok(Err(err)) => tracing::debug!(error = %err, "websocket upgrade failed"),
+            Err(_) => tracing::debug!("websocket upgrade timed out"),
         }
     };
     tracker.spawn(fut);

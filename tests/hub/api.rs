@@ -457,7 +457,9 @@ async fn the_api_is_rate_limited_per_token_with_retry_after() {
 #[tokio::test]
 async fn admin_routes_check_tokens_and_unknown_routes_are_json_errors() {
     within(LIMIT, async {
-        let hub = TestHub::start(|c| c.jwt_secret = Some("s3cret".into())).await;
+        let hub =
+            TestHub::start(|c| c.jwt_secret = Some("s3cret-s3cret-s3cret-s3cret-s3cret".into()))
+                .await;
         let client = reqwest::Client::new();
         let status = |path: &'static str, token: Option<String>| {
             let client = client.clone();
@@ -472,13 +474,22 @@ async fn admin_routes_check_tokens_and_unknown_routes_are_json_errors() {
         };
         assert_eq!(status("/api/v1/users", None).await, 401);
         assert_eq!(
-            status("/api/v1/users", Some(jwt("s3cret", "bob", None, 60))).await,
+            status(
+                "/api/v1/users",
+                Some(jwt("s3cret-s3cret-s3cret-s3cret-s3cret", "bob", None, 60))
+            )
+            .await,
             403
         );
         assert_eq!(
             status(
                 "/api/v1/users",
-                Some(jwt("s3cret", "root", Some("admin"), -60))
+                Some(jwt(
+                    "s3cret-s3cret-s3cret-s3cret-s3cret",
+                    "root",
+                    Some("admin"),
+                    -60
+                ))
             )
             .await,
             401
@@ -486,7 +497,12 @@ async fn admin_routes_check_tokens_and_unknown_routes_are_json_errors() {
         assert_eq!(
             status(
                 "/api/v1/users",
-                Some(jwt("s3cret", "root", Some("admin"), 60))
+                Some(jwt(
+                    "s3cret-s3cret-s3cret-s3cret-s3cret",
+                    "root",
+                    Some("admin"),
+                    60
+                ))
             )
             .await,
             200

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::support::{TestHub, WsClient, jwt, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(20);
-const SECRET: &str = "test-secret";
+const SECRET: &str = "test-secret-of-at-least-32-bytes";
 
 async fn jwt_hub() -> TestHub {
     TestHub::start(|c| c.jwt_secret = Some(SECRET.into())).await
@@ -188,6 +188,87 @@ async fn a_listed_out_origin_gets_403() {
         assert_eq!(
             status_of(&admin, &[("origin", "https://app.example")]).await,
             101
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dev_mode_opens_websockets_only_to_loopback_pages() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let port = hub.addr.port();
+        let own = format!("http://127.0.0.1:{port}");
+        let localhost = format!("http://localhost:{port}");
+        for url in [hub.ws_url("/ws?user=alice"), hub.ws_url("/admin/ws")] {
+            for foreign in [
+                "https://evil.example",
+                "null",
+                "http://127.0.0.1.evil.example",
+            ] {
+                assert_eq!(
+                    status_of(&url, &[("origin", foreign)]).await,
+                    403,
+                    "{url} from {foreign}"
+                );
+            }
+            for page in [own.as_str(), localhost.as_str(), "http://[::1]:3000"] {
+                assert_eq!(status_of(&url, &[("origin", page)]).await, 101, "{page}");
+            }
+            assert_eq!(status_of(&url, &[]).await, 101, "no Origin: not a browser");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jwt_mode_without_a_list_allows_any_origin() {
+    within(LIMIT, async {
+        let hub = jwt_hub().await;
+        let url = format!(
+            "{}?token={}",
+            hub.ws_url("/ws"),
+            jwt(SECRET, "alice", None, 60)
+        );
+        assert_eq!(
+            status_of(&url, &[("origin", "https://app.example")]).await,
+            101
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dev_mode_refuses_a_foreign_host_unless_insecure() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let client = reqwest::Client::new();
+        let get = |host: &'static str, path: &'static str| {
+            let request = client.get(hub.http(path)).header("host", host);
+            async move { request.send().await.unwrap() }
+        };
+        let rebound = get("attacker.example:8080", "/api/v1/stats").await;
+        assert_eq!(rebound.status(), 403);
+        let body: serde_json::Value = rebound.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert_eq!(get("attacker.example", "/").await.status(), 403, "panel");
+        assert_eq!(
+            status_of(&hub.ws_url("/admin/ws"), &[("host", "attacker.example")]).await,
+            403
+        );
+        assert_eq!(get("localhost:8080", "/api/v1/stats").await.status(), 200);
+        assert_eq!(get("127.0.0.1", "/api/v1/stats").await.status(), 200);
+        let insecure = TestHub::start(|c| c.insecure_dev = true).await;
+        let response = client
+            .get(insecure.http("/api/v1/stats"))
+            .header("host", "presence.lan:8080")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "PRESENCE_INSECURE_DEV answers any Host"
         );
     })
     .await;

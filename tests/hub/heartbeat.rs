@@ -107,7 +107,10 @@ async fn bad_heartbeats_get_clear_errors() {
         let hub = TestHub::start(|_| {}).await;
         let client = reqwest::Client::new();
         let url = hub.http("/api/v1/heartbeat?user=alice");
-        let bad_json = client.post(&url).body("{nope").send().await.unwrap();
+        let json = |request: reqwest::RequestBuilder| {
+            request.header("content-type", "application/json; charset=utf-8")
+        };
+        let bad_json = json(client.post(&url)).body("{nope").send().await.unwrap();
         assert_eq!(bad_json.status(), 400);
         let (status, body) = beat(&hub, "alice", json!({"active": "yes"})).await;
         assert_eq!(status, 400);
@@ -117,8 +120,7 @@ async fn bad_heartbeats_get_clear_errors() {
                 .unwrap()
                 .contains("active")
         );
-        let big = client
-            .post(&url)
+        let big = json(client.post(&url))
             .body(format!("{{\"page\":\"{}\"}}", "x".repeat(17 * 1024)))
             .send()
             .await
@@ -126,8 +128,7 @@ async fn bad_heartbeats_get_clear_errors() {
         assert_eq!(big.status(), 413);
         let (status, _) = beat(&hub, "", json!({"active": true})).await;
         assert_eq!(status, 400, "dev mode needs a user");
-        let chunked = client
-            .post(&url)
+        let chunked = json(client.post(&url))
             .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
                 vec![
                     Ok::<_, std::io::Error>(r#"{"active":"#.to_string()),
@@ -142,8 +143,7 @@ async fn bad_heartbeats_get_clear_errors() {
             200,
             "a chunked body without Content-Length is fine"
         );
-        let big_chunked = client
-            .post(&url)
+        let big_chunked = json(client.post(&url))
             .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
                 (0..20).map(|_| Ok::<_, std::io::Error>("x".repeat(1024))),
             )))
@@ -155,6 +155,67 @@ async fn bad_heartbeats_get_clear_errors() {
         assert_eq!(status, 400, "ending needs an id: {body}");
         let wrong_method = client.get(&url).send().await.unwrap();
         assert_eq!(wrong_method.status(), 405);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_that_is_not_declared_json_gets_415() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let client = reqwest::Client::new();
+        let url = hub.http("/api/v1/heartbeat?user=alice");
+        let (mut admin, _) = hub.admin("").await;
+        // What a cross-site `fetch(..., {mode: "no-cors"})` or a form can send.
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ] {
+            let mut request = client.post(&url).body(r#"{"active":true}"#);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 415, "{content_type:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unsupported_media_type");
+        }
+        let frames = admin.collect_for(ms(300)).await;
+        assert!(frames.is_empty(), "no session was opened: {frames:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_dripping_slower_than_the_deadline_gets_408_and_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.handshake_timeout = ms(1000)).await;
+        let mut stream = tokio::net::TcpStream::connect(hub.addr).await.unwrap();
+        let body = br#"{"active":true,"page":"/slow"}"#;
+        let head = format!(
+            "POST /api/v1/heartbeat?user=alice HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // 0.5 B/s: one byte every two seconds, far slower than the deadline.
+        let drip = async {
+            for byte in body {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(ms(2000)).await;
+            }
+        };
+        let _ = tokio::time::timeout(ms(2500), drip).await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(ms(5000), stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the hub closed the connection");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
     })
     .await;
 }

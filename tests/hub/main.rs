@@ -5,9 +5,11 @@
 mod support;
 
 mod admin_stream;
+mod admission;
 mod api;
 mod audit;
 mod auth;
+mod hardening;
 mod heartbeat;
 mod limits;
 mod me;

@@ -18,7 +18,13 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 11] = [
+        (
+            &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
+            "PRESENCE_ALLOWED_ORIGINS",
+        ),
+        (&[("PRESENCE_JWT_SECRET", "")], "PRESENCE_JWT_SECRET"),
+        (&[("PRESENCE_JWT_SECRET", "short")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
@@ -82,6 +88,9 @@ fn help_documents_every_variable() {
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",
+        "PRESENCE_MAX_CONNECTIONS",
+        "PRESENCE_MAX_CONNECTIONS_PER_IP",
+        "PRESENCE_HANDSHAKE_TIMEOUT",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }

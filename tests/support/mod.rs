@@ -119,6 +119,8 @@ pub struct WsClient {
 pub struct Refused {
     pub status: u16,
     pub body: String,
+    /// The `Retry-After` header, when there was one.
+    pub retry_after: Option<String>,
 }
 
 impl WsClient {
@@ -145,6 +147,11 @@ impl WsClient {
             }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(Refused {
                 status: response.status().as_u16(),
+                retry_after: response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
                 body: response
                     .body()
                     .as_ref()
@@ -277,18 +284,38 @@ impl HubProcess {
     /// Starts the binary with records in memory unless `env` names
     /// `PRESENCE_DATABASE_URL`.
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        Self::spawn(None, env).await
+        Self::spawn(Self::binary(), None, env).await
     }
 
     /// Starts the binary in `dir` with the default records store (unless
     /// `env` says otherwise): `sqlite://presence-hub.db` there.
     pub async fn start_in(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
-        Self::spawn(Some(dir), env).await
+        Self::spawn(Self::binary(), Some(dir), env).await
     }
 
-    async fn spawn(dir: Option<&std::path::Path>, env: &[(&str, &str)]) -> Self {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"));
-        command.env_clear();
+    /// Starts the binary with its descriptor limit (`RLIMIT_NOFILE`) set
+    /// to `nofile`.
+    pub async fn start_with_nofile(env: &[(&str, &str)], nofile: u32) -> Self {
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\""))
+            .arg(env!("CARGO_BIN_EXE_presence-hub"));
+        Self::spawn(command, None, env).await
+    }
+
+    fn binary() -> tokio::process::Command {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"))
+    }
+
+    async fn spawn(
+        mut command: tokio::process::Command,
+        dir: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
         match dir {
             Some(dir) => command.current_dir(dir),
             None => command.env("PRESENCE_DATABASE_URL", "memory:"),
