@@ -2,6 +2,7 @@
 //! auth, handshake, session metadata) and the per-connection task.
 
 pub mod heartbeat;
+pub mod lifetime;
 pub mod limits;
 pub mod me;
 pub mod protocol;
@@ -43,6 +44,8 @@ struct ClientQuery {
     app: Option<String>,
     app_version: Option<String>,
     page: Option<String>,
+    /// A resume token from an earlier `welcome` (§9).
+    resume: Option<String>,
 }
 
 /// What the client routes (`/ws`, HTTP heartbeats) use.
@@ -134,10 +137,12 @@ fn accept_client(
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
+        expires_at: principal.expires_at,
     });
     let ctx = hub.connections.clone();
+    let resume = params.resume;
     switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
-        socket::serve_connection(io, ctx, session)
+        socket::serve_connection(io, ctx, session, resume)
     })
 }
 

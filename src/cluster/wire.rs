@@ -209,6 +209,7 @@ mod tests {
                 page: Some("/p".to_string()),
                 ..MetaUpdate::default()
             },
+            expires_at: None,
         };
         (RemoteRequest::Heartbeat { beat, reply }, answer)
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::state::{NewSession, PresenceState};
+use super::resume::Connected;
+use super::state::{NewSession, PresenceState, Renewal};
 use crate::feed::Subscription;
 use crate::model::MetaUpdate;
 use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
@@ -99,6 +100,38 @@ pub enum Command {
     },
     /// Run a read-only function over the map.
     Inspect(Inspection),
+    /// A new WebSocket, maybe resuming a session (§9).
+    Connect {
+        /// What to open when nothing is resumed.
+        session: Box<NewSession>,
+        /// Shared with the new connection.
+        liveness: Arc<SessionLiveness>,
+        /// The `resume` token the socket gave.
+        resume: Option<String>,
+        /// Which session the socket drives.
+        reply: oneshot::Sender<Connected>,
+    },
+    /// A socket is gone.
+    Dropped {
+        /// Which session.
+        id: SessionId,
+        /// The connection's liveness: a socket that was taken over changes
+        /// nothing.
+        liveness: Arc<SessionLiveness>,
+        /// Why.
+        cause: EndCause,
+        /// False for ends that are never resumable (`end`, policy).
+        resumable: bool,
+        /// When it dropped.
+        at: Millis,
+    },
+    /// A new token for a live session.
+    Renew {
+        /// Which session.
+        id: SessionId,
+        /// What the token says.
+        renewal: Renewal,
+    },
     /// End every local session with cause `shutdown`.
     Shutdown {
         /// Answered when done.
@@ -147,6 +180,9 @@ pub struct RemoteCommand {
 /// The serde form, without the reply, is the request as it travels between
 /// nodes (`cluster/wire.rs` pins the exact JSON), so a new cross-node
 /// request is one new variant here.
+// Cross-node requests are rare (admin actions, heartbeats of replicas), so
+// the heartbeat variant may stay inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum RemoteRequest {
@@ -199,6 +235,9 @@ pub struct HeartbeatRequest {
     pub end: bool,
     /// Metadata sent with it.
     pub update: MetaUpdate,
+    /// The `exp` of the token it was sent with (None in dev mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
 }
 
 impl RemoteCommand {

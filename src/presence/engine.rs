@@ -20,9 +20,10 @@ use super::command::{
 };
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
+use super::resume::{Connected, ResumeTokens};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
-use super::state::{NewSession, PresenceState};
+use super::state::{NewSession, PresenceState, Renewal};
 use crate::config::PresenceConfig;
 use crate::feed::Feed;
 use crate::model::time::millis_of;
@@ -58,6 +59,8 @@ pub struct Engine {
     /// Replicas ended by a resync without an end record: their live owner
     /// records the real end, so these must not reach history.
     unrecorded: HashSet<SessionId>,
+    /// Resume tokens of local WebSocket sessions.
+    resume: ResumeTokens,
 }
 
 impl Engine {
@@ -65,7 +68,11 @@ impl Engine {
     pub fn new(config: PresenceConfig, outboxes: Outboxes) -> Self {
         let thresholds = Thresholds::new(config.idle_after, config.away_after);
         Self {
-            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl)),
+            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl))
+                .with_lifetimes(
+                    millis_of(config.resume_grace),
+                    millis_of(config.max_session_age),
+                ),
             schedule: Schedule::default(),
             feed: Feed::new(config.admin_queue),
             liveness: HashMap::new(),
@@ -73,6 +80,7 @@ impl Engine {
             outboxes,
             pending: Vec::new(),
             unrecorded: HashSet::new(),
+            resume: ResumeTokens::default(),
         }
     }
 
@@ -154,6 +162,26 @@ impl Engine {
                 let _ = reply.send(subscription);
             }
             Command::Inspect(inspection) => inspection(&self.state, now),
+            Command::Connect {
+                session,
+                liveness,
+                resume,
+                reply,
+            } => {
+                let connected = self.connect(*session, liveness, resume.as_deref(), now);
+                let _ = reply.send(connected);
+            }
+            Command::Dropped {
+                id,
+                liveness,
+                cause,
+                resumable,
+                at,
+            } => self.dropped(id, &liveness, cause, resumable, at, now),
+            Command::Renew { id, renewal } => {
+                let changes = self.state.renew(id, renewal, now);
+                self.commit(id, changes);
+            }
             Command::Shutdown { reply } => {
                 for id in self.local_sessions() {
                     self.end_local(id, TerminateReason::Shutdown, now);
@@ -232,6 +260,7 @@ impl Engine {
             return HeartbeatOutcome::Ended;
         }
         self.state.record_heartbeat(id, now);
+        self.state.renew_expiry(id, beat.expires_at);
         let mut changes = self.state.apply_meta(id, beat.update, now);
         if beat.active {
             changes.extend(self.state.record_activity(id, now, None, now));
@@ -344,6 +373,7 @@ impl Engine {
     fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) {
         let changes = self.state.end(id, cause, now);
         self.liveness.remove(&id);
+        self.resume.forget(id);
         self.schedule.set(id, None);
         self.pending.extend(changes);
     }
@@ -395,12 +425,95 @@ impl Engine {
             if let Some(at) = self.liveness.get(&id).map(|l| l.last_activity()) {
                 self.state.observe_activity(id, at);
             }
+            if let Some((cause, ended_at)) = self.state.lifetime_end(id, now) {
+                match cause {
+                    EndCause::TokenExpired => {
+                        self.end_local(id, TerminateReason::TokenExpired, now);
+                    }
+                    EndCause::MaxAge => self.end_local(id, TerminateReason::MaxAge, now),
+                    _ => self.end(id, cause, ended_at),
+                }
+                continue;
+            }
             if self.state.http_expired(id, now) {
                 self.end(id, EndCause::Timeout, now);
                 continue;
             }
             let changes = self.state.refresh(id, now);
             self.commit(id, changes);
+        }
+    }
+
+    /// A new socket: takes over the session its token names when that is a
+    /// live local WebSocket session of the same user, else opens a new one.
+    fn connect(
+        &mut self,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<&str>,
+        now: Millis,
+    ) -> Connected {
+        let resumable = resume
+            .and_then(|token| self.resume.peek(token))
+            .filter(|id| {
+                self.is_local(*id)
+                    && self.state.session(*id).is_some_and(|s| {
+                        *s.user_id() == session.user_id && s.transport() == Transport::Ws
+                    })
+            });
+        let Some(id) = resumable else {
+            let id = session.id;
+            self.open(session, Some(liveness), now);
+            return Connected {
+                session_id: id,
+                resumed: false,
+                resume_token: self.resume.issue(id),
+            };
+        };
+        if let Some(record) = self.state.session(id) {
+            liveness.reset_activity(record.last_activity());
+        }
+        if let Some(old) = self.liveness.insert(id, liveness) {
+            old.request_replaced();
+        }
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        let changes = self.state.take_over(id, renewal, session.meta.page, now);
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id),
+        }
+    }
+
+    /// A socket is gone. Only the session's current socket counts: one that
+    /// a resume took over changes nothing.
+    fn dropped(
+        &mut self,
+        id: SessionId,
+        liveness: &Arc<SessionLiveness>,
+        cause: EndCause,
+        resumable: bool,
+        at: Millis,
+        now: Millis,
+    ) {
+        let current = self
+            .liveness
+            .get(&id)
+            .is_some_and(|l| Arc::ptr_eq(l, liveness));
+        if !current {
+            return;
+        }
+        if resumable && self.state.resume_grace() > 0 {
+            self.liveness.remove(&id);
+            let changes = self.state.mark_dropped(id, cause, at, now);
+            self.commit(id, changes);
+        } else {
+            self.end(id, cause, now);
         }
     }
 

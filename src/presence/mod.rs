@@ -11,6 +11,7 @@ mod derive;
 mod engine;
 mod liveness;
 mod queries;
+mod resume;
 mod schedule;
 mod snapshot;
 mod state;
@@ -26,7 +27,8 @@ pub use command::{
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
 pub use queries::{LiveCounts, LiveStats};
-pub use state::{Counters, NewSession, Peak};
+pub use resume::Connected;
+pub use state::{Counters, NewSession, Peak, Renewal};
 
 use state::PresenceState;
 
@@ -179,6 +181,48 @@ impl PresenceHandle {
             }))
         })
         .await
+    }
+
+    /// Attaches a new WebSocket: takes over the session `resume` names when
+    /// it is live, local and the same user's, else opens `session` (§9).
+    pub async fn connect(
+        &self,
+        session: Box<NewSession>,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<String>,
+    ) -> Result<Connected, EngineStopped> {
+        self.ask(|reply| Command::Connect {
+            session,
+            liveness,
+            resume,
+            reply,
+        })
+        .await
+    }
+
+    /// The socket behind `liveness` is gone at `at`. A resumable drop keeps
+    /// the session `reconnecting` for the resume grace; any other ends it.
+    pub async fn dropped(
+        &self,
+        id: SessionId,
+        liveness: Arc<SessionLiveness>,
+        cause: EndCause,
+        resumable: bool,
+        at: Millis,
+    ) -> Result<(), EngineStopped> {
+        self.send(Command::Dropped {
+            id,
+            liveness,
+            cause,
+            resumable,
+            at,
+        })
+        .await
+    }
+
+    /// A new token for a live session (`auth`): name, org and expiry.
+    pub async fn renew(&self, id: SessionId, renewal: Renewal) -> Result<(), EngineStopped> {
+        self.send(Command::Renew { id, renewal }).await
     }
 
     /// Ends every local session with cause `shutdown` and tells their

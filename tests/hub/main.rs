@@ -7,6 +7,7 @@ mod support;
 mod admin_stream;
 mod api;
 mod auth;
+mod continuity;
 mod heartbeat;
 mod limits;
 mod me;

@@ -18,7 +18,7 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
@@ -31,6 +31,17 @@ fn invalid_configuration_exits_2_naming_the_variable() {
         (&[("PRESENCE_IDLE_AFTER", "soon")], "PRESENCE_IDLE_AFTER"),
         (&[("PRESENCE_BIND", "nowhere")], "PRESENCE_BIND"),
         (&[("PRESENCE_BIND", "0.0.0.0:0")], "PRESENCE_INSECURE_DEV"),
+        (
+            &[
+                ("PRESENCE_RESUME_GRACE", "2s"),
+                ("PRESENCE_RECONNECT_SPREAD", "3s"),
+            ],
+            "PRESENCE_RECONNECT_SPREAD",
+        ),
+        (
+            &[("PRESENCE_MAX_SESSION_AGE", "forever")],
+            "PRESENCE_MAX_SESSION_AGE",
+        ),
     ];
     for (env, named) in cases {
         let output = run_binary(env);
@@ -69,6 +80,10 @@ fn help_documents_every_variable() {
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",
+        "PRESENCE_RESUME_GRACE",
+        "PRESENCE_RECONNECT_SPREAD",
+        "PRESENCE_TOKEN_REFRESH_WINDOW",
+        "PRESENCE_MAX_SESSION_AGE",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }
