@@ -124,6 +124,7 @@ pub fn reply_name(request: &RemoteRequest) -> &'static str {
         RemoteRequest::Terminate { .. } => "found",
         RemoteRequest::TerminateUser { .. } => "count",
         RemoteRequest::Heartbeat { .. } => "heartbeat",
+        RemoteRequest::Handover { .. } => "handover",
     }
 }
 
@@ -137,6 +138,7 @@ pub fn complete(request: RemoteRequest, answer: Answer) {
         RemoteRequest::Heartbeat { reply, .. } => {
             reply_with(reply, value, HeartbeatOutcome::NotFound)
         }
+        RemoteRequest::Handover { reply, .. } => reply_with(reply, value, None),
     }
 }
 
@@ -258,6 +260,34 @@ mod tests {
         assert_eq!(request_text(&from, 9, &terminate().0), TERMINATE);
         assert_eq!(request_text(&from, 9, &terminate_user().0), TERMINATE_USER);
         assert_eq!(request_text(&from, 9, &heartbeat().0), HEARTBEAT);
+    }
+
+    fn handover(reply: oneshot::Sender<Option<SessionView>>) -> RemoteRequest {
+        RemoteRequest::Handover {
+            token: "t0k".into(),
+            user_id: user(),
+            to: NodeId::new("b"),
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_handover_is_written_exactly_and_null_means_not_handed_over() {
+        const HANDOVER: &str = r#"{"kind":"request","from":"b","request_id":4,"request":{"op":"handover","token":"t0k","user_id":"u1","to":"b"}}"#;
+        let request = handover(oneshot::channel().0);
+        assert_eq!(request_text(&NodeId::new("b"), 4, &request), HANDOVER);
+        let Ok(InboxMessage::Request { request, .. }) =
+            serde_json::from_str::<InboxMessage>(HANDOVER)
+        else {
+            panic!("a request");
+        };
+        assert_eq!(reply_name(&request), "handover");
+        let (reply, mut answer) = oneshot::channel();
+        complete(
+            handover(reply),
+            Answer::new("handover", serde_json::Value::Null),
+        );
+        assert_eq!(answer.try_recv().ok(), Some(None));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::resume::Connected;
+use super::resume::{ConnectStep, Connected};
 use super::state::{NewSession, PresenceState, Renewal};
 use crate::feed::Subscription;
 use crate::model::MetaUpdate;
@@ -108,6 +108,41 @@ pub enum Command {
         liveness: Arc<SessionLiveness>,
         /// The `resume` token the socket gave.
         resume: Option<String>,
+        /// Which session the socket drives, or which node to ask first.
+        reply: oneshot::Sender<ConnectStep>,
+    },
+    /// Ask `owner` to hand over the session `token` resumes (§9 in a
+    /// cluster).
+    RequestHandover {
+        /// The node that issued the token.
+        owner: crate::model::NodeId,
+        /// The token.
+        token: String,
+        /// Who presents it.
+        user: UserId,
+        /// The session as its owner handed it over, if it did.
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
+    /// Another node asks for one of this node's sessions: its token was
+    /// presented there.
+    HandOver {
+        /// The token.
+        token: String,
+        /// Who presents it.
+        user: UserId,
+        /// The node that takes the session.
+        to: crate::model::NodeId,
+        /// The session as handed over (owned by `to`), if it was.
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
+    /// Take over a session another node handed over (or open a new one).
+    Adopt {
+        /// The handed-over session; None opens `session` instead.
+        view: Option<Box<crate::model::SessionView>>,
+        /// The new socket's session.
+        session: Box<NewSession>,
+        /// The new socket's liveness.
+        liveness: Arc<SessionLiveness>,
         /// Which session the socket drives.
         reply: oneshot::Sender<Connected>,
     },
@@ -214,6 +249,18 @@ pub enum RemoteRequest {
         #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
+    /// Hand the session a resume token names over to another node (§9).
+    Handover {
+        /// The resume token the client presented.
+        token: String,
+        /// Who presented it.
+        user_id: UserId,
+        /// The node that takes the session over.
+        to: crate::model::NodeId,
+        /// The session, now owned by `to`, if the owner handed it over.
+        #[serde(skip, default = "unanswered")]
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
 }
 
 /// The reply channel of a request read from the wire: nobody waits on it,
@@ -255,6 +302,7 @@ impl RemoteRequest {
             RemoteRequest::Terminate { reply, .. } => drop(reply.send(false)),
             RemoteRequest::TerminateUser { reply, .. } => drop(reply.send(0)),
             RemoteRequest::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
+            RemoteRequest::Handover { reply, .. } => drop(reply.send(None)),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::command::{
 };
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::resume::{Connected, ResumeTokens};
+use super::resume::{ConnectStep, Connected, ResumeTokens, issuer_of};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
 use super::state::{NewSession, PresenceState, Renewal};
@@ -168,7 +168,51 @@ impl Engine {
                 resume,
                 reply,
             } => {
-                let connected = self.connect(*session, liveness, resume.as_deref(), now);
+                let step = match resume {
+                    Some(token) if self.issued_elsewhere(&token) => ConnectStep::Elsewhere {
+                        owner: issuer_of(&token).unwrap_or_else(|| self.config.node_id.clone()),
+                        token,
+                        session,
+                        liveness,
+                    },
+                    resume => {
+                        ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now))
+                    }
+                };
+                let _ = reply.send(step);
+            }
+            Command::RequestHandover {
+                owner,
+                token,
+                user,
+                reply,
+            } => self.forward(RemoteCommand {
+                node: owner,
+                request: RemoteRequest::Handover {
+                    token,
+                    user_id: user,
+                    to: self.config.node_id.clone(),
+                    reply,
+                },
+            }),
+            Command::HandOver {
+                token,
+                user,
+                to,
+                reply,
+            } => {
+                let _ = reply.send(self.hand_over(&token, &user, to, now));
+            }
+            Command::Adopt {
+                view,
+                session,
+                liveness,
+                reply,
+            } => {
+                let connected = match view {
+                    Some(view) => self.adopt(*view, *session, liveness, now),
+                    None => self.connect(*session, liveness, None, now),
+                };
                 let _ = reply.send(connected);
             }
             Command::Dropped {
@@ -416,6 +460,11 @@ impl Engine {
                     self.pending.extend(changes);
                 }
             }
+            // The old owner of a session handed over to this node (§9)
+            // announces the move; this node already owns it, or will.
+            ReplicaUpdate::Upsert(view) if view.node_id == self.config.node_id => {
+                tracing::debug!(session_id = %view.session_id, "a session handed over to this node");
+            }
             _ => tracing::warn!("ignoring a replica update about this node's own sessions"),
         }
     }
@@ -453,21 +502,14 @@ impl Engine {
         resume: Option<&str>,
         now: Millis,
     ) -> Connected {
-        let resumable = resume
-            .and_then(|token| self.resume.peek(token))
-            .filter(|id| {
-                self.is_local(*id)
-                    && self.state.session(*id).is_some_and(|s| {
-                        *s.user_id() == session.user_id && s.transport() == Transport::Ws
-                    })
-            });
+        let resumable = resume.and_then(|token| self.resumable(token, &session.user_id));
         let Some(id) = resumable else {
             let id = session.id;
             self.open(session, Some(liveness), now);
             return Connected {
                 session_id: id,
                 resumed: false,
-                resume_token: self.resume.issue(id),
+                resume_token: self.resume.issue(id, &self.config.node_id),
             };
         };
         if let Some(record) = self.state.session(id) {
@@ -486,7 +528,85 @@ impl Engine {
         Connected {
             session_id: id,
             resumed: true,
-            resume_token: self.resume.issue(id),
+            resume_token: self.resume.issue(id, &self.config.node_id),
+        }
+    }
+
+    /// The live local WebSocket session of `user` that `token` resumes.
+    fn resumable(&self, token: &str, user: &UserId) -> Option<SessionId> {
+        let id = self.resume.peek(token)?;
+        let session = self.state.session(id)?;
+        let ok =
+            self.is_local(id) && session.user_id() == user && session.transport() == Transport::Ws;
+        ok.then_some(id)
+    }
+
+    /// True when `token` is not one of this node's but names another node
+    /// that issued it.
+    fn issued_elsewhere(&self, token: &str) -> bool {
+        self.resume.peek(token).is_none()
+            && issuer_of(token).is_some_and(|node| node != self.config.node_id)
+    }
+
+    /// Hands a local session over to node `to`, whose socket presented its
+    /// token: the old socket (if open) closes 4003 without `terminated`, the
+    /// session becomes a replica owned by `to` (one admin `updated` here),
+    /// and its removal from this node's published state goes out as an
+    /// upsert naming the new owner. Nothing ends, nothing starts.
+    fn hand_over(
+        &mut self,
+        token: &str,
+        user: &UserId,
+        to: NodeId,
+        now: Millis,
+    ) -> Option<SessionView> {
+        if to == self.config.node_id {
+            return None;
+        }
+        let id = self.resumable(token, user)?;
+        let mut view = self.state.session(id)?.view(now);
+        if let Some(old) = self.liveness.remove(&id) {
+            old.request_replaced();
+        }
+        self.resume.forget(id);
+        self.schedule.set(id, None);
+        view.node_id = to;
+        view.reconnecting = false;
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view.clone(),
+        });
+        Some(view)
+    }
+
+    /// Takes over a session another node handed over: it becomes local,
+    /// driven by the new socket, with the new token's facts.
+    fn adopt(
+        &mut self,
+        mut view: SessionView,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        now: Millis,
+    ) -> Connected {
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = false;
+        liveness.reset_activity(view.last_activity);
+        let mut changes = self.state.upsert_replica(view, now);
+        self.liveness.insert(id, liveness);
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        changes.extend(self.state.take_over(id, renewal, session.meta.page, now));
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id, &self.config.node_id),
         }
     }
 

@@ -27,6 +27,7 @@ pub use command::{
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
 pub use queries::{LiveCounts, LiveStats};
+use resume::ConnectStep;
 pub use resume::Connected;
 pub use state::{Counters, NewSession, Peak, Renewal};
 
@@ -191,10 +192,55 @@ impl PresenceHandle {
         liveness: Arc<SessionLiveness>,
         resume: Option<String>,
     ) -> Result<Connected, EngineStopped> {
-        self.ask(|reply| Command::Connect {
+        let user = session.user_id.clone();
+        let step = self
+            .ask(|reply| Command::Connect {
+                session,
+                liveness,
+                resume,
+                reply,
+            })
+            .await?;
+        let (owner, token, session, liveness) = match step {
+            ConnectStep::Done(connected) => return Ok(connected),
+            ConnectStep::Elsewhere {
+                owner,
+                token,
+                session,
+                liveness,
+            } => (owner, token, session, liveness),
+        };
+        // The owner hands the session over through the replicator (or says
+        // no, or does not answer within the request deadline: a new session).
+        let view = self
+            .ask(|reply| Command::RequestHandover {
+                owner,
+                token,
+                user,
+                reply,
+            })
+            .await?;
+        self.ask(|reply| Command::Adopt {
+            view: view.map(Box::new),
             session,
             liveness,
-            resume,
+            reply,
+        })
+        .await
+    }
+
+    /// Another node asks for the session `token` resumes; answers the
+    /// session as handed over (now owned by `to`), or None.
+    pub async fn hand_over(
+        &self,
+        token: String,
+        user: UserId,
+        to: crate::model::NodeId,
+    ) -> Result<Option<crate::model::SessionView>, EngineStopped> {
+        self.ask(|reply| Command::HandOver {
+            token,
+            user,
+            to,
             reply,
         })
         .await

@@ -95,6 +95,12 @@ async fn serve(request: RemoteRequest, request_id: u64, presence: &PresenceHandl
                 .unwrap_or(HeartbeatOutcome::NotFound);
             wire::answer_text(request_id, Answer::new(reply, outcome))
         }
+        RemoteRequest::Handover {
+            token, user_id, to, ..
+        } => {
+            let view = presence.hand_over(token, user_id, to).await.unwrap_or(None);
+            wire::answer_text(request_id, Answer::new(reply, view))
+        }
     }
 }
 

@@ -159,6 +159,7 @@ impl SessionRecord {
             && self.meta == other.meta
             && self.name == other.name
             && self.org == other.org
+            && self.node_id == other.node_id
             && self.dropped.is_some() == other.dropped.is_some()
     }
 

@@ -1,0 +1,122 @@
+//! Resume across the cluster (contract v1.1 §9): a tab whose socket was on
+//! one node resumes its session on another, which becomes its owner; no
+//! `ended`, no `started`, the user never goes offline, and the end comes
+//! once, from the new owner.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::node;
+use crate::support::{
+    RedisServer, WsClient, admin_session_event, eventually, ms, unique_namespace, within,
+};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_session_resumed_on_another_node_moves_there() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let namespace = unique_namespace("resume");
+        let grace = [
+            ("PRESENCE_RESUME_GRACE", "5s"),
+            ("PRESENCE_RECONNECT_SPREAD", "1s"),
+        ];
+        let a = node(&redis, &namespace, "node-a", &grace).await;
+        let b = node(&redis, &namespace, "node-b", &grace).await;
+        let (mut admin_a, _) = a.admin("").await;
+        let (mut admin_b, _) = b.admin("").await;
+
+        let mut tab = WsClient::connect(&a.ws_url("/ws?user=alice")).await;
+        let welcome = tab.recv_type("welcome", ms(5000)).await;
+        let id = welcome["session_id"].as_str().unwrap().to_string();
+        let token = welcome["resume_token"].as_str().unwrap().to_string();
+        admin_session_event(&mut admin_b, ms(5000), "started on b", |e, s| {
+            e == "started" && s["session_id"] == id.as_str()
+        })
+        .await;
+        tab.close().await;
+        admin_session_event(&mut admin_b, ms(5000), "reconnecting on b", |e, s| {
+            e == "updated" && s["reconnecting"] == true
+        })
+        .await;
+
+        let mut back =
+            WsClient::connect(&b.ws_url(&format!("/ws?user=alice&resume={token}"))).await;
+        let again = back.recv_type("welcome", ms(5000)).await;
+        assert_eq!(again["resumed"], true, "{again}");
+        assert_eq!(again["session_id"], id.as_str());
+        assert_eq!(again["node_id"], "node-b");
+        for admin in [&mut admin_a, &mut admin_b] {
+            let moved = admin_session_event(admin, ms(5000), "moved to node-b", |e, s| {
+                e == "updated" && s["node_id"] == "node-b" && s["reconnecting"] == false
+            })
+            .await;
+            assert_eq!(moved["session"]["session_id"], id.as_str());
+        }
+        let (_, stats) = a.get("/api/v1/stats").await;
+        assert_eq!(
+            stats["by_node"],
+            serde_json::json!({"node-b": 1}),
+            "one owner"
+        );
+        back.send_json(serde_json::json!({"type": "ping", "id": 1}))
+            .await;
+        assert_eq!(back.recv_type("pong", ms(5000)).await["id"], 1);
+
+        // The session is really node-b's now: a's restart-free view agrees,
+        // and ending it on b ends it once, everywhere.
+        back.send_json(serde_json::json!({"type": "end"})).await;
+        assert_eq!(back.recv_close(ms(5000)).await, Some(1000));
+        for admin in [&mut admin_a, &mut admin_b] {
+            let frames: Vec<Value> = admin.collect_for(ms(1500)).await;
+            let ended: Vec<&Value> = frames
+                .iter()
+                .filter(|f| f["type"] == "session" && f["event"] == "ended")
+                .collect();
+            assert_eq!(ended.len(), 1, "{frames:?}");
+            assert_eq!(ended[0]["session"]["end_cause"], "client_closed");
+            assert!(
+                !frames.iter().any(|f| f["event"] == "started"),
+                "{frames:?}"
+            );
+        }
+        let (_, history) = eventually(ms(5000), "history of the moved session", || async {
+            let found = a.get(&format!("/api/v1/sessions/{id}")).await;
+            (found.0 == 200 && found.1["status"] == "ended").then_some(found)
+        })
+        .await;
+        assert_eq!(history["node_id"], "node-b");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resume_on_another_node_while_the_old_socket_is_open_closes_it_with_4003() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let namespace = unique_namespace("takeover");
+        let grace = [
+            ("PRESENCE_RESUME_GRACE", "5s"),
+            ("PRESENCE_RECONNECT_SPREAD", "1s"),
+        ];
+        let a = node(&redis, &namespace, "node-a", &grace).await;
+        let b = node(&redis, &namespace, "node-b", &grace).await;
+        let mut old = WsClient::connect(&a.ws_url("/ws?user=alice")).await;
+        let welcome = old.recv_type("welcome", ms(5000)).await;
+        let token = welcome["resume_token"].as_str().unwrap().to_string();
+
+        // Another user's attempt on b is a new session and changes nothing.
+        let mut bob = WsClient::connect(&b.ws_url(&format!("/ws?user=bob&resume={token}"))).await;
+        assert_eq!(bob.recv_type("welcome", ms(5000)).await["resumed"], false);
+
+        let mut new = WsClient::connect(&b.ws_url(&format!("/ws?user=alice&resume={token}"))).await;
+        let again = new.recv_type("welcome", ms(5000)).await;
+        assert_eq!(again["resumed"], true);
+        assert_eq!(again["session_id"], welcome["session_id"]);
+        assert_eq!(old.next_json(ms(5000)).await, None, "no terminated frame");
+        assert_eq!(old.close_code, Some(4003));
+    })
+    .await;
+}
