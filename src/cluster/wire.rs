@@ -125,6 +125,7 @@ pub fn reply_name(request: &RemoteRequest) -> &'static str {
         RemoteRequest::TerminateUser { .. } => "count",
         RemoteRequest::Heartbeat { .. } => "heartbeat",
         RemoteRequest::Handover { .. } => "handover",
+        RemoteRequest::TakeOver { .. } => "taken_over",
     }
 }
 
@@ -139,6 +140,7 @@ pub fn complete(request: RemoteRequest, answer: Answer) {
             reply_with(reply, value, HeartbeatOutcome::NotFound)
         }
         RemoteRequest::Handover { reply, .. } => reply_with(reply, value, None),
+        RemoteRequest::TakeOver { reply, .. } => reply_with(reply, value, None),
     }
 }
 

@@ -167,10 +167,31 @@ pub enum Command {
         /// What the token says.
         renewal: Renewal,
     },
-    /// End every local session with cause `shutdown`.
+    /// End every local session with cause `shutdown` (in a cluster with a
+    /// resume grace: hand the WebSocket ones on to another node instead).
     Shutdown {
-        /// Answered when done.
-        reply: oneshot::Sender<()>,
+        /// Answered when done, with the hand-overs still waiting for a node.
+        reply: oneshot::Sender<Vec<PendingMove>>,
+    },
+    /// Where a session this node offered at shutdown went (None: nowhere,
+    /// it ends `shutdown` here).
+    Moved {
+        /// Which session.
+        id: SessionId,
+        /// The node that took it.
+        to: Option<crate::model::NodeId>,
+    },
+    /// A node that shuts down hands one of its dropped sessions on: keep it
+    /// `reconnecting` here for the rest of its grace (§9).
+    TakeOverDropped {
+        /// The session as its old owner had it.
+        view: Box<crate::model::SessionView>,
+        /// The token its tab holds.
+        token: String,
+        /// When and why its socket dropped.
+        dropped: (Millis, EndCause),
+        /// This node's id when it took the session.
+        reply: oneshot::Sender<Option<crate::model::NodeId>>,
     },
 }
 
@@ -249,6 +270,21 @@ pub enum RemoteRequest {
         #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
+    /// Keep a dropped session of a node that shuts down (§9). Sent to any
+    /// live node: the replicator picks one.
+    TakeOver {
+        /// The session as its old owner had it.
+        session: Box<crate::model::SessionView>,
+        /// The token its tab holds.
+        token: String,
+        /// When its socket dropped.
+        dropped_at: Millis,
+        /// Why.
+        cause: EndCause,
+        /// The node that took it, if one did.
+        #[serde(skip, default = "unanswered")]
+        reply: oneshot::Sender<Option<crate::model::NodeId>>,
+    },
     /// Hand the session a resume token names over to another node (§9).
     Handover {
         /// The resume token the client presented.
@@ -261,6 +297,16 @@ pub enum RemoteRequest {
         #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<Option<crate::model::SessionView>>,
     },
+}
+
+/// A session offered to another node at shutdown, and where its answer
+/// comes.
+#[derive(Debug)]
+pub struct PendingMove {
+    /// Which session.
+    pub id: SessionId,
+    /// The node that took it, if one did.
+    pub answer: oneshot::Receiver<Option<crate::model::NodeId>>,
 }
 
 /// The reply channel of a request read from the wire: nobody waits on it,
@@ -303,6 +349,7 @@ impl RemoteRequest {
             RemoteRequest::TerminateUser { reply, .. } => drop(reply.send(0)),
             RemoteRequest::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
             RemoteRequest::Handover { reply, .. } => drop(reply.send(None)),
+            RemoteRequest::TakeOver { reply, .. } => drop(reply.send(None)),
         }
     }
 }

@@ -16,11 +16,12 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{
-    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
+    Command, HeartbeatOutcome, HeartbeatRequest, PendingMove, RemoteCommand, RemoteRequest,
+    ReplicaUpdate,
 };
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::resume::{ConnectStep, Connected, ResumeTokens, issuer_of};
+use super::resume::{ConnectStep, Connected, ResumeTokens, session_of};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
 use super::state::{NewSession, PresenceState, Renewal};
@@ -169,12 +170,14 @@ impl Engine {
                 reply,
             } => {
                 let step = match resume {
-                    Some(token) if self.issued_elsewhere(&token) => ConnectStep::Elsewhere {
-                        owner: issuer_of(&token).unwrap_or_else(|| self.config.node_id.clone()),
-                        token,
-                        session,
-                        liveness,
-                    },
+                    Some(token) if let Some(owner) = self.owner_elsewhere(&token) => {
+                        ConnectStep::Elsewhere {
+                            owner,
+                            token,
+                            session,
+                            liveness,
+                        }
+                    }
                     resume => {
                         ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now))
                     }
@@ -227,10 +230,17 @@ impl Engine {
                 self.commit(id, changes);
             }
             Command::Shutdown { reply } => {
-                for id in self.local_sessions() {
-                    self.end_local(id, TerminateReason::Shutdown, now);
-                }
-                let _ = reply.send(());
+                let moves = self.shut_down(now);
+                let _ = reply.send(moves);
+            }
+            Command::Moved { id, to } => self.moved(id, to, now),
+            Command::TakeOverDropped {
+                view,
+                token,
+                dropped,
+                reply,
+            } => {
+                let _ = reply.send(self.take_over_dropped(*view, token, dropped, now));
             }
         }
     }
@@ -509,7 +519,7 @@ impl Engine {
             return Connected {
                 session_id: id,
                 resumed: false,
-                resume_token: self.resume.issue(id, &self.config.node_id),
+                resume_token: self.resume.issue(id),
             };
         };
         if let Some(record) = self.state.session(id) {
@@ -528,7 +538,7 @@ impl Engine {
         Connected {
             session_id: id,
             resumed: true,
-            resume_token: self.resume.issue(id, &self.config.node_id),
+            resume_token: self.resume.issue(id),
         }
     }
 
@@ -541,11 +551,14 @@ impl Engine {
         ok.then_some(id)
     }
 
-    /// True when `token` is not one of this node's but names another node
-    /// that issued it.
-    fn issued_elsewhere(&self, token: &str) -> bool {
-        self.resume.peek(token).is_none()
-            && issuer_of(token).is_some_and(|node| node != self.config.node_id)
+    /// The other node that owns the session `token` names, when the token
+    /// is not one of this node's.
+    fn owner_elsewhere(&self, token: &str) -> Option<NodeId> {
+        if self.resume.peek(token).is_some() {
+            return None;
+        }
+        let owner = self.state.session(session_of(token)?)?.node_id().clone();
+        (owner != self.config.node_id).then_some(owner)
     }
 
     /// Hands a local session over to node `to`, whose socket presented its
@@ -581,6 +594,94 @@ impl Engine {
         Some(view)
     }
 
+    /// Ends the local sessions for shutdown. In a cluster with a resume
+    /// grace a WebSocket session is not ended: its socket gets `terminated`
+    /// `shutdown`, the session turns `reconnecting`, and it is offered to
+    /// another node, which keeps it for the rest of its grace (§9).
+    fn shut_down(&mut self, now: Millis) -> Vec<PendingMove> {
+        let hand_on = self.outboxes.remote.is_some() && self.state.resume_grace() > 0;
+        let mut moves = Vec::new();
+        for id in self.local_sessions() {
+            let token = self.resume.token_of(id).map(str::to_string);
+            let (true, Some(token)) = (hand_on, token) else {
+                self.end_local(id, TerminateReason::Shutdown, now);
+                continue;
+            };
+            if let Some(liveness) = self.liveness.remove(&id) {
+                liveness.request_terminate(TerminateReason::Shutdown);
+            }
+            // Only the node that takes it can resume it from now on.
+            self.resume.forget(id);
+            let changes = self.state.mark_dropped(id, EndCause::Shutdown, now, now);
+            self.commit(id, changes);
+            let (Some(view), Some((dropped_at, cause))) = (
+                self.state.session(id).map(|s| s.view(now)),
+                self.state.drop_of(id),
+            ) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            self.forward(RemoteCommand {
+                node: self.config.node_id.clone(),
+                request: RemoteRequest::TakeOver {
+                    session: Box::new(view),
+                    token,
+                    dropped_at,
+                    cause,
+                    reply,
+                },
+            });
+            moves.push(PendingMove { id, answer });
+        }
+        moves
+    }
+
+    /// Where a session offered at shutdown went: it becomes a replica of
+    /// the node that took it (and leaves this node's published state), or,
+    /// taken by none, ends `shutdown` here.
+    fn moved(&mut self, id: SessionId, to: Option<NodeId>, now: Millis) {
+        if !self.is_local(id) {
+            return;
+        }
+        let to = to.filter(|node| *node != self.config.node_id);
+        let (Some(to), Some(record)) = (to, self.state.session(id)) else {
+            self.end(id, EndCause::Shutdown, now);
+            return;
+        };
+        let mut view = record.view(now);
+        view.node_id = to;
+        self.schedule.set(id, None);
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view,
+        });
+    }
+
+    /// Keeps a dropped session of a node that shuts down, `reconnecting`,
+    /// for the rest of its grace: its tab may resume it here or on any
+    /// node; if none does, this node ends it with the drop's cause.
+    fn take_over_dropped(
+        &mut self,
+        mut view: SessionView,
+        token: String,
+        (dropped_at, cause): (Millis, EndCause),
+        now: Millis,
+    ) -> Option<NodeId> {
+        if view.transport != Transport::Ws || self.state.resume_grace() == 0 {
+            return None;
+        }
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = true;
+        let changes = self.state.upsert_replica(view, now);
+        self.state.restore_drop(id, cause, dropped_at);
+        self.resume.register(id, token);
+        self.commit(id, changes);
+        Some(self.config.node_id.clone())
+    }
+
     /// Takes over a session another node handed over: it becomes local,
     /// driven by the new socket, with the new token's facts.
     fn adopt(
@@ -606,7 +707,7 @@ impl Engine {
         Connected {
             session_id: id,
             resumed: true,
-            resume_token: self.resume.issue(id, &self.config.node_id),
+            resume_token: self.resume.issue(id),
         }
     }
 

@@ -193,7 +193,7 @@ impl PresenceHandle {
         resume: Option<String>,
     ) -> Result<Connected, EngineStopped> {
         let user = session.user_id.clone();
-        let step = self
+        let mut step = self
             .ask(|reply| Command::Connect {
                 session,
                 liveness,
@@ -201,32 +201,54 @@ impl PresenceHandle {
                 reply,
             })
             .await?;
-        let (owner, token, session, liveness) = match step {
-            ConnectStep::Done(connected) => return Ok(connected),
-            ConnectStep::Elsewhere {
-                owner,
-                token,
-                session,
-                liveness,
-            } => (owner, token, session, liveness),
-        };
-        // The owner hands the session over through the replicator (or says
-        // no, or does not answer within the request deadline: a new session).
-        let view = self
-            .ask(|reply| Command::RequestHandover {
-                owner,
-                token,
-                user,
-                reply,
-            })
-            .await?;
-        self.ask(|reply| Command::Adopt {
-            view: view.map(Box::new),
-            session,
-            liveness,
-            reply,
-        })
-        .await
+        let mut asked: Option<crate::model::NodeId> = None;
+        loop {
+            let (owner, token, session, liveness) = match step {
+                ConnectStep::Done(connected) => return Ok(connected),
+                ConnectStep::Elsewhere {
+                    owner,
+                    token,
+                    session,
+                    liveness,
+                } => (owner, token, session, liveness),
+            };
+            // Asked that owner already: it said no, so a new session.
+            let view = if asked.as_ref() == Some(&owner) {
+                None
+            } else {
+                // The owner hands the session over through the replicator
+                // (or says no, or does not answer within the request
+                // deadline).
+                self.ask(|reply| Command::RequestHandover {
+                    owner: owner.clone(),
+                    token: token.clone(),
+                    user: user.clone(),
+                    reply,
+                })
+                .await?
+            };
+            if view.is_some() || asked.is_some() {
+                return self
+                    .ask(|reply| Command::Adopt {
+                        view: view.map(Box::new),
+                        session,
+                        liveness,
+                        reply,
+                    })
+                    .await;
+            }
+            // The session may have moved meanwhile (its node shut down and
+            // handed it on): look once more.
+            asked = Some(owner);
+            step = self
+                .ask(|reply| Command::Connect {
+                    session,
+                    liveness,
+                    resume: Some(token),
+                    reply,
+                })
+                .await?;
+        }
     }
 
     /// Another node asks for the session `token` resumes; answers the
@@ -272,8 +294,33 @@ impl PresenceHandle {
     }
 
     /// Ends every local session with cause `shutdown` and tells their
-    /// connections to close.
+    /// connections to close. In a cluster with a resume grace the WebSocket
+    /// sessions are handed on to other nodes instead (each waits there,
+    /// `reconnecting`, for its tab); this waits for those answers (bounded
+    /// by the cross-node request deadline).
     pub async fn shutdown(&self) -> Result<(), EngineStopped> {
-        self.ask(|reply| Command::Shutdown { reply }).await
+        let moves = self.ask(|reply| Command::Shutdown { reply }).await?;
+        for command::PendingMove { id, answer } in moves {
+            let to = answer.await.ok().flatten();
+            self.send(Command::Moved { id, to }).await?;
+        }
+        Ok(())
+    }
+
+    /// A node that shuts down hands one of its dropped sessions on; answers
+    /// this node's id when it took it.
+    pub async fn take_over_dropped(
+        &self,
+        view: crate::model::SessionView,
+        token: String,
+        dropped: (Millis, EndCause),
+    ) -> Result<Option<crate::model::NodeId>, EngineStopped> {
+        self.ask(|reply| Command::TakeOverDropped {
+            view: Box::new(view),
+            token,
+            dropped,
+            reply,
+        })
+        .await
     }
 }

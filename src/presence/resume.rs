@@ -1,9 +1,10 @@
 //! Owns the resume tokens of live WebSocket sessions (contract v1.1 §9):
-//! one opaque token per session, 192 random bits followed by the issuing
-//! node's id in hex (so another node of the cluster knows whom to ask),
-//! never the session id, and never shown anywhere but the session's own
-//! `welcome`. A token resumes once: taking a session over issues a new one
-//! and the old one is gone.
+//! one opaque token per session, 192 random bits (48 hex digits) followed by
+//! the session's id, so any node of the cluster can find the session's
+//! current owner; never the session id alone, and never shown anywhere but
+//! the session's own `welcome`. Only the random part proves anything. A
+//! token resumes once: taking a session over issues a new one and the old
+//! one is gone.
 //!
 //! Only the engine holds this table; it forgets a session's token when the
 //! session ends, so an ended session's token is simply unknown.
@@ -34,17 +35,10 @@ pub enum ConnectStep {
     },
 }
 
-/// The node that issued `token`, if it is one of ours in form.
-pub fn issuer_of(token: &str) -> Option<NodeId> {
-    let hex = token.get(RANDOM_HEX..)?;
-    if token.len() <= RANDOM_HEX || hex.len() % 2 != 0 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok().map(|id| NodeId::new(&id))
+/// The session `token` names, if it is one of ours in form (whether the
+/// token is valid only its session's owner can tell).
+pub fn session_of(token: &str) -> Option<SessionId> {
+    SessionId::parse(token.get(RANDOM_HEX..)?)
 }
 
 /// What the engine answers a new socket: which session it drives, whether
@@ -67,14 +61,24 @@ pub struct ResumeTokens {
 }
 
 impl ResumeTokens {
-    /// A fresh token for `id`, issued by `node`; the session's previous
-    /// token stops working.
-    pub fn issue(&mut self, id: SessionId, node: &NodeId) -> String {
-        self.forget(id);
-        let token = generate(node);
-        self.by_token.insert(token.clone(), id);
-        self.by_session.insert(id, token.clone());
+    /// A fresh token for `id`; the session's previous token stops working.
+    pub fn issue(&mut self, id: SessionId) -> String {
+        let token = generate(id);
+        self.register(id, token.clone());
         token
+    }
+
+    /// Makes `token` resume `id` here: a session taken over from a node
+    /// that shut down keeps the token its tab holds.
+    pub fn register(&mut self, id: SessionId, token: String) {
+        self.forget(id);
+        self.by_token.insert(token.clone(), id);
+        self.by_session.insert(id, token);
+    }
+
+    /// The token that resumes `id`, if any.
+    pub fn token_of(&self, id: SessionId) -> Option<&str> {
+        self.by_session.get(&id).map(String::as_str)
     }
 
     /// The session a token would resume, without using it up.
@@ -90,14 +94,15 @@ impl ResumeTokens {
     }
 }
 
-/// 24 random bytes, then the node id's bytes, as lowercase hex digits.
-fn generate(node: &NodeId) -> String {
+/// 24 random bytes as lowercase hex digits, then the session id.
+fn generate(id: SessionId) -> String {
     use std::fmt::Write as _;
     let bytes: [u8; 24] = rand::random();
-    let mut text = String::with_capacity(RANDOM_HEX + 2 * node.as_str().len());
-    for byte in bytes.iter().chain(node.as_str().as_bytes()) {
+    let mut text = String::with_capacity(RANDOM_HEX + 36);
+    for byte in bytes {
         let _ = write!(text, "{byte:02x}");
     }
+    let _ = write!(text, "{id}");
     text
 }
 
@@ -109,21 +114,23 @@ mod tests {
     fn a_token_names_its_session_until_a_new_one_is_issued() {
         let mut tokens = ResumeTokens::default();
         let id = SessionId::generate();
-        let node = NodeId::new("node-a");
-        let first = tokens.issue(id, &node);
-        assert_eq!(first.len(), 48 + 12);
+        let first = tokens.issue(id);
+        assert_eq!(first.len(), 48 + 36);
         assert_ne!(first, id.to_string());
         assert_eq!(tokens.peek(&first), Some(id));
-        assert_eq!(issuer_of(&first), Some(node.clone()));
-        let second = tokens.issue(id, &node);
+        assert_eq!(session_of(&first), Some(id));
+        let second = tokens.issue(id);
         assert_ne!(first, second);
         assert_eq!(tokens.peek(&first), None, "a used token no longer works");
         assert_eq!(tokens.peek(&second), Some(id));
         tokens.forget(id);
         assert_eq!(tokens.peek(&second), None);
         assert_eq!(tokens.peek("not a token"), None);
-        assert_eq!(issuer_of("short"), None);
-        assert_eq!(issuer_of(&"0".repeat(49)), None);
-        assert_eq!(issuer_of(&format!("{}zz", "0".repeat(48))), None);
+        assert_eq!(session_of("short"), None);
+        assert_eq!(session_of(&"0".repeat(49)), None);
+        let forged = format!("{}{id}", "0".repeat(48));
+        assert_eq!(tokens.peek(&forged), None, "the random part proves it");
+        tokens.register(id, forged.clone());
+        assert_eq!(tokens.token_of(id), Some(forged.as_str()));
     }
 }

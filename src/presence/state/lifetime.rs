@@ -88,6 +88,20 @@ impl PresenceState {
         self.publish_update(id, now)
     }
 
+    /// When and why the session's socket dropped, while it waits.
+    pub fn drop_of(&self, id: SessionId) -> Option<(Millis, EndCause)> {
+        self.sessions.get(&id).and_then(|record| record.dropped)
+    }
+
+    /// Sets when and why a session taken over from a node that shut down
+    /// dropped (its view says only that it is `reconnecting`). Publishes
+    /// nothing.
+    pub fn restore_drop(&mut self, id: SessionId, cause: EndCause, at: Millis) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.dropped = Some((at, cause));
+        }
+    }
+
     /// True while the session waits for a resume.
     pub fn is_dropped(&self, id: SessionId) -> bool {
         self.sessions
