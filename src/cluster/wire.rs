@@ -293,6 +293,48 @@ mod tests {
     }
 
     #[test]
+    fn a_take_over_names_its_taker() {
+        let (reply, mut answer) = oneshot::channel();
+        let request = RemoteRequest::TakeOver {
+            session: Box::new(crate::model::SessionView {
+                session_id: session(),
+                user_id: user(),
+                name: None,
+                org: None,
+                node_id: NodeId::new("a"),
+                transport: crate::model::Transport::Ws,
+                status: SessionStatus::Active,
+                manual: None,
+                connected_at: 0,
+                last_activity: 0,
+                page: None,
+                ip: None,
+                user_agent: None,
+                device: crate::model::DeviceInfo::default(),
+                app: None,
+                meta: None,
+                ended_at: None,
+                end_cause: None,
+                duration_s: 0.0,
+                reconnecting: true,
+            }),
+            token: "t0k".into(),
+            dropped_at: 5,
+            cause: crate::model::EndCause::Shutdown,
+            reply,
+        };
+        let text = request_text(&NodeId::new("a"), 1, &request);
+        assert!(text.contains(r#""op":"take_over""#), "{text}");
+        assert!(
+            text.contains(r#""dropped_at":5,"cause":"shutdown""#),
+            "{text}"
+        );
+        assert_eq!(reply_name(&request), "taken_over");
+        complete(request, Answer::new("taken_over", serde_json::json!("b")));
+        assert_eq!(answer.try_recv().ok(), Some(Some(NodeId::new("b"))));
+    }
+
+    #[test]
     fn requests_read_back_to_the_same_text() {
         for text in [TERMINATE, TERMINATE_USER, HEARTBEAT] {
             let InboxMessage::Request {

@@ -430,3 +430,27 @@ async fn get_json(hub: &TestHub, path: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+#[tokio::test]
+async fn with_a_grace_of_zero_a_close_ends_at_once_and_nothing_resumes() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.resume_grace = Duration::ZERO).await;
+        let (mut admin, _) = hub.admin("").await;
+        let (client, welcome) = hub.welcomed_client("alice").await;
+        let token = welcome["resume_token"].as_str().unwrap().to_string();
+        assert!(
+            !token.is_empty(),
+            "a token in every welcome, whatever the grace"
+        );
+        assert_eq!(welcome["resumed"], false);
+        client.close().await;
+        let ended = admin_session_event(&mut admin, ms(1000), "ended", |e, _| e == "ended").await;
+        assert_eq!(ended["session"]["end_cause"], "client_closed");
+        let mut back =
+            WsClient::connect(&hub.ws_url(&format!("/ws?user=alice&resume={token}"))).await;
+        let again = back.recv_type("welcome", ms(2000)).await;
+        assert_eq!(again["resumed"], false);
+        assert_ne!(again["session_id"], welcome["session_id"]);
+    })
+    .await;
+}
