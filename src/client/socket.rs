@@ -107,10 +107,9 @@ pub async fn serve_connection(
     let user = session.user_id.clone();
     let expires_at = session.expires_at;
     let liveness = Arc::new(SessionLiveness::new(now_millis()));
-    let connected = ctx
-        .presence
-        .connect(session, liveness.clone(), resume)
-        .await;
+    // Boxed: a resume may take a cross-node round trip, and this future's
+    // size is memory per idle connection.
+    let connected = Box::pin(ctx.presence.connect(session, liveness.clone(), resume)).await;
     let Ok(connected) = connected else {
         let mut ws = ws;
         Box::pin(websocket::send_close(
@@ -130,12 +129,12 @@ pub async fn serve_connection(
         let outcome = connection
             .run(&connected.resume_token, connected.resumed)
             .await;
-        let (cause, resumable) = match outcome {
-            Outcome::End(cause) => (cause, false),
-            Outcome::Drop(cause) => (cause, true),
-            Outcome::Terminated => (EndCause::Terminated, false),
+        let gone = match outcome {
+            Outcome::End(cause) => Some((cause, false)),
+            Outcome::Drop(cause) => Some((cause, true)),
+            Outcome::Terminated => None,
         };
-        if outcome != Outcome::Terminated {
+        if let Some((cause, resumable)) = gone {
             let liveness = connection.liveness.clone();
             let at = now_millis();
             let _ = ctx
