@@ -360,6 +360,7 @@ impl Edges {
                 idle_after: self.idle_after,
                 away_after: self.away_after,
                 metrics: self.metrics.clone(),
+                auth: self.auth.clone(),
             }),
             http_session_ttl: self.http_session_ttl,
             history: self.history.clone(),

@@ -28,6 +28,8 @@ pub struct Principal {
     pub org: Option<String>,
     /// Client or admin.
     pub role: Role,
+    /// The token's `exp` in Unix milliseconds (None in dev mode).
+    pub expires_at: Option<crate::model::Millis>,
 }
 
 /// Why a request was refused.
@@ -53,6 +55,8 @@ pub enum AuthError {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(default)]
+    exp: Option<i64>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -124,6 +128,7 @@ impl Authenticator {
                 name: None,
                 org: None,
                 role: Role::Admin,
+                expires_at: None,
             });
         };
         let principal = self.verify(key, token)?;
@@ -155,6 +160,7 @@ impl Authenticator {
             } else {
                 Role::Client
             },
+            expires_at: claims.exp.map(|exp| exp.saturating_mul(1000)),
         })
     }
 }
@@ -166,6 +172,7 @@ fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
         name: dev.name.map(str::to_string),
         org: dev.org.map(str::to_string),
         role: Role::Client,
+        expires_at: None,
     })
 }
 

@@ -145,6 +145,22 @@ pub struct Config {
     /// Time a connection has for each request head, each request body and a WebSocket upgrade; then it is closed.
     #[arg(long, env = "PRESENCE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
+
+    /// How long a dropped session waits for its tab to come back; 0s disables resuming.
+    #[arg(long, env = "PRESENCE_RESUME_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub resume_grace: Duration,
+
+    /// Upper bound of the jittered `retry_after_ms` sent on shutdown.
+    #[arg(long, env = "PRESENCE_RECONNECT_SPREAD", default_value = "5s", value_parser = parse_duration)]
+    pub reconnect_spread: Duration,
+
+    /// How long before a token's `exp` the hub asks the client for a new one.
+    #[arg(long, env = "PRESENCE_TOKEN_REFRESH_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    pub token_refresh_window: Duration,
+
+    /// A session older than this ends with cause `max_age` (0 = no limit).
+    #[arg(long, env = "PRESENCE_MAX_SESSION_AGE", default_value = "0", value_parser = parse_duration)]
+    pub max_session_age: Duration,
 }
 
 /// What admission control needs (contract v1.1 section 13).
@@ -234,6 +250,10 @@ pub struct PresenceConfig {
     pub max_sessions_per_user: usize,
     /// Per-subscriber admin queue bound.
     pub admin_queue: usize,
+    /// How long a dropped session stays resumable (zero: never).
+    pub resume_grace: Duration,
+    /// Longest session life (zero: no limit).
+    pub max_session_age: Duration,
 }
 
 /// What each client connection needs.
@@ -251,6 +271,10 @@ pub struct ClientLimits {
     pub trusted_proxies: Vec<IpNet>,
     /// Message rate per connection (burst twice that).
     pub message_rate: RateLimit,
+    /// Upper bound of `retry_after_ms` on shutdown.
+    pub reconnect_spread: Duration,
+    /// How long before `exp` the client is asked for a new token.
+    pub token_refresh_window: Duration,
 }
 
 /// The validated configuration, split per module.
@@ -325,6 +349,10 @@ impl Config {
             max_connections: 0,
             max_connections_per_ip: 0,
             handshake_timeout: Duration::from_secs(10),
+            resume_grace: Duration::from_secs(10),
+            reconnect_spread: Duration::from_secs(5),
+            token_refresh_window: Duration::from_secs(30),
+            max_session_age: Duration::ZERO,
         }
     }
 
@@ -358,6 +386,8 @@ impl Config {
                         reason,
                     }
                 })?,
+                reconnect_spread: self.reconnect_spread,
+                token_refresh_window: self.token_refresh_window,
             },
             redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
             namespace: self.namespace.clone(),
@@ -480,6 +510,16 @@ impl Config {
                 "must be at least 100ms".into(),
             );
         }
+        if !self.resume_grace.is_zero() && self.reconnect_spread > self.resume_grace {
+            return conflict(
+                "PRESENCE_RECONNECT_SPREAD",
+                format!(
+                    "must not exceed PRESENCE_RESUME_GRACE ({} > {}), or clients paced by it could not resume",
+                    humantime::format_duration(self.reconnect_spread),
+                    humantime::format_duration(self.resume_grace)
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -494,6 +534,8 @@ impl Config {
             http_session_ttl: self.http_session_ttl,
             max_sessions_per_user: self.max_sessions_per_user,
             admin_queue: self.admin_queue,
+            resume_grace: self.resume_grace,
+            max_session_age: self.max_session_age,
         }
     }
 }
@@ -569,6 +611,9 @@ mod tests {
                 "--insecure-dev" => base.insecure_dev = parsed.insecure_dev,
                 "--trusted-proxies" => base.trusted_proxies.clone_from(&parsed.trusted_proxies),
                 "--api-rate-limit" => base.api_rate_limit.clone_from(&parsed.api_rate_limit),
+                "--resume-grace" => base.resume_grace = parsed.resume_grace,
+                "--reconnect-spread" => base.reconnect_spread = parsed.reconnect_spread,
+                "--max-session-age" => base.max_session_age = parsed.max_session_age,
                 _ => {}
             }
         }
@@ -649,6 +694,24 @@ mod tests {
         let err = bad.validate().unwrap_err().to_string();
         assert!(err.contains("PRESENCE_DATABASE_URL"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn the_reconnect_spread_fits_in_the_resume_grace() {
+        let err = config(&["--resume-grace", "2s", "--reconnect-spread", "3s"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PRESENCE_RECONNECT_SPREAD"),
+            "{err}"
+        );
+        assert!(
+            config(&["--resume-grace", "0s", "--reconnect-spread", "3s"])
+                .validate()
+                .is_ok()
+        );
+        let parsed = config(&["--max-session-age", "0"]);
+        assert!(parsed.max_session_age.is_zero());
     }
 
     #[test]

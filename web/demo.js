@@ -97,7 +97,8 @@ presence.on('open', (info) => {
   $('demo-thresholds').textContent =
     `idle after ${seconds(info.idleAfterMs)}, away after ${seconds(info.awayAfterMs)}`;
   $('demo-page').textContent = presence.page ?? '-';
-  log(`connected, session ${info.sessionId}`);
+  $('demo-resumed').textContent = info.resumed ? 'yes' : 'no';
+  log(`${info.resumed ? 'resumed' : 'connected'}, session ${info.sessionId}`);
 });
 
 presence.on('status', ({ status, manual }) => {
@@ -119,6 +120,9 @@ presence.on('close', (e) => {
     }
   } else if (presence.state === 'terminated') {
     setState('terminated');
+  } else if (e.replaced) {
+    setState('closed');
+    log('this session continues in another tab');
   } else {
     setState('closed');
     setStatus('offline', null);
@@ -130,6 +134,9 @@ const REASONS = {
   admin: 'An administrator terminated this tab’s session.',
   revoked: 'An administrator signed this user out everywhere.',
   session_limit: 'This user opened too many sessions; this, the oldest one, was ended.',
+  user: 'You signed this session out from your sessions page.',
+  max_age: 'This session reached its maximum age.',
+  token_expired: 'The sign-in token expired.',
 };
 
 presence.on('terminated', ({ reason, final }) => {
@@ -169,6 +176,13 @@ addEventListener('popstate', () => {
 });
 
 $('demo-close').addEventListener('click', () => presence.close());
+
+// The self-service page, as the same user.
+{
+  const q = new URLSearchParams();
+  for (const key of ['token', 'user', 'name', 'org']) if (who[key]) q.set(key, who[key]);
+  $('demo-me').href = `/me.html?${q}`;
+}
 
 // Handy from the devtools console and from browser tests.
 window.presence = presence;

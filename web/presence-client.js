@@ -1,10 +1,13 @@
 // presence-client.js: keeps one browser tab present on a presence-hub.
 //
-// Owns the client side of the `/ws` protocol (contract v1, section 4):
-// connecting, reporting real user activity as throttled `ping`s, the page on
-// SPA navigation, the manual status, and reconnecting with exponential
-// backoff and full jitter. It does not render anything and keeps no state
-// beyond the current connection.
+// Owns the client side of the `/ws` protocol (contract v1, section 4, and
+// v1.1 section 9): connecting, reporting real user activity as throttled
+// `ping`s, the page on SPA navigation, the manual status, reconnecting with
+// exponential backoff and full jitter (or after the hub's `retry_after_ms`),
+// resuming the tab's session after a reload or a drop (the resume token is
+// kept in `sessionStorage`, per tab), renewing the token when the hub asks
+// (`onTokenExpiring`), and ending the session for good on `close()`. It does
+// not render anything; the resume token is the only state it keeps.
 //
 //   import { connect } from '/presence-client.js';
 //   const presence = connect({ app: { name: 'shop', version: '1.4.0' } });
@@ -22,9 +25,23 @@ export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_CAP_MS = 30_000;
 
 /** `terminated` reasons after which the client must not reconnect. */
-export const FINAL_REASONS = Object.freeze(['admin', 'revoked', 'session_limit']);
-/** Close codes that end a session for good (4003 admin/revoked, 4008 session limit). */
-export const FINAL_CLOSE_CODES = Object.freeze([4003, 4008]);
+export const FINAL_REASONS = Object.freeze([
+  'admin',
+  'revoked',
+  'session_limit',
+  'user',
+  'max_age',
+  'token_expired',
+]);
+/**
+ * Close codes that end a session for good (4001 token expired, 4003
+ * terminated, 4008 session limit). A 4003 that follows no `terminated` frame
+ * means another socket resumed the session: not final for the session, but
+ * this client stops (the session lives on elsewhere).
+ */
+export const FINAL_CLOSE_CODES = Object.freeze([4001, 4003, 4008]);
+/** Where the resume token of this tab's session is kept (`sessionStorage`). */
+export const RESUME_KEY = 'presence-client.resume';
 
 /** The DOM events that count as a person doing something. */
 export const ACTIVITY_EVENTS = Object.freeze([
@@ -107,7 +124,7 @@ export function pageOf(location) {
  * client (JWT mode); otherwise `user`, `name` and `org` do (dev mode).
  */
 export function buildSocketUrl(options, location) {
-  const { url, token, user, name, org, page } = options;
+  const { url, token, user, name, org, page, resume } = options;
   const app = normalizeApp(options.app);
   const origin = location ? `${location.protocol}//${location.host}` : 'http://localhost';
   const target = new URL(url ?? '/ws', origin);
@@ -124,6 +141,7 @@ export function buildSocketUrl(options, location) {
   if (page != null && page !== '') q.set('page', page);
   if (app?.name) q.set('app', app.name);
   if (app?.version) q.set('app_version', app.version);
+  if (resume != null && resume !== '') q.set('resume', resume);
   return target.toString();
 }
 
@@ -137,7 +155,17 @@ function defaultEnv() {
     clearTimeout: (id) => g.clearTimeout(id),
     now: () => Date.now(),
     random: Math.random,
+    storage: sessionStorageOf(g),
   };
+}
+
+/** The tab's `sessionStorage`, or null where it is missing or refused. */
+function sessionStorageOf(g) {
+  try {
+    return g.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Makes `history.pushState`/`replaceState` announce themselves (once per window). */
@@ -163,7 +191,9 @@ function patchHistory(win) {
  * Properties: `state` (`connecting`, `open`, `reconnecting`, `terminated`,
  * `closed`), `sessionId` (current or last session), `userId`, `nodeId`,
  * `status` (`active`/`idle`/`away`, null before the first welcome),
- * `manual` (`busy`/`away`/null), `page`.
+ * `manual` (`busy`/`away`/null), `page`, `resumed` (the last welcome
+ * resumed an existing session), `expiresAt` (the token's `exp` as an ISO
+ * string, JWT mode).
  */
 export class PresenceClient {
   constructor(options = {}) {
@@ -178,8 +208,11 @@ export class PresenceClient {
     this.page = this._initialPage();
     this.idleAfterMs = DEFAULT_IDLE_AFTER_MS;
     this.terminatedReason = null;
+    this.resumed = false;
+    this.expiresAt = null;
 
     this._listeners = new Map();
+    this._retryAfterMs = null;
     this._ws = null;
     this._attempt = 0;
     this._reconnectTimer = null;
@@ -215,11 +248,22 @@ export class PresenceClient {
     this._sendPing();
   }
 
-  /** Closes the connection for good (close code 1000); no reconnect. */
+  /**
+   * Ends the session for good: sends `{"type":"end"}` (the hub closes with
+   * 1000 and the session cannot be resumed) and does not reconnect.
+   */
   close() {
     if (this._stopped) return;
-    this._stop('closed');
     const ws = this._ws;
+    if (ws && ws.readyState === 1) {
+      try {
+        ws.send(JSON.stringify({ type: 'end' }));
+      } catch {
+        // The close below ends the session all the same, after the grace.
+      }
+    }
+    this._forgetResume();
+    this._stop('closed');
     if (ws && ws.readyState <= 1) {
       ws.close(1000, 'client closed');
     } else {
@@ -239,7 +283,8 @@ export class PresenceClient {
     if (this._stopped) return;
     const { WebSocket: WS, window: win } = this.env;
     if (typeof WS !== 'function') throw new Error('no WebSocket implementation available');
-    const url = buildSocketUrl({ ...this.options, page: this.page }, win?.location);
+    const resume = this._storedResume();
+    const url = buildSocketUrl({ ...this.options, page: this.page, resume }, win?.location);
     let ws;
     try {
       ws = new WS(url);
@@ -277,7 +322,13 @@ export class PresenceClient {
       case 'error':
         return this._emit('error', { code: msg.code, message: msg.message, server: true });
       case 'terminated':
+        if (Number.isFinite(msg.retry_after_ms)) this._retryAfterMs = msg.retry_after_ms;
         return this._onTerminated(msg.reason);
+      case 'auth_required':
+        return this._onAuthRequired(msg);
+      case 'auth_ok':
+        this.expiresAt = msg.expires_at ?? null;
+        return this._emit('auth', { expiresAt: this.expiresAt });
       case 'pong':
         return this._emit('pong', msg);
       default:
@@ -293,6 +344,8 @@ export class PresenceClient {
     this.nodeId = msg.node_id ?? null;
     this.idleAfterMs = msg.idle_after_ms ?? DEFAULT_IDLE_AFTER_MS;
     this.terminatedReason = null;
+    this.resumed = msg.resumed === true;
+    this._storeResume(msg.resume_token);
     this.status = 'active';
     this._lastPingAt = null;
     this._sendHello();
@@ -304,6 +357,7 @@ export class PresenceClient {
       idleAfterMs: this.idleAfterMs,
       awayAfterMs: msg.away_after_ms ?? null,
       heartbeatIntervalMs: msg.heartbeat_interval_ms ?? null,
+      resumed: this.resumed,
     });
     this._emit('status', { status: this.status, manual: this.manual });
   }
@@ -322,8 +376,31 @@ export class PresenceClient {
   _onTerminated(reason) {
     this.terminatedReason = reason ?? null;
     const final = isFinalReason(reason);
-    if (final) this._stop('terminated');
+    if (final) {
+      this._forgetResume();
+      this._stop('terminated');
+    }
     this._emit('terminated', { reason: this.terminatedReason, final });
+  }
+
+  /** The hub asks for a new token: `onTokenExpiring` gives one, sent as `auth`. */
+  _onAuthRequired(msg) {
+    this.expiresAt = msg.expires_at ?? null;
+    const hook = this.options.onTokenExpiring;
+    this._emit('auth_required', { expiresAt: this.expiresAt });
+    if (typeof hook !== 'function') return;
+    const ws = this._ws;
+    Promise.resolve()
+      .then(() => hook({ expiresAt: this.expiresAt }))
+      .then((token) => {
+        if (typeof token !== 'string' || token === '') return;
+        // Reconnects use the fresh token too.
+        this.options.token = token;
+        if (this._ws === ws) this._send({ type: 'auth', token });
+      })
+      .catch((err) => {
+        this._emit('error', { code: 'token', message: String(err?.message ?? err) });
+      });
   }
 
   _onClose(event) {
@@ -332,8 +409,15 @@ export class PresenceClient {
     this._ws = null;
     this._clearTrailing();
     if (!this._stopped && isFinalCloseCode(code)) {
-      // The terminated frame was lost; the close code still says it all.
-      this._onTerminated(code === 4008 ? 'session_limit' : 'admin');
+      // No terminated frame: for 4003 that is another socket that resumed
+      // this session (stop quietly, the session lives on there); otherwise
+      // the frame was lost and the close code still says it all.
+      if (code === 4003 && this.terminatedReason == null) {
+        this._stop('closed');
+        this._emit('close', { code, reason, willReconnect: false, replaced: true });
+        return;
+      }
+      this._onTerminated(code === 4008 ? 'session_limit' : code === 4001 ? 'token_expired' : 'admin');
     }
     if (this._stopped) {
       this._emit('close', { code, reason, willReconnect: false });
@@ -343,11 +427,17 @@ export class PresenceClient {
   }
 
   _scheduleReconnect({ code, reason }) {
-    const delayMs = backoffDelay(this._attempt, {
-      baseMs: this.options.backoffBaseMs ?? BACKOFF_BASE_MS,
-      capMs: this.options.backoffCapMs ?? BACKOFF_CAP_MS,
-      random: this.env.random,
-    });
+    // The hub's pacing on shutdown wins over our own backoff, once.
+    const paced = this._retryAfterMs;
+    this._retryAfterMs = null;
+    const delayMs =
+      paced != null
+        ? Math.max(0, paced)
+        : backoffDelay(this._attempt, {
+            baseMs: this.options.backoffBaseMs ?? BACKOFF_BASE_MS,
+            capMs: this.options.backoffCapMs ?? BACKOFF_CAP_MS,
+            random: this.env.random,
+          });
     this._attempt += 1;
     this.state = 'reconnecting';
     this._emit('close', { code, reason, willReconnect: true, delayMs, attempt: this._attempt });
@@ -452,6 +542,36 @@ export class PresenceClient {
     return pageOf(this.env.window?.location);
   }
 
+  // --- resume token -----------------------------------------------------
+
+  _resumeKey() {
+    return this.options.resumeKey ?? RESUME_KEY;
+  }
+
+  _storedResume() {
+    try {
+      return this.env.storage?.getItem(this._resumeKey()) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  _storeResume(token) {
+    try {
+      if (typeof token === 'string' && token !== '') {
+        this.env.storage?.setItem(this._resumeKey(), token);
+      } else {
+        this.env.storage?.removeItem(this._resumeKey());
+      }
+    } catch {
+      // Without storage a reload starts a new session; nothing else changes.
+    }
+  }
+
+  _forgetResume() {
+    this._storeResume(null);
+  }
+
   // --- plumbing ---------------------------------------------------------
 
   _send(msg) {
@@ -482,7 +602,9 @@ export class PresenceClient {
  * Options: `url` (default `ws(s)://<this host>/ws`), `token` (JWT mode),
  * `user`, `name`, `org` (dev mode), `page` (string or function; default the
  * current path), `app` (name or `{name, version}`), `device`, `meta`,
- * `manual`, `backoffBaseMs`, `backoffCapMs`.
+ * `manual`, `backoffBaseMs`, `backoffCapMs`, `onTokenExpiring` (called with
+ * `{expiresAt}` when the hub asks for a new token; return the new JWT or a
+ * promise of it), `resumeKey` (the `sessionStorage` key of the resume token).
  */
 export function connect(options = {}) {
   const client = new PresenceClient(options);

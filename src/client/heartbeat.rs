@@ -81,6 +81,7 @@ async fn heartbeat(
         }
         None => open_session(principal, beat.update, headers, peer, hub).await?,
         Some(id) => {
+            let expires_at = principal.expires_at;
             let outcome = hub
                 .presence
                 .heartbeat(HeartbeatRequest {
@@ -89,6 +90,7 @@ async fn heartbeat(
                     active: beat.active,
                     end: beat.ended,
                     update: beat.update,
+                    expires_at,
                 })
                 .await?;
             match outcome {
@@ -142,6 +144,7 @@ async fn open_session(
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Http,
         meta,
+        expires_at: principal.expires_at,
     };
     let id = session.id;
     hub.presence.open(Box::new(session), None).await?;

@@ -2,6 +2,7 @@
 //! auth, handshake, session metadata) and the per-connection task.
 
 pub mod heartbeat;
+pub mod lifetime;
 pub mod limits;
 pub mod me;
 pub mod protocol;
@@ -47,6 +48,8 @@ struct ClientQuery {
     app: Option<String>,
     app_version: Option<String>,
     page: Option<String>,
+    /// A resume token from an earlier `welcome` (§9).
+    resume: Option<String>,
 }
 
 /// What the client routes (`/ws`, HTTP heartbeats) use.
@@ -146,11 +149,13 @@ fn accept_client(
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
+        expires_at: principal.expires_at,
     });
     let permit = hub.admission.admit_socket(headers, peer)?;
     let ctx = hub.connections.clone();
+    let resume = params.resume;
     switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
-        socket::serve_connection(io, ctx, session)
+        socket::serve_connection(io, ctx, session, resume)
     })
 }
 

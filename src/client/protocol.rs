@@ -27,6 +27,10 @@ pub enum FrameError {
     /// A binary frame.
     #[error("binary frames are not supported; send JSON text")]
     Unsupported,
+    /// A frame the client may not send as it is (an `auth` token that is
+    /// invalid or for another user).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl FrameError {
@@ -36,6 +40,7 @@ impl FrameError {
             FrameError::BadMessage(_) => "bad_message",
             FrameError::UnknownType(_) => "unknown_type",
             FrameError::Unsupported => "unsupported",
+            FrameError::Forbidden(_) => "forbidden",
         }
     }
 }
@@ -57,6 +62,13 @@ pub enum ClientMessage<'a> {
     },
     /// Metadata.
     Hello(MetaUpdate),
+    /// A new token for the session (§9).
+    Auth {
+        /// The JWT.
+        token: String,
+    },
+    /// The client ends its session for good (§9): never resumable.
+    End,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +87,8 @@ struct RawMessage<'a> {
     device: Option<Value>,
     #[serde(default)]
     meta: Option<Value>,
+    #[serde(default)]
+    token: Option<Value>,
 }
 
 /// Keeps `null` apart from "absent": an explicit `null` becomes `Some(Null)`.
@@ -108,6 +122,11 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, FrameError>
             page: optional_string(raw.page, "page")?,
             meta: parse_meta(raw.meta)?,
         })),
+        "auth" => Ok(ClientMessage::Auth {
+            token: optional_string(raw.token, "token")?
+                .ok_or_else(|| bad("auth needs \"token\": a JWT"))?,
+        }),
+        "end" => Ok(ClientMessage::End),
         other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
     }
 }
@@ -226,6 +245,20 @@ pub enum ServerMessage<'a> {
         idle_after_ms: u64,
         /// Idle to away.
         away_after_ms: u64,
+        /// Resumes this session once, from a new socket (§9).
+        resume_token: &'a str,
+        /// True when this socket took over an existing session.
+        resumed: bool,
+    },
+    /// The token expires at `expires_at`: send a new one with `auth`.
+    AuthRequired {
+        /// The token's `exp`, RFC 3339 with milliseconds.
+        expires_at: String,
+    },
+    /// The new token was accepted; the session lives until `expires_at`.
+    AuthOk {
+        /// The new token's `exp`, RFC 3339 with milliseconds.
+        expires_at: String,
     },
     /// The session's status or manual status changed.
     Status {
@@ -243,8 +276,12 @@ pub enum ServerMessage<'a> {
     },
     /// The last frame before the hub closes the socket.
     Terminated {
-        /// admin, revoked, session_limit or shutdown.
+        /// admin, revoked, session_limit, shutdown, user, max_age or
+        /// token_expired.
         reason: &'a str,
+        /// On shutdown: how long to wait before reconnecting (jittered).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -349,6 +386,37 @@ mod tests {
                 .code(),
             "unknown_type"
         );
+    }
+
+    #[test]
+    fn auth_needs_a_token_and_end_needs_nothing() {
+        assert_eq!(
+            parse_client_message(r#"{"type":"auth","token":"abc"}"#),
+            Ok(ClientMessage::Auth {
+                token: "abc".into()
+            })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"auth"}"#)
+                .unwrap_err()
+                .code(),
+            "bad_message"
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"auth","token":7}"#)
+                .unwrap_err()
+                .code(),
+            "bad_message"
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"end"}"#),
+            Ok(ClientMessage::End)
+        );
+        let frame = ServerMessage::Terminated {
+            reason: "admin",
+            retry_after_ms: None,
+        };
+        assert_eq!(frame.to_text(), r#"{"type":"terminated","reason":"admin"}"#);
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //!
 //! One task per connection and no lock shared with other connections: a
 //! ping is an atomic store in `SessionLiveness` plus a `pong` frame.
+//!
+//! Session continuity (§9): the socket opens or resumes its session through
+//! the engine, tells it when it drops (a resumable drop, or an end that never
+//! is), asks for a new token before `exp` (`client/lifetime.rs`) and closes
+//! without a `terminated` frame when a resume takes its session over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +25,20 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 use tracing::Instrument;
 
+use super::lifetime::TokenClock;
 use super::limits::{BadFrames, MessageRate};
 use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
+use crate::auth::Authenticator;
+use crate::auth::DevIdentity;
 use crate::config::ClientLimits;
 use crate::http::websocket;
 use crate::metrics::{Metrics, OutFrame};
+use crate::model::time::format_rfc3339;
 use crate::model::time::now_millis;
-use crate::model::{CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
-use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
+use crate::model::{
+    CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus, UserId,
+};
+use crate::presence::{NewSession, PresenceHandle, Renewal, SessionLiveness, TerminateReason};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
 const READ_BUFFER: usize = 1024;
@@ -52,6 +63,8 @@ pub struct ConnectionContext {
     pub away_after: Duration,
     /// Metrics.
     pub metrics: Metrics,
+    /// Checks the tokens of `auth` frames.
+    pub auth: Authenticator,
 }
 
 impl ConnectionContext {
@@ -70,8 +83,10 @@ impl ConnectionContext {
 /// How a connection ended, from the socket's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// The session must be ended with this cause.
+    /// The session must be ended with this cause; never resumable.
     End(EndCause),
+    /// The socket dropped: the session may wait for a resume (§9).
+    Drop(EndCause),
     /// The engine already ended the session.
     Terminated,
 }
@@ -85,31 +100,50 @@ pub async fn serve_connection(
     io: TokioIo<Upgraded>,
     ctx: Arc<ConnectionContext>,
     session: Box<NewSession>,
+    resume: Option<String>,
 ) {
-    let id = session.id;
-    let span = tracing::debug_span!("ws", session_id = %id, user_id = %session.user_id);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.websocket_config())).await;
+    ctx.metrics.connections.inc();
+    let user = session.user_id.clone();
+    let expires_at = session.expires_at;
+    let liveness = Arc::new(SessionLiveness::new(now_millis()));
+    // Boxed: a resume may take a cross-node round trip, and this future's
+    // size is memory per idle connection.
+    let connected = Box::pin(ctx.presence.connect(session, liveness.clone(), resume)).await;
+    let Ok(connected) = connected else {
+        let mut ws = ws;
+        Box::pin(websocket::send_close(
+            &mut ws,
+            CloseCode::GoingAway,
+            "shutdown",
+        ))
+        .await;
+        ctx.metrics.connections.dec();
+        return;
+    };
+    let id = connected.session_id;
+    let span = tracing::debug_span!("ws", session_id = %id, user_id = %user);
     async move {
-        let ws =
-            WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.websocket_config())).await;
-        ctx.metrics.connections.inc();
-        let mut connection = Connection::new(ws, ctx.clone(), id);
-        let user = session.user_id.clone();
-        if ctx
-            .presence
-            .open(session, Some(connection.liveness.clone()))
-            .await
-            .is_err()
-        {
-            Box::pin(connection.close(CloseCode::GoingAway, "shutdown")).await;
-        } else {
-            tracing::debug!("session started");
-            let outcome = connection.run(&user).await;
-            if let Outcome::End(cause) = outcome {
-                let _ = ctx.presence.end(id, cause).await;
-                tracing::debug!(cause = cause.as_str(), "session ended");
-            }
-            Box::pin(connection.drain()).await;
+        let mut connection = Connection::new(ws, ctx.clone(), id, liveness, user, expires_at);
+        tracing::debug!(resumed = connected.resumed, "session attached");
+        let outcome = connection
+            .run(&connected.resume_token, connected.resumed)
+            .await;
+        let gone = match outcome {
+            Outcome::End(cause) => Some((cause, false)),
+            Outcome::Drop(cause) => Some((cause, true)),
+            Outcome::Terminated => None,
+        };
+        if let Some((cause, resumable)) = gone {
+            let liveness = connection.liveness.clone();
+            let at = now_millis();
+            let _ = ctx
+                .presence
+                .dropped(id, liveness, cause, resumable, at)
+                .await;
+            tracing::debug!(cause = cause.as_str(), resumable, "socket gone");
         }
+        Box::pin(connection.drain()).await;
         ctx.metrics.connections.dec();
     }
     .instrument(span)
@@ -129,10 +163,19 @@ struct Connection {
     reported_at: Millis,
     page: Option<String>,
     sent_status: (SessionStatus, Option<ManualStatus>),
+    user: UserId,
+    token: TokenClock,
 }
 
 impl Connection {
-    fn new(ws: ClientSocket, ctx: Arc<ConnectionContext>, id: SessionId) -> Self {
+    fn new(
+        ws: ClientSocket,
+        ctx: Arc<ConnectionContext>,
+        id: SessionId,
+        liveness: Arc<SessionLiveness>,
+        user: UserId,
+        expires_at: Option<Millis>,
+    ) -> Self {
         let now = now_millis();
         let started = Instant::now();
         let next_ping = started + ctx.limits.heartbeat_interval;
@@ -141,7 +184,7 @@ impl Connection {
             timer: Box::pin(sleep_until(first_wake)),
             ws,
             id,
-            liveness: Arc::new(SessionLiveness::new(now)),
+            liveness,
             rate: MessageRate::new(now, ctx.limits.message_rate.per_second),
             bad_frames: BadFrames::default(),
             last_frame: started,
@@ -149,14 +192,24 @@ impl Connection {
             reported_at: now,
             page: None,
             sent_status: (SessionStatus::Active, None),
+            user,
+            token: TokenClock::new(expires_at, ctx.limits.token_refresh_window),
             ctx,
         }
     }
 
-    async fn run(&mut self, user: &crate::model::UserId) -> Outcome {
-        if Box::pin(self.send_welcome(user)).await.is_err() {
-            return Outcome::End(EndCause::ClientClosed);
+    async fn run(&mut self, resume_token: &str, resumed: bool) -> Outcome {
+        if Box::pin(self.send_welcome(resume_token, resumed))
+            .await
+            .is_err()
+        {
+            return Outcome::Drop(EndCause::ClientClosed);
         }
+        // Inside the refresh window already: ask right after `welcome`.
+        if let Some(outcome) = Box::pin(self.ask_for_token_if_due()).await {
+            return outcome;
+        }
+        self.arm_timer();
         loop {
             let step = tokio::select! {
                 biased;
@@ -170,14 +223,16 @@ impl Connection {
         }
     }
 
-    async fn send_welcome(&mut self, user: &crate::model::UserId) -> Result<(), WsError> {
+    async fn send_welcome(&mut self, resume_token: &str, resumed: bool) -> Result<(), WsError> {
         let welcome = ServerMessage::Welcome {
             session_id: self.id.to_string(),
-            user_id: user.as_str(),
+            user_id: self.user.as_str(),
             node_id: self.ctx.node_id.as_str(),
             heartbeat_interval_ms: duration_ms(self.ctx.limits.heartbeat_interval),
             idle_after_ms: duration_ms(self.ctx.idle_after),
             away_after_ms: duration_ms(self.ctx.away_after),
+            resume_token,
+            resumed,
         };
         self.send_text(welcome.to_text(), OutFrame::Welcome).await
     }
@@ -189,6 +244,11 @@ impl Connection {
 
     /// The engine changed the status, or terminated the session.
     async fn on_engine_signal(&mut self) -> Option<Outcome> {
+        if self.liveness.replaced() {
+            self.close(CloseCode::Terminated, "resumed on another socket")
+                .await;
+            return Some(Outcome::Terminated);
+        }
         if let Some(reason) = self.liveness.terminate_reason() {
             self.send_terminated(reason).await;
             return Some(Outcome::Terminated);
@@ -205,15 +265,18 @@ impl Connection {
                 .await
                 .is_err()
             {
-                return Some(Outcome::End(EndCause::ClientClosed));
+                return Some(Outcome::Drop(EndCause::ClientClosed));
             }
         }
         None
     }
 
     async fn send_terminated(&mut self, reason: TerminateReason) {
+        let spread = duration_ms(self.ctx.limits.reconnect_spread);
         let frame = ServerMessage::Terminated {
             reason: reason.as_str(),
+            retry_after_ms: (reason == TerminateReason::Shutdown)
+                .then(|| rand::random_range(0..=spread)),
         };
         let _ = self.send_text(frame.to_text(), OutFrame::Terminated).await;
         self.close(reason.close_code(), reason.as_str()).await;
@@ -227,7 +290,7 @@ impl Connection {
         let dead_at = self.last_frame + self.ctx.limits.dead_after;
         if now >= dead_at {
             self.close(CloseCode::Normal, "timeout").await;
-            return Some(Outcome::End(EndCause::Timeout));
+            return Some(Outcome::Drop(EndCause::Timeout));
         }
         if now >= self.next_ping {
             self.next_ping = now + self.ctx.limits.heartbeat_interval;
@@ -237,16 +300,82 @@ impl Connection {
                 .await
                 .is_err()
             {
-                return Some(Outcome::End(EndCause::ClientClosed));
+                return Some(Outcome::Drop(EndCause::ClientClosed));
             }
         }
-        self.timer.as_mut().reset(dead_at.min(self.next_ping));
+        if let Some(outcome) = self.ask_for_token_if_due().await {
+            return Some(outcome);
+        }
+        self.arm_timer();
+        None
+    }
+
+    /// Arms the timer at the earliest of the next Ping, the liveness
+    /// deadline and the token's refresh moment.
+    fn arm_timer(&mut self) {
+        let dead_at = self.last_frame + self.ctx.limits.dead_after;
+        let mut at = dead_at.min(self.next_ping);
+        if let Some(ask_at) = self.token.ask_at() {
+            at = at.min(ask_at);
+        }
+        self.timer.as_mut().reset(at);
+    }
+
+    /// Sends `auth_required` once the token is inside its refresh window.
+    async fn ask_for_token_if_due(&mut self) -> Option<Outcome> {
+        let expires_at = self.token.take_due(Instant::now())?;
+        let frame = ServerMessage::AuthRequired {
+            expires_at: format_rfc3339(expires_at),
+        };
+        if self
+            .send_text(frame.to_text(), OutFrame::Status)
+            .await
+            .is_err()
+        {
+            return Some(Outcome::Drop(EndCause::ClientClosed));
+        }
+        None
+    }
+
+    /// An `auth` frame: a valid token of the same user renews the session.
+    async fn on_auth(&mut self, token: &str, now: Millis) -> Option<Outcome> {
+        let principal = self
+            .ctx
+            .auth
+            .client(Some(token), &DevIdentity::default())
+            .ok()
+            .filter(|p| p.user_id == self.user && p.expires_at.is_some());
+        let Some(principal) = principal else {
+            let error = FrameError::Forbidden(
+                "the token is invalid, expired or for another user; the old expiry stands".into(),
+            );
+            return Box::pin(self.reject_frame(&error, now)).await;
+        };
+        let expires_at = principal.expires_at;
+        let renewal = Renewal {
+            name: principal.name.map(super::clip),
+            org: principal.org.map(super::clip),
+            expires_at,
+        };
+        let _ = Box::pin(self.ctx.presence.renew(self.id, renewal)).await;
+        self.token.renew(expires_at);
+        self.arm_timer();
+        let frame = ServerMessage::AuthOk {
+            expires_at: expires_at.map(format_rfc3339).unwrap_or_default(),
+        };
+        if self
+            .send_text(frame.to_text(), OutFrame::Status)
+            .await
+            .is_err()
+        {
+            return Some(Outcome::Drop(EndCause::ClientClosed));
+        }
         None
     }
 
     async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Option<Outcome> {
         let message = match frame {
-            None => return Some(Outcome::End(EndCause::ClientClosed)),
+            None => return Some(Outcome::Drop(EndCause::ClientClosed)),
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
                 Box::pin(self.close(CloseCode::TooBig, "message too big")).await;
                 return Some(Outcome::End(EndCause::Policy));
@@ -261,7 +390,7 @@ impl Connection {
                     .await;
                 return Some(Outcome::End(EndCause::Policy));
             }
-            Some(Err(_)) => return Some(Outcome::End(EndCause::ClientClosed)),
+            Some(Err(_)) => return Some(Outcome::Drop(EndCause::ClientClosed)),
             Some(Ok(message)) => message,
         };
         self.last_frame = Instant::now();
@@ -272,7 +401,7 @@ impl Connection {
                 let _ = self.ws.flush().await;
                 None
             }
-            Message::Close(_) => Some(Outcome::End(EndCause::ClientClosed)),
+            Message::Close(_) => Some(Outcome::Drop(EndCause::ClientClosed)),
         }
     }
 
@@ -284,15 +413,12 @@ impl Connection {
             return Some(Outcome::End(EndCause::Policy));
         }
         match text.and_then(parse_client_message) {
-            Ok(message) => {
-                self.apply(message, now).await;
-                None
-            }
+            Ok(message) => self.apply(message, now).await,
             Err(error) => Box::pin(self.reject_frame(&error, now)).await,
         }
     }
 
-    async fn apply(&mut self, message: ClientMessage<'_>, now: Millis) {
+    async fn apply(&mut self, message: ClientMessage<'_>, now: Millis) -> Option<Outcome> {
         match message {
             ClientMessage::Ping { id, page } => {
                 self.ctx.metrics.messages_in.ping.inc();
@@ -308,7 +434,13 @@ impl Connection {
                 self.ctx.metrics.messages_in.hello.inc();
                 let _ = Box::pin(self.ctx.presence.apply_meta(self.id, update)).await;
             }
+            ClientMessage::Auth { token } => return Box::pin(self.on_auth(&token, now)).await,
+            ClientMessage::End => {
+                Box::pin(self.close(CloseCode::Normal, "session ended by the client")).await;
+                return Some(Outcome::End(EndCause::ClientClosed));
+            }
         }
+        None
     }
 
     /// Records activity and tells the engine when an admin could see it.
@@ -349,7 +481,7 @@ impl Connection {
             .await
             .is_err()
         {
-            return Some(Outcome::End(EndCause::ClientClosed));
+            return Some(Outcome::Drop(EndCause::ClientClosed));
         }
         None
     }

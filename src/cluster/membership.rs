@@ -90,6 +90,11 @@ impl NodeTable {
         self.peers.is_empty()
     }
 
+    /// Every known node.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
+        self.peers.keys()
+    }
+
     /// True when `node` is known.
     pub fn knows(&self, node: &NodeId) -> bool {
         self.peers.contains_key(node)

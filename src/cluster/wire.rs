@@ -124,6 +124,8 @@ pub fn reply_name(request: &RemoteRequest) -> &'static str {
         RemoteRequest::Terminate { .. } => "found",
         RemoteRequest::TerminateUser { .. } => "count",
         RemoteRequest::Heartbeat { .. } => "heartbeat",
+        RemoteRequest::Handover { .. } => "handover",
+        RemoteRequest::TakeOver { .. } => "taken_over",
     }
 }
 
@@ -137,6 +139,8 @@ pub fn complete(request: RemoteRequest, answer: Answer) {
         RemoteRequest::Heartbeat { reply, .. } => {
             reply_with(reply, value, HeartbeatOutcome::NotFound)
         }
+        RemoteRequest::Handover { reply, .. } => reply_with(reply, value, None),
+        RemoteRequest::TakeOver { reply, .. } => reply_with(reply, value, None),
     }
 }
 
@@ -209,6 +213,7 @@ mod tests {
                 page: Some("/p".to_string()),
                 ..MetaUpdate::default()
             },
+            expires_at: None,
         };
         (RemoteRequest::Heartbeat { beat, reply }, answer)
     }
@@ -257,6 +262,76 @@ mod tests {
         assert_eq!(request_text(&from, 9, &terminate().0), TERMINATE);
         assert_eq!(request_text(&from, 9, &terminate_user().0), TERMINATE_USER);
         assert_eq!(request_text(&from, 9, &heartbeat().0), HEARTBEAT);
+    }
+
+    fn handover(reply: oneshot::Sender<Option<SessionView>>) -> RemoteRequest {
+        RemoteRequest::Handover {
+            token: "t0k".into(),
+            user_id: user(),
+            to: NodeId::new("b"),
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_handover_is_written_exactly_and_null_means_not_handed_over() {
+        const HANDOVER: &str = r#"{"kind":"request","from":"b","request_id":4,"request":{"op":"handover","token":"t0k","user_id":"u1","to":"b"}}"#;
+        let request = handover(oneshot::channel().0);
+        assert_eq!(request_text(&NodeId::new("b"), 4, &request), HANDOVER);
+        let Ok(InboxMessage::Request { request, .. }) =
+            serde_json::from_str::<InboxMessage>(HANDOVER)
+        else {
+            panic!("a request");
+        };
+        assert_eq!(reply_name(&request), "handover");
+        let (reply, mut answer) = oneshot::channel();
+        complete(
+            handover(reply),
+            Answer::new("handover", serde_json::Value::Null),
+        );
+        assert_eq!(answer.try_recv().ok(), Some(None));
+    }
+
+    #[test]
+    fn a_take_over_names_its_taker() {
+        let (reply, mut answer) = oneshot::channel();
+        let request = RemoteRequest::TakeOver {
+            session: Box::new(crate::model::SessionView {
+                session_id: session(),
+                user_id: user(),
+                name: None,
+                org: None,
+                node_id: NodeId::new("a"),
+                transport: crate::model::Transport::Ws,
+                status: SessionStatus::Active,
+                manual: None,
+                connected_at: 0,
+                last_activity: 0,
+                page: None,
+                ip: None,
+                user_agent: None,
+                device: crate::model::DeviceInfo::default(),
+                app: None,
+                meta: None,
+                ended_at: None,
+                end_cause: None,
+                duration_s: 0.0,
+                reconnecting: true,
+            }),
+            token: "t0k".into(),
+            dropped_at: 5,
+            cause: crate::model::EndCause::Shutdown,
+            reply,
+        };
+        let text = request_text(&NodeId::new("a"), 1, &request);
+        assert!(text.contains(r#""op":"take_over""#), "{text}");
+        assert!(
+            text.contains(r#""dropped_at":5,"cause":"shutdown""#),
+            "{text}"
+        );
+        assert_eq!(reply_name(&request), "taken_over");
+        complete(request, Answer::new("taken_over", serde_json::json!("b")));
+        assert_eq!(answer.try_recv().ok(), Some(Some(NodeId::new("b"))));
     }
 
     #[test]

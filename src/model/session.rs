@@ -100,6 +100,9 @@ pub struct SessionView {
     pub end_cause: Option<EndCause>,
     /// Seconds since `connected_at` (live) or the total (ended).
     pub duration_s: f64,
+    /// The socket dropped and the session waits for a resume (§9).
+    #[serde(default)]
+    pub reconnecting: bool,
 }
 
 /// Seconds between two points in time, to the millisecond.

@@ -160,6 +160,10 @@ pub enum EndCause {
     Shutdown,
     /// The client broke a protocol limit (rate, bad frames, size).
     Policy,
+    /// The session reached `PRESENCE_MAX_SESSION_AGE`.
+    MaxAge,
+    /// The session's token expired without a new one.
+    TokenExpired,
 }
 
 impl EndCause {
@@ -174,6 +178,8 @@ impl EndCause {
             EndCause::NodeLost => "node_lost",
             EndCause::Shutdown => "shutdown",
             EndCause::Policy => "policy",
+            EndCause::MaxAge => "max_age",
+            EndCause::TokenExpired => "token_expired",
         }
     }
 }

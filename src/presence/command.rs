@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::liveness::{SessionLiveness, TerminateReason};
-use super::state::{NewSession, PresenceState};
+use super::resume::{ConnectStep, Connected};
+use super::state::{NewSession, PresenceState, Renewal};
 use crate::feed::Subscription;
 use crate::model::{AuditEvent, MetaUpdate};
 use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
@@ -101,10 +102,98 @@ pub enum Command {
     Inspect(Inspection),
     /// Put an audit event on the admin streams, numbered with the rest.
     Audit(Box<AuditEvent>),
-    /// End every local session with cause `shutdown`.
+    /// A new WebSocket, maybe resuming a session (§9).
+    Connect {
+        /// What to open when nothing is resumed.
+        session: Box<NewSession>,
+        /// Shared with the new connection.
+        liveness: Arc<SessionLiveness>,
+        /// The `resume` token the socket gave.
+        resume: Option<String>,
+        /// Which session the socket drives, or which node to ask first.
+        reply: oneshot::Sender<ConnectStep>,
+    },
+    /// Ask `owner` to hand over the session `token` resumes (§9 in a
+    /// cluster).
+    RequestHandover {
+        /// The node that issued the token.
+        owner: crate::model::NodeId,
+        /// The token.
+        token: String,
+        /// Who presents it.
+        user: UserId,
+        /// The session as its owner handed it over, if it did.
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
+    /// Another node asks for one of this node's sessions: its token was
+    /// presented there.
+    HandOver {
+        /// The token.
+        token: String,
+        /// Who presents it.
+        user: UserId,
+        /// The node that takes the session.
+        to: crate::model::NodeId,
+        /// The session as handed over (owned by `to`), if it was.
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
+    /// Take over a session another node handed over (or open a new one).
+    Adopt {
+        /// The handed-over session; None opens `session` instead.
+        view: Option<Box<crate::model::SessionView>>,
+        /// The new socket's session.
+        session: Box<NewSession>,
+        /// The new socket's liveness.
+        liveness: Arc<SessionLiveness>,
+        /// Which session the socket drives.
+        reply: oneshot::Sender<Connected>,
+    },
+    /// A socket is gone.
+    Dropped {
+        /// Which session.
+        id: SessionId,
+        /// The connection's liveness: a socket that was taken over changes
+        /// nothing.
+        liveness: Arc<SessionLiveness>,
+        /// Why.
+        cause: EndCause,
+        /// False for ends that are never resumable (`end`, policy).
+        resumable: bool,
+        /// When it dropped.
+        at: Millis,
+    },
+    /// A new token for a live session.
+    Renew {
+        /// Which session.
+        id: SessionId,
+        /// What the token says.
+        renewal: Renewal,
+    },
+    /// End every local session with cause `shutdown` (in a cluster with a
+    /// resume grace: hand the WebSocket ones on to another node instead).
     Shutdown {
-        /// Answered when done.
-        reply: oneshot::Sender<()>,
+        /// Answered when done, with the hand-overs still waiting for a node.
+        reply: oneshot::Sender<Vec<PendingMove>>,
+    },
+    /// Where a session this node offered at shutdown went (None: nowhere,
+    /// it ends `shutdown` here).
+    Moved {
+        /// Which session.
+        id: SessionId,
+        /// The node that took it.
+        to: Option<crate::model::NodeId>,
+    },
+    /// A node that shuts down hands one of its dropped sessions on: keep it
+    /// `reconnecting` here for the rest of its grace (§9).
+    TakeOverDropped {
+        /// The session as its old owner had it.
+        view: Box<crate::model::SessionView>,
+        /// The token its tab holds.
+        token: String,
+        /// When and why its socket dropped.
+        dropped: (Millis, EndCause),
+        /// This node's id when it took the session.
+        reply: oneshot::Sender<Option<crate::model::NodeId>>,
     },
 }
 
@@ -149,6 +238,9 @@ pub struct RemoteCommand {
 /// The serde form, without the reply, is the request as it travels between
 /// nodes (`cluster/wire.rs` pins the exact JSON), so a new cross-node
 /// request is one new variant here.
+// Cross-node requests are rare (admin actions, heartbeats of replicas), so
+// the heartbeat variant may stay inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum RemoteRequest {
@@ -180,6 +272,43 @@ pub enum RemoteRequest {
         #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
+    /// Keep a dropped session of a node that shuts down (§9). Sent to any
+    /// live node: the replicator picks one.
+    TakeOver {
+        /// The session as its old owner had it.
+        session: Box<crate::model::SessionView>,
+        /// The token its tab holds.
+        token: String,
+        /// When its socket dropped.
+        dropped_at: Millis,
+        /// Why.
+        cause: EndCause,
+        /// The node that took it, if one did.
+        #[serde(skip, default = "unanswered")]
+        reply: oneshot::Sender<Option<crate::model::NodeId>>,
+    },
+    /// Hand the session a resume token names over to another node (§9).
+    Handover {
+        /// The resume token the client presented.
+        token: String,
+        /// Who presented it.
+        user_id: UserId,
+        /// The node that takes the session over.
+        to: crate::model::NodeId,
+        /// The session, now owned by `to`, if the owner handed it over.
+        #[serde(skip, default = "unanswered")]
+        reply: oneshot::Sender<Option<crate::model::SessionView>>,
+    },
+}
+
+/// A session offered to another node at shutdown, and where its answer
+/// comes.
+#[derive(Debug)]
+pub struct PendingMove {
+    /// Which session.
+    pub id: SessionId,
+    /// The node that took it, if one did.
+    pub answer: oneshot::Receiver<Option<crate::model::NodeId>>,
 }
 
 /// The reply channel of a request read from the wire: nobody waits on it,
@@ -201,6 +330,9 @@ pub struct HeartbeatRequest {
     pub end: bool,
     /// Metadata sent with it.
     pub update: MetaUpdate,
+    /// The `exp` of the token it was sent with (None in dev mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
 }
 
 impl RemoteCommand {
@@ -218,6 +350,8 @@ impl RemoteRequest {
             RemoteRequest::Terminate { reply, .. } => drop(reply.send(false)),
             RemoteRequest::TerminateUser { reply, .. } => drop(reply.send(0)),
             RemoteRequest::Heartbeat { reply, .. } => drop(reply.send(HeartbeatOutcome::NotFound)),
+            RemoteRequest::Handover { reply, .. } => drop(reply.send(None)),
+            RemoteRequest::TakeOver { reply, .. } => drop(reply.send(None)),
         }
     }
 }

@@ -16,13 +16,15 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{
-    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
+    Command, HeartbeatOutcome, HeartbeatRequest, PendingMove, RemoteCommand, RemoteRequest,
+    ReplicaUpdate,
 };
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
+use super::resume::{ConnectStep, Connected, ResumeTokens, session_of};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
-use super::state::{NewSession, PresenceState};
+use super::state::{NewSession, PresenceState, Renewal};
 use crate::config::PresenceConfig;
 use crate::feed::Feed;
 use crate::model::time::millis_of;
@@ -58,6 +60,8 @@ pub struct Engine {
     /// Replicas ended by a resync without an end record: their live owner
     /// records the real end, so these must not reach history.
     unrecorded: HashSet<SessionId>,
+    /// Resume tokens of local WebSocket sessions.
+    resume: ResumeTokens,
 }
 
 impl Engine {
@@ -65,7 +69,11 @@ impl Engine {
     pub fn new(config: PresenceConfig, outboxes: Outboxes) -> Self {
         let thresholds = Thresholds::new(config.idle_after, config.away_after);
         Self {
-            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl)),
+            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl))
+                .with_lifetimes(
+                    millis_of(config.resume_grace),
+                    millis_of(config.max_session_age),
+                ),
             schedule: Schedule::default(),
             feed: Feed::new(config.admin_queue),
             liveness: HashMap::new(),
@@ -73,6 +81,7 @@ impl Engine {
             outboxes,
             pending: Vec::new(),
             unrecorded: HashSet::new(),
+            resume: ResumeTokens::default(),
         }
     }
 
@@ -155,11 +164,84 @@ impl Engine {
             }
             Command::Inspect(inspection) => inspection(&self.state, now),
             Command::Audit(event) => self.pending.push(Change::Audit(*event)),
+            Command::Connect {
+                session,
+                liveness,
+                resume,
+                reply,
+            } => {
+                let step = match resume {
+                    Some(token) if let Some(owner) = self.owner_elsewhere(&token) => {
+                        ConnectStep::Elsewhere {
+                            owner,
+                            token,
+                            session,
+                            liveness,
+                        }
+                    }
+                    resume => {
+                        ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now))
+                    }
+                };
+                let _ = reply.send(step);
+            }
+            Command::RequestHandover {
+                owner,
+                token,
+                user,
+                reply,
+            } => self.forward(RemoteCommand {
+                node: owner,
+                request: RemoteRequest::Handover {
+                    token,
+                    user_id: user,
+                    to: self.config.node_id.clone(),
+                    reply,
+                },
+            }),
+            Command::HandOver {
+                token,
+                user,
+                to,
+                reply,
+            } => {
+                let _ = reply.send(self.hand_over(&token, &user, to, now));
+            }
+            Command::Adopt {
+                view,
+                session,
+                liveness,
+                reply,
+            } => {
+                let connected = match view {
+                    Some(view) => self.adopt(*view, *session, liveness, now),
+                    None => self.connect(*session, liveness, None, now),
+                };
+                let _ = reply.send(connected);
+            }
+            Command::Dropped {
+                id,
+                liveness,
+                cause,
+                resumable,
+                at,
+            } => self.dropped(id, &liveness, cause, resumable, at, now),
+            Command::Renew { id, renewal } => {
+                let changes = self.state.renew(id, renewal, now);
+                self.commit(id, changes);
+            }
             Command::Shutdown { reply } => {
-                for id in self.local_sessions() {
-                    self.end_local(id, TerminateReason::Shutdown, now);
-                }
-                let _ = reply.send(());
+                let moves = self.shut_down(now);
+                let _ = reply.send(moves);
+            }
+            Command::Moved { id, to } => self.moved(id, to, now),
+            Command::TakeOverDropped {
+                view,
+                token,
+                dropped,
+                reply,
+            } => {
+                let _ = reply.send(self.take_over_dropped(*view, token, dropped, now));
             }
         }
     }
@@ -233,6 +315,7 @@ impl Engine {
             return HeartbeatOutcome::Ended;
         }
         self.state.record_heartbeat(id, now);
+        self.state.renew_expiry(id, beat.expires_at);
         let mut changes = self.state.apply_meta(id, beat.update, now);
         if beat.active {
             changes.extend(self.state.record_activity(id, now, None, now));
@@ -345,6 +428,7 @@ impl Engine {
     fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) {
         let changes = self.state.end(id, cause, now);
         self.liveness.remove(&id);
+        self.resume.forget(id);
         self.schedule.set(id, None);
         self.pending.extend(changes);
     }
@@ -387,6 +471,11 @@ impl Engine {
                     self.pending.extend(changes);
                 }
             }
+            // The old owner of a session handed over to this node (§9)
+            // announces the move; this node already owns it, or will.
+            ReplicaUpdate::Upsert(view) if view.node_id == self.config.node_id => {
+                tracing::debug!(session_id = %view.session_id, "a session handed over to this node");
+            }
             _ => tracing::warn!("ignoring a replica update about this node's own sessions"),
         }
     }
@@ -396,12 +485,257 @@ impl Engine {
             if let Some(at) = self.liveness.get(&id).map(|l| l.last_activity()) {
                 self.state.observe_activity(id, at);
             }
+            if let Some((cause, ended_at)) = self.state.lifetime_end(id, now) {
+                match cause {
+                    EndCause::TokenExpired => {
+                        self.end_local(id, TerminateReason::TokenExpired, now);
+                    }
+                    EndCause::MaxAge => self.end_local(id, TerminateReason::MaxAge, now),
+                    _ => self.end(id, cause, ended_at),
+                }
+                continue;
+            }
             if self.state.http_expired(id, now) {
                 self.end(id, EndCause::Timeout, now);
                 continue;
             }
             let changes = self.state.refresh(id, now);
             self.commit(id, changes);
+        }
+    }
+
+    /// A new socket: takes over the session its token names when that is a
+    /// live local WebSocket session of the same user, else opens a new one.
+    fn connect(
+        &mut self,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<&str>,
+        now: Millis,
+    ) -> Connected {
+        let resumable = resume.and_then(|token| self.resumable(token, &session.user_id));
+        let Some(id) = resumable else {
+            let id = session.id;
+            self.open(session, Some(liveness), now);
+            return Connected {
+                session_id: id,
+                resumed: false,
+                resume_token: self.resume.issue(id),
+            };
+        };
+        if let Some(record) = self.state.session(id) {
+            liveness.reset_activity(record.last_activity());
+        }
+        if let Some(old) = self.liveness.insert(id, liveness) {
+            old.request_replaced();
+        }
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        let changes = self.state.take_over(id, renewal, session.meta.page, now);
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id),
+        }
+    }
+
+    /// The live local WebSocket session of `user` that `token` resumes.
+    fn resumable(&self, token: &str, user: &UserId) -> Option<SessionId> {
+        let id = self.resume.peek(token)?;
+        let session = self.state.session(id)?;
+        let ok =
+            self.is_local(id) && session.user_id() == user && session.transport() == Transport::Ws;
+        ok.then_some(id)
+    }
+
+    /// The other node that owns the session `token` names, when the token
+    /// is not one of this node's.
+    fn owner_elsewhere(&self, token: &str) -> Option<NodeId> {
+        if self.resume.peek(token).is_some() {
+            return None;
+        }
+        let owner = self.state.session(session_of(token)?)?.node_id().clone();
+        (owner != self.config.node_id).then_some(owner)
+    }
+
+    /// Hands a local session over to node `to`, whose socket presented its
+    /// token: the old socket (if open) closes 4003 without `terminated`, the
+    /// session becomes a replica owned by `to` (one admin `updated` here),
+    /// and its removal from this node's published state goes out as an
+    /// upsert naming the new owner. Nothing ends, nothing starts.
+    fn hand_over(
+        &mut self,
+        token: &str,
+        user: &UserId,
+        to: NodeId,
+        now: Millis,
+    ) -> Option<SessionView> {
+        if to == self.config.node_id {
+            return None;
+        }
+        let id = self.resumable(token, user)?;
+        let mut view = self.state.session(id)?.view(now);
+        if let Some(old) = self.liveness.remove(&id) {
+            old.request_replaced();
+        }
+        self.resume.forget(id);
+        self.schedule.set(id, None);
+        view.node_id = to;
+        view.reconnecting = false;
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view.clone(),
+        });
+        Some(view)
+    }
+
+    /// Ends the local sessions for shutdown. In a cluster with a resume
+    /// grace a WebSocket session is not ended: its socket gets `terminated`
+    /// `shutdown`, the session turns `reconnecting`, and it is offered to
+    /// another node, which keeps it for the rest of its grace (§9).
+    fn shut_down(&mut self, now: Millis) -> Vec<PendingMove> {
+        let hand_on = self.outboxes.remote.is_some() && self.state.resume_grace() > 0;
+        let mut moves = Vec::new();
+        for id in self.local_sessions() {
+            let token = self.resume.token_of(id).map(str::to_string);
+            let (true, Some(token)) = (hand_on, token) else {
+                self.end_local(id, TerminateReason::Shutdown, now);
+                continue;
+            };
+            if let Some(liveness) = self.liveness.remove(&id) {
+                liveness.request_terminate(TerminateReason::Shutdown);
+            }
+            // Only the node that takes it can resume it from now on.
+            self.resume.forget(id);
+            let changes = self.state.mark_dropped(id, EndCause::Shutdown, now, now);
+            self.commit(id, changes);
+            let (Some(view), Some((dropped_at, cause))) = (
+                self.state.session(id).map(|s| s.view(now)),
+                self.state.drop_of(id),
+            ) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            self.forward(RemoteCommand {
+                node: self.config.node_id.clone(),
+                request: RemoteRequest::TakeOver {
+                    session: Box::new(view),
+                    token,
+                    dropped_at,
+                    cause,
+                    reply,
+                },
+            });
+            moves.push(PendingMove { id, answer });
+        }
+        moves
+    }
+
+    /// Where a session offered at shutdown went: it becomes a replica of
+    /// the node that took it (and leaves this node's published state), or,
+    /// taken by none, ends `shutdown` here.
+    fn moved(&mut self, id: SessionId, to: Option<NodeId>, now: Millis) {
+        if !self.is_local(id) {
+            return;
+        }
+        let to = to.filter(|node| *node != self.config.node_id);
+        let (Some(to), Some(record)) = (to, self.state.session(id)) else {
+            self.end(id, EndCause::Shutdown, now);
+            return;
+        };
+        let mut view = record.view(now);
+        view.node_id = to;
+        self.schedule.set(id, None);
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view,
+        });
+    }
+
+    /// Keeps a dropped session of a node that shuts down, `reconnecting`,
+    /// for the rest of its grace: its tab may resume it here or on any
+    /// node; if none does, this node ends it with the drop's cause.
+    fn take_over_dropped(
+        &mut self,
+        mut view: SessionView,
+        token: String,
+        (dropped_at, cause): (Millis, EndCause),
+        now: Millis,
+    ) -> Option<NodeId> {
+        if view.transport != Transport::Ws || self.state.resume_grace() == 0 {
+            return None;
+        }
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = true;
+        let changes = self.state.upsert_replica(view, now);
+        self.state.restore_drop(id, cause, dropped_at);
+        self.resume.register(id, token);
+        self.commit(id, changes);
+        Some(self.config.node_id.clone())
+    }
+
+    /// Takes over a session another node handed over: it becomes local,
+    /// driven by the new socket, with the new token's facts.
+    fn adopt(
+        &mut self,
+        mut view: SessionView,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        now: Millis,
+    ) -> Connected {
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = false;
+        liveness.reset_activity(view.last_activity);
+        let mut changes = self.state.upsert_replica(view, now);
+        self.liveness.insert(id, liveness);
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        changes.extend(self.state.take_over(id, renewal, session.meta.page, now));
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id),
+        }
+    }
+
+    /// A socket is gone. Only the session's current socket counts: one that
+    /// a resume took over changes nothing.
+    fn dropped(
+        &mut self,
+        id: SessionId,
+        liveness: &Arc<SessionLiveness>,
+        cause: EndCause,
+        resumable: bool,
+        at: Millis,
+        now: Millis,
+    ) {
+        let current = self
+            .liveness
+            .get(&id)
+            .is_some_and(|l| Arc::ptr_eq(l, liveness));
+        if !current {
+            return;
+        }
+        if resumable && self.state.resume_grace() > 0 {
+            self.liveness.remove(&id);
+            let changes = self.state.mark_dropped(id, cause, at, now);
+            self.commit(id, changes);
+        } else {
+            self.end(id, cause, now);
         }
     }
 

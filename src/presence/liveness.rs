@@ -6,7 +6,7 @@
 //! the session's deadline fires. The engine writes status and terminate and
 //! wakes the connection through `notify`.
 
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
@@ -26,6 +26,10 @@ pub enum TerminateReason {
     Shutdown,
     /// The user ended it from another of its sessions (`/api/v1/me`).
     User,
+    /// The session reached `PRESENCE_MAX_SESSION_AGE`.
+    MaxAge,
+    /// The session's token expired without a new one.
+    TokenExpired,
 }
 
 impl TerminateReason {
@@ -37,15 +41,19 @@ impl TerminateReason {
             TerminateReason::SessionLimit => "session_limit",
             TerminateReason::Shutdown => "shutdown",
             TerminateReason::User => "user",
+            TerminateReason::MaxAge => "max_age",
+            TerminateReason::TokenExpired => "token_expired",
         }
     }
 
     /// The WebSocket close code that follows the `terminated` frame.
     pub fn close_code(self) -> CloseCode {
         match self {
-            TerminateReason::Admin | TerminateReason::Revoked | TerminateReason::User => {
-                CloseCode::Terminated
-            }
+            TerminateReason::Admin
+            | TerminateReason::Revoked
+            | TerminateReason::User
+            | TerminateReason::MaxAge => CloseCode::Terminated,
+            TerminateReason::TokenExpired => CloseCode::TokenExpired,
             TerminateReason::SessionLimit => CloseCode::SessionLimit,
             TerminateReason::Shutdown => CloseCode::GoingAway,
         }
@@ -58,6 +66,8 @@ impl TerminateReason {
             TerminateReason::Revoked => EndCause::Revoked,
             TerminateReason::SessionLimit => EndCause::SessionLimit,
             TerminateReason::Shutdown => EndCause::Shutdown,
+            TerminateReason::MaxAge => EndCause::MaxAge,
+            TerminateReason::TokenExpired => EndCause::TokenExpired,
         }
     }
 
@@ -68,6 +78,8 @@ impl TerminateReason {
             TerminateReason::SessionLimit => 3,
             TerminateReason::Shutdown => 4,
             TerminateReason::User => 5,
+            TerminateReason::MaxAge => 6,
+            TerminateReason::TokenExpired => 7,
         }
     }
 
@@ -78,6 +90,8 @@ impl TerminateReason {
             3 => Some(TerminateReason::SessionLimit),
             4 => Some(TerminateReason::Shutdown),
             5 => Some(TerminateReason::User),
+            6 => Some(TerminateReason::MaxAge),
+            7 => Some(TerminateReason::TokenExpired),
             _ => None,
         }
     }
@@ -90,6 +104,7 @@ pub struct SessionLiveness {
     status: AtomicU8,
     manual: AtomicU8,
     terminate: AtomicU8,
+    replaced: AtomicBool,
     notify: Notify,
 }
 
@@ -101,6 +116,7 @@ impl SessionLiveness {
             status: AtomicU8::new(SessionStatus::Active.to_code()),
             manual: AtomicU8::new(0),
             terminate: AtomicU8::new(0),
+            replaced: AtomicBool::new(false),
             notify: Notify::new(),
         }
     }
@@ -142,6 +158,24 @@ impl SessionLiveness {
     /// Why the connection must close, if it must.
     pub fn terminate_reason(&self) -> Option<TerminateReason> {
         TerminateReason::from_code(self.terminate.load(Ordering::Acquire))
+    }
+
+    /// Engine side: a resume took the session over to another socket; this
+    /// connection closes (4003) without a `terminated` frame.
+    pub fn request_replaced(&self) {
+        self.replaced.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// True when another socket took the session over.
+    pub fn replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
+    }
+
+    /// Engine side: a resumed session keeps its own last activity, not the
+    /// moment its new socket connected.
+    pub fn reset_activity(&self, at: Millis) {
+        self.last_activity.store(at, Ordering::Relaxed);
     }
 
     /// Resolves when the engine has published something for the connection.

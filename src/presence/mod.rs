@@ -11,6 +11,7 @@ mod derive;
 mod engine;
 mod liveness;
 mod queries;
+mod resume;
 mod schedule;
 mod snapshot;
 mod state;
@@ -26,7 +27,9 @@ pub use command::{
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
 pub use queries::{LiveCounts, LiveStats};
-pub use state::{Counters, NewSession, Peak};
+use resume::ConnectStep;
+pub use resume::Connected;
+pub use state::{Counters, NewSession, Peak, Renewal};
 
 use state::PresenceState;
 
@@ -187,9 +190,143 @@ impl PresenceHandle {
         self.send(Command::Audit(Box::new(event))).await
     }
 
+    /// Attaches a new WebSocket: takes over the session `resume` names when
+    /// it is live, local and the same user's, else opens `session` (§9).
+    pub async fn connect(
+        &self,
+        session: Box<NewSession>,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<String>,
+    ) -> Result<Connected, EngineStopped> {
+        let user = session.user_id.clone();
+        let mut step = self
+            .ask(|reply| Command::Connect {
+                session,
+                liveness,
+                resume,
+                reply,
+            })
+            .await?;
+        let mut asked: Option<crate::model::NodeId> = None;
+        loop {
+            let (owner, token, session, liveness) = match step {
+                ConnectStep::Done(connected) => return Ok(connected),
+                ConnectStep::Elsewhere {
+                    owner,
+                    token,
+                    session,
+                    liveness,
+                } => (owner, token, session, liveness),
+            };
+            // Asked that owner already: it said no, so a new session.
+            let view = if asked.as_ref() == Some(&owner) {
+                None
+            } else {
+                // The owner hands the session over through the replicator
+                // (or says no, or does not answer within the request
+                // deadline).
+                self.ask(|reply| Command::RequestHandover {
+                    owner: owner.clone(),
+                    token: token.clone(),
+                    user: user.clone(),
+                    reply,
+                })
+                .await?
+            };
+            if view.is_some() || asked.is_some() {
+                return self
+                    .ask(|reply| Command::Adopt {
+                        view: view.map(Box::new),
+                        session,
+                        liveness,
+                        reply,
+                    })
+                    .await;
+            }
+            // The session may have moved meanwhile (its node shut down and
+            // handed it on): look once more.
+            asked = Some(owner);
+            step = self
+                .ask(|reply| Command::Connect {
+                    session,
+                    liveness,
+                    resume: Some(token),
+                    reply,
+                })
+                .await?;
+        }
+    }
+
+    /// Another node asks for the session `token` resumes; answers the
+    /// session as handed over (now owned by `to`), or None.
+    pub async fn hand_over(
+        &self,
+        token: String,
+        user: UserId,
+        to: crate::model::NodeId,
+    ) -> Result<Option<crate::model::SessionView>, EngineStopped> {
+        self.ask(|reply| Command::HandOver {
+            token,
+            user,
+            to,
+            reply,
+        })
+        .await
+    }
+
+    /// The socket behind `liveness` is gone at `at`. A resumable drop keeps
+    /// the session `reconnecting` for the resume grace; any other ends it.
+    pub async fn dropped(
+        &self,
+        id: SessionId,
+        liveness: Arc<SessionLiveness>,
+        cause: EndCause,
+        resumable: bool,
+        at: Millis,
+    ) -> Result<(), EngineStopped> {
+        self.send(Command::Dropped {
+            id,
+            liveness,
+            cause,
+            resumable,
+            at,
+        })
+        .await
+    }
+
+    /// A new token for a live session (`auth`): name, org and expiry.
+    pub async fn renew(&self, id: SessionId, renewal: Renewal) -> Result<(), EngineStopped> {
+        self.send(Command::Renew { id, renewal }).await
+    }
+
     /// Ends every local session with cause `shutdown` and tells their
-    /// connections to close.
+    /// connections to close. In a cluster with a resume grace the WebSocket
+    /// sessions are handed on to other nodes instead (each waits there,
+    /// `reconnecting`, for its tab); this waits for those answers (bounded
+    /// by the cross-node request deadline).
     pub async fn shutdown(&self) -> Result<(), EngineStopped> {
-        self.ask(|reply| Command::Shutdown { reply }).await
+        let moves = self.ask(|reply| Command::Shutdown { reply }).await?;
+        for command::PendingMove { id, answer } in moves {
+            let to = answer.await.ok().flatten();
+            self.send(Command::Moved { id, to }).await?;
+        }
+        Ok(())
+    }
+
+    /// A node that shuts down hands one of its dropped sessions on; answers
+    /// this node's id when it took it.
+    pub async fn take_over_dropped(
+        &self,
+        view: crate::model::SessionView,
+        token: String,
+        dropped: (Millis, EndCause),
+    ) -> Result<Option<crate::model::NodeId>, EngineStopped> {
+        self.ask(|reply| Command::TakeOverDropped {
+            view: Box::new(view),
+            token,
+            dropped,
+            reply,
+        })
+        .await
     }
 }

@@ -6,6 +6,7 @@
 //! `&mut PresenceState`.
 
 mod counters;
+mod lifetime;
 mod record;
 mod users;
 
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use counters::{Counters, Peak};
 use counters::{bump, device_type_of};
+pub use lifetime::Renewal;
 pub use record::{NewSession, SessionRecord};
 use users::{UserEntry, UserSummary, offline_view, summarise};
 
@@ -37,6 +39,10 @@ pub struct PresenceState {
     peak: Peak,
     thresholds: Thresholds,
     http_ttl: Millis,
+    /// How long a dropped session waits for a resume (0: it ends at once).
+    resume_grace: Millis,
+    /// Longest session life (0: no limit).
+    max_age: Millis,
 }
 
 impl PresenceState {
@@ -50,6 +56,8 @@ impl PresenceState {
             peak: Peak::default(),
             thresholds,
             http_ttl,
+            resume_grace: 0,
+            max_age: 0,
         }
     }
 
@@ -71,6 +79,8 @@ impl PresenceState {
             published_activity: now,
             published_at: now,
             activity_check_at: None,
+            expires_at: new.expires_at,
+            dropped: None,
         };
         self.insert(record, now)
     }
@@ -315,6 +325,7 @@ impl PresenceState {
         [transition, record.activity_check_at, expiry]
             .into_iter()
             .flatten()
+            .chain(self.lifetime_deadline(record))
             .min()
     }
 

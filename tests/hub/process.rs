@@ -18,7 +18,7 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 11] = [
+    let cases: [(&[(&str, &str)], &str); 13] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
@@ -48,6 +48,17 @@ fn invalid_configuration_exits_2_naming_the_variable() {
                 ("PRESENCE_DATABASE_URL", "sqlite://node.db"),
             ],
             "PRESENCE_DATABASE_URL",
+        ),
+        (
+            &[
+                ("PRESENCE_RESUME_GRACE", "2s"),
+                ("PRESENCE_RECONNECT_SPREAD", "3s"),
+            ],
+            "PRESENCE_RECONNECT_SPREAD",
+        ),
+        (
+            &[("PRESENCE_MAX_SESSION_AGE", "forever")],
+            "PRESENCE_MAX_SESSION_AGE",
         ),
     ];
     for (env, named) in cases {
@@ -91,6 +102,10 @@ fn help_documents_every_variable() {
         "PRESENCE_MAX_CONNECTIONS",
         "PRESENCE_MAX_CONNECTIONS_PER_IP",
         "PRESENCE_HANDSHAKE_TIMEOUT",
+        "PRESENCE_RESUME_GRACE",
+        "PRESENCE_RECONNECT_SPREAD",
+        "PRESENCE_TOKEN_REFRESH_WINDOW",
+        "PRESENCE_MAX_SESSION_AGE",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }

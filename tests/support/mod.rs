@@ -62,6 +62,9 @@ impl TestHub {
         config.bind = "127.0.0.1:0".into();
         config.node_id = Some("test-node".into());
         config.database_url = Some("memory:".into());
+        // v1 behaviour unless a test turns resuming on: a closed socket ends
+        // its session at once.
+        config.resume_grace = Duration::ZERO;
         configure(&mut config);
         let settings = config.validate().expect("test config is valid");
         let hub = presence_hub::start(settings).await.expect("hub starts");
@@ -323,6 +326,8 @@ impl HubProcess {
         command
             .env("PRESENCE_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "presence_hub=info")
+            // v1 behaviour unless the test sets a grace itself.
+            .env("PRESENCE_RESUME_GRACE", "0s")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

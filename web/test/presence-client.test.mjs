@@ -17,6 +17,7 @@ import {
   throttleDecision,
   BACKOFF_CAP_MS,
   DEFAULT_IDLE_AFTER_MS,
+  RESUME_KEY,
 } from '../presence-client.js';
 
 describe('activityInterval', () => {
@@ -189,8 +190,19 @@ function fakeClock() {
   };
 }
 
+function fakeStorage() {
+  const items = new Map();
+  return {
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => items.set(key, String(value)),
+    removeItem: (key) => items.delete(key),
+    items,
+  };
+}
+
 function fakeEnv() {
   const clock = fakeClock();
+  const storage = fakeStorage();
   const sockets = [];
   class FakeSocket {
     constructor(url) {
@@ -250,8 +262,9 @@ function fakeEnv() {
     clearTimeout: clock.clearTimeout,
     now: clock.now,
     random: () => 0.5,
+    storage,
   };
-  return { env, clock, sockets, win, doc };
+  return { env, clock, sockets, win, doc, storage };
 }
 
 function pings(socket) {
@@ -386,15 +399,28 @@ describe('connect()', () => {
     });
   }
 
-  test('close code 4003 without a terminated frame still stops', () => {
+  test('close code 4003 without a terminated frame (resumed elsewhere) stops quietly', () => {
     const { env, sockets, clock } = fakeEnv();
+    const closes = [];
     const c = connect({ user: 'alice', env });
+    c.on('close', (e) => closes.push(e));
     sockets[0].serverOpen();
     sockets[0].serverClose(4003);
-    assert.equal(c.state, 'terminated');
-    assert.equal(c.terminatedReason, 'admin');
+    assert.equal(c.state, 'closed');
+    assert.equal(c.terminatedReason, null);
+    assert.equal(closes[0].willReconnect, false);
+    assert.equal(closes[0].replaced, true);
     clock.advance(120_000);
     assert.equal(sockets.length, 1);
+  });
+
+  test('close code 4001 without a terminated frame means the token expired', () => {
+    const { env, sockets } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    sockets[0].serverClose(4001);
+    assert.equal(c.state, 'terminated');
+    assert.equal(c.terminatedReason, 'token_expired');
   });
 
   test('terminated (shutdown) reconnects', () => {
@@ -452,4 +478,98 @@ describe('connect()', () => {
     assert.throws(() => c.setStatus('sleeping'), TypeError);
     c.close();
   });
+});
+
+describe('session continuity (v1.1 section 9)', () => {
+  test('the resume token is kept per tab and sent on every reconnect', () => {
+    const { env, sockets, clock, storage } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    assert.equal(new URL(sockets[0].url).searchParams.get('resume'), null);
+    sockets[0].serverOpen({ resume_token: 'tok-1', resumed: false });
+    assert.equal(storage.getItem(RESUME_KEY), 'tok-1');
+    assert.equal(c.resumed, false);
+    sockets[0].serverClose(1006);
+    clock.advance(BACKOFF_CAP_MS);
+    assert.equal(new URL(sockets[1].url).searchParams.get('resume'), 'tok-1');
+    sockets[1].serverOpen({ session_id: 's1', resume_token: 'tok-2', resumed: true });
+    assert.equal(c.resumed, true);
+    assert.equal(c.sessionId, 's1');
+    assert.equal(storage.getItem(RESUME_KEY), 'tok-2', 'each token resumes once');
+    c.close();
+  });
+
+  test('a reloaded tab (a new client on the same storage) resumes', () => {
+    const { env, sockets, storage } = fakeEnv();
+    storage.setItem(RESUME_KEY, 'from-before-reload');
+    const c = connect({ user: 'alice', env });
+    assert.equal(new URL(sockets[0].url).searchParams.get('resume'), 'from-before-reload');
+    c.close();
+  });
+
+  test('close() sends end before closing and forgets the token', () => {
+    const { env, sockets, storage } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen({ resume_token: 'tok-1' });
+    c.close();
+    assert.deepEqual(sockets[0].sent.at(-1), { type: 'end' });
+    assert.equal(storage.getItem(RESUME_KEY), null);
+    assert.equal(c.state, 'closed');
+  });
+
+  test('retry_after_ms of a shutdown replaces the backoff once', () => {
+    const { env, sockets, clock } = fakeEnv();
+    const closes = [];
+    const c = connect({ user: 'alice', env, backoffBaseMs: 60_000 });
+    c.on('close', (e) => closes.push(e));
+    sockets[0].serverOpen({ resume_token: 'tok-1' });
+    sockets[0].serverSend({ type: 'terminated', reason: 'shutdown', retry_after_ms: 1234 });
+    sockets[0].serverClose(1001);
+    assert.equal(closes[0].delayMs, 1234);
+    clock.advance(1233);
+    assert.equal(sockets.length, 1);
+    clock.advance(1);
+    assert.equal(sockets.length, 2);
+    assert.equal(new URL(sockets[1].url).searchParams.get('resume'), 'tok-1');
+    sockets[1].serverClose(1006);
+    assert.equal(closes[1].delayMs, 15_000, 'then our own backoff again (half the cap)');
+    c.close();
+  });
+
+  test('auth_required asks onTokenExpiring and sends the new token as auth', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const asked = [];
+    const events = [];
+    const c = connect({
+      token: 'old.jwt',
+      env,
+      onTokenExpiring: async ({ expiresAt }) => {
+        asked.push(expiresAt);
+        return 'new.jwt';
+      },
+    });
+    c.on('auth', (e) => events.push(e));
+    sockets[0].serverOpen({ resume_token: 'tok-1' });
+    sockets[0].serverSend({ type: 'auth_required', expires_at: '2026-12-01T10:00:00.000Z' });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(asked, ['2026-12-01T10:00:00.000Z']);
+    assert.deepEqual(sockets[0].sent.at(-1), { type: 'auth', token: 'new.jwt' });
+    sockets[0].serverSend({ type: 'auth_ok', expires_at: '2026-12-01T11:00:00.000Z' });
+    assert.deepEqual(events, [{ expiresAt: '2026-12-01T11:00:00.000Z' }]);
+    assert.equal(c.expiresAt, '2026-12-01T11:00:00.000Z');
+    sockets[0].serverClose(1006);
+    clock.advance(BACKOFF_CAP_MS);
+    assert.equal(new URL(sockets[1].url).searchParams.get('token'), 'new.jwt');
+    c.close();
+  });
+
+  for (const reason of ['user', 'max_age', 'token_expired']) {
+    test(`terminated (${reason}) is final and forgets the token`, () => {
+      const { env, sockets, storage } = fakeEnv();
+      const c = connect({ user: 'alice', env });
+      sockets[0].serverOpen({ resume_token: 'tok-1' });
+      sockets[0].serverSend({ type: 'terminated', reason });
+      assert.equal(c.state, 'terminated');
+      assert.equal(storage.getItem(RESUME_KEY), null);
+    });
+  }
 });

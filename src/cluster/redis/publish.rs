@@ -120,6 +120,13 @@ impl Connected<'_> {
         };
         self.seq += 1;
         let (body, op) = delta_of(*event, session);
+        // A session handed over to another node (a resume there, §9) leaves
+        // this node's state; the upsert tells the others its new owner.
+        let op = if session.node_id == *self.node() {
+            op
+        } else {
+            "del"
+        };
         let keys = self.keys();
         let mut invocation = scripts::PUBLISH_DELTA.prepare_invoke();
         invocation

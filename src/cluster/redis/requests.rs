@@ -27,6 +27,20 @@ impl Connected<'_> {
         command: RemoteCommand,
     ) -> Result<(), ClusterError> {
         let RemoteCommand { node, request } = command;
+        // A session handed on at shutdown goes to any live node.
+        let node = if matches!(request, RemoteRequest::TakeOver { .. }) {
+            // Picked at random, so a node's sessions spread over the rest.
+            let any = rand::seq::IteratorRandom::choose(self.table.nodes(), &mut rand::rng());
+            match any.cloned() {
+                Some(node) => node,
+                None => {
+                    request.refuse();
+                    return Ok(());
+                }
+            }
+        } else {
+            node
+        };
         let request_id = self.requests.next_id();
         let message = wire::request_text(self.node(), request_id, &request);
         self.requests
@@ -94,6 +108,25 @@ async fn serve(request: RemoteRequest, request_id: u64, presence: &PresenceHandl
                 .await
                 .unwrap_or(HeartbeatOutcome::NotFound);
             wire::answer_text(request_id, Answer::new(reply, outcome))
+        }
+        RemoteRequest::TakeOver {
+            session,
+            token,
+            dropped_at,
+            cause,
+            ..
+        } => {
+            let taken = presence
+                .take_over_dropped(*session, token, (dropped_at, cause))
+                .await
+                .unwrap_or(None);
+            wire::answer_text(request_id, Answer::new(reply, taken))
+        }
+        RemoteRequest::Handover {
+            token, user_id, to, ..
+        } => {
+            let view = presence.hand_over(token, user_id, to).await.unwrap_or(None);
+            wire::answer_text(request_id, Answer::new(reply, view))
         }
     }
 }

@@ -22,6 +22,7 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
+        reconnecting: false,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct NewSession {
     pub transport: Transport,
     /// Where it comes from.
     pub meta: SessionMeta,
+    /// The token's `exp` (Unix ms): the session ends `token_expired` then.
+    pub expires_at: Option<Millis>,
 }
 
 /// One live session in the map.
@@ -44,6 +46,10 @@ pub struct SessionRecord {
     pub(super) published_activity: Millis,
     pub(super) published_at: Millis,
     pub(super) activity_check_at: Option<Millis>,
+    /// The token's `exp`, renewed by `auth` or a heartbeat.
+    pub(super) expires_at: Option<Millis>,
+    /// When and why the socket dropped, while the session waits for a resume.
+    pub(super) dropped: Option<(Millis, EndCause)>,
 }
 
 impl SessionRecord {
@@ -109,6 +115,7 @@ impl SessionRecord {
             ended_at: None,
             end_cause: None,
             duration_s: duration_seconds(self.connected_at, now),
+            reconnecting: self.dropped.is_some(),
         }
     }
 
@@ -137,6 +144,10 @@ impl SessionRecord {
             published_activity: view.last_activity,
             published_at: view.last_activity,
             activity_check_at: None,
+            expires_at: None,
+            dropped: view
+                .reconnecting
+                .then_some((view.last_activity, EndCause::ClientClosed)),
         }
     }
 
@@ -148,6 +159,8 @@ impl SessionRecord {
             && self.meta == other.meta
             && self.name == other.name
             && self.org == other.org
+            && self.node_id == other.node_id
+            && self.dropped.is_some() == other.dropped.is_some()
     }
 
     pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
@@ -155,6 +168,7 @@ impl SessionRecord {
         view.status = SessionStatus::Ended;
         view.ended_at = Some(now);
         view.end_cause = Some(cause);
+        view.reconnecting = false;
         view
     }
 }

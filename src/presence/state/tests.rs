@@ -19,6 +19,7 @@ fn new_session(user: &str, org: Option<&str>) -> NewSession {
         node_id: NodeId::new("n1"),
         transport: Transport::Ws,
         meta: SessionMeta::default(),
+        expires_at: None,
     }
 }
 
