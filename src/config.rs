@@ -122,6 +122,14 @@ pub struct Config {
     /// Listen backlog of the TCP socket (absorbs reconnect storms).
     #[arg(long, env = "PRESENCE_LISTEN_BACKLOG", default_value_t = 4096)]
     pub listen_backlog: u32,
+
+    /// Explicit rooms one session may join or watch (org: rooms do not count).
+    #[arg(long, env = "PRESENCE_MAX_ROOMS_PER_SESSION", default_value_t = 16)]
+    pub max_rooms_per_session: usize,
+
+    /// Room frames queued per client connection; a watcher whose queue is full gets a fresh snapshot later.
+    #[arg(long, env = "PRESENCE_ROOM_QUEUE", default_value_t = 256)]
+    pub room_queue: usize,
 }
 
 /// How log lines are written.
@@ -217,6 +225,10 @@ pub struct ClientLimits {
     pub trusted_proxies: Vec<IpNet>,
     /// Message rate per connection (burst twice that).
     pub message_rate: RateLimit,
+    /// Explicit rooms one session may join or watch.
+    pub max_rooms_per_session: usize,
+    /// Room frames queued per connection.
+    pub room_queue: usize,
 }
 
 /// The validated configuration, split per module.
@@ -280,6 +292,8 @@ impl Config {
             admin_queue: 4096,
             listen_backlog: 4096,
             client_rate_limit: "50/s".into(),
+            max_rooms_per_session: 16,
+            room_queue: 256,
         }
     }
 
@@ -313,6 +327,8 @@ impl Config {
                         reason,
                     }
                 })?,
+                max_rooms_per_session: self.max_rooms_per_session,
+                room_queue: self.room_queue,
             },
             redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
             namespace: self.namespace.clone(),
@@ -381,6 +397,9 @@ impl Config {
         }
         if self.admin_queue == 0 {
             return conflict("PRESENCE_ADMIN_QUEUE", "must be at least 1".into());
+        }
+        if self.room_queue == 0 {
+            return conflict("PRESENCE_ROOM_QUEUE", "must be at least 1".into());
         }
         if self.namespace.trim().is_empty() {
             return conflict("PRESENCE_NAMESPACE", "must not be empty".into());

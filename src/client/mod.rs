@@ -4,6 +4,7 @@
 pub mod heartbeat;
 pub mod limits;
 pub mod protocol;
+pub mod rooms;
 pub mod socket;
 
 use std::net::IpAddr;
@@ -118,6 +119,10 @@ fn accept_client(
         },
     )?;
     let accept_key = check_handshake(headers)?;
+    let access = Box::new(rooms::RoomAccess {
+        org: principal.org.clone().map(clip),
+        grant: principal.rooms,
+    });
     let session = Box::new(NewSession {
         id: SessionId::generate(),
         user_id: principal.user_id,
@@ -129,7 +134,7 @@ fn accept_client(
     });
     let ctx = hub.connections.clone();
     switch_protocols(slot, &accept_key, &hub.sockets, move |io| {
-        socket::serve_connection(io, ctx, session)
+        socket::serve_connection(io, ctx, session, access)
     })
 }
 

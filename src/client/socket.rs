@@ -1,7 +1,9 @@
 //! Owns one client WebSocket from welcome to close: reads frames, answers
 //! pings, forwards what the engine must know, sends WebSocket Pings every
 //! heartbeat interval, ends the session after `dead_after` of silence and
-//! closes the socket when the engine terminates the session.
+//! closes the socket when the engine terminates the session. Room frames
+//! (contract v1.1 §8) arrive from the engine through the connection's room
+//! queue (`client::rooms`) and are written with their per-room `seq`.
 //!
 //! One task per connection and no lock shared with other connections: a
 //! ping is an atomic store in `SessionLiveness` plus a `pong` frame.
@@ -21,13 +23,18 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityE
 use tracing::Instrument;
 
 use super::limits::{BadFrames, MessageRate};
-use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
+use super::protocol::{
+    ClientMessage, FrameError, RoomAction, ServerMessage, parse_client_message, pong_text,
+};
+use super::rooms::{ClientRooms, RoomAccess, next_delivery};
 use crate::config::ClientLimits;
 use crate::http::websocket;
 use crate::metrics::{Metrics, OutFrame};
 use crate::model::time::now_millis;
-use crate::model::{CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus};
-use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
+use crate::model::{
+    CloseCode, EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionStatus,
+};
+use crate::presence::{NewSession, PresenceHandle, RoomDelivery, SessionLiveness, TerminateReason};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
 const READ_BUFFER: usize = 1024;
@@ -85,6 +92,7 @@ pub async fn serve_connection(
     io: TokioIo<Upgraded>,
     ctx: Arc<ConnectionContext>,
     session: Box<NewSession>,
+    access: Box<RoomAccess>,
 ) {
     let id = session.id;
     let span = tracing::debug_span!("ws", session_id = %id, user_id = %session.user_id);
@@ -92,7 +100,7 @@ pub async fn serve_connection(
         let ws =
             WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.websocket_config())).await;
         ctx.metrics.connections.inc();
-        let mut connection = Connection::new(ws, ctx.clone(), id);
+        let mut connection = Connection::new(ws, ctx.clone(), id, access);
         let user = session.user_id.clone();
         if ctx
             .presence
@@ -129,10 +137,17 @@ struct Connection {
     reported_at: Millis,
     page: Option<String>,
     sent_status: (SessionStatus, Option<ManualStatus>),
+    access: Box<RoomAccess>,
+    rooms: Option<Box<ClientRooms>>,
 }
 
 impl Connection {
-    fn new(ws: ClientSocket, ctx: Arc<ConnectionContext>, id: SessionId) -> Self {
+    fn new(
+        ws: ClientSocket,
+        ctx: Arc<ConnectionContext>,
+        id: SessionId,
+        access: Box<RoomAccess>,
+    ) -> Self {
         let now = now_millis();
         let started = Instant::now();
         let next_ping = started + ctx.limits.heartbeat_interval;
@@ -149,6 +164,8 @@ impl Connection {
             reported_at: now,
             page: None,
             sent_status: (SessionStatus::Active, None),
+            access,
+            rooms: None,
             ctx,
         }
     }
@@ -162,6 +179,9 @@ impl Connection {
                 biased;
                 () = self.liveness.changed() => Box::pin(self.on_engine_signal()).await,
                 frame = self.ws.next() => self.on_frame(frame).await,
+                delivery = next_delivery(&mut self.rooms) => {
+                    Box::pin(self.on_room_delivery(delivery)).await
+                }
                 () = self.timer.as_mut() => Box::pin(self.on_timer()).await,
             };
             if let Some(outcome) = step {
@@ -284,6 +304,9 @@ impl Connection {
             return Some(Outcome::End(EndCause::Policy));
         }
         match text.and_then(parse_client_message) {
+            Ok(ClientMessage::Room { action, room }) => {
+                Box::pin(self.on_room_message(action, room, now)).await
+            }
             Ok(message) => {
                 self.apply(message, now).await;
                 None
@@ -308,7 +331,46 @@ impl Connection {
                 self.ctx.metrics.messages_in.hello.inc();
                 let _ = Box::pin(self.ctx.presence.apply_meta(self.id, update)).await;
             }
+            ClientMessage::Room { .. } => {}
         }
+    }
+
+    /// `join`, `leave`, `watch` or `unwatch`: checked here, applied by the
+    /// engine. A refused room is a bad frame (v1.1 §14).
+    async fn on_room_message(
+        &mut self,
+        action: RoomAction,
+        room: RoomName,
+        now: Millis,
+    ) -> Option<Outcome> {
+        self.ctx.metrics.messages_in.room.inc();
+        let limits = &self.ctx.limits;
+        let rooms = self
+            .rooms
+            .get_or_insert_with(|| Box::new(ClientRooms::new(limits.room_queue)));
+        match rooms.request(
+            self.id,
+            action,
+            room,
+            &self.access,
+            limits.max_rooms_per_session,
+        ) {
+            Ok(request) => {
+                let _ = self.ctx.presence.room(request).await;
+                None
+            }
+            Err(error) => self.reject_frame(&error, now).await,
+        }
+    }
+
+    /// A frame the engine queued for one of this connection's rooms.
+    async fn on_room_delivery(&mut self, delivery: RoomDelivery) -> Option<Outcome> {
+        let (text, kind) = self.rooms.as_mut()?.render(&delivery)?;
+        drop(delivery);
+        if self.send_text(text, kind).await.is_err() {
+            return Some(Outcome::End(EndCause::ClientClosed));
+        }
+        None
     }
 
     /// Records activity and tells the engine when an admin could see it.
@@ -342,6 +404,7 @@ impl Connection {
         let message = error.to_string();
         let frame = ServerMessage::Error {
             code: error.code(),
+            room: error.room().map(RoomName::as_str),
             message: &message,
         };
         if self

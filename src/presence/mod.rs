@@ -11,6 +11,7 @@ mod derive;
 mod engine;
 mod liveness;
 mod queries;
+mod rooms;
 mod schedule;
 mod snapshot;
 mod state;
@@ -20,10 +21,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::model::{Change, SessionEvent};
-pub use command::{Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate};
+pub use command::{
+    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, ReplicaUpdate, RoomRequest,
+};
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
-pub use queries::{LiveCounts, LiveStats};
+pub use queries::{LiveCounts, LiveStats, RoomCounts};
+pub use rooms::{RoomDelivery, RoomFrame, WatchHandle};
 pub use state::{Counters, NewSession, Peak};
 
 use state::PresenceState;
@@ -158,6 +162,11 @@ impl PresenceHandle {
             reply,
         })
         .await
+    }
+
+    /// Applies a room request of a client session.
+    pub async fn room(&self, request: RoomRequest) -> Result<(), EngineStopped> {
+        self.send(Command::Room(request)).await
     }
 
     /// Subscribes an admin stream.

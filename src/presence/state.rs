@@ -7,6 +7,7 @@
 
 mod counters;
 mod record;
+mod rooms;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use counters::{Counters, Peak};
 use counters::{bump, device_type_of};
 pub use record::{NewSession, SessionRecord};
+pub use rooms::RoomIndex;
 use users::{UserEntry, UserSummary, offline_view, summarise};
 
 use super::derive::{Thresholds, derive_status, next_transition_at};
@@ -37,6 +39,7 @@ pub struct PresenceState {
     peak: Peak,
     thresholds: Thresholds,
     http_ttl: Millis,
+    rooms: RoomIndex,
 }
 
 impl PresenceState {
@@ -50,6 +53,7 @@ impl PresenceState {
             peak: Peak::default(),
             thresholds,
             http_ttl,
+            rooms: RoomIndex::default(),
         }
     }
 
@@ -71,6 +75,7 @@ impl PresenceState {
             published_activity: now,
             published_at: now,
             activity_check_at: None,
+            rooms: Vec::new(),
         };
         self.insert(record, now)
     }

@@ -11,5 +11,6 @@ mod heartbeat;
 mod limits;
 mod openapi;
 mod process;
+mod rooms;
 mod status_timing;
 mod ws_protocol;

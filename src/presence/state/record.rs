@@ -3,8 +3,8 @@
 
 use crate::model::session::duration_seconds;
 use crate::model::{
-    EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta, SessionStatus, SessionView,
-    Transport, UserId,
+    EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionMeta, SessionStatus,
+    SessionView, Transport, UserId,
 };
 
 /// Everything needed to open a session.
@@ -44,6 +44,8 @@ pub struct SessionRecord {
     pub(super) published_activity: Millis,
     pub(super) published_at: Millis,
     pub(super) activity_check_at: Option<Millis>,
+    /// Explicit rooms joined, in join order.
+    pub(super) rooms: Vec<RoomName>,
 }
 
 impl SessionRecord {
@@ -82,6 +84,11 @@ impl SessionRecord {
         self.org.as_deref()
     }
 
+    /// Explicit rooms joined.
+    pub fn rooms(&self) -> &[RoomName] {
+        &self.rooms
+    }
+
     /// When the session started.
     pub fn connected_at(&self) -> Millis {
         self.connected_at
@@ -101,6 +108,7 @@ impl SessionRecord {
             connected_at: self.connected_at,
             last_activity: self.last_activity,
             page: self.meta.page.clone(),
+            rooms: self.rooms.clone(),
             ip: self.meta.ip.clone(),
             user_agent: self.meta.user_agent.clone(),
             device: self.meta.device.clone(),
@@ -137,6 +145,7 @@ impl SessionRecord {
             published_activity: view.last_activity,
             published_at: view.last_activity,
             activity_check_at: None,
+            rooms: view.rooms,
         }
     }
 
@@ -148,6 +157,7 @@ impl SessionRecord {
             && self.meta == other.meta
             && self.name == other.name
             && self.org == other.org
+            && self.rooms == other.rooms
     }
 
     pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
