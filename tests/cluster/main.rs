@@ -6,6 +6,7 @@ mod support;
 
 mod faults;
 mod replication;
+mod rooms;
 
 use support::{HubProcess, RedisServer, unique_namespace};
 
