@@ -100,6 +100,10 @@ impl RoomIndex {
                 self.mark(room, &old.user, now);
             }
         }
+        if kept.is_empty() {
+            // In no room at all: nothing to remember.
+            return;
+        }
         self.sessions.insert(
             id,
             Presence {
