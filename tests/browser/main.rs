@@ -15,3 +15,4 @@ mod driver;
 mod pages;
 mod panel;
 mod reconnect;
+mod rooms;
