@@ -55,7 +55,9 @@ async fn two_tabs_see_each_other_arrive_change_status_and_leave() {
         browser
             .wait_attr(&avatar("ben"), "data-status", "away")
             .await;
-        browser.wait_attr(&avatar("ben"), "data-manual", "away").await;
+        browser
+            .wait_attr(&avatar("ben"), "data-manual", "away")
+            .await;
 
         browser.switch_to(&ben).await;
         browser.click("#demo-close").await;

@@ -447,12 +447,13 @@ async fn a_watcher_that_cannot_keep_up_gets_a_fresh_snapshot_not_a_close() {
             c.max_rooms_per_session = 4;
         })
         .await;
-        // A big room, so that snapshots of it fill the watcher's socket.
+        // A big room (long names and pages), so that snapshots of it fill
+        // the watcher's socket quickly: 90 of them are about 3 MB.
         let long_name = "n".repeat(500);
         let mut crowd = Vec::new();
         for i in 0..30 {
             let (mut member, _) = hub
-                .welcomed_client(&format!("crowd{i}&name={long_name}"))
+                .welcomed_client(&format!("crowd{i}&name={long_name}&page=/{long_name}"))
                 .await;
             join(&mut member, "big").await;
             crowd.push(member);
