@@ -204,6 +204,11 @@ impl RoomFeed {
                 return false;
             }
             if watcher.needs_snapshot {
+                if watcher.handle.queue.capacity() == 0 {
+                    // Still full: try again later, without rendering.
+                    behind = true;
+                    return true;
+                }
                 let frame = snapshot.get_or_insert_with(|| {
                     let members = members.take().map(|build| build()).unwrap_or_default();
                     Arc::new(RoomFrame::snapshot(room, &members))
@@ -347,6 +352,19 @@ mod tests {
         assert!(feed.take_resyncs(10).is_empty(), "not yet due");
         let rooms = feed.take_resyncs(RESYNC_RETRY_MS);
         assert_eq!(rooms, vec![room.clone()]);
+        let mut rendered = false;
+        feed.deliver(
+            &room,
+            &[],
+            || {
+                rendered = true;
+                Vec::new()
+            },
+            RESYNC_RETRY_MS,
+        );
+        assert!(!rendered, "no snapshot is rendered while the queue is full");
+        assert_eq!(feed.next_resync(), Some(2 * RESYNC_RETRY_MS));
+        assert_eq!(feed.take_resyncs(2 * RESYNC_RETRY_MS), vec![room.clone()]);
         while rx.try_recv().is_ok() {}
         feed.deliver(&room, &[], || vec![member("a"), member("b")], 60);
         let fresh = rx.try_recv().unwrap();

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::{TestHub, WsClient, jwt, jwt_claims, ms, slow_reader, within};
@@ -444,19 +445,41 @@ async fn a_watcher_that_cannot_keep_up_gets_a_fresh_snapshot_not_a_close() {
     within(Duration::from_secs(60), async {
         let hub = TestHub::start(|c| {
             c.room_queue = 2;
-            c.max_rooms_per_session = 4;
+            c.max_rooms_per_session = 256;
+            c.client_rate_limit = "5000/s".into();
         })
         .await;
-        // A big room (long names and pages), so that snapshots of it fill
-        // the watcher's socket quickly: 90 of them are about 3 MB.
+        // Many rooms of members with long names and pages: the snapshots
+        // of all of them, about 2.5 MB, are more than the watcher's socket
+        // takes unread.
+        const BIG_ROOMS: usize = 250;
         let long_name = "n".repeat(500);
         let mut crowd = Vec::new();
-        for i in 0..30 {
+        for i in 0..8 {
             let (mut member, _) = hub
                 .welcomed_client(&format!("crowd{i}&name={long_name}&page=/{long_name}"))
                 .await;
-            join(&mut member, "big").await;
-            crowd.push(member);
+            for room in 0..BIG_ROOMS {
+                let room = format!("big{room}");
+                member
+                    .send_json(json!({"type": "join", "room": room}))
+                    .await;
+                if room != format!("big{}", BIG_ROOMS - 1) {
+                    // Present, but no frames for the crowd.
+                    member
+                        .send_json(json!({"type": "unwatch", "room": room}))
+                        .await;
+                }
+            }
+            // Applied in order: once the last answer is here, so are the rest.
+            member
+                .recv_until(ms(10_000), "the last big room", |v| {
+                    v["type"] == "room" && v["room"] == format!("big{}", BIG_ROOMS - 1)
+                })
+                .await;
+            crowd.push(tokio::spawn(async move {
+                while let Some(Ok(_)) = member.socket.next().await {}
+            }));
         }
         let (mut noisy, _) = hub.welcomed_client("noisy").await;
         join(&mut noisy, "busy").await;
@@ -464,10 +487,10 @@ async fn a_watcher_that_cannot_keep_up_gets_a_fresh_snapshot_not_a_close() {
         let mut slow = slow_reader(&hub.ws_url("/ws?user=slow")).await;
         slow.send_json(json!({"type": "watch", "room": "busy"}))
             .await;
-        // Stop reading; ask for the big room again and again until the
-        // hub's writes to this socket block.
-        for _ in 0..90 {
-            slow.send_json(json!({"type": "watch", "room": "big"}))
+        // Stop reading, and watch every big room: the hub's writes to this
+        // socket block.
+        for room in 0..BIG_ROOMS {
+            slow.send_json(json!({"type": "watch", "room": format!("big{room}")}))
                 .await;
         }
         for i in 0..40 {

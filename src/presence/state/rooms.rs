@@ -34,9 +34,8 @@ struct Presence {
     manual: Option<ManualStatus>,
     page: Option<String>,
     last_activity: Millis,
-    /// Every room the session is in (its org room first), and when it
-    /// entered each.
-    rooms: Vec<(RoomName, Millis)>,
+    /// Every room the session is in, and when it entered each.
+    rooms: HashMap<RoomName, Millis>,
 }
 
 #[derive(Debug, Default)]
@@ -64,15 +63,11 @@ impl RoomIndex {
     /// Takes in a session as it is now (started or updated).
     pub fn observe(&mut self, view: &SessionView, now: Millis) {
         let id = view.session_id;
+        let mut old = self.sessions.remove(&id);
         let wanted = rooms_of(view);
-        let old = self.sessions.remove(&id);
-        let mut kept: Vec<(RoomName, Millis)> = Vec::with_capacity(wanted.len());
+        let mut kept: HashMap<RoomName, Millis> = HashMap::with_capacity(wanted.len());
         for room in wanted {
-            let entered = old
-                .as_ref()
-                .and_then(|old| old.rooms.iter().find(|(r, _)| *r == room))
-                .map(|(_, at)| *at);
-            let entered = match entered {
+            let entered = match old.as_mut().and_then(|old| old.rooms.remove(&room)) {
                 Some(at) => at,
                 None => {
                     self.enter(&room, &view.user_id, id);
@@ -83,20 +78,13 @@ impl RoomIndex {
                     }
                 }
             };
-            kept.push((room, entered));
+            self.mark(&room, &view.user_id, now);
+            kept.insert(room, entered);
         }
+        // What is left of the old rooms is what the session left.
         if let Some(old) = &old {
-            for (room, _) in &old.rooms {
-                if !kept.iter().any(|(r, _)| r == room) {
-                    self.exit(room, &old.user, id);
-                }
-            }
-        }
-        for (room, _) in &kept {
-            self.mark(room, &view.user_id, now);
-        }
-        if let Some(old) = &old {
-            for (room, _) in &old.rooms {
+            for room in old.rooms.keys() {
+                self.exit(room, &old.user, id);
                 self.mark(room, &old.user, now);
             }
         }
@@ -123,7 +111,7 @@ impl RoomIndex {
         let Some(old) = self.sessions.remove(&id) else {
             return;
         };
-        for (room, _) in &old.rooms {
+        for room in old.rooms.keys() {
             self.exit(room, &old.user, id);
             self.mark(room, &old.user, now);
         }
@@ -280,20 +268,11 @@ impl RoomIndex {
     }
 }
 
-/// The rooms a session view is in: its org room, then its explicit rooms.
-fn rooms_of(view: &SessionView) -> Vec<RoomName> {
-    let mut rooms: Vec<RoomName> = view
-        .org
-        .as_deref()
-        .and_then(RoomName::of_org)
-        .into_iter()
-        .collect();
-    for room in &view.rooms {
-        if !room.is_org() && !rooms.contains(room) {
-            rooms.push(room.clone());
-        }
-    }
-    rooms
+/// The rooms a session view is in: its org room and its explicit rooms.
+fn rooms_of(view: &SessionView) -> HashSet<RoomName> {
+    let org = view.org.as_deref().and_then(RoomName::of_org);
+    let explicit = view.rooms.iter().filter(|room| !room.is_org()).cloned();
+    org.into_iter().chain(explicit).collect()
 }
 
 fn sort_members(members: &mut [Member]) {
@@ -316,7 +295,7 @@ fn member_of(
         .max_by_key(|p| (p.status.rank(), p.last_activity))?;
     let joined_at = present
         .iter()
-        .filter_map(|p| p.rooms.iter().find(|(r, _)| r == room).map(|(_, at)| *at))
+        .filter_map(|p| p.rooms.get(room).copied())
         .min()?;
     Some(Member {
         user_id: user.clone(),
