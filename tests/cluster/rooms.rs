@@ -83,3 +83,68 @@ async fn a_member_on_one_node_is_seen_by_a_watcher_on_another() {
     })
     .await;
 }
+
+/// `presence_replication_deltas_total{direction="out"}` of a node.
+async fn deltas_out(node: &crate::support::HubProcess) -> u64 {
+    let text = reqwest::get(node.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(r#"presence_replication_deltas_total{direction="out"}"#))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn redis_traffic_follows_status_changes_not_watchers() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let (a, b, _) = pair(&redis, "rooms-traffic").await;
+        let (mut alice, _) = a.client("user=alice").await;
+        alice
+            .send_json(json!({"type": "join", "room": "doc:t"}))
+            .await;
+        room_frame(&mut alice, "doc:t").await;
+        let mut watchers = Vec::new();
+        for i in 0..5 {
+            let (mut watcher, _) = b.client(&format!("user=w{i}")).await;
+            watcher
+                .send_json(json!({"type": "watch", "room": "doc:t"}))
+                .await;
+            // Alice is in the snapshot, or joins right after it.
+            loop {
+                let frame = room_frame(&mut watcher, "doc:t").await;
+                let members = frame["members"].as_array().map_or(0, Vec::len);
+                if members == 1 || frame["type"] == "presence" {
+                    break;
+                }
+            }
+            watchers.push(watcher);
+        }
+        let (a_before, b_before) = (deltas_out(&a).await, deltas_out(&b).await);
+        for i in 0..10 {
+            let manual = if i % 2 == 0 {
+                json!("busy")
+            } else {
+                Value::Null
+            };
+            alice
+                .send_json(json!({"type": "status", "manual": manual}))
+                .await;
+            for watcher in &mut watchers {
+                let frame = room_frame(watcher, "doc:t").await;
+                assert_eq!(only_change(&frame).1["manual"], manual);
+            }
+        }
+        let a_sent = deltas_out(&a).await - a_before;
+        assert!(
+            (10..=12).contains(&a_sent),
+            "one delta per change, whatever the watchers: {a_sent}"
+        );
+        assert_eq!(deltas_out(&b).await, b_before, "watching publishes nothing");
+    })
+    .await;
+}
