@@ -199,6 +199,7 @@ impl RoomFeed {
         let mut members = Some(members);
         let mut snapshot: Option<Arc<RoomFrame>> = None;
         let mut behind = false;
+        let next_epoch = &mut self.next_epoch;
         watchers.retain_mut(|watcher| {
             if watcher.handle.queue.is_closed() {
                 return false;
@@ -214,20 +215,8 @@ impl RoomFeed {
                     Arc::new(RoomFrame::snapshot(room, &members))
                 });
                 behind |= !try_snapshot(room, watcher, frame);
-                return true;
-            }
-            if let Some(frame) = &frame {
-                let delivery = RoomDelivery {
-                    room: room.clone(),
-                    epoch: watcher.epoch,
-                    frame: frame.clone(),
-                };
-                if let Err(mpsc::error::TrySendError::Full(_)) =
-                    watcher.handle.queue.try_send(delivery)
-                {
-                    fall_behind(watcher, &mut self.next_epoch);
-                    behind = true;
-                }
+            } else if let Some(frame) = &frame {
+                behind |= !try_frame(room, watcher, frame, next_epoch);
             }
             true
         });
@@ -264,6 +253,28 @@ fn fall_behind(watcher: &mut Watcher, next_epoch: &mut u64) {
     watcher.epoch = *next_epoch;
     watcher.handle.epoch.store(watcher.epoch, Ordering::Release);
     watcher.needs_snapshot = true;
+}
+
+/// Queues a `presence` frame; false when the watcher's queue was full and
+/// it now waits for a resync.
+fn try_frame(
+    room: &RoomName,
+    watcher: &mut Watcher,
+    frame: &Arc<RoomFrame>,
+    next_epoch: &mut u64,
+) -> bool {
+    let delivery = RoomDelivery {
+        room: room.clone(),
+        epoch: watcher.epoch,
+        frame: frame.clone(),
+    };
+    match watcher.handle.queue.try_send(delivery) {
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            fall_behind(watcher, next_epoch);
+            false
+        }
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => true,
+    }
 }
 
 /// Queues a snapshot for a watcher waiting for one; false when its queue is

@@ -181,6 +181,7 @@ impl RoomIndex {
     /// Publishes what changed in `room` since its last batch: at most one
     /// change per user, in user order. A room with no member left is dropped.
     pub fn take_changes(&mut self, room: &RoomName) -> Vec<MemberChange> {
+        let sessions = &self.sessions;
         let Some(entry) = self.rooms.get_mut(room) else {
             return Vec::new();
         };
@@ -191,39 +192,10 @@ impl RoomIndex {
         users.sort();
         let mut changes = Vec::new();
         for user in users {
-            let current = self
-                .rooms
-                .get(room)
-                .and_then(|entry| member_of(&self.sessions, room, entry, &user));
-            let Some(entry) = self.rooms.get_mut(room) else {
-                break;
-            };
-            let change = match (entry.published.get(&user), current) {
-                (None, Some(member)) => Some((MemberEvent::Join, member)),
-                (Some(old), Some(member)) if old.differs_visibly(&member) => {
-                    Some((MemberEvent::Update, member))
-                }
-                (Some(_), Some(member)) => {
-                    // Only joined_at or activity moved: kept, not sent.
-                    entry.published.insert(user.clone(), member);
-                    None
-                }
-                (Some(old), None) => Some((MemberEvent::Leave, old.clone())),
-                (None, None) => None,
-            };
-            if let Some((event, member)) = change {
-                if event == MemberEvent::Leave {
-                    entry.published.remove(&user);
-                } else {
-                    entry.published.insert(user, member.clone());
-                }
-                changes.push(MemberChange { event, member });
-            }
+            let current = member_of(sessions, room, entry, &user);
+            changes.extend(publish_member(&mut entry.published, user, current));
         }
-        if let Some(entry) = self.rooms.get(room)
-            && entry.users.is_empty()
-            && entry.published.is_empty()
-        {
+        if entry.users.is_empty() && entry.published.is_empty() {
             self.rooms.remove(room);
         }
         changes
@@ -273,6 +245,34 @@ fn rooms_of(view: &SessionView) -> HashSet<RoomName> {
     let org = view.org.as_deref().and_then(RoomName::of_org);
     let explicit = view.rooms.iter().filter(|room| !room.is_org()).cloned();
     org.into_iter().chain(explicit).collect()
+}
+
+/// Records `user`'s member as it is now and says what watchers must be
+/// told: join, update (only for a visible difference) or leave.
+fn publish_member(
+    published: &mut HashMap<UserId, Member>,
+    user: UserId,
+    current: Option<Member>,
+) -> Option<MemberChange> {
+    let (event, member) = match (published.get(&user), current) {
+        (None, Some(member)) => (MemberEvent::Join, member),
+        (Some(old), Some(member)) if old.differs_visibly(&member) => (MemberEvent::Update, member),
+        (Some(_), Some(member)) => {
+            // Only joined_at or activity moved: kept, not sent.
+            published.insert(user, member);
+            return None;
+        }
+        (Some(_), None) => {
+            let old = published.remove(&user)?;
+            return Some(MemberChange {
+                event: MemberEvent::Leave,
+                member: old,
+            });
+        }
+        (None, None) => return None,
+    };
+    published.insert(user, member.clone());
+    Some(MemberChange { event, member })
 }
 
 fn sort_members(members: &mut [Member]) {
