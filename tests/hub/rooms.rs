@@ -666,3 +666,45 @@ async fn metrics_count_rooms_and_members() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn time_driven_status_and_http_sessions_reach_rooms() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| {
+            c.idle_after = ms(800);
+            c.away_after = ms(1600);
+        })
+        .await;
+        let (mut watcher, _) = hub.welcomed_client("watcher&org=acme").await;
+        let mut view = join(&mut watcher, "org:acme").await;
+        let (mut tab, _) = hub.welcomed_client("tab&org=acme").await;
+        join(&mut tab, "doc:idle").await;
+        let frame = presence(&mut watcher, &mut view).await;
+        assert_eq!(only_change(&frame).0, "join");
+        // Both tabs turn idle by themselves, often in the same batch.
+        while view.members["tab"]["status"] != "idle" {
+            let frame = presence(&mut watcher, &mut view).await;
+            for change in frame["changes"].as_array().unwrap() {
+                assert_eq!(change["event"], "update", "{frame}");
+            }
+        }
+
+        let response = reqwest::Client::new()
+            .post(hub.http("/api/v1/heartbeat?user=beat&org=acme"))
+            .json(&json!({"active": true, "page": "/hidden"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let beat = loop {
+            let frame = presence(&mut watcher, &mut view).await;
+            let changes = frame["changes"].as_array().unwrap();
+            if let Some(beat) = changes.iter().find(|c| c["member"]["user_id"] == "beat") {
+                break beat.clone();
+            }
+        };
+        assert_eq!(beat["event"], "join", "the HTTP session joins its org room");
+        assert!(beat["member"]["page"].is_null());
+    })
+    .await;
+}
