@@ -171,7 +171,7 @@ async fn members_see_each_other_join_change_and_leave() {
         assert!(me["joined_at"].as_str().unwrap().ends_with('Z'));
 
         let (mut bob, _) = hub.welcomed_client("bob").await;
-        let seen_by_bob = join(&mut bob, "doc:1").await;
+        let mut seen_by_bob = join(&mut bob, "doc:1").await;
         assert_eq!(seen_by_bob.user_ids(), ["alice", "bob"]);
         let frame = presence(&mut alice, &mut seen_by_alice).await;
         assert_eq!(frame["seq"], 1);
@@ -184,6 +184,12 @@ async fn members_see_each_other_join_change_and_leave() {
         let (event, member) = only_change(&frame);
         assert_eq!(event, "update");
         assert_eq!(member["manual"], "busy");
+        let own = presence(&mut bob, &mut seen_by_bob).await;
+        assert_eq!(
+            own["seq"], 1,
+            "the joiner's snapshot already had its own join"
+        );
+        assert_eq!(only_change(&own).0, "update");
 
         bob.send_json(json!({"type": "ping", "page": "/b"})).await;
         let frame = presence(&mut alice, &mut seen_by_alice).await;
