@@ -1,12 +1,13 @@
 //! Owns who a request is: HS256 JWT validation (claims `sub`, `exp`, `name`,
-//! `org`, `role`) and dev mode, where clients name themselves in the query.
+//! `org`, `role`, `rooms`) and dev mode, where clients name themselves in the
+//! query; and which rooms a principal may join or watch (`RoomGrant`).
 //! No warp in here; `http::auth` maps `AuthError` to 401/403.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::model::UserId;
+use crate::model::{RoomName, UserId};
 
 /// What a request may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,44 @@ pub struct Principal {
     pub role: Role,
     /// The token's `exp` in Unix milliseconds (None in dev mode).
     pub expires_at: Option<crate::model::Millis>,
+    /// Explicit rooms it may join or watch.
+    pub rooms: RoomGrant,
+}
+
+/// The explicit rooms a principal may join or watch (contract v1.1 §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomGrant {
+    /// Dev mode: every room, `org:` rooms of any organisation included.
+    Any,
+    /// The token's `rooms` claim: exact names, and prefixes ending in `*`.
+    Listed(Vec<String>),
+}
+
+impl Principal {
+    /// True when this principal may join or watch `room`: its own
+    /// `org:<org>` room, or an explicit room its grant lists. Grant entries
+    /// never match `org:` names, so `*` opens no other organisation.
+    pub fn may_enter(&self, room: &RoomName) -> bool {
+        self.rooms.allows(self.org.as_deref(), room)
+    }
+}
+
+impl RoomGrant {
+    /// True when a principal of organisation `org` with this grant may join
+    /// or watch `room` (see [`Principal::may_enter`]).
+    pub fn allows(&self, org: Option<&str>, room: &RoomName) -> bool {
+        let entries = match self {
+            RoomGrant::Any => return true,
+            RoomGrant::Listed(entries) => entries,
+        };
+        if room.is_org() {
+            return org.and_then(RoomName::of_org).as_ref() == Some(room);
+        }
+        entries.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => room.as_str().starts_with(prefix),
+            None => entry == room.as_str(),
+        })
+    }
 }
 
 /// Why a request was refused.
@@ -63,6 +102,8 @@ struct Claims {
     org: Option<String>,
     #[serde(default)]
     role: Option<String>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
 }
 
 /// The identity a dev-mode client gives in its query string.
@@ -129,6 +170,7 @@ impl Authenticator {
                 org: None,
                 role: Role::Admin,
                 expires_at: None,
+                rooms: RoomGrant::Any,
             });
         };
         let principal = self.verify(key, token)?;
@@ -161,6 +203,7 @@ impl Authenticator {
                 Role::Client
             },
             expires_at: claims.exp.map(|exp| exp.saturating_mul(1000)),
+            rooms: RoomGrant::Listed(claims.rooms.unwrap_or_default()),
         })
     }
 }
@@ -173,6 +216,7 @@ fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
         org: dev.org.map(str::to_string),
         role: Role::Client,
         expires_at: None,
+        rooms: RoomGrant::Any,
     })
 }
 
@@ -236,6 +280,41 @@ mod tests {
             auth.admin(Some(&token("s3cret", "bob", 60, Some("admin"))))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_rooms_claim_opens_exact_names_and_prefixes_but_no_other_org() {
+        let principal = Principal {
+            user_id: UserId::parse("alice").unwrap(),
+            name: None,
+            org: Some("acme".into()),
+            role: Role::Client,
+            rooms: RoomGrant::Listed(vec!["doc:1".into(), "team/*".into(), "*".into()]),
+            expires_at: None,
+        };
+        let room = |name: &str| RoomName::parse(name).unwrap();
+        assert!(principal.may_enter(&room("doc:1")));
+        assert!(principal.may_enter(&room("team/eng")));
+        assert!(
+            principal.may_enter(&room("anything")),
+            "* opens explicit rooms"
+        );
+        assert!(principal.may_enter(&room("org:acme")), "its own org");
+        assert!(
+            !principal.may_enter(&room("org:other")),
+            "never another org"
+        );
+        let narrow = Principal {
+            rooms: RoomGrant::Listed(vec!["doc:1".into(), "team/*".into(), "org:*".into()]),
+            ..principal
+        };
+        assert!(!narrow.may_enter(&room("doc:12")));
+        assert!(narrow.may_enter(&room("team/")));
+        assert!(
+            !narrow.may_enter(&room("org:other")),
+            "claims never match org names"
+        );
+        assert!(!narrow.may_enter(&room("teams")));
     }
 
     #[test]

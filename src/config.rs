@@ -161,6 +161,14 @@ pub struct Config {
     /// A session older than this ends with cause `max_age` (0 = no limit).
     #[arg(long, env = "PRESENCE_MAX_SESSION_AGE", default_value = "0", value_parser = parse_duration)]
     pub max_session_age: Duration,
+
+    /// Explicit rooms one session may join or watch (org: rooms do not count).
+    #[arg(long, env = "PRESENCE_MAX_ROOMS_PER_SESSION", default_value_t = 16)]
+    pub max_rooms_per_session: usize,
+
+    /// Room frames queued per client connection; a watcher whose queue is full gets a fresh snapshot later.
+    #[arg(long, env = "PRESENCE_ROOM_QUEUE", default_value_t = 256)]
+    pub room_queue: usize,
 }
 
 /// What admission control needs (contract v1.1 section 13).
@@ -275,6 +283,10 @@ pub struct ClientLimits {
     pub reconnect_spread: Duration,
     /// How long before `exp` the client is asked for a new token.
     pub token_refresh_window: Duration,
+    /// Explicit rooms one session may join or watch.
+    pub max_rooms_per_session: usize,
+    /// Room frames queued per connection.
+    pub room_queue: usize,
 }
 
 /// The validated configuration, split per module.
@@ -353,6 +365,8 @@ impl Config {
             reconnect_spread: Duration::from_secs(5),
             token_refresh_window: Duration::from_secs(30),
             max_session_age: Duration::ZERO,
+            max_rooms_per_session: 16,
+            room_queue: 256,
         }
     }
 
@@ -388,6 +402,8 @@ impl Config {
                 })?,
                 reconnect_spread: self.reconnect_spread,
                 token_refresh_window: self.token_refresh_window,
+                max_rooms_per_session: self.max_rooms_per_session,
+                room_queue: self.room_queue,
             },
             redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
             namespace: self.namespace.clone(),
@@ -500,6 +516,9 @@ impl Config {
         }
         if self.admin_queue == 0 {
             return conflict("PRESENCE_ADMIN_QUEUE", "must be at least 1".into());
+        }
+        if self.room_queue == 0 {
+            return conflict("PRESENCE_ROOM_QUEUE", "must be at least 1".into());
         }
         if self.namespace.trim().is_empty() {
             return conflict("PRESENCE_NAMESPACE", "must not be empty".into());

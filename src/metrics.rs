@@ -17,6 +17,8 @@ pub struct MessageCounters {
     pub status: IntCounter,
     /// `hello` frames.
     pub hello: IntCounter,
+    /// `join`, `leave`, `watch` and `unwatch` frames.
+    pub room: IntCounter,
     /// Frames that were not understood.
     pub bad: IntCounter,
 }
@@ -34,6 +36,10 @@ pub struct OutCounters {
     pub error: IntCounter,
     /// `terminated` frames.
     pub terminated: IntCounter,
+    /// `room` frames.
+    pub room: IntCounter,
+    /// `presence` frames.
+    pub presence: IntCounter,
 }
 
 /// The kinds of frame the hub sends to clients.
@@ -49,6 +55,10 @@ pub enum OutFrame {
     Error,
     /// `terminated`.
     Terminated,
+    /// `room` (a room snapshot).
+    Room,
+    /// `presence` (room member changes).
+    Presence,
 }
 
 impl OutCounters {
@@ -60,6 +70,8 @@ impl OutCounters {
             OutFrame::Status => self.status.inc(),
             OutFrame::Error => self.error.inc(),
             OutFrame::Terminated => self.terminated.inc(),
+            OutFrame::Room => self.room.inc(),
+            OutFrame::Presence => self.presence.inc(),
         }
     }
 }
@@ -111,6 +123,12 @@ pub struct Metrics {
     pub nodes_known: IntGauge,
     /// Connections and upgrades refused by admission control, by code.
     pub admission_refusals: IntCounterVec,
+    /// Rooms with at least one member (set at scrape time).
+    pub rooms: IntGauge,
+    /// Members summed over every room (set at scrape time).
+    pub room_members: IntGauge,
+    /// Room memberships of sessions summed over every room (set at scrape time).
+    pub room_sessions: IntGauge,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -159,6 +177,7 @@ impl Metrics {
                 ping: messages_in.with_label_values(&["ping"]),
                 status: messages_in.with_label_values(&["status"]),
                 hello: messages_in.with_label_values(&["hello"]),
+                room: messages_in.with_label_values(&["room"]),
                 bad: messages_in.with_label_values(&["invalid"]),
             },
             messages_out: OutCounters {
@@ -167,6 +186,8 @@ impl Metrics {
                 status: messages_out.with_label_values(&["status"]),
                 error: messages_out.with_label_values(&["error"]),
                 terminated: messages_out.with_label_values(&["terminated"]),
+                room: messages_out.with_label_values(&["room"]),
+                presence: messages_out.with_label_values(&["presence"]),
             },
             bad_frames: IntCounterVec::new(
                 opts(
@@ -243,6 +264,18 @@ impl Metrics {
                 ),
                 &["code"],
             )?,
+            rooms: IntGauge::with_opts(opts(
+                "presence_rooms",
+                "Rooms with at least one member, org: rooms included",
+            ))?,
+            room_members: IntGauge::with_opts(opts(
+                "presence_room_members",
+                "Members summed over every room",
+            ))?,
+            room_sessions: IntGauge::with_opts(opts(
+                "presence_room_sessions",
+                "Sessions in rooms, summed over every room",
+            ))?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
@@ -284,6 +317,9 @@ impl Metrics {
         r.register(Box::new(self.resyncs.clone()))?;
         r.register(Box::new(self.nodes_known.clone()))?;
         r.register(Box::new(self.admission_refusals.clone()))?;
+        r.register(Box::new(self.rooms.clone()))?;
+        r.register(Box::new(self.room_members.clone()))?;
+        r.register(Box::new(self.room_sessions.clone()))?;
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 // Dev mode:  demo.html?user=alice&name=Alice&org=acme  (a random guest when
 //            no user is given, kept for the life of the tab)
 // JWT mode:  demo.html?token=<jwt>
+// The "who is here" stack shows the room `page:<path>` (or `?room=<name>`);
+// in JWT mode the token's `rooms` claim must allow it.
 
 import { connect } from '/presence-client.js';
 
@@ -183,6 +185,46 @@ $('demo-close').addEventListener('click', () => presence.close());
   for (const key of ['token', 'user', 'name', 'org']) if (who[key]) q.set(key, who[key]);
   $('demo-me').href = `/me.html?${q}`;
 }
+
+// --- who is here ---------------------------------------------------------
+
+const roomName = params.get('room') || `page:${location.pathname}`;
+const room = presence.join(roomName);
+$('demo-room').textContent = roomName;
+
+function initials(member) {
+  const words = (member.name || member.user_id).split(/[\s._@-]+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => w[0].toUpperCase()).join('') || '?';
+}
+
+function renderHere(members) {
+  const list = $('demo-here');
+  list.replaceChildren(
+    ...members.map((member) => {
+      const li = document.createElement('li');
+      li.className = 'avatar';
+      li.dataset.userId = member.user_id;
+      li.dataset.status = member.status;
+      li.dataset.manual = member.manual ?? '';
+      li.textContent = initials(member);
+      const label = `${member.name ?? member.user_id}: ${member.manual === 'busy' ? 'busy' : member.status}`;
+      li.title = member.session_count > 1 ? `${label} (${member.session_count} tabs)` : label;
+      li.setAttribute('aria-label', li.title);
+      return li;
+    }),
+  );
+  $('demo-here-count').textContent = String(members.length);
+}
+
+room.onChange((members, changes) => {
+  renderHere(members);
+  for (const { event, member } of changes) {
+    if (member.user_id === presence.userId) continue;
+    const what = { join: 'is here', leave: 'left' }[event] ?? `is ${member.manual ?? member.status}`;
+    log(`${member.name ?? member.user_id} ${what}`);
+  }
+});
+room.onError((e) => log(`room ${e.room}: ${e.code}`));
 
 // Handy from the devtools console and from browser tests.
 window.presence = presence;

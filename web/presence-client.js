@@ -1,17 +1,22 @@
 // presence-client.js: keeps one browser tab present on a presence-hub.
 //
 // Owns the client side of the `/ws` protocol (contract v1, section 4, and
-// v1.1 section 9): connecting, reporting real user activity as throttled
-// `ping`s, the page on SPA navigation, the manual status, reconnecting with
-// exponential backoff and full jitter (or after the hub's `retry_after_ms`),
-// resuming the tab's session after a reload or a drop (the resume token is
-// kept in `sessionStorage`, per tab), renewing the token when the hub asks
-// (`onTokenExpiring`), and ending the session for good on `close()`. It does
-// not render anything; the resume token is the only state it keeps.
+// v1.1 sections 8 and 9): connecting, reporting real user activity as
+// throttled `ping`s, the page on SPA navigation, the manual status,
+// reconnecting with exponential backoff and full jitter (or after the hub's
+// `retry_after_ms`), resuming the tab's session after a reload or a drop
+// (the resume token is kept in `sessionStorage`, per tab), renewing the
+// token when the hub asks (`onTokenExpiring`), ending the session for good
+// on `close()`; and rooms: `join`/`watch` return a `PresenceRoom` that folds
+// the hub's `room` snapshots and `presence` diffs into the current member
+// list, and every room is joined or watched again after each reconnect. It
+// does not render anything; the resume token is the only state it keeps.
 //
 //   import { connect } from '/presence-client.js';
 //   const presence = connect({ app: { name: 'shop', version: '1.4.0' } });
 //   presence.on('status', ({ status, manual }) => console.log(status, manual));
+//   const room = presence.join('doc:42');
+//   room.onChange((members, changes) => render(members));
 //
 // The pure parts (throttling, backoff, URL building) are exported so they can
 // be tested without a browser (web/test/presence-client.test.mjs).
@@ -145,6 +150,149 @@ export function buildSocketUrl(options, location) {
   return target.toString();
 }
 
+/** The order of a room's member list: oldest member first, then by user id. */
+export function compareMembers(a, b) {
+  const at = String(a.joined_at ?? '').localeCompare(String(b.joined_at ?? ''));
+  if (at !== 0) return at;
+  return String(a.user_id).localeCompare(String(b.user_id));
+}
+
+/**
+ * The changes that turn member list `before` into `after` (used when a
+ * snapshot replaces what a room object held): a `join` for a new user, an
+ * `update` when a visible field differs, a `leave` (with the old member) for
+ * a user who is gone.
+ */
+export function diffMembers(before, after) {
+  const old = new Map(before.map((m) => [m.user_id, m]));
+  const changes = [];
+  for (const member of after) {
+    const prior = old.get(member.user_id);
+    old.delete(member.user_id);
+    if (!prior) changes.push({ event: 'join', member });
+    else if (JSON.stringify(prior) !== JSON.stringify(member)) {
+      changes.push({ event: 'update', member });
+    }
+  }
+  for (const member of old.values()) changes.push({ event: 'leave', member });
+  return changes;
+}
+
+/**
+ * One room as this tab sees it: the current `members` (oldest first), kept
+ * up to date from the hub's frames. Made by `client.join(room)` (present and
+ * watching) or `client.watch(room)` (watching only).
+ *
+ * Properties: `name`, `members`, `joined`, `seq` (of the last frame, null
+ * before the first snapshot), `synced` (a snapshot arrived since the last
+ * (re)connect), `error` (the last `forbidden`/`room_limit` error, or null).
+ */
+export class PresenceRoom {
+  constructor(name, { client = null, joined = false } = {}) {
+    this.name = name;
+    this.joined = joined;
+    this.members = [];
+    this.seq = null;
+    this.synced = false;
+    this.error = null;
+    this._client = client;
+    this._byUser = new Map();
+    this._changeListeners = new Set();
+    this._errorListeners = new Set();
+  }
+
+  /** Calls `fn(members, changes)` after every change; returns an unsubscribe function. */
+  onChange(fn) {
+    this._changeListeners.add(fn);
+    return () => this._changeListeners.delete(fn);
+  }
+
+  /** Calls `fn({code, message, room})` when the hub refuses this room. */
+  onError(fn) {
+    this._errorListeners.add(fn);
+    return () => this._errorListeners.delete(fn);
+  }
+
+  /** The member of a user, or undefined. */
+  member(userId) {
+    return this._byUser.get(userId);
+  }
+
+  /** Leaves the room (no longer present, no longer watching). */
+  leave() {
+    this._client?.leave(this.name);
+  }
+
+  /** Stops watching; for a joined room this is the same as `leave()`. */
+  unwatch() {
+    this._client?.unwatch(this.name);
+  }
+
+  /**
+   * Folds one frame about this room in. Returns `'applied'`, `'ignored'`
+   * (another room, or a type it does not know) or `'gap'` (a `presence`
+   * frame whose `seq` does not follow: the caller asks for a new snapshot).
+   */
+  applyFrame(msg) {
+    if (msg?.room !== this.name) return 'ignored';
+    if (msg.type === 'room') {
+      const next = [...(msg.members ?? [])].sort(compareMembers);
+      const changes = diffMembers(this.members, next);
+      this._byUser = new Map(next.map((m) => [m.user_id, m]));
+      this.members = next;
+      this.seq = 0;
+      this.synced = true;
+      this.error = null;
+      this._emitChange(changes);
+      return 'applied';
+    }
+    if (msg.type === 'presence') {
+      if (this.seq == null || msg.seq !== this.seq + 1) {
+        this.synced = false;
+        return 'gap';
+      }
+      this.seq = msg.seq;
+      const changes = msg.changes ?? [];
+      for (const { event, member } of changes) {
+        if (event === 'leave') this._byUser.delete(member.user_id);
+        else this._byUser.set(member.user_id, member);
+      }
+      this.members = [...this._byUser.values()].sort(compareMembers);
+      this._emitChange(changes);
+      return 'applied';
+    }
+    return 'ignored';
+  }
+
+  /** The hub refused the room (`forbidden`, `room_limit`). */
+  applyError(msg) {
+    this.error = { code: msg.code, message: msg.message ?? '', room: this.name };
+    for (const fn of [...this._errorListeners]) {
+      try {
+        fn(this.error);
+      } catch (err) {
+        globalThis.console?.error?.('presence-client: room error listener failed', err);
+      }
+    }
+  }
+
+  /** The connection dropped: the next snapshot starts the numbering again. */
+  _disconnected() {
+    this.seq = null;
+    this.synced = false;
+  }
+
+  _emitChange(changes) {
+    for (const fn of [...this._changeListeners]) {
+      try {
+        fn(this.members, changes);
+      } catch (err) {
+        globalThis.console?.error?.('presence-client: room listener failed', err);
+      }
+    }
+  }
+}
+
 function defaultEnv() {
   const g = globalThis;
   return {
@@ -221,6 +369,7 @@ export class PresenceClient {
     this._sentPage = null;
     this._stopped = false;
     this._cleanup = [];
+    this._rooms = new Map();
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -241,6 +390,56 @@ export class PresenceClient {
     }
     this.manual = manual;
     this._send({ type: 'status', manual });
+  }
+
+  /**
+   * Joins a room: this tab is present in it and watches it. Returns the
+   * room object (the same one for the same name); joined again after every
+   * reconnect.
+   */
+  join(name) {
+    const room = this._room(name);
+    room.joined = true;
+    this._send({ type: 'join', room: name });
+    return room;
+  }
+
+  /** Watches a room without being present in it; watched again after every reconnect. */
+  watch(name) {
+    const room = this._room(name);
+    this._send({ type: room.joined ? 'join' : 'watch', room: name });
+    return room;
+  }
+
+  /** Leaves a room (no longer present or watching); its object stops changing. */
+  leave(name) {
+    if (!this._rooms.delete(name)) return;
+    this._send({ type: 'leave', room: name });
+  }
+
+  /** Stops watching a room; for a joined room this is the same as `leave()`. */
+  unwatch(name) {
+    const room = this._rooms.get(name);
+    if (!room) return;
+    this._rooms.delete(name);
+    this._send({ type: room.joined ? 'leave' : 'unwatch', room: name });
+  }
+
+  /** The rooms this tab joined or watches. */
+  rooms() {
+    return [...this._rooms.values()];
+  }
+
+  _room(name) {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError('a room name is a non-empty string');
+    }
+    let room = this._rooms.get(name);
+    if (!room) {
+      room = new PresenceRoom(name, { client: this });
+      this._rooms.set(name, room);
+    }
+    return room;
   }
 
   /** Sends an activity ping now, ignoring the throttle (e.g. after an in-app action). */
@@ -320,7 +519,16 @@ export class PresenceClient {
         if ('manual' in msg) this.manual = msg.manual ?? null;
         return this._emit('status', { status: this.status, manual: this.manual });
       case 'error':
-        return this._emit('error', { code: msg.code, message: msg.message, server: true });
+        if (msg.room != null) this._rooms.get(msg.room)?.applyError(msg);
+        return this._emit('error', {
+          code: msg.code,
+          message: msg.message,
+          ...(msg.room != null ? { room: msg.room } : {}),
+          server: true,
+        });
+      case 'room':
+      case 'presence':
+        return this._onRoomFrame(msg);
       case 'terminated':
         if (Number.isFinite(msg.retry_after_ms)) this._retryAfterMs = msg.retry_after_ms;
         return this._onTerminated(msg.reason);
@@ -350,6 +558,9 @@ export class PresenceClient {
     this._lastPingAt = null;
     this._sendHello();
     if (this.manual != null) this._send({ type: 'status', manual: this.manual });
+    for (const room of this._rooms.values()) {
+      this._send({ type: room.joined ? 'join' : 'watch', room: room.name });
+    }
     this._emit('open', {
       sessionId: this.sessionId,
       userId: this.userId,
@@ -371,6 +582,15 @@ export class PresenceClient {
     if (this.page != null) hello.page = this.page;
     this._send(hello);
     this._sentPage = this.page;
+  }
+
+  _onRoomFrame(msg) {
+    const room = this._rooms.get(msg.room);
+    if (!room) return;
+    if (room.applyFrame(msg) === 'gap') {
+      // Frames were lost: ask again, the hub answers with a fresh snapshot.
+      this._send({ type: room.joined ? 'join' : 'watch', room: room.name });
+    }
   }
 
   _onTerminated(reason) {
@@ -408,6 +628,7 @@ export class PresenceClient {
     const reason = event?.reason ?? '';
     this._ws = null;
     this._clearTrailing();
+    for (const room of this._rooms.values()) room._disconnected();
     if (!this._stopped && isFinalCloseCode(code)) {
       // No terminated frame: for 4003 that is another socket that resumed
       // this session (stop quietly, the session lives on there); otherwise

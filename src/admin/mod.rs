@@ -1,11 +1,14 @@
 //! Owns everything facing admins: the live stream (`/admin/ws`) and the
-//! `/api/v1` management routes (users, sessions, export, stats). Every
-//! route here checks the admin token first (401/403) and the API routes are
-//! rate limited per token.
+//! `/api/v1` management routes (users, sessions, export, stats, rooms).
+//! Every route here checks the admin token first (401/403) and the API
+//! routes are rate limited per token; the one exception is
+//! `GET /api/v1/rooms/{room}`, which a client allowed to watch the room may
+//! read too (`rooms.rs`).
 
 pub mod audit;
 pub mod export;
 pub mod query;
+pub mod rooms;
 pub mod sessions;
 pub mod stats;
 pub mod stream;
@@ -279,6 +282,10 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })
         }),
+        admin_route(hub, list("rooms"), warp::get(), |hub, query| {
+            Box::pin(async move { rooms::list_rooms(&hub, &query).await })
+        }),
+        rooms::room_route(hub.clone()),
     ];
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())

@@ -6,6 +6,7 @@ pub mod lifetime;
 pub mod limits;
 pub mod me;
 pub mod protocol;
+pub mod rooms;
 pub mod socket;
 
 use std::net::IpAddr;
@@ -141,6 +142,10 @@ fn accept_client(
         },
     )?;
     let accept_key = check_handshake(headers)?;
+    let access = Box::new(rooms::RoomAccess {
+        org: principal.org.clone().map(clip),
+        grant: principal.rooms,
+    });
     let session = Box::new(NewSession {
         id: SessionId::generate(),
         user_id: principal.user_id,
@@ -155,7 +160,7 @@ fn accept_client(
     let ctx = hub.connections.clone();
     let resume = params.resume;
     switch_protocols(slot, &accept_key, &hub.sockets, permit, move |io| {
-        socket::serve_connection(io, ctx, session, resume)
+        socket::serve_connection(io, ctx, session, access, resume)
     })
 }
 

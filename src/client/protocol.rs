@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::device::DEVICE_TYPES;
 use crate::model::MetaUpdate;
 use crate::model::time::push_rfc3339;
-use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, SessionStatus};
+use crate::model::{AppInfo, DeviceInfo, ManualStatus, Millis, RoomName, SessionStatus};
 
 /// Most keys in `hello.meta`.
 pub const MAX_META_KEYS: usize = 16;
@@ -27,10 +27,20 @@ pub enum FrameError {
     /// A binary frame.
     #[error("binary frames are not supported; send JSON text")]
     Unsupported,
-    /// A frame the client may not send as it is (an `auth` token that is
-    /// invalid or for another user).
+    /// An `auth` frame whose token is invalid or for another user (§9).
     #[error("{0}")]
-    Forbidden(String),
+    AuthForbidden(String),
+    /// The token does not allow this room.
+    #[error("this token does not allow room {0}")]
+    Forbidden(RoomName),
+    /// One explicit room more than `PRESENCE_MAX_ROOMS_PER_SESSION`.
+    #[error("a session may join or watch at most {limit} rooms besides its org room")]
+    RoomLimit {
+        /// The room refused.
+        room: RoomName,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl FrameError {
@@ -41,6 +51,16 @@ impl FrameError {
             FrameError::UnknownType(_) => "unknown_type",
             FrameError::Unsupported => "unsupported",
             FrameError::Forbidden(_) => "forbidden",
+            FrameError::AuthForbidden(_) => "forbidden",
+            FrameError::RoomLimit { .. } => "room_limit",
+        }
+    }
+
+    /// The room an error is about (`forbidden`, `room_limit`).
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            FrameError::Forbidden(room) | FrameError::RoomLimit { room, .. } => Some(room),
+            _ => None,
         }
     }
 }
@@ -69,6 +89,26 @@ pub enum ClientMessage<'a> {
     },
     /// The client ends its session for good (§9): never resumable.
     End,
+    /// `join`, `leave`, `watch` or `unwatch` a room.
+    Room {
+        /// Which of the four.
+        action: RoomAction,
+        /// The room, in the grammar.
+        room: RoomName,
+    },
+}
+
+/// What a client asks about a room (contract v1.1 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAction {
+    /// Be present in the room, and watch it.
+    Join,
+    /// No longer be present, and stop watching.
+    Leave,
+    /// Receive the room's presence without being present.
+    Watch,
+    /// Stop receiving the room's presence.
+    Unwatch,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +129,7 @@ struct RawMessage<'a> {
     meta: Option<Value>,
     #[serde(default)]
     token: Option<Value>,
+    room: Option<Value>,
 }
 
 /// Keeps `null` apart from "absent": an explicit `null` becomes `Some(Null)`.
@@ -127,8 +168,23 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, FrameError>
                 .ok_or_else(|| bad("auth needs \"token\": a JWT"))?,
         }),
         "end" => Ok(ClientMessage::End),
+        "join" => room_message(RoomAction::Join, raw.room),
+        "leave" => room_message(RoomAction::Leave, raw.room),
+        "watch" => room_message(RoomAction::Watch, raw.room),
+        "unwatch" => room_message(RoomAction::Unwatch, raw.room),
         other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
     }
+}
+
+fn room_message(
+    action: RoomAction,
+    room: Option<Value>,
+) -> Result<ClientMessage<'static>, FrameError> {
+    let Some(Value::String(name)) = room else {
+        return Err(bad("\"room\" must be a string"));
+    };
+    let room = RoomName::parse(&name).map_err(|err| bad(err.to_string()))?;
+    Ok(ClientMessage::Room { action, room })
 }
 
 fn parse_ping_id(id: Option<&RawValue>) -> Result<Option<&str>, FrameError> {
@@ -271,6 +327,9 @@ pub enum ServerMessage<'a> {
     Error {
         /// Contract error code.
         code: &'a str,
+        /// The room, for `forbidden` and `room_limit`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
         /// Human-readable detail.
         message: &'a str,
     },
@@ -417,6 +476,44 @@ mod tests {
             retry_after_ms: None,
         };
         assert_eq!(frame.to_text(), r#"{"type":"terminated","reason":"admin"}"#);
+    }
+
+    #[test]
+    fn room_messages_need_a_name_in_the_grammar() {
+        assert_eq!(
+            parse_client_message(r#"{"type":"join","room":"doc:1"}"#),
+            Ok(ClientMessage::Room {
+                action: RoomAction::Join,
+                room: RoomName::parse("doc:1").unwrap()
+            })
+        );
+        for (kind, action) in [
+            ("leave", RoomAction::Leave),
+            ("watch", RoomAction::Watch),
+            ("unwatch", RoomAction::Unwatch),
+        ] {
+            let text = format!(r#"{{"type":"{kind}","room":"r"}}"#);
+            let Ok(ClientMessage::Room { action: parsed, .. }) = parse_client_message(&text) else {
+                panic!("{kind}")
+            };
+            assert_eq!(parsed, action);
+        }
+        for text in [
+            r#"{"type":"join"}"#,
+            r#"{"type":"join","room":7}"#,
+            r#"{"type":"join","room":""}"#,
+            r#"{"type":"watch","room":"a b"}"#,
+        ] {
+            assert_eq!(
+                parse_client_message(text).unwrap_err().code(),
+                "bad_message",
+                "{text}"
+            );
+        }
+        let room = RoomName::parse("x").unwrap();
+        let error = FrameError::RoomLimit { room, limit: 16 };
+        assert_eq!(error.code(), "room_limit");
+        assert_eq!(error.room().map(RoomName::as_str), Some("x"));
     }
 
     #[test]

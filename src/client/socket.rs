@@ -1,7 +1,9 @@
 //! Owns one client WebSocket from welcome to close: reads frames, answers
 //! pings, forwards what the engine must know, sends WebSocket Pings every
 //! heartbeat interval, ends the session after `dead_after` of silence and
-//! closes the socket when the engine terminates the session.
+//! closes the socket when the engine terminates the session. Room frames
+//! (contract v1.1 §8) arrive from the engine through the connection's room
+//! queue (`client::rooms`) and are written with their per-room `seq`.
 //!
 //! One task per connection and no lock shared with other connections: a
 //! ping is an atomic store in `SessionLiveness` plus a `pong` frame.
@@ -27,7 +29,10 @@ use tracing::Instrument;
 
 use super::lifetime::TokenClock;
 use super::limits::{BadFrames, MessageRate};
-use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
+use super::protocol::{
+    ClientMessage, FrameError, RoomAction, ServerMessage, parse_client_message, pong_text,
+};
+use super::rooms::{ClientRooms, RoomAccess, next_delivery};
 use crate::auth::Authenticator;
 use crate::auth::DevIdentity;
 use crate::config::ClientLimits;
@@ -36,9 +41,11 @@ use crate::metrics::{Metrics, OutFrame};
 use crate::model::time::format_rfc3339;
 use crate::model::time::now_millis;
 use crate::model::{
-    CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus, UserId,
+    CloseCode, EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionStatus, UserId,
 };
-use crate::presence::{NewSession, PresenceHandle, Renewal, SessionLiveness, TerminateReason};
+use crate::presence::{
+    NewSession, PresenceHandle, Renewal, RoomDelivery, SessionLiveness, TerminateReason,
+};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
 const READ_BUFFER: usize = 1024;
@@ -100,6 +107,7 @@ pub async fn serve_connection(
     io: TokioIo<Upgraded>,
     ctx: Arc<ConnectionContext>,
     session: Box<NewSession>,
+    access: Box<RoomAccess>,
     resume: Option<String>,
 ) {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.websocket_config())).await;
@@ -124,7 +132,8 @@ pub async fn serve_connection(
     let id = connected.session_id;
     let span = tracing::debug_span!("ws", session_id = %id, user_id = %user);
     async move {
-        let mut connection = Connection::new(ws, ctx.clone(), id, liveness, user, expires_at);
+        let mut connection =
+            Connection::new(ws, ctx.clone(), id, liveness, user, expires_at, access);
         tracing::debug!(resumed = connected.resumed, "session attached");
         let outcome = connection
             .run(&connected.resume_token, connected.resumed)
@@ -165,6 +174,8 @@ struct Connection {
     sent_status: (SessionStatus, Option<ManualStatus>),
     user: UserId,
     token: TokenClock,
+    access: Box<RoomAccess>,
+    rooms: Option<Box<ClientRooms>>,
 }
 
 impl Connection {
@@ -175,6 +186,7 @@ impl Connection {
         liveness: Arc<SessionLiveness>,
         user: UserId,
         expires_at: Option<Millis>,
+        access: Box<RoomAccess>,
     ) -> Self {
         let now = now_millis();
         let started = Instant::now();
@@ -194,6 +206,8 @@ impl Connection {
             sent_status: (SessionStatus::Active, None),
             user,
             token: TokenClock::new(expires_at, ctx.limits.token_refresh_window),
+            access,
+            rooms: None,
             ctx,
         }
     }
@@ -215,6 +229,9 @@ impl Connection {
                 biased;
                 () = self.liveness.changed() => Box::pin(self.on_engine_signal()).await,
                 frame = self.ws.next() => self.on_frame(frame).await,
+                delivery = next_delivery(&mut self.rooms) => {
+                    Box::pin(self.on_room_delivery(delivery)).await
+                }
                 () = self.timer.as_mut() => Box::pin(self.on_timer()).await,
             };
             if let Some(outcome) = step {
@@ -346,7 +363,7 @@ impl Connection {
             .ok()
             .filter(|p| p.user_id == self.user && p.expires_at.is_some());
         let Some(principal) = principal else {
-            let error = FrameError::Forbidden(
+            let error = FrameError::AuthForbidden(
                 "the token is invalid, expired or for another user; the old expiry stands".into(),
             );
             return Box::pin(self.reject_frame(&error, now)).await;
@@ -413,6 +430,9 @@ impl Connection {
             return Some(Outcome::End(EndCause::Policy));
         }
         match text.and_then(parse_client_message) {
+            Ok(ClientMessage::Room { action, room }) => {
+                Box::pin(self.on_room_message(action, room, now)).await
+            }
             Ok(message) => self.apply(message, now).await,
             Err(error) => Box::pin(self.reject_frame(&error, now)).await,
         }
@@ -439,6 +459,45 @@ impl Connection {
                 Box::pin(self.close(CloseCode::Normal, "session ended by the client")).await;
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
+            ClientMessage::Room { .. } => {}
+        }
+        None
+    }
+
+    /// `join`, `leave`, `watch` or `unwatch`: checked here, applied by the
+    /// engine. A refused room is a bad frame (v1.1 §14).
+    async fn on_room_message(
+        &mut self,
+        action: RoomAction,
+        room: RoomName,
+        now: Millis,
+    ) -> Option<Outcome> {
+        self.ctx.metrics.messages_in.room.inc();
+        let limits = &self.ctx.limits;
+        let rooms = self
+            .rooms
+            .get_or_insert_with(|| Box::new(ClientRooms::new(limits.room_queue)));
+        match rooms.request(
+            self.id,
+            action,
+            room,
+            &self.access,
+            limits.max_rooms_per_session,
+        ) {
+            Ok(request) => {
+                let _ = self.ctx.presence.room(request).await;
+                None
+            }
+            Err(error) => self.reject_frame(&error, now).await,
+        }
+    }
+
+    /// A frame the engine queued for one of this connection's rooms.
+    async fn on_room_delivery(&mut self, delivery: RoomDelivery) -> Option<Outcome> {
+        let (text, kind) = self.rooms.as_mut()?.render(&delivery)?;
+        drop(delivery);
+        if self.send_text(text, kind).await.is_err() {
+            return Some(Outcome::End(EndCause::ClientClosed));
         }
         None
     }
@@ -474,6 +533,7 @@ impl Connection {
         let message = error.to_string();
         let frame = ServerMessage::Error {
             code: error.code(),
+            room: error.room().map(RoomName::as_str),
             message: &message,
         };
         if self

@@ -317,6 +317,7 @@ mod tests {
                 end_cause: None,
                 duration_s: 0.0,
                 reconnecting: true,
+                rooms: Vec::new(),
             }),
             token: "t0k".into(),
             dropped_at: 5,

@@ -123,6 +123,11 @@ fn peer_ip(peer: Option<PeerAddr>) -> IpAddr {
     peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0.ip())
 }
 
+/// The rate-limit key of a request without a usable token: its peer IP.
+pub fn peer_key(peer: Option<PeerAddr>) -> String {
+    peer_ip(peer).to_string()
+}
+
 /// An admin principal on a WebSocket upgrade (Bearer or `?token=`),
 /// checked before the handler runs (401/403).
 pub fn admin(

@@ -36,6 +36,8 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "me", "sessions", "revoke-others"] => "/api/v1/me/sessions/revoke-others",
         ["api", "v1", "me", "sessions", _] => "/api/v1/me/sessions/{session_id}",
         ["api", "v1", "me", "history"] => "/api/v1/me/history",
+        ["api", "v1", "rooms"] => "/api/v1/rooms",
+        ["api", "v1", "rooms", _] => "/api/v1/rooms/{room}",
         ["api", "v1", "openapi.json"] => "/api/v1/openapi.json",
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",

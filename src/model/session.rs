@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ids::{NodeId, SessionId, UserId};
+use super::room::RoomName;
 use super::status::{EndCause, ManualStatus, SessionStatus, Transport};
 use super::time::{
     Millis, deserialize_opt_time, deserialize_time, serialize_opt_time, serialize_time,
@@ -80,6 +81,10 @@ pub struct SessionView {
     pub last_activity: Millis,
     /// Current page.
     pub page: Option<String>,
+    /// Explicit rooms the session joined (contract v1.1 §8), in join order;
+    /// absent in records written before rooms existed.
+    #[serde(default)]
+    pub rooms: Vec<RoomName>,
     /// Peer IP.
     pub ip: Option<String>,
     /// User-Agent header.

@@ -83,4 +83,9 @@ async fn refresh_gauges(ops: &OpsContext) {
             .set(gauge(n));
     }
     ops.metrics.online_users.set(gauge(users));
+    if let Ok(rooms) = ops.presence.room_counts().await {
+        ops.metrics.rooms.set(gauge(rooms.rooms));
+        ops.metrics.room_members.set(gauge(rooms.members));
+        ops.metrics.room_sessions.set(gauge(rooms.sessions));
+    }
 }

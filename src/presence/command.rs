@@ -7,10 +7,11 @@ use tokio::sync::oneshot;
 
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::resume::{ConnectStep, Connected};
+use super::rooms::WatchHandle;
 use super::state::{NewSession, PresenceState, Renewal};
 use crate::feed::Subscription;
 use crate::model::{AuditEvent, MetaUpdate};
-use crate::model::{EndCause, ManualStatus, Millis, SessionId, UserId};
+use crate::model::{EndCause, ManualStatus, Millis, RoomName, SessionId, UserId};
 
 /// A read-only look at the map, run inside the engine.
 pub type Inspection = Box<dyn FnOnce(&PresenceState, Millis) + Send>;
@@ -73,6 +74,8 @@ pub enum Command {
     },
     /// What another node published.
     Replica(ReplicaUpdate),
+    /// A client joins, leaves, watches or unwatches a room.
+    Room(RoomRequest),
     /// End a session and close its connection.
     Terminate {
         /// Which session.
@@ -194,6 +197,44 @@ pub enum Command {
         dropped: (Millis, EndCause),
         /// This node's id when it took the session.
         reply: oneshot::Sender<Option<crate::model::NodeId>>,
+    },
+}
+
+/// A session's room request (contract v1.1 §8), already authorised and
+/// counted against the room limit by its connection.
+#[derive(Debug)]
+pub enum RoomRequest {
+    /// Present in the room, and watching it.
+    Join {
+        /// Which session.
+        id: SessionId,
+        /// The room.
+        room: RoomName,
+        /// Where the room's frames go.
+        watch: WatchHandle,
+    },
+    /// No longer present in the room, and not watching it.
+    Leave {
+        /// Which session.
+        id: SessionId,
+        /// The room.
+        room: RoomName,
+    },
+    /// Watching the room without being present.
+    Watch {
+        /// Which session.
+        id: SessionId,
+        /// The room.
+        room: RoomName,
+        /// Where the room's frames go.
+        watch: WatchHandle,
+    },
+    /// No longer watching the room.
+    Unwatch {
+        /// Which session.
+        id: SessionId,
+        /// The room.
+        room: RoomName,
     },
 }
 

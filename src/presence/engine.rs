@@ -2,6 +2,11 @@
 //! time, publishes each resulting `Change` to the admin feed and the
 //! outboxes, and sleeps until the next scheduled deadline.
 //!
+//! Rooms (contract v1.1 §8) are computed here too: every published session
+//! change updates the room index, and each room's member changes go out in
+//! one batch per short window (`publish_due_rooms`), rendered once and
+//! fanned out by the `RoomFeed`.
+//!
 //! Local sessions are driven here (timers, liveness); replicas of other
 //! nodes' sessions change only through `Command::Replica`. Requests about a
 //! replica (terminate, revoke, heartbeat) go to its owner as `RemoteCommand`s.
@@ -17,11 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{
     Command, HeartbeatOutcome, HeartbeatRequest, PendingMove, RemoteCommand, RemoteRequest,
-    ReplicaUpdate,
+    ReplicaUpdate, RoomRequest,
 };
 use super::derive::Thresholds;
 use super::liveness::{SessionLiveness, TerminateReason};
 use super::resume::{ConnectStep, Connected, ResumeTokens, session_of};
+use super::rooms::{RoomFeed, WatchHandle};
 use super::schedule::Schedule;
 use super::snapshot::render_snapshot;
 use super::state::{NewSession, PresenceState, Renewal};
@@ -30,7 +36,7 @@ use crate::feed::Feed;
 use crate::model::time::millis_of;
 use crate::model::time::now_millis;
 use crate::model::{Change, SessionEvent};
-use crate::model::{EndCause, Millis, NodeId, SessionId, SessionView, Transport, UserId};
+use crate::model::{EndCause, Millis, NodeId, RoomName, SessionId, SessionView, Transport, UserId};
 
 /// Where the engine's output goes besides the admin feed.
 #[derive(Debug, Default)]
@@ -62,6 +68,10 @@ pub struct Engine {
     unrecorded: HashSet<SessionId>,
     /// Resume tokens of local WebSocket sessions.
     resume: ResumeTokens,
+    /// Room watchers.
+    room_feed: RoomFeed,
+    /// Watches to start once the current step's changes are in the rooms.
+    new_watches: Vec<(SessionId, RoomName, WatchHandle)>,
 }
 
 impl Engine {
@@ -82,6 +92,8 @@ impl Engine {
             pending: Vec::new(),
             unrecorded: HashSet::new(),
             resume: ResumeTokens::default(),
+            room_feed: RoomFeed::default(),
+            new_watches: Vec::new(),
         }
     }
 
@@ -91,8 +103,12 @@ impl Engine {
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut armed: Option<Millis> = None;
+        let room_sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(room_sleep);
+        let mut room_armed: Option<Millis> = None;
         loop {
-            self.arm(&mut sleep, &mut armed);
+            arm(&mut sleep, &mut armed, self.schedule.next());
+            arm(&mut room_sleep, &mut room_armed, self.next_room_batch());
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
@@ -104,6 +120,9 @@ impl Engine {
                         if self.schedule.next().is_some_and(|at| at <= now) {
                             self.fire_due(now);
                         }
+                        if self.next_room_batch().is_some_and(|at| at <= now) {
+                            self.publish_due_rooms(now);
+                        }
                     }
                     None => break,
                 },
@@ -111,23 +130,15 @@ impl Engine {
                     armed = None;
                     self.fire_due(now_millis());
                 }
+                () = &mut room_sleep, if room_armed.is_some() => {
+                    room_armed = None;
+                    self.publish_due_rooms(now_millis());
+                }
                 () = stop.cancelled() => break,
             }
             self.flush().await;
         }
         tracing::debug!("presence engine stopped");
-    }
-
-    fn arm(&self, sleep: &mut std::pin::Pin<&mut Sleep>, armed: &mut Option<Millis>) {
-        let next = self.schedule.next();
-        if next == *armed {
-            return;
-        }
-        *armed = next;
-        if let Some(at) = next {
-            let wait = Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0));
-            sleep.as_mut().reset(Instant::now() + wait);
-        }
     }
 
     fn apply(&mut self, command: Command, now: Millis) {
@@ -156,6 +167,7 @@ impl Engine {
                 reply,
             } => self.terminate_user(&user, reason, reply, now),
             Command::Replica(update) => self.apply_replica(update, now),
+            Command::Room(request) => self.apply_room(request, now),
             Command::Subscribe { org, reply } => {
                 let snapshot =
                     render_snapshot(&self.state, &self.config.node_id, org.as_deref(), now);
@@ -753,11 +765,16 @@ impl Engine {
 
     /// Publishes what the last step changed, in order.
     async fn flush(&mut self) {
+        let now = now_millis();
         for change in std::mem::take(&mut self.pending) {
+            self.state.track_rooms(&change, now);
             self.feed.publish(&change);
             let Change::Session { event, session } = &change else {
                 continue;
             };
+            if *event == SessionEvent::Ended {
+                self.room_feed.forget_session(session.session_id);
+            }
             let local = session.node_id == self.config.node_id;
             if local {
                 log_lifecycle(*event, session);
@@ -773,6 +790,70 @@ impl Engine {
                 tracing::error!(session_id = %session.session_id, "history writer is gone; ended session not recorded");
             }
         }
+        self.start_watches(now);
+    }
+
+    fn apply_room(&mut self, request: RoomRequest, now: Millis) {
+        match request {
+            RoomRequest::Join { id, room, watch } => {
+                let changes = self.state.join_room(id, room.clone(), now);
+                self.commit(id, changes);
+                self.new_watches.push((id, room, watch));
+            }
+            RoomRequest::Watch { id, room, watch } => self.new_watches.push((id, room, watch)),
+            RoomRequest::Leave { id, room } => {
+                self.room_feed.unwatch(id, &room);
+                let changes = self.state.leave_room(id, &room, now);
+                self.commit(id, changes);
+            }
+            RoomRequest::Unwatch { id, room } => self.room_feed.unwatch(id, &room),
+        }
+    }
+
+    /// Starts the watches asked for in this step. The room's pending batch
+    /// goes out first, so the snapshot (which lists a joiner) and the
+    /// `presence` frames that follow it describe one sequence of states.
+    fn start_watches(&mut self, now: Millis) {
+        for (id, room, handle) in std::mem::take(&mut self.new_watches) {
+            if self.state.session(id).is_none() {
+                continue;
+            }
+            if self.state.rooms().is_dirty(&room) {
+                self.publish_room(&room, now);
+            }
+            let members = self.state.rooms().published_members(&room);
+            self.room_feed.watch(id, &room, handle, &members, now);
+        }
+    }
+
+    /// When the next room batch or watcher resync is due.
+    fn next_room_batch(&self) -> Option<Millis> {
+        [self.state.rooms().next_due(), self.room_feed.next_resync()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Sends every room batch that is due, and retries resync snapshots.
+    fn publish_due_rooms(&mut self, now: Millis) {
+        for room in self.state.rooms_mut().take_due(now) {
+            self.publish_room(&room, now);
+        }
+        for room in self.room_feed.take_resyncs(now) {
+            self.publish_room(&room, now);
+        }
+    }
+
+    /// Publishes `room`'s changes since its last batch to its watchers.
+    fn publish_room(&mut self, room: &RoomName, now: Millis) {
+        let changes = self.state.rooms_mut().take_changes(room);
+        let state = &self.state;
+        self.room_feed.deliver(
+            room,
+            &changes,
+            || state.rooms().published_members(room),
+            now,
+        );
     }
 
     fn replicate(&self, change: &Change) {
@@ -803,5 +884,17 @@ fn log_lifecycle(event: SessionEvent, session: &SessionView) {
             "session ended"
         ),
         SessionEvent::Updated => {}
+    }
+}
+
+/// Points `sleep` at `next` unless it already is.
+fn arm(sleep: &mut std::pin::Pin<&mut Sleep>, armed: &mut Option<Millis>, next: Option<Millis>) {
+    if next == *armed {
+        return;
+    }
+    *armed = next;
+    if let Some(at) = next {
+        let wait = Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0));
+        sleep.as_mut().reset(Instant::now() + wait);
     }
 }

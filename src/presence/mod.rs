@@ -12,6 +12,7 @@ mod engine;
 mod liveness;
 mod queries;
 mod resume;
+mod rooms;
 mod schedule;
 mod snapshot;
 mod state;
@@ -23,12 +24,14 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::model::{Change, SessionEvent};
 pub use command::{
     Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
+    RoomRequest,
 };
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
-pub use queries::{LiveCounts, LiveStats};
+pub use queries::{LiveCounts, LiveStats, RoomCounts};
 use resume::ConnectStep;
 pub use resume::Connected;
+pub use rooms::{RoomDelivery, RoomFrame, WatchHandle};
 pub use state::{Counters, NewSession, Peak, Renewal};
 
 use state::PresenceState;
@@ -163,6 +166,11 @@ impl PresenceHandle {
             reply,
         })
         .await
+    }
+
+    /// Applies a room request of a client session.
+    pub async fn room(&self, request: RoomRequest) -> Result<(), EngineStopped> {
+        self.send(Command::Room(request)).await
     }
 
     /// Subscribes an admin stream.

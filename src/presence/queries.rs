@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use super::state::{Counters, Peak};
 use super::{EngineStopped, PresenceHandle};
 use crate::model::{
-    Day, NodeId, SessionFilter, SessionId, SessionView, UserDetail, UserId, UserView, day_of,
+    Day, Member, NodeId, RoomName, RoomSummary, SessionFilter, SessionId, SessionView, UserDetail,
+    UserId, UserView, day_of,
 };
 
 /// The live counts the metrics gauges show.
@@ -18,6 +19,17 @@ pub struct LiveCounts {
     pub counters: Counters,
     /// Online users.
     pub online_users: usize,
+}
+
+/// The room gauges of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomCounts {
+    /// Rooms with at least one member (implicit `org:` rooms included).
+    pub rooms: usize,
+    /// Members summed over every room.
+    pub members: usize,
+    /// Room memberships of sessions, summed over every room.
+    pub sessions: usize,
 }
 
 /// What `GET /api/v1/stats` reads from the live map.
@@ -146,6 +158,31 @@ impl PresenceHandle {
             nodes.sort();
             nodes.dedup();
             nodes
+        })
+        .await
+    }
+
+    /// Every room with at least one member, with its sizes, in no order.
+    pub async fn rooms(&self) -> Result<Vec<RoomSummary>, EngineStopped> {
+        self.inspect(|state, _| state.rooms().summaries()).await
+    }
+
+    /// The members of a room as they are now (empty when nobody is in it),
+    /// oldest member first.
+    pub async fn room_members(&self, room: RoomName) -> Result<Vec<Member>, EngineStopped> {
+        self.inspect(move |state, _| state.rooms().current_members(&room))
+            .await
+    }
+
+    /// How many rooms, members and room sessions there are.
+    pub async fn room_counts(&self) -> Result<RoomCounts, EngineStopped> {
+        self.inspect(|state, _| {
+            let summaries = state.rooms().summaries();
+            RoomCounts {
+                rooms: summaries.len(),
+                members: summaries.iter().map(|s| s.members).sum(),
+                sessions: summaries.iter().map(|s| s.sessions).sum(),
+            }
         })
         .await
     }

@@ -8,6 +8,7 @@
 mod counters;
 mod lifetime;
 mod record;
+mod rooms;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +17,7 @@ pub use counters::{Counters, Peak};
 use counters::{bump, device_type_of};
 pub use lifetime::Renewal;
 pub use record::{NewSession, SessionRecord};
+pub use rooms::RoomIndex;
 use users::{UserEntry, UserSummary, offline_view, summarise};
 
 use super::derive::{Thresholds, derive_status, next_transition_at};
@@ -43,6 +45,7 @@ pub struct PresenceState {
     resume_grace: Millis,
     /// Longest session life (0: no limit).
     max_age: Millis,
+    rooms: RoomIndex,
 }
 
 impl PresenceState {
@@ -58,6 +61,7 @@ impl PresenceState {
             http_ttl,
             resume_grace: 0,
             max_age: 0,
+            rooms: RoomIndex::default(),
         }
     }
 
@@ -81,6 +85,7 @@ impl PresenceState {
             activity_check_at: None,
             expires_at: new.expires_at,
             dropped: None,
+            rooms: Vec::new(),
         };
         self.insert(record, now)
     }

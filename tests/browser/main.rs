@@ -16,3 +16,4 @@ mod driver;
 mod pages;
 mod panel;
 mod reconnect;
+mod rooms;

@@ -7,6 +7,7 @@ mod support;
 mod continuity;
 mod faults;
 mod replication;
+mod rooms;
 
 use support::{HubProcess, RedisServer, unique_namespace};
 

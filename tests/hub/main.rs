@@ -16,5 +16,6 @@ mod limits;
 mod me;
 mod openapi;
 mod process;
+mod rooms;
 mod status_timing;
 mod ws_protocol;

@@ -101,6 +101,13 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         Auth::Admin,
     ),
     ("get", "/api/v1/stats", "/api/v1/stats", Auth::Admin),
+    ("get", "/api/v1/rooms", "/api/v1/rooms", Auth::Admin),
+    (
+        "get",
+        "/api/v1/rooms/{room}",
+        "/api/v1/rooms/org%3Aacme",
+        Auth::Client,
+    ),
     (
         "get",
         "/api/v1/openapi.json",
@@ -246,6 +253,8 @@ struct Ids {
     self_ended_session: String,
     /// A user who signs out its other sessions.
     self_revoker: String,
+    /// A room the reader joined, percent-encoded.
+    room: String,
 }
 
 /// `path` with its `{...}` parameters replaced by live ids.
@@ -267,6 +276,7 @@ fn concrete(method: &str, path: &str, ids: &Ids) -> String {
         };
         out = out.replace("{session_id}", session);
     }
+    out = out.replace("{room}", &ids.room);
     assert!(
         !out.contains('{'),
         "{method} {path}: no live id for its parameter; add one to this test"
@@ -359,7 +369,11 @@ async fn every_documented_operation_is_served_as_documented() {
     within(LIMIT, async {
         let hub = start_hub().await;
         let doc = fetch_document(&hub).await;
-        let (_reader, welcome) = hub.welcomed_client("alice").await;
+        let (mut reader, welcome) = hub.welcomed_client("alice").await;
+        reader
+            .send_json(json!({"type": "join", "room": "doc:openapi"}))
+            .await;
+        reader.recv_type("room", ms(5000)).await;
         let (_terminated, bob) = hub.welcomed_client("bob").await;
         let (_revoked, _) = hub.welcomed_client("carol").await;
         let (_self_ended, frank) = hub.welcomed_client("frank").await;
@@ -372,6 +386,7 @@ async fn every_documented_operation_is_served_as_documented() {
             reader_session: welcome["session_id"].as_str().unwrap().into(),
             revoked: "carol".into(),
             terminated_session: bob["session_id"].as_str().unwrap().into(),
+            room: "doc%3Aopenapi".into(),
         };
         let client = reqwest::Client::new();
         let mut checked = 0;
@@ -562,6 +577,8 @@ async fn documented_query_parameter_bounds_are_the_hubs() {
             "/api/v1/sessions/export?format",
             "/api/v1/sessions/export?from",
             "/api/v1/sessions/export?to",
+            "/api/v1/rooms?page",
+            "/api/v1/rooms?page_size",
         ] {
             assert!(
                 probed.contains(expected),

@@ -60,6 +60,7 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         end_cause: Some(EndCause::ClientClosed),
         duration_s: lasted as f64 / 1000.0,
         reconnecting: false,
+        rooms: Vec::new(),
     }
 }
 

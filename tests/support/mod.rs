@@ -608,3 +608,38 @@ impl HubProcess {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// An HS256 token with the given claims (`exp` added when missing).
+pub fn jwt_claims(secret: &str, mut claims: Value) -> String {
+    if claims.get("exp").is_none() {
+        claims["exp"] = Value::from(chrono::Utc::now().timestamp() + 300);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A client whose socket has a tiny receive buffer, so a hub writing to it
+/// while it does not read fills up quickly.
+pub async fn slow_reader(url: &str) -> WsClient {
+    let address = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    WsClient {
+        socket,
+        close_code: None,
+    }
+}

@@ -9,7 +9,10 @@ import {
   activityInterval,
   backoffDelay,
   buildSocketUrl,
+  compareMembers,
   connect,
+  diffMembers,
+  PresenceRoom,
   isFinalCloseCode,
   isFinalReason,
   normalizeApp,
@@ -572,4 +575,131 @@ describe('session continuity (v1.1 section 9)', () => {
       assert.equal(storage.getItem(RESUME_KEY), null);
     });
   }
+});
+
+describe('rooms', () => {
+  const member = (user_id, extra = {}) => ({
+    user_id,
+    name: null,
+    status: 'active',
+    manual: null,
+    session_count: 1,
+    page: null,
+    joined_at: `2026-01-01T00:00:0${user_id.length}.000Z`,
+    ...extra,
+  });
+
+  test('a room object applies snapshots and diffs and reports both', () => {
+    const room = new PresenceRoom('doc:1');
+    const seen = [];
+    room.onChange((members, changes) =>
+      seen.push([members.map((m) => m.user_id), changes.map((c) => `${c.event}:${c.member.user_id}`)]),
+    );
+    assert.equal(room.applyFrame({ type: 'room', room: 'doc:1', seq: 0, members: [member('bob'), member('al')] }), 'applied');
+    assert.deepEqual(room.members.map((m) => m.user_id), ['al', 'bob'], 'oldest first');
+    room.applyFrame({
+      type: 'presence',
+      room: 'doc:1',
+      seq: 1,
+      changes: [
+        { event: 'join', member: member('carol') },
+        { event: 'update', member: member('al', { manual: 'busy' }) },
+      ],
+    });
+    assert.equal(room.member('al').manual, 'busy');
+    room.applyFrame({ type: 'presence', room: 'doc:1', seq: 2, changes: [{ event: 'leave', member: member('bob') }] });
+    assert.deepEqual(room.members.map((m) => m.user_id), ['al', 'carol']);
+    assert.deepEqual(seen, [
+      [['al', 'bob'], ['join:al', 'join:bob']],
+      [['al', 'bob', 'carol'], ['join:carol', 'update:al']],
+      [['al', 'carol'], ['leave:bob']],
+    ]);
+    assert.equal(room.applyFrame({ type: 'presence', room: 'other', seq: 3, changes: [] }), 'ignored');
+  });
+
+  test('a fresh snapshot is reported as the difference to what the room held', () => {
+    const room = new PresenceRoom('r');
+    room.applyFrame({ type: 'room', room: 'r', seq: 0, members: [member('al'), member('bob')] });
+    let last = null;
+    room.onChange((_members, changes) => {
+      last = changes;
+    });
+    room.applyFrame({ type: 'room', room: 'r', seq: 0, members: [member('al', { status: 'idle' }), member('dan')] });
+    assert.deepEqual(
+      last.map((c) => `${c.event}:${c.member.user_id}`).sort(),
+      ['join:dan', 'leave:bob', 'update:al'],
+    );
+    assert.equal(room.seq, 0, 'numbering starts again');
+  });
+
+  test('a gap in seq is not applied', () => {
+    const room = new PresenceRoom('r');
+    assert.equal(room.applyFrame({ type: 'presence', room: 'r', seq: 1, changes: [] }), 'gap', 'before a snapshot');
+    room.applyFrame({ type: 'room', room: 'r', seq: 0, members: [] });
+    assert.equal(room.applyFrame({ type: 'presence', room: 'r', seq: 2, changes: [{ event: 'join', member: member('x') }] }), 'gap');
+    assert.deepEqual(room.members, []);
+    assert.equal(room.synced, false);
+  });
+
+  test('diffMembers and compareMembers', () => {
+    assert.deepEqual(diffMembers([], []), []);
+    assert.ok(compareMembers(member('a'), member('bb')) < 0);
+    assert.ok(compareMembers(member('b'), member('a')) > 0, 'same time: by user id');
+  });
+
+  test('join and watch are sent once open, and again after every reconnect', () => {
+    const { env, sockets, clock } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    const doc = c.join('doc:1');
+    const lobby = c.watch('lobby');
+    assert.equal(c.join('doc:1'), doc, 'one object per room');
+    sockets[0].serverOpen();
+    const roomMessages = (socket) => socket.sent.filter((m) => m.room != null);
+    assert.deepEqual(roomMessages(sockets[0]), [
+      { type: 'join', room: 'doc:1' },
+      { type: 'watch', room: 'lobby' },
+    ]);
+    sockets[0].serverSend({ type: 'room', room: 'doc:1', seq: 0, members: [member('alice')] });
+    sockets[0].serverSend({ type: 'presence', room: 'doc:1', seq: 1, changes: [{ event: 'join', member: member('bob') }] });
+    assert.deepEqual(doc.members.map((m) => m.user_id), ['bob', 'alice'].sort((a, b) => compareMembers(member(a), member(b))));
+    sockets[0].serverClose(1006);
+    assert.equal(doc.synced, false);
+    clock.advance(60_000);
+    sockets[1].serverOpen();
+    assert.deepEqual(roomMessages(sockets[1]), [
+      { type: 'join', room: 'doc:1' },
+      { type: 'watch', room: 'lobby' },
+    ]);
+    sockets[1].serverSend({ type: 'room', room: 'doc:1', seq: 0, members: [member('alice')] });
+    assert.deepEqual(doc.members.map((m) => m.user_id), ['alice']);
+    lobby.unwatch();
+    doc.leave();
+    assert.deepEqual(roomMessages(sockets[1]).slice(2), [
+      { type: 'unwatch', room: 'lobby' },
+      { type: 'leave', room: 'doc:1' },
+    ]);
+    assert.deepEqual(c.rooms(), []);
+    c.close();
+  });
+
+  test('a gap asks the hub for a fresh snapshot; a refusal reaches the room', () => {
+    const { env, sockets } = fakeEnv();
+    const c = connect({ user: 'alice', env });
+    sockets[0].serverOpen();
+    const room = c.watch('r');
+    sockets[0].serverSend({ type: 'room', room: 'r', seq: 0, members: [] });
+    sockets[0].serverSend({ type: 'presence', room: 'r', seq: 5, changes: [] });
+    assert.deepEqual(sockets[0].sent.filter((m) => m.room === 'r'), [
+      { type: 'watch', room: 'r' },
+      { type: 'watch', room: 'r' },
+    ]);
+    const errors = [];
+    const secret = c.join('secret');
+    secret.onError((e) => errors.push(e));
+    sockets[0].serverSend({ type: 'error', code: 'forbidden', room: 'secret', message: 'no' });
+    assert.deepEqual(errors, [{ code: 'forbidden', message: 'no', room: 'secret' }]);
+    assert.equal(secret.error.code, 'forbidden');
+    assert.equal(room.error, null);
+    c.close();
+  });
 });

@@ -248,6 +248,7 @@ mod tests {
             end_cause: None,
             duration_s: 1.0,
             reconnecting: false,
+            rooms: Vec::new(),
         }
     }
 

@@ -21,6 +21,7 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         meta: None,
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
+        rooms: Vec::new(),
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
         reconnecting: false,
     }

@@ -3,8 +3,8 @@
 
 use crate::model::session::duration_seconds;
 use crate::model::{
-    EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta, SessionStatus, SessionView,
-    Transport, UserId,
+    EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionMeta, SessionStatus,
+    SessionView, Transport, UserId,
 };
 
 /// Everything needed to open a session.
@@ -50,6 +50,8 @@ pub struct SessionRecord {
     pub(super) expires_at: Option<Millis>,
     /// When and why the socket dropped, while the session waits for a resume.
     pub(super) dropped: Option<(Millis, EndCause)>,
+    /// Explicit rooms joined, in join order.
+    pub(super) rooms: Vec<RoomName>,
 }
 
 impl SessionRecord {
@@ -88,6 +90,11 @@ impl SessionRecord {
         self.org.as_deref()
     }
 
+    /// Explicit rooms joined.
+    pub fn rooms(&self) -> &[RoomName] {
+        &self.rooms
+    }
+
     /// When the session started.
     pub fn connected_at(&self) -> Millis {
         self.connected_at
@@ -107,6 +114,7 @@ impl SessionRecord {
             connected_at: self.connected_at,
             last_activity: self.last_activity,
             page: self.meta.page.clone(),
+            rooms: self.rooms.clone(),
             ip: self.meta.ip.clone(),
             user_agent: self.meta.user_agent.clone(),
             device: self.meta.device.clone(),
@@ -148,6 +156,7 @@ impl SessionRecord {
             dropped: view
                 .reconnecting
                 .then_some((view.last_activity, EndCause::ClientClosed)),
+            rooms: view.rooms,
         }
     }
 
@@ -161,6 +170,7 @@ impl SessionRecord {
             && self.org == other.org
             && self.node_id == other.node_id
             && self.dropped.is_some() == other.dropped.is_some()
+            && self.rooms == other.rooms
     }
 
     pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {

@@ -1,0 +1,220 @@
+// Type declarations for presence-client.js (the browser client of
+// presence-hub). Checked by `tsc --noEmit -p web/tsconfig.json` against
+// web/test/types-example.ts in scripts/test.
+
+/** A session's derived status. */
+export type SessionStatus = 'active' | 'idle' | 'away';
+/** A manual status a person sets. */
+export type ManualStatus = 'busy' | 'away';
+/** The client's connection state. */
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'terminated' | 'closed';
+/** Why the hub terminated a session. */
+export type TerminateReason = 'admin' | 'revoked' | 'session_limit' | 'shutdown';
+
+/** Used until the welcome frame says otherwise (the hub's default). */
+export const DEFAULT_IDLE_AFTER_MS: number;
+/** Never ping more often than this, whatever idle_after is. */
+export const MIN_ACTIVITY_INTERVAL_MS: number;
+/** First reconnect waits up to this. */
+export const BACKOFF_BASE_MS: number;
+/** No reconnect waits longer than this. */
+export const BACKOFF_CAP_MS: number;
+/** `terminated` reasons after which the client does not reconnect. */
+export const FINAL_REASONS: readonly TerminateReason[];
+/** Close codes that end a session for good. */
+export const FINAL_CLOSE_CODES: readonly number[];
+/** The DOM events that count as a person doing something. */
+export const ACTIVITY_EVENTS: readonly string[];
+
+/** An application name, or name and version. */
+export type AppOption = string | { name?: string | null; version?: string | null };
+
+/** Device facts that override those the hub parses from the User-Agent. */
+export interface DeviceInfo {
+  platform?: string | null;
+  device_type?: 'desktop' | 'mobile' | 'tablet' | 'bot' | 'unknown' | null;
+  browser?: string | null;
+}
+
+/** Everything the client uses from its surroundings (injectable for tests). */
+export interface ClientEnv {
+  WebSocket: { new (url: string): WebSocket };
+  window: Window | null;
+  document: Document | null;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+  now(): number;
+  random(): number;
+}
+
+/** Options of `connect()`. */
+export interface ConnectOptions {
+  /** Default `ws(s)://<this host>/ws`; `http(s)://` and relative URLs work too. */
+  url?: string;
+  /** JWT mode: the client token. */
+  token?: string;
+  /** Dev mode: the user id. */
+  user?: string;
+  /** Dev mode: the display name. */
+  name?: string;
+  /** Dev mode: the organisation. */
+  org?: string;
+  /** The page, or a function giving it; default the current path and query. */
+  page?: string | (() => string | null | undefined);
+  app?: AppOption;
+  device?: DeviceInfo;
+  /** Application attributes shown to admins (at most 16 keys, 1 KiB). */
+  meta?: Record<string, unknown>;
+  /** A manual status to set on every connect. */
+  manual?: ManualStatus | null;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  env?: Partial<ClientEnv>;
+}
+
+/** A member of a room: a user, exactly these seven fields. */
+export interface Member {
+  user_id: string;
+  name: string | null;
+  /** The best status of the user's sessions in the room. */
+  status: SessionStatus;
+  manual: ManualStatus | null;
+  /** The user's sessions in the room. */
+  session_count: number;
+  /** Page of the user's most present session in the room; null in `org:` rooms. */
+  page: string | null;
+  /** RFC 3339 UTC with milliseconds. */
+  joined_at: string;
+}
+
+/** One change of a room's member list. */
+export interface MemberChange {
+  event: 'join' | 'update' | 'leave';
+  /** After the change; for `leave`, as last seen. */
+  member: Member;
+}
+
+/** A room frame from the hub. */
+export interface RoomSnapshotFrame {
+  type: 'room';
+  room: string;
+  seq: 0;
+  members: Member[];
+}
+
+/** A batch of member changes from the hub. */
+export interface PresenceFrame {
+  type: 'presence';
+  room: string;
+  seq: number;
+  changes: MemberChange[];
+}
+
+/** The hub refused a room. */
+export interface RoomError {
+  code: 'forbidden' | 'room_limit' | string;
+  message: string;
+  room: string;
+}
+
+/** One room as this tab sees it (made by `client.join` or `client.watch`). */
+export class PresenceRoom {
+  constructor(name: string, options?: { client?: PresenceClient | null; joined?: boolean });
+  readonly name: string;
+  /** True when this tab is present in the room (joined), not only watching. */
+  joined: boolean;
+  /** The current members, oldest first. */
+  members: Member[];
+  /** `seq` of the last frame applied; null before the first snapshot. */
+  seq: number | null;
+  /** A snapshot arrived since the last (re)connect. */
+  synced: boolean;
+  /** The last refusal of this room, or null. */
+  error: RoomError | null;
+  /** Called after every change; returns a function that unsubscribes. */
+  onChange(fn: (members: Member[], changes: MemberChange[]) => void): () => void;
+  /** Called when the hub refuses the room. */
+  onError(fn: (error: RoomError) => void): () => void;
+  member(userId: string): Member | undefined;
+  leave(): void;
+  unwatch(): void;
+  /** Folds one frame in (exposed for tests). */
+  applyFrame(msg: RoomSnapshotFrame | PresenceFrame | { type: string; room?: string }): 'applied' | 'ignored' | 'gap';
+  applyError(msg: { code: string; message?: string }): void;
+}
+
+/** Payloads of the client's events. */
+export interface ClientEvents {
+  open: {
+    sessionId: string | null;
+    userId: string | null;
+    nodeId: string | null;
+    idleAfterMs: number;
+    awayAfterMs: number | null;
+    heartbeatIntervalMs: number | null;
+  };
+  status: { status: SessionStatus | null; manual: ManualStatus | null };
+  error: { code: string; message: string; room?: string; server?: boolean };
+  terminated: { reason: string | null; final: boolean };
+  close: {
+    code: number;
+    reason: string;
+    willReconnect: boolean;
+    delayMs?: number;
+    attempt?: number;
+  };
+  pong: { type: 'pong'; id?: number | string; ts: string };
+}
+
+/** One tab's presence. */
+export class PresenceClient {
+  constructor(options?: ConnectOptions);
+  readonly options: ConnectOptions;
+  state: ClientState;
+  sessionId: string | null;
+  userId: string | null;
+  nodeId: string | null;
+  status: SessionStatus | null;
+  manual: ManualStatus | null;
+  page: string | null;
+  idleAfterMs: number;
+  terminatedReason: string | null;
+  on<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): () => void;
+  off<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): void;
+  setStatus(manual: ManualStatus | null): void;
+  touch(): void;
+  close(): void;
+  /** Present in the room and watching it; joined again after every reconnect. */
+  join(room: string): PresenceRoom;
+  /** Watching the room without being present; watched again after every reconnect. */
+  watch(room: string): PresenceRoom;
+  leave(room: string): void;
+  unwatch(room: string): void;
+  rooms(): PresenceRoom[];
+}
+
+/** Connects this tab to the hub and keeps it connected. */
+export function connect(options?: ConnectOptions): PresenceClient;
+
+export function activityInterval(idleAfterMs: number | undefined): number;
+export function throttleDecision(
+  now: number,
+  lastSentAt: number | null,
+  intervalMs: number,
+): { send: boolean; waitMs: number };
+export function backoffDelay(
+  attempt: number,
+  options?: { baseMs?: number; capMs?: number; random?: () => number },
+): number;
+export function isFinalReason(reason: string | null | undefined): boolean;
+export function isFinalCloseCode(code: number): boolean;
+export function normalizeApp(
+  app: AppOption | null | undefined,
+): { name: string | null; version: string | null } | null;
+export function pageOf(location: { pathname?: string; search?: string } | null | undefined): string | null;
+export function buildSocketUrl(
+  options: ConnectOptions,
+  location?: { protocol: string; host: string } | null,
+): string;
+export function compareMembers(a: Member, b: Member): number;
+export function diffMembers(before: Member[], after: Member[]): MemberChange[];
