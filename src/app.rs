@@ -27,9 +27,10 @@ use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::server;
 use crate::metrics::Metrics;
-use crate::model::NodeId;
+use crate::model::{Applied, NodeId};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+use crate::webhooks::{WebhookStatus, Webhooks};
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
@@ -59,6 +60,9 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// Webhook delivery could not be set up.
+    #[error("{0}")]
+    Webhooks(#[from] crate::webhooks::WebhookError),
 }
 
 /// A running hub.
@@ -100,6 +104,16 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let (remote, remote_queue) = mpsc::channel(REMOTE_QUEUE);
     let republish = Arc::new(AtomicBool::new(false));
     let clustered = settings.redis_url.is_some();
+    let stop_replication = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut observers = Vec::new();
+    let webhook_status = spawn_webhooks(
+        &settings,
+        &metrics,
+        &mut observers,
+        &mut tasks,
+        &stop_replication,
+    )?;
     let engine = Engine::new(
         settings.presence.clone(),
         Outboxes {
@@ -107,9 +121,11 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
             local_changes: clustered.then_some(local_changes),
             republish: republish.clone(),
             remote: clustered.then_some(remote),
+            observers,
+            observer_drops: Arc::default(),
         },
     );
-    let mut tasks = vec![tokio::spawn(engine.run(commands, stop_engine.clone()))];
+    tasks.push(tokio::spawn(engine.run(commands, stop_engine.clone())));
     // Ends by itself once the engine (the only sender) has stopped.
     tasks.push(tokio::spawn(record_ended(
         ended_queue,
@@ -117,7 +133,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         metrics.clone(),
     )));
 
-    let stop_replication = CancellationToken::new();
     let link = ReplicationLink {
         local_changes: local_changes_queue,
         republish,
@@ -134,7 +149,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication.clone(),
     )));
 
-    let edges = Edges::new(&settings, presence.clone(), metrics, history, readiness);
+    let mut edges = Edges::new(&settings, presence.clone(), metrics, history, readiness);
+    edges.webhooks = webhook_status;
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
@@ -168,6 +184,29 @@ fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError
         Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
         None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
     })
+}
+
+/// The webhook dispatcher and one delivery task per endpoint, when
+/// endpoints are configured; they stop with replication, after the last
+/// session has ended.
+fn spawn_webhooks(
+    settings: &Settings,
+    metrics: &Metrics,
+    observers: &mut Vec<mpsc::Sender<Applied>>,
+    tasks: &mut Vec<JoinHandle<()>>,
+    stop: &CancellationToken,
+) -> Result<WebhookStatus, StartError> {
+    let node_id = settings.presence.node_id.clone();
+    let Some(webhooks) = Webhooks::build(&settings.webhooks, node_id, metrics)? else {
+        return Ok(WebhookStatus::default());
+    };
+    let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
+    observers.push(sender);
+    tasks.push(tokio::spawn(webhooks.dispatcher.run(changes, stop.clone())));
+    for delivery in webhooks.deliveries {
+        tasks.push(tokio::spawn(delivery.run(stop.clone())));
+    }
+    Ok(webhooks.status)
 }
 
 /// Redis replication when configured, else the single-node default. A
@@ -206,6 +245,7 @@ struct Edges {
     metrics_enabled: bool,
     sockets: TaskTracker,
     closing: CancellationToken,
+    webhooks: WebhookStatus,
 }
 
 impl Edges {
@@ -231,6 +271,7 @@ impl Edges {
             metrics_enabled: settings.metrics,
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
+            webhooks: WebhookStatus::default(),
         }
     }
 
@@ -263,6 +304,7 @@ impl Edges {
             history: self.history,
             metrics: self.metrics.clone(),
             allowed_origins: self.client_limits.allowed_origins,
+            webhooks: self.webhooks,
             sockets: self.sockets,
             closing: self.closing,
         };

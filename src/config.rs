@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::model::NodeId;
+use crate::geo::GeoIp;
+use crate::model::{EventType, NodeId};
 
 /// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -122,6 +123,54 @@ pub struct Config {
     /// Listen backlog of the TCP socket (absorbs reconnect storms).
     #[arg(long, env = "PRESENCE_LISTEN_BACKLOG", default_value_t = 4096)]
     pub listen_backlog: u32,
+
+    /// Comma list of http(s) URLs that receive presence events as signed webhooks.
+    #[arg(long, env = "PRESENCE_WEBHOOK_URLS")]
+    pub webhook_urls: Option<String>,
+
+    /// HMAC-SHA256 key of webhook signatures; required when PRESENCE_WEBHOOK_URLS is set.
+    #[arg(long, env = "PRESENCE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<SecretString>,
+
+    /// Comma list of webhook event types sent.
+    #[arg(
+        long,
+        env = "PRESENCE_WEBHOOK_EVENTS",
+        default_value = "user.online,user.offline,session.started,session.ended,alert"
+    )]
+    pub webhook_events: String,
+
+    /// Delivery attempts per webhook batch.
+    #[arg(long, env = "PRESENCE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+
+    /// Events queued per webhook endpoint before the oldest are dropped.
+    #[arg(long, env = "PRESENCE_WEBHOOK_QUEUE", default_value_t = 10_000)]
+    pub webhook_queue: usize,
+
+    /// Path of a MaxMind-format .mmdb city database; sessions gain a location.
+    #[arg(long, env = "PRESENCE_GEOIP_DB")]
+    pub geoip_db: Option<std::path::PathBuf>,
+
+    /// Alert multi_ip: live sessions of one user from at least this many distinct IPs.
+    #[arg(long, env = "PRESENCE_ALERT_MULTI_IP_MIN", default_value_t = 3)]
+    pub alert_multi_ip_min: usize,
+
+    /// Alert session_flood: sessions one user starts within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_SESSION_FLOOD_MIN", default_value_t = 10)]
+    pub alert_session_flood_min: usize,
+
+    /// Alert reconnect_loop: ends followed by a new start of one user within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_RECONNECT_LOOP_MIN", default_value_t = 20)]
+    pub alert_reconnect_loop_min: usize,
+
+    /// Alert long_session: a session live longer than this.
+    #[arg(long, env = "PRESENCE_ALERT_LONG_SESSION_AFTER", default_value = "12h", value_parser = parse_duration)]
+    pub alert_long_session_after: Duration,
+
+    /// Alert auth_failures: 401s this node answered one IP within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_AUTH_FAILURES_MIN", default_value_t = 20)]
+    pub alert_auth_failures_min: usize,
 }
 
 /// How log lines are written.
@@ -219,6 +268,36 @@ pub struct ClientLimits {
     pub message_rate: RateLimit,
 }
 
+/// What webhook delivery needs (§11).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The endpoints (empty: webhooks off).
+    pub urls: Vec<reqwest::Url>,
+    /// The signing key (always set when `urls` is not empty).
+    pub secret: Option<SecretString>,
+    /// Event types sent.
+    pub events: Vec<EventType>,
+    /// Attempts per batch (at least 1).
+    pub max_attempts: u32,
+    /// Events queued per endpoint (at least 1).
+    pub queue: usize,
+}
+
+/// The alert thresholds (§12).
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// `multi_ip`: distinct IPs.
+    pub multi_ip_min: usize,
+    /// `session_flood`: starts within 60 s.
+    pub session_flood_min: usize,
+    /// `reconnect_loop`: end-then-start within 60 s.
+    pub reconnect_loop_min: usize,
+    /// `long_session`: age.
+    pub long_session_after: Duration,
+    /// `auth_failures`: 401s per IP within 60 s.
+    pub auth_failures_min: usize,
+}
+
 /// The validated configuration, split per module.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -248,6 +327,12 @@ pub struct Settings {
     pub metrics: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
+    /// Alert thresholds.
+    pub alerts: AlertConfig,
+    /// The GeoIP database (empty without `PRESENCE_GEOIP_DB`).
+    pub geoip: GeoIp,
 }
 
 impl Config {
@@ -280,6 +365,17 @@ impl Config {
             admin_queue: 4096,
             listen_backlog: 4096,
             client_rate_limit: "50/s".into(),
+            webhook_urls: None,
+            webhook_secret: None,
+            webhook_events: "user.online,user.offline,session.started,session.ended,alert".into(),
+            webhook_max_attempts: 8,
+            webhook_queue: 10_000,
+            geoip_db: None,
+            alert_multi_ip_min: 3,
+            alert_session_flood_min: 10,
+            alert_reconnect_loop_min: 20,
+            alert_long_session_after: Duration::from_secs(12 * 3600),
+            alert_auth_failures_min: 20,
         }
     }
 
@@ -329,6 +425,99 @@ impl Config {
                 })?,
             metrics: self.metrics,
             log_format: self.log_format,
+            webhooks: self.webhook_config()?,
+            alerts: self.alert_config()?,
+            geoip: self.open_geoip()?,
+        })
+    }
+
+    fn webhook_config(&self) -> Result<WebhookConfig, ConfigError> {
+        let urls = self
+            .webhook_urls
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(parse_webhook_url)
+            .collect::<Result<Vec<_>, _>>()?;
+        let secret = self
+            .webhook_secret
+            .clone()
+            .filter(|secret| !secret.expose_secret().is_empty());
+        if !urls.is_empty() && secret.is_none() {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_SECRET",
+                reason: "is required when PRESENCE_WEBHOOK_URLS is set".into(),
+            });
+        }
+        let events = parse_event_types(&self.webhook_events)?;
+        if self.webhook_max_attempts == 0 {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.webhook_queue == 0 {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_QUEUE",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(WebhookConfig {
+            urls,
+            secret,
+            events,
+            max_attempts: self.webhook_max_attempts,
+            queue: self.webhook_queue,
+        })
+    }
+
+    fn alert_config(&self) -> Result<AlertConfig, ConfigError> {
+        let at_least_one = |variable, value: usize| {
+            if value == 0 {
+                Err(ConfigError::Conflict {
+                    variable,
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        if self.alert_long_session_after.is_zero() {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_ALERT_LONG_SESSION_AFTER",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        Ok(AlertConfig {
+            multi_ip_min: at_least_one("PRESENCE_ALERT_MULTI_IP_MIN", self.alert_multi_ip_min)?,
+            session_flood_min: at_least_one(
+                "PRESENCE_ALERT_SESSION_FLOOD_MIN",
+                self.alert_session_flood_min,
+            )?,
+            reconnect_loop_min: at_least_one(
+                "PRESENCE_ALERT_RECONNECT_LOOP_MIN",
+                self.alert_reconnect_loop_min,
+            )?,
+            long_session_after: self.alert_long_session_after,
+            auth_failures_min: at_least_one(
+                "PRESENCE_ALERT_AUTH_FAILURES_MIN",
+                self.alert_auth_failures_min,
+            )?,
+        })
+    }
+
+    /// Opens the GeoIP database now, so a missing or unreadable file stops
+    /// the hub at start.
+    fn open_geoip(&self) -> Result<GeoIp, ConfigError> {
+        let Some(path) = self.geoip_db.as_deref() else {
+            return Ok(GeoIp::none());
+        };
+        GeoIp::open(path).map_err(|reason| ConfigError::Invalid {
+            variable: "PRESENCE_GEOIP_DB",
+            value: path.display().to_string(),
+            reason,
         })
     }
 
@@ -410,6 +599,38 @@ fn parse_origins(list: Option<&str>) -> Option<Vec<String>> {
         .filter(|origin| !origin.is_empty())
         .collect();
     (!origins.is_empty()).then_some(origins)
+}
+
+fn parse_webhook_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable: "PRESENCE_WEBHOOK_URLS",
+        value: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = reqwest::Url::parse(text).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("a host is required"));
+    }
+    Ok(url)
+}
+
+fn parse_event_types(list: &str) -> Result<Vec<EventType>, ConfigError> {
+    let mut events = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = EventType::parse(name).ok_or_else(|| ConfigError::Invalid {
+            variable: "PRESENCE_WEBHOOK_EVENTS",
+            value: name.to_string(),
+            reason: "expected user.online, user.offline, session.started, session.ended or alert"
+                .into(),
+        })?;
+        if !events.contains(&kind) {
+            events.push(kind);
+        }
+    }
+    Ok(events)
 }
 
 fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {

@@ -24,6 +24,8 @@
 //!   default, Redis pub/sub for clusters); readiness.
 //! - [`history`]: ended sessions, in memory (optionally a replayed file) or
 //!   in Redis, behind a trait.
+//! - [`webhooks`]: signed batches of presence events to HTTP endpoints.
+//! - [`geo`]: IP geolocation from a MaxMind database.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
@@ -37,6 +39,7 @@ pub mod cluster;
 pub mod config;
 pub mod device;
 pub mod feed;
+pub mod geo;
 pub mod history;
 pub mod http;
 pub mod metrics;
@@ -46,6 +49,7 @@ pub mod presence;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{RunningHub, run, start};
 pub use config::{Config, Settings};

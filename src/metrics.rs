@@ -102,6 +102,14 @@ pub struct Metrics {
     pub resyncs: IntCounterVec,
     /// Nodes known in the cluster.
     pub nodes_known: IntGauge,
+    /// Webhook events delivered, by endpoint.
+    pub webhook_delivered: IntCounterVec,
+    /// Webhook batches given up, by endpoint.
+    pub webhook_failed: IntCounterVec,
+    /// Webhook events dropped from a full queue, by endpoint.
+    pub webhook_dropped: IntCounterVec,
+    /// Alerts raised, by rule.
+    pub alerts_raised: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -212,6 +220,31 @@ impl Metrics {
                 "presence_nodes_known",
                 "Nodes known in the cluster",
             ))?,
+            webhook_delivered: IntCounterVec::new(
+                opts(
+                    "presence_webhook_events_delivered_total",
+                    "Webhook events delivered, by endpoint",
+                ),
+                &["url"],
+            )?,
+            webhook_failed: IntCounterVec::new(
+                opts(
+                    "presence_webhook_batches_failed_total",
+                    "Webhook batches given up (attempts used up or refused), by endpoint",
+                ),
+                &["url"],
+            )?,
+            webhook_dropped: IntCounterVec::new(
+                opts(
+                    "presence_webhook_events_dropped_total",
+                    "Webhook events dropped because the endpoint's queue was full",
+                ),
+                &["url"],
+            )?,
+            alerts_raised: IntCounterVec::new(
+                opts("presence_alerts_raised_total", "Alerts raised, by rule"),
+                &["rule"],
+            )?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
@@ -245,6 +278,10 @@ impl Metrics {
         r.register(Box::new(self.deltas.clone()))?;
         r.register(Box::new(self.resyncs.clone()))?;
         r.register(Box::new(self.nodes_known.clone()))?;
+        r.register(Box::new(self.webhook_delivered.clone()))?;
+        r.register(Box::new(self.webhook_failed.clone()))?;
+        r.register(Box::new(self.webhook_dropped.clone()))?;
+        r.register(Box::new(self.alerts_raised.clone()))?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod stats;
 pub mod stream;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub struct AdminContext {
     pub history: Arc<dyn HistoryStore>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Webhook endpoints' queues and counters.
+    pub webhooks: crate::webhooks::WebhookStatus,
     /// `Origin`s allowed to open `/admin/ws` (`None`: any).
     pub allowed_origins: Option<Vec<String>>,
     /// Every WebSocket task, for shutdown.
@@ -177,6 +180,9 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         }),
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })
+        }),
+        admin_route(hub, list("webhooks"), warp::get(), |hub, _| {
+            Box::pin(async move { webhooks::list_webhooks(&hub) })
         }),
     ];
     let openapi = warp::path!("api" / "v1" / "openapi.json")

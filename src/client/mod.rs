@@ -167,6 +167,7 @@ pub fn session_meta_from(
         app,
         page,
         meta: None,
+        location: None,
     }
 }
 

@@ -43,6 +43,11 @@ impl EventFrame {
                 head: r#"{"type":"user","seq":"#,
                 tail: format!(r#","user":{}}}"#, to_json(user)),
             },
+            Change::Alert(alert) => Self {
+                org: alert.org.clone(),
+                head: r#"{"type":"alert","seq":"#,
+                tail: format!(r#","alert":{}}}"#, to_json(alert)),
+            },
         }
     }
 

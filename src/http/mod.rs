@@ -28,6 +28,8 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "sessions", "export"] => "/api/v1/sessions/export",
         ["api", "v1", "sessions", _] => "/api/v1/sessions/{session_id}",
         ["api", "v1", "stats"] => "/api/v1/stats",
+        ["api", "v1", "webhooks"] => "/api/v1/webhooks",
+        ["api", "v1", "alerts"] => "/api/v1/alerts",
         ["api", "v1", "openapi.json"] => "/api/v1/openapi.json",
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",

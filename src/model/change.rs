@@ -1,6 +1,6 @@
 //! Owns the engine's only output: what changed, in the order it was applied.
 
-use crate::model::{SessionView, UserView};
+use crate::model::{Alert, Millis, SessionView, UserView};
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,4 +38,16 @@ pub enum Change {
     },
     /// A user's status, session count or manual status changed.
     User(UserView),
+    /// An alert was raised or cleared on this node (`alerts/`).
+    Alert(Alert),
+}
+
+/// A change with the time the engine applied it, as handed to the engine's
+/// observers (alerts, webhooks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// When the engine applied the change.
+    pub at: Millis,
+    /// The change.
+    pub change: Change,
 }

@@ -5,8 +5,10 @@
 //! Serde names here *are* the wire names of `docs/protocol.md`. There is no
 //! logic beyond validation and formatting.
 
+pub mod alert;
 pub mod change;
 pub mod close;
+pub mod event;
 pub mod filter;
 pub mod ids;
 pub mod json;
@@ -15,11 +17,13 @@ pub mod status;
 pub mod time;
 pub mod user;
 
-pub use change::{Change, SessionEvent};
+pub use alert::{Alert, AlertRule};
+pub use change::{Applied, Change, SessionEvent};
 pub use close::CloseCode;
+pub use event::EventType;
 pub use filter::{SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
-pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView};
+pub use session::{AppInfo, DeviceInfo, Location, MetaUpdate, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
 pub use time::{Day, Millis, day_of, format_rfc3339};
 pub use user::{UserDetail, UserView};

@@ -72,6 +72,9 @@ pub enum Command {
     },
     /// What another node published.
     Replica(ReplicaUpdate),
+    /// An alert raised or cleared by `alerts/`, published to the admin feed
+    /// and the observers in the engine's order.
+    Alert(Box<crate::model::Alert>),
     /// End a session and close its connection.
     Terminate {
         /// Which session.

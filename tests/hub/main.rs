@@ -12,4 +12,5 @@ mod limits;
 mod openapi;
 mod process;
 mod status_timing;
+mod webhooks;
 mod ws_protocol;

@@ -3,6 +3,8 @@
 //! clients, and bounded waiting.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod receiver;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;

@@ -27,7 +27,7 @@ fn user_changes(changes: &[Change]) -> Vec<&UserView> {
         .iter()
         .filter_map(|c| match c {
             Change::User(u) => Some(u),
-            Change::Session { .. } => None,
+            Change::Session { .. } | Change::Alert(_) => None,
         })
         .collect()
 }
@@ -37,7 +37,7 @@ fn session_events(changes: &[Change]) -> Vec<(SessionEvent, SessionStatus)> {
         .iter()
         .filter_map(|c| match c {
             Change::Session { event, session } => Some((*event, session.status)),
-            Change::User(_) => None,
+            Change::User(_) | Change::Alert(_) => None,
         })
         .collect()
 }
