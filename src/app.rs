@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::AdminContext;
+use crate::alerts::store::AlertStore;
+use crate::alerts::{AlertTask, AuthFailures};
 use crate::auth::Authenticator;
 use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
@@ -114,6 +116,22 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         &mut tasks,
         &stop_replication,
     )?;
+    let alerts = AlertStore::default();
+    let (auth_failures, failure_queue) = AuthFailures::channel();
+    let (alert_sender, alert_changes) = mpsc::channel(crate::alerts::CHANGE_QUEUE);
+    observers.push(alert_sender);
+    let alert_task = AlertTask::new(
+        settings.alerts.clone(),
+        node_id.clone(),
+        alerts.clone(),
+        presence.clone(),
+        metrics.clone(),
+    );
+    tasks.push(tokio::spawn(alert_task.run(
+        alert_changes,
+        failure_queue,
+        stop_replication.clone(),
+    )));
     let engine = Engine::new(
         settings.presence.clone(),
         Outboxes {
@@ -151,6 +169,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
 
     let mut edges = Edges::new(&settings, presence.clone(), metrics, history, readiness);
     edges.webhooks = webhook_status;
+    edges.alerts = alerts;
+    edges.auth_failures = auth_failures;
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
@@ -246,6 +266,9 @@ struct Edges {
     sockets: TaskTracker,
     closing: CancellationToken,
     webhooks: WebhookStatus,
+    alerts: AlertStore,
+    auth_failures: AuthFailures,
+    geoip: crate::geo::GeoIp,
 }
 
 impl Edges {
@@ -272,6 +295,9 @@ impl Edges {
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
             webhooks: WebhookStatus::default(),
+            alerts: AlertStore::default(),
+            auth_failures: AuthFailures::default(),
+            geoip: settings.geoip.clone(),
         }
     }
 
@@ -294,6 +320,7 @@ impl Edges {
             http_session_ttl: self.http_session_ttl,
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
+            geoip: self.geoip,
         };
         let admin = AdminContext {
             presence: self.presence.clone(),
@@ -305,6 +332,7 @@ impl Edges {
             metrics: self.metrics.clone(),
             allowed_origins: self.client_limits.allowed_origins,
             webhooks: self.webhooks,
+            alerts: self.alerts,
             sockets: self.sockets,
             closing: self.closing,
         };
@@ -314,7 +342,7 @@ impl Edges {
             metrics: self.metrics,
             metrics_enabled: self.metrics_enabled,
         };
-        crate::routes::all(Arc::new(client), Arc::new(admin), ops)
+        crate::routes::all(Arc::new(client), Arc::new(admin), ops, self.auth_failures)
     }
 }
 

@@ -25,6 +25,7 @@
 //! - [`history`]: ended sessions, in memory (optionally a replayed file) or
 //!   in Redis, behind a trait.
 //! - [`webhooks`]: signed batches of presence events to HTTP endpoints.
+//! - [`alerts`]: the alert rules, evaluated from the engine's changes.
 //! - [`geo`]: IP geolocation from a MaxMind database.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
@@ -32,6 +33,7 @@
 //! Invariants are listed in `docs/architecture.md`.
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod client;

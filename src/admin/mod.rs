@@ -3,6 +3,7 @@
 //! route here checks the admin token first (401/403) and the API routes are
 //! rate limited per token.
 
+pub mod alerts;
 pub mod export;
 pub mod query;
 pub mod sessions;
@@ -41,6 +42,8 @@ pub struct AdminContext {
     pub history: Arc<dyn HistoryStore>,
     /// Metrics.
     pub metrics: Metrics,
+    /// The alerts this node raised.
+    pub alerts: crate::alerts::store::AlertStore,
     /// Webhook endpoints' queues and counters.
     pub webhooks: crate::webhooks::WebhookStatus,
     /// `Origin`s allowed to open `/admin/ws` (`None`: any).
@@ -180,6 +183,9 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         }),
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })
+        }),
+        admin_route(hub, list("alerts"), warp::get(), |hub, query| {
+            Box::pin(async move { alerts::list_alerts(&hub, &query) })
         }),
         admin_route(hub, list("webhooks"), warp::get(), |hub, _| {
             Box::pin(async move { webhooks::list_webhooks(&hub) })

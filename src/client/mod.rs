@@ -57,6 +57,8 @@ pub struct ClientContext {
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused.
     pub closing: CancellationToken,
+    /// Where session IPs are (`location`).
+    pub geoip: crate::geo::GeoIp,
 }
 
 impl std::fmt::Debug for ClientContext {
@@ -144,12 +146,10 @@ fn session_meta(
         .get(warp::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    session_meta_from(
-        request_ip(headers, peer, hub),
-        user_agent,
-        params.app(),
-        params.page(),
-    )
+    let ip = request_ip(headers, peer, hub);
+    let mut meta = session_meta_from(ip, user_agent, params.app(), params.page());
+    meta.location = hub.geoip.locate(ip);
+    meta
 }
 
 /// Session metadata from its parts; the User-Agent is parsed for device facts.

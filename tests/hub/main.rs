@@ -5,10 +5,12 @@
 mod support;
 
 mod admin_stream;
+mod alerts;
 mod api;
 mod auth;
 mod heartbeat;
 mod limits;
+mod location;
 mod openapi;
 mod process;
 mod status_timing;

@@ -70,6 +70,7 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         Auth::Admin,
     ),
     ("get", "/api/v1/stats", "/api/v1/stats", Auth::Admin),
+    ("get", "/api/v1/alerts", "/api/v1/alerts", Auth::Admin),
     ("get", "/api/v1/webhooks", "/api/v1/webhooks", Auth::Admin),
     (
         "get",

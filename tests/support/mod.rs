@@ -3,6 +3,7 @@
 //! clients, and bounded waiting.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mmdb;
 pub mod receiver;
 
 use std::future::Future;
