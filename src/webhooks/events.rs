@@ -5,12 +5,12 @@
 //!
 //! Pure: no I/O, no clock; `at` comes with the change.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::model::format_rfc3339;
 use crate::model::json::to_json;
-use crate::model::{Applied, Change, EventType, Millis, NodeId, SessionEvent, UserId};
+use crate::model::{Applied, Change, EventType, Millis, NodeId, SessionEvent, SessionId, UserId};
 
 /// One webhook event, rendered: `{"id","type","at","data"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,12 @@ pub struct EventBuilder {
     /// publishes a user's change right after the session change that
     /// caused it.
     last_session: Option<(UserId, bool)>,
+    /// Per online user, the latest session end seen (`ended_at`, id,
+    /// local?). Every node sees the same ends before the user's count
+    /// reaches 0, in whatever order, so "the owner of the latest end sends
+    /// `user.offline`" picks one node even when two sessions on two nodes
+    /// end at once.
+    latest_end: HashMap<UserId, (Millis, SessionId, bool)>,
 }
 
 impl EventBuilder {
@@ -60,6 +66,7 @@ impl EventBuilder {
             node_id,
             online: HashSet::new(),
             last_session: None,
+            latest_end: HashMap::new(),
         }
     }
 
@@ -70,6 +77,16 @@ impl EventBuilder {
             Change::Session { event, session } => {
                 let local = session.node_id == self.node_id;
                 self.last_session = Some((session.user_id.clone(), local));
+                if *event == SessionEvent::Ended {
+                    let end = (session.ended_at.unwrap_or(at), session.session_id, local);
+                    let latest = self
+                        .latest_end
+                        .entry(session.user_id.clone())
+                        .or_insert(end);
+                    if (end.0, end.1) > (latest.0, latest.1) {
+                        *latest = end;
+                    }
+                }
                 let kind = match event {
                     SessionEvent::Started => EventType::SessionStarted,
                     SessionEvent::Ended => EventType::SessionEnded,
@@ -88,14 +105,19 @@ impl EventBuilder {
                 } else {
                     self.online.remove(&user.user_id)
                 };
-                if online == was_online || !self.caused_here(&user.user_id) {
+                if online == was_online {
                     return Vec::new();
                 }
-                let kind = if online {
-                    EventType::UserOnline
+                let latest_end = self.latest_end.remove(&user.user_id);
+                let (kind, here) = if online {
+                    (EventType::UserOnline, self.caused_here(&user.user_id))
                 } else {
-                    EventType::UserOffline
+                    let here = latest_end.is_some_and(|(_, _, local)| local);
+                    (EventType::UserOffline, here)
                 };
+                if !here {
+                    return Vec::new();
+                }
                 vec![Event::new(kind, at, &to_json(user))]
             }
             Change::Alert(alert) => vec![Event::new(EventType::Alert, at, &to_json(alert))],
@@ -198,10 +220,44 @@ mod tests {
         kinds(&mut b, &session("u", "a", SessionEvent::Started));
         assert!(kinds(&mut b, &user("u", 2)).is_empty());
         // The last session to end is local: this node announces offline.
-        kinds(&mut b, &session("u", "b", SessionEvent::Ended));
+        kinds(&mut b, &ended_at("u", "b", 1_000));
         kinds(&mut b, &user("u", 1));
-        kinds(&mut b, &session("u", "a", SessionEvent::Ended));
+        kinds(&mut b, &ended_at("u", "a", 2_000));
         assert_eq!(kinds(&mut b, &user("u", 0)), [EventType::UserOffline]);
+    }
+
+    fn ended_at(user: &str, node: &str, ended: Millis) -> Applied {
+        let mut applied = session(user, node, SessionEvent::Ended);
+        if let Change::Session { session, .. } = &mut applied.change {
+            session.ended_at = Some(ended);
+        }
+        applied
+    }
+
+    #[test]
+    fn two_sessions_ending_at_once_on_two_nodes_make_one_offline() {
+        let (mut a, mut b) = (
+            EventBuilder::new(NodeId::new("a")),
+            EventBuilder::new(NodeId::new("b")),
+        );
+        for builder in [&mut a, &mut b] {
+            builder.events_of(&session("u", "a", SessionEvent::Started));
+            builder.events_of(&user("u", 1));
+            builder.events_of(&session("u", "b", SessionEvent::Started));
+            builder.events_of(&user("u", 2));
+        }
+        let (end_a, end_b) = (ended_at("u", "a", 5_000), ended_at("u", "b", 5_001));
+        // Each node sees its own end first.
+        a.events_of(&end_a);
+        a.events_of(&user("u", 1));
+        a.events_of(&end_b);
+        let from_a = kinds(&mut a, &user("u", 0));
+        b.events_of(&end_b);
+        b.events_of(&user("u", 1));
+        b.events_of(&end_a);
+        let from_b = kinds(&mut b, &user("u", 0));
+        assert!(from_a.is_empty(), "b's session ended last");
+        assert_eq!(from_b, [EventType::UserOffline]);
     }
 
     #[test]
