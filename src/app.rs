@@ -207,8 +207,9 @@ fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError
 }
 
 /// The webhook dispatcher and one delivery task per endpoint, when
-/// endpoints are configured; they stop with replication, after the last
-/// session has ended.
+/// endpoints are configured. They stop with replication, after the last
+/// session has ended: the dispatcher queues what the engine sent, then
+/// each delivery task makes one last attempt (`FLUSH_TIMEOUT`).
 fn spawn_webhooks(
     settings: &Settings,
     metrics: &Metrics,
@@ -222,9 +223,14 @@ fn spawn_webhooks(
     };
     let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
     observers.push(sender);
-    tasks.push(tokio::spawn(webhooks.dispatcher.run(changes, stop.clone())));
+    let done = CancellationToken::new();
+    tasks.push(tokio::spawn(webhooks.dispatcher.run(
+        changes,
+        stop.clone(),
+        done.clone(),
+    )));
     for delivery in webhooks.deliveries {
-        tasks.push(tokio::spawn(delivery.run(stop.clone())));
+        tasks.push(tokio::spawn(delivery.run(done.clone())));
     }
     Ok(webhooks.status)
 }

@@ -24,6 +24,9 @@ pub const BATCH_MAX: usize = 100;
 pub const BATCH_WINDOW: Duration = Duration::from_secs(1);
 /// Longest one attempt may take, answer body included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The last attempt at shutdown must end within this (the hub exits
+/// within 5 s).
+pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(800);
 /// Most bytes of an answer read; a longer answer fails the batch.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -56,18 +59,48 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Delivers until `stop` fires; what is still queued then is lost.
-    pub async fn run(self, stop: CancellationToken) {
-        loop {
+    /// Delivers until `done` fires (the dispatcher has queued its last
+    /// event), then makes one last attempt, within `FLUSH_TIMEOUT`, for the
+    /// batch in flight or else the oldest waiting events. What is left after
+    /// that is lost.
+    pub async fn run(self, done: CancellationToken) {
+        let last = loop {
             let batch = tokio::select! {
                 batch = self.next_batch() => batch,
-                () = stop.cancelled() => return,
+                () = done.cancelled() => break None,
             };
+            let batch_id = uuid::Uuid::new_v4().to_string();
             tokio::select! {
-                () = self.deliver(&batch) => {}
-                () = stop.cancelled() => return,
+                () = self.deliver(&batch_id, &batch) => {}
+                () = done.cancelled() => break Some((batch_id, batch)),
+            }
+        };
+        let (batch_id, batch) = match last {
+            Some(in_flight) => in_flight,
+            None => (uuid::Uuid::new_v4().to_string(), self.queue.take(BATCH_MAX)),
+        };
+        if batch.is_empty() {
+            return;
+        }
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.attempt(&batch_id, &batch)).await {
+            Ok(Outcome::Delivered) => self.record_delivered(batch.len()),
+            Ok(Outcome::Failed { error, .. }) => {
+                self.queue.record_error(error);
+                self.queue.record_failure();
+            }
+            Err(_) => {
+                self.queue.record_error("timed out at shutdown".into());
+                self.queue.record_failure();
             }
         }
+    }
+
+    fn record_delivered(&self, events: usize) {
+        self.queue.record_success(now_millis());
+        self.metrics
+            .webhook_delivered
+            .with_label_values(&[&self.queue.status().url])
+            .inc_by(events as u64);
     }
 
     /// Waits for 100 events, or for the oldest to have waited 1 s.
@@ -89,18 +122,13 @@ impl Delivery {
     }
 
     /// Sends one batch until it is delivered or given up.
-    async fn deliver(&self, batch: &[Arc<Event>]) {
-        let batch_id = uuid::Uuid::new_v4().to_string();
+    async fn deliver(&self, batch_id: &str, batch: &[Arc<Event>]) {
         let label = self.queue.status().url;
         let mut failed = 0;
         loop {
-            match self.attempt(&batch_id, batch).await {
+            match self.attempt(batch_id, batch).await {
                 Outcome::Delivered => {
-                    self.queue.record_success(now_millis());
-                    self.metrics
-                        .webhook_delivered
-                        .with_label_values(&[&label])
-                        .inc_by(batch.len() as u64);
+                    self.record_delivered(batch.len());
                     return;
                 }
                 Outcome::Failed { error, retry, wait } => {

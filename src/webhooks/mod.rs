@@ -9,9 +9,10 @@
 //! signs (`sign.rs`) and POSTs. Nothing here can slow a client, the engine
 //! or another endpoint.
 //!
-//! It does not keep events across restarts: what is queued at shutdown is
-//! lost (receivers de-duplicate on the stable event ids when the hub
-//! re-sends after a retry).
+//! It does not keep events across restarts: at shutdown each endpoint gets
+//! one last attempt, and what is still queued after it is lost (receivers
+//! de-duplicate on the stable event ids when the hub re-sends after a
+//! retry).
 
 pub mod delivery;
 pub mod events;
@@ -124,18 +125,31 @@ impl Webhooks {
 }
 
 impl Dispatcher {
-    /// Queues events until the engine stops sending or `stop` fires.
-    pub async fn run(mut self, mut changes: mpsc::Receiver<Applied>, stop: CancellationToken) {
+    /// Queues events until the engine stops sending, or until `stop` fires
+    /// and what the engine already sent is queued; then fires `done` so
+    /// the delivery tasks make their last attempt.
+    pub async fn run(
+        mut self,
+        mut changes: mpsc::Receiver<Applied>,
+        stop: CancellationToken,
+        done: CancellationToken,
+    ) {
+        let _done = done.drop_guard();
         loop {
-            let applied = tokio::select! {
+            let mut dropped = vec![0u64; self.queues.len()];
+            tokio::select! {
                 applied = changes.recv() => match applied {
-                    Some(applied) => applied,
+                    Some(applied) => self.dispatch(&applied, &mut dropped),
                     None => return,
                 },
-                () = stop.cancelled() => return,
-            };
-            let mut dropped = vec![0u64; self.queues.len()];
-            self.dispatch(&applied, &mut dropped);
+                () = stop.cancelled() => {
+                    while let Ok(applied) = changes.try_recv() {
+                        self.dispatch(&applied, &mut dropped);
+                    }
+                    self.report_drops(&dropped);
+                    return;
+                }
+            }
             // Drain what else is waiting before reporting drops, so a burst
             // makes one warning per endpoint, not one per event.
             while let Ok(applied) = changes.try_recv() {

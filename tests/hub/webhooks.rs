@@ -299,6 +299,48 @@ async fn a_full_queue_drops_the_oldest_events_and_counts_them() {
     .await;
 }
 
+#[tokio::test]
+async fn sessions_ended_by_shutdown_are_sent_before_the_hub_exits() {
+    within(LIMIT, async {
+        let receiver = Receiver::start(vec![]).await;
+        let hub = hub_with(&[receiver.url()], |c| {
+            c.webhook_events = "session.started,session.ended".into();
+        })
+        .await;
+        let (_client, _) = hub.welcomed_client("grace").await;
+        events(&receiver, 1).await;
+        hub.shutdown().await;
+        let events = receiver.events();
+        assert_eq!(types(&events), ["session.started", "session.ended"]);
+        assert_eq!(events[1]["data"]["end_cause"], "shutdown");
+    })
+    .await;
+}
+
+#[test]
+fn help_documents_the_webhook_alert_and_geoip_variables() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_presence-hub"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "PRESENCE_WEBHOOK_URLS",
+        "PRESENCE_WEBHOOK_SECRET",
+        "PRESENCE_WEBHOOK_EVENTS",
+        "PRESENCE_WEBHOOK_MAX_ATTEMPTS",
+        "PRESENCE_WEBHOOK_QUEUE",
+        "PRESENCE_GEOIP_DB",
+        "PRESENCE_ALERT_MULTI_IP_MIN",
+        "PRESENCE_ALERT_SESSION_FLOOD_MIN",
+        "PRESENCE_ALERT_RECONNECT_LOOP_MIN",
+        "PRESENCE_ALERT_LONG_SESSION_AFTER",
+        "PRESENCE_ALERT_AUTH_FAILURES_MIN",
+    ] {
+        assert!(help.contains(variable), "--help mentions {variable}");
+    }
+}
+
 #[test]
 fn an_invalid_url_or_a_missing_secret_exits_2_naming_the_variable() {
     let cases: [(&[(&str, &str)], &str); 4] = [
