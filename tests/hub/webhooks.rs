@@ -95,20 +95,38 @@ async fn a_session_makes_signed_events_in_the_order_they_happened() {
 }
 
 #[tokio::test]
-async fn events_of_one_second_travel_in_one_batch() {
+async fn events_that_wait_travel_in_batches_of_at_most_100() {
     within(LIMIT, async {
-        let receiver = Receiver::start(vec![]).await;
+        // The first batch is held for 5 s by the receiver; the 120 events
+        // of 60 sessions opened meanwhile wait, then leave as 100 + 20.
+        let receiver = Receiver::start(vec![Answer::Slow(ms(5000))]).await;
         let hub = hub_with(&[receiver.url()], |_| {}).await;
+        let (_first, _) = hub.welcomed_client("batch-first").await;
+        eventually(ms(5000), "the first request", || async {
+            (!receiver.received().is_empty()).then_some(())
+        })
+        .await;
         let mut clients = Vec::new();
-        for n in 0..5 {
+        for n in 0..60 {
             clients.push(hub.welcomed_client(&format!("batch{n}")).await.0);
         }
-        let events = events(&receiver, 10).await;
-        assert_eq!(events.len(), 10);
-        assert!(
-            receiver.received().len() <= 2,
-            "five quick sessions are batched, not sent one by one"
-        );
+        events(&receiver, 122).await;
+        let sizes: Vec<usize> = receiver
+            .received()
+            .iter()
+            .map(|r| r.json()["events"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [2, 100, 20]);
+        let users: Vec<String> = receiver
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "session.started")
+            .map(|e| e["data"]["user_id"].as_str().unwrap().to_string())
+            .collect();
+        let expected: Vec<String> = std::iter::once("batch-first".to_string())
+            .chain((0..60).map(|n| format!("batch{n}")))
+            .collect();
+        assert_eq!(users, expected, "in the order they happened");
         hub.shutdown().await;
     })
     .await;
