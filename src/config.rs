@@ -723,6 +723,50 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_need_valid_urls_and_a_secret() {
+        let mut config = Config::defaults();
+        config.webhook_urls = Some("http://127.0.0.1:9000/hook, https://hooks.example/p".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_SECRET"), "{err}");
+        config.webhook_secret = Some("s".into());
+        let settings = config.validate().expect("valid");
+        assert_eq!(settings.webhooks.urls.len(), 2);
+        assert_eq!(settings.webhooks.events, EventType::ALL);
+        config.webhook_urls = Some("mailto:x@example.com".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_URLS"), "{err}");
+        config.webhook_urls = None;
+        config.webhook_events = "alert, user.online,alert".into();
+        let events = config.validate().unwrap().webhooks.events;
+        assert_eq!(events, [EventType::Alert, EventType::UserOnline]);
+        config.webhook_queue = 0;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_QUEUE"), "{err}");
+    }
+
+    #[test]
+    fn alert_thresholds_must_be_positive() {
+        let mut config = Config::defaults();
+        config.alert_multi_ip_min = 0;
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("PRESENCE_ALERT_MULTI_IP_MIN"),
+            "{err}"
+        );
+        let mut config = Config::defaults();
+        config.alert_long_session_after = Duration::ZERO;
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PRESENCE_ALERT_LONG_SESSION_AFTER"),
+            "{err}"
+        );
+        let defaults = Config::defaults().validate().unwrap().alerts;
+        assert_eq!(defaults.long_session_after, Duration::from_secs(12 * 3600));
+        assert_eq!(defaults.reconnect_loop_min, 20);
+    }
+
+    #[test]
     fn rate_limits_parse_per_unit() {
         assert_eq!(
             "50/s".parse::<RateLimit>(),
