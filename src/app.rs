@@ -132,6 +132,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         failure_queue,
         stop_replication.clone(),
     )));
+    let observer_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let engine = Engine::new(
         settings.presence.clone(),
         Outboxes {
@@ -140,7 +141,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
             republish: republish.clone(),
             remote: clustered.then_some(remote),
             observers,
-            observer_drops: Arc::default(),
+            observer_drops: observer_drops.clone(),
         },
     );
     tasks.push(tokio::spawn(engine.run(commands, stop_engine.clone())));
@@ -171,6 +172,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     edges.webhooks = webhook_status;
     edges.alerts = alerts;
     edges.auth_failures = auth_failures;
+    edges.observer_drops = observer_drops;
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
@@ -275,6 +277,7 @@ struct Edges {
     alerts: AlertStore,
     auth_failures: AuthFailures,
     geoip: crate::geo::GeoIp,
+    observer_drops: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Edges {
@@ -304,6 +307,7 @@ impl Edges {
             alerts: AlertStore::default(),
             auth_failures: AuthFailures::default(),
             geoip: settings.geoip.clone(),
+            observer_drops: Arc::default(),
         }
     }
 
@@ -347,6 +351,7 @@ impl Edges {
             readiness: self.readiness,
             metrics: self.metrics,
             metrics_enabled: self.metrics_enabled,
+            observer_drops: self.observer_drops,
         };
         crate::routes::all(Arc::new(client), Arc::new(admin), ops, self.auth_failures)
     }

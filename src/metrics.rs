@@ -110,6 +110,8 @@ pub struct Metrics {
     pub webhook_dropped: IntCounterVec,
     /// Alerts raised, by rule.
     pub alerts_raised: IntCounterVec,
+    /// Engine changes dropped for a full observer queue (alerts, webhooks).
+    pub observer_drops: IntCounter,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -245,6 +247,10 @@ impl Metrics {
                 opts("presence_alerts_raised_total", "Alerts raised, by rule"),
                 &["rule"],
             )?,
+            observer_drops: IntCounter::with_opts(opts(
+                "presence_observer_drops_total",
+                "Engine changes the alert task or the webhook dispatcher missed (queue full)",
+            ))?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
@@ -282,6 +288,7 @@ impl Metrics {
         r.register(Box::new(self.webhook_failed.clone()))?;
         r.register(Box::new(self.webhook_dropped.clone()))?;
         r.register(Box::new(self.alerts_raised.clone()))?;
+        r.register(Box::new(self.observer_drops.clone()))?;
         Ok(())
     }
 

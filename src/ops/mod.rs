@@ -22,6 +22,8 @@ pub struct OpsContext {
     pub metrics: Metrics,
     /// Serve `/metrics`.
     pub metrics_enabled: bool,
+    /// Changes the engine could not hand to an observer (alerts, webhooks).
+    pub observer_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// `/healthz`, `/readyz` and `/metrics`.
@@ -83,4 +85,11 @@ async fn refresh_gauges(ops: &OpsContext) {
             .set(gauge(n));
     }
     ops.metrics.online_users.set(gauge(users));
+    let dropped = ops
+        .observer_drops
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let counted = ops.metrics.observer_drops.get();
+    if dropped > counted {
+        ops.metrics.observer_drops.inc_by(dropped - counted);
+    }
 }
