@@ -236,3 +236,35 @@ async fn alert_queries_name_their_bad_parameter() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_org_stream_gets_its_users_alerts_numbered_in_its_seq() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.alert_session_flood_min = 2).await;
+        let (mut acme, _) = hub.admin("?org=acme").await;
+        let (mut other, _) = hub.admin("?org=other").await;
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let mut client = hub.client("zoe&org=acme").await;
+            client.recv_type("welcome", ms(2000)).await;
+            clients.push(client);
+        }
+        // Every frame of the stream, the alert included, is numbered in one
+        // sequence: 1, 2, 3, ...
+        let mut expected = 1;
+        let alert = loop {
+            let frame = acme.next_json(ms(5000)).await.expect("stream open");
+            assert_eq!(frame["seq"].as_u64(), Some(expected), "{frame}");
+            expected += 1;
+            if frame["type"] == "alert" {
+                break frame;
+            }
+        };
+        assert_eq!(alert["alert"]["user_id"], "zoe");
+        assert_eq!(alert["alert"]["rule"], "session_flood");
+        let seen = other.collect_for(ms(500)).await;
+        assert!(seen.iter().all(|f| f["type"] != "alert"), "{seen:?}");
+        hub.shutdown().await;
+    })
+    .await;
+}
