@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::AdminContext;
+use crate::alerts::store::AlertStore;
+use crate::alerts::{AlertTask, AuthFailures};
 use crate::audit::store::{AuditStore, MemoryAudit};
 use crate::audit::{AuditTask, Auditor};
 use crate::auth::Authenticator;
@@ -36,10 +38,11 @@ use crate::http::auth::{AdminGate, AdminRateLimiter};
 use crate::http::origin::OriginPolicy;
 use crate::http::server::{self, ConnectionPolicy};
 use crate::metrics::Metrics;
-use crate::model::{NodeId, SessionId, SessionView};
+use crate::model::{Applied, NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
 use crate::routes::RefusalAudit;
+use crate::webhooks::{WebhookStatus, Webhooks};
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
@@ -69,6 +72,9 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// Webhook delivery could not be set up.
+    #[error("{0}")]
+    Webhooks(#[from] crate::webhooks::WebhookError),
     /// The records database cannot be used: unreachable, not a database, or
     /// a schema newer than this binary.
     #[error("PRESENCE_DATABASE_URL: {0}")]
@@ -125,6 +131,33 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let (remote, remote_queue) = mpsc::channel(REMOTE_QUEUE);
     let republish = Arc::new(AtomicBool::new(false));
     let clustered = settings.redis_url.is_some();
+    let stop_replication = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut observers = Vec::new();
+    let webhook_status = spawn_webhooks(
+        &settings,
+        &metrics,
+        &mut observers,
+        &mut tasks,
+        &stop_replication,
+    )?;
+    let alerts = AlertStore::default();
+    let (auth_failures, failure_queue) = AuthFailures::channel();
+    let (alert_sender, alert_changes) = mpsc::channel(crate::alerts::CHANGE_QUEUE);
+    observers.push(alert_sender);
+    let alert_task = AlertTask::new(
+        settings.alerts.clone(),
+        node_id.clone(),
+        alerts.clone(),
+        presence.clone(),
+        metrics.clone(),
+    );
+    tasks.push(tokio::spawn(alert_task.run(
+        alert_changes,
+        failure_queue,
+        stop_replication.clone(),
+    )));
+    let observer_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let engine = Engine::new(
         settings.presence.clone(),
         Outboxes {
@@ -132,9 +165,11 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
             local_changes: clustered.then_some(local_changes),
             republish: republish.clone(),
             remote: clustered.then_some(remote),
+            observers,
+            observer_drops: observer_drops.clone(),
         },
     );
-    let mut tasks = vec![tokio::spawn(engine.run(commands, stop_engine.clone()))];
+    tasks.push(tokio::spawn(engine.run(commands, stop_engine.clone())));
     // Ends by itself once the engine (the only sender) has stopped.
     tasks.push(tokio::spawn(record_ended(
         ended_queue,
@@ -142,7 +177,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         metrics.clone(),
     )));
 
-    let stop_replication = CancellationToken::new();
     let link = ReplicationLink {
         local_changes: local_changes_queue,
         republish,
@@ -180,7 +214,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
     tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
 
-    let edges = Edges::new(
+    let mut edges = Edges::new(
         &settings,
         presence.clone(),
         metrics,
@@ -188,6 +222,10 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         readiness,
         audit,
     );
+    edges.webhooks = webhook_status;
+    edges.alerts = alerts;
+    edges.auth_failures = auth_failures;
+    edges.observer_drops = observer_drops;
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
@@ -262,6 +300,35 @@ impl EndRecords for Arc<dyn HistoryStore> {
     }
 }
 
+/// The webhook dispatcher and one delivery task per endpoint, when
+/// endpoints are configured. They stop with replication, after the last
+/// session has ended: the dispatcher queues what the engine sent, then
+/// each delivery task makes one last attempt (`FLUSH_TIMEOUT`).
+fn spawn_webhooks(
+    settings: &Settings,
+    metrics: &Metrics,
+    observers: &mut Vec<mpsc::Sender<Applied>>,
+    tasks: &mut Vec<JoinHandle<()>>,
+    stop: &CancellationToken,
+) -> Result<WebhookStatus, StartError> {
+    let node_id = settings.presence.node_id.clone();
+    let Some(webhooks) = Webhooks::build(&settings.webhooks, node_id, metrics)? else {
+        return Ok(WebhookStatus::default());
+    };
+    let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
+    observers.push(sender);
+    let done = CancellationToken::new();
+    tasks.push(tokio::spawn(webhooks.dispatcher.run(
+        changes,
+        stop.clone(),
+        done.clone(),
+    )));
+    for delivery in webhooks.deliveries {
+        tasks.push(tokio::spawn(delivery.run(done.clone())));
+    }
+    Ok(webhooks.status)
+}
+
 /// Redis replication when configured, else the single-node default. A
 /// clustered node is not ready until it has loaded the cluster's view.
 fn spawn_replicator(
@@ -301,6 +368,11 @@ struct Edges {
     audit: Arc<dyn AuditStore>,
     admission: Admission,
     origins: OriginPolicy,
+    webhooks: WebhookStatus,
+    alerts: AlertStore,
+    auth_failures: AuthFailures,
+    geoip: crate::geo::GeoIp,
+    observer_drops: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Edges {
@@ -335,6 +407,11 @@ impl Edges {
                 settings.jwt_secret.is_none(),
                 settings.insecure_dev,
             ),
+            webhooks: WebhookStatus::default(),
+            alerts: AlertStore::default(),
+            auth_failures: AuthFailures::default(),
+            geoip: settings.geoip.clone(),
+            observer_drops: Arc::default(),
         }
     }
 
@@ -349,6 +426,7 @@ impl Edges {
             auditor: auditor.clone(),
             auth: self.auth.clone(),
             trusted_proxies: trusted_proxies.clone(),
+            auth_failures: self.auth_failures.clone(),
         };
         let client = ClientContext {
             presence: self.presence.clone(),
@@ -369,6 +447,7 @@ impl Edges {
             closing: self.closing.clone(),
             admission: self.admission.clone(),
             origins: self.origins.clone(),
+            geoip: self.geoip,
         };
         let admin = AdminContext {
             presence: self.presence.clone(),
@@ -382,6 +461,8 @@ impl Edges {
             auditor,
             audit: self.audit,
             trusted_proxies,
+            webhooks: self.webhooks,
+            alerts: self.alerts,
             sockets: self.sockets,
             closing: self.closing,
             admission: self.admission,
@@ -391,6 +472,7 @@ impl Edges {
             readiness: self.readiness,
             metrics: self.metrics,
             metrics_enabled: self.metrics_enabled,
+            observer_drops: self.observer_drops,
         };
         crate::routes::all(Arc::new(client), Arc::new(admin), ops, refusals)
     }

@@ -13,8 +13,9 @@ use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::geo::GeoIp;
 use crate::history::url::{DEFAULT_DATABASE_URL, DatabaseUrl, redacted};
-use crate::model::NodeId;
+use crate::model::{EventType, NodeId};
 
 /// Shortest HS256 secret accepted: RFC 7518 section 3.2 wants a key of at
 /// least the hash's size (256 bits). An empty or short secret stops the hub.
@@ -169,6 +170,54 @@ pub struct Config {
     /// Room frames queued per client connection; a watcher whose queue is full gets a fresh snapshot later.
     #[arg(long, env = "PRESENCE_ROOM_QUEUE", default_value_t = 256)]
     pub room_queue: usize,
+
+    /// Comma list of http(s) URLs that receive presence events as signed webhooks.
+    #[arg(long, env = "PRESENCE_WEBHOOK_URLS")]
+    pub webhook_urls: Option<String>,
+
+    /// HMAC-SHA256 key of webhook signatures; required when PRESENCE_WEBHOOK_URLS is set.
+    #[arg(long, env = "PRESENCE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<SecretString>,
+
+    /// Comma list of webhook event types sent.
+    #[arg(
+        long,
+        env = "PRESENCE_WEBHOOK_EVENTS",
+        default_value = "user.online,user.offline,session.started,session.ended,alert"
+    )]
+    pub webhook_events: String,
+
+    /// Delivery attempts per webhook batch.
+    #[arg(long, env = "PRESENCE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+
+    /// Events queued per webhook endpoint before the oldest are dropped.
+    #[arg(long, env = "PRESENCE_WEBHOOK_QUEUE", default_value_t = 10_000)]
+    pub webhook_queue: usize,
+
+    /// Path of a MaxMind-format .mmdb city database; sessions gain a location.
+    #[arg(long, env = "PRESENCE_GEOIP_DB")]
+    pub geoip_db: Option<std::path::PathBuf>,
+
+    /// Alert multi_ip: live sessions of one user from at least this many distinct IPs.
+    #[arg(long, env = "PRESENCE_ALERT_MULTI_IP_MIN", default_value_t = 3)]
+    pub alert_multi_ip_min: usize,
+
+    /// Alert session_flood: sessions one user starts within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_SESSION_FLOOD_MIN", default_value_t = 10)]
+    pub alert_session_flood_min: usize,
+
+    /// Alert reconnect_loop: ends followed by a new start of one user within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_RECONNECT_LOOP_MIN", default_value_t = 20)]
+    pub alert_reconnect_loop_min: usize,
+
+    /// Alert long_session: a session live longer than this.
+    #[arg(long, env = "PRESENCE_ALERT_LONG_SESSION_AFTER", default_value = "12h", value_parser = parse_duration)]
+    pub alert_long_session_after: Duration,
+
+    /// Alert auth_failures: 401s this node answered one IP within 60 s.
+    #[arg(long, env = "PRESENCE_ALERT_AUTH_FAILURES_MIN", default_value_t = 20)]
+    pub alert_auth_failures_min: usize,
 }
 
 /// What admission control needs (contract v1.1 section 13).
@@ -289,6 +338,36 @@ pub struct ClientLimits {
     pub room_queue: usize,
 }
 
+/// What webhook delivery needs (§11).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The endpoints (empty: webhooks off).
+    pub urls: Vec<reqwest::Url>,
+    /// The signing key (always set when `urls` is not empty).
+    pub secret: Option<SecretString>,
+    /// Event types sent.
+    pub events: Vec<EventType>,
+    /// Attempts per batch (at least 1).
+    pub max_attempts: u32,
+    /// Events queued per endpoint (at least 1).
+    pub queue: usize,
+}
+
+/// The alert thresholds (§12).
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// `multi_ip`: distinct IPs.
+    pub multi_ip_min: usize,
+    /// `session_flood`: starts within 60 s.
+    pub session_flood_min: usize,
+    /// `reconnect_loop`: end-then-start within 60 s.
+    pub reconnect_loop_min: usize,
+    /// `long_session`: age.
+    pub long_session_after: Duration,
+    /// `auth_failures`: 401s per IP within 60 s.
+    pub auth_failures_min: usize,
+}
+
 /// The validated configuration, split per module.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -325,6 +404,12 @@ pub struct Settings {
     /// `PRESENCE_INSECURE_DEV`: dev mode may bind any address and answers
     /// to any `Host`.
     pub insecure_dev: bool,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
+    /// Alert thresholds.
+    pub alerts: AlertConfig,
+    /// The GeoIP database (empty without `PRESENCE_GEOIP_DB`).
+    pub geoip: GeoIp,
 }
 
 impl Config {
@@ -367,6 +452,17 @@ impl Config {
             max_session_age: Duration::ZERO,
             max_rooms_per_session: 16,
             room_queue: 256,
+            webhook_urls: None,
+            webhook_secret: None,
+            webhook_events: "user.online,user.offline,session.started,session.ended,alert".into(),
+            webhook_max_attempts: 8,
+            webhook_queue: 10_000,
+            geoip_db: None,
+            alert_multi_ip_min: 3,
+            alert_session_flood_min: 10,
+            alert_reconnect_loop_min: 20,
+            alert_long_session_after: Duration::from_secs(12 * 3600),
+            alert_auth_failures_min: 20,
         }
     }
 
@@ -427,6 +523,99 @@ impl Config {
                 handshake_timeout: self.handshake_timeout,
             },
             insecure_dev: self.insecure_dev,
+            webhooks: self.webhook_config()?,
+            alerts: self.alert_config()?,
+            geoip: self.open_geoip()?,
+        })
+    }
+
+    fn webhook_config(&self) -> Result<WebhookConfig, ConfigError> {
+        let urls = self
+            .webhook_urls
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(parse_webhook_url)
+            .collect::<Result<Vec<_>, _>>()?;
+        let secret = self
+            .webhook_secret
+            .clone()
+            .filter(|secret| !secret.expose_secret().is_empty());
+        if !urls.is_empty() && secret.is_none() {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_SECRET",
+                reason: "is required when PRESENCE_WEBHOOK_URLS is set".into(),
+            });
+        }
+        let events = parse_event_types(&self.webhook_events)?;
+        if self.webhook_max_attempts == 0 {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.webhook_queue == 0 {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_WEBHOOK_QUEUE",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(WebhookConfig {
+            urls,
+            secret,
+            events,
+            max_attempts: self.webhook_max_attempts,
+            queue: self.webhook_queue,
+        })
+    }
+
+    fn alert_config(&self) -> Result<AlertConfig, ConfigError> {
+        let at_least_one = |variable, value: usize| {
+            if value == 0 {
+                Err(ConfigError::Conflict {
+                    variable,
+                    reason: "must be at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        if self.alert_long_session_after.is_zero() {
+            return Err(ConfigError::Conflict {
+                variable: "PRESENCE_ALERT_LONG_SESSION_AFTER",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        Ok(AlertConfig {
+            multi_ip_min: at_least_one("PRESENCE_ALERT_MULTI_IP_MIN", self.alert_multi_ip_min)?,
+            session_flood_min: at_least_one(
+                "PRESENCE_ALERT_SESSION_FLOOD_MIN",
+                self.alert_session_flood_min,
+            )?,
+            reconnect_loop_min: at_least_one(
+                "PRESENCE_ALERT_RECONNECT_LOOP_MIN",
+                self.alert_reconnect_loop_min,
+            )?,
+            long_session_after: self.alert_long_session_after,
+            auth_failures_min: at_least_one(
+                "PRESENCE_ALERT_AUTH_FAILURES_MIN",
+                self.alert_auth_failures_min,
+            )?,
+        })
+    }
+
+    /// Opens the GeoIP database now, so a missing or unreadable file stops
+    /// the hub at start.
+    fn open_geoip(&self) -> Result<GeoIp, ConfigError> {
+        let Some(path) = self.geoip_db.as_deref() else {
+            return Ok(GeoIp::none());
+        };
+        GeoIp::open(path).map_err(|reason| ConfigError::Invalid {
+            variable: "PRESENCE_GEOIP_DB",
+            value: path.display().to_string(),
+            reason,
         })
     }
 
@@ -596,6 +785,38 @@ fn parse_origins(list: Option<&str>) -> Result<Option<Vec<String>>, ConfigError>
     Ok(Some(origins))
 }
 
+fn parse_webhook_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable: "PRESENCE_WEBHOOK_URLS",
+        value: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = reqwest::Url::parse(text).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("a host is required"));
+    }
+    Ok(url)
+}
+
+fn parse_event_types(list: &str) -> Result<Vec<EventType>, ConfigError> {
+    let mut events = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = EventType::parse(name).ok_or_else(|| ConfigError::Invalid {
+            variable: "PRESENCE_WEBHOOK_EVENTS",
+            value: name.to_string(),
+            reason: "expected user.online, user.offline, session.started, session.ended or alert"
+                .into(),
+        })?;
+        if !events.contains(&kind) {
+            events.push(kind);
+        }
+    }
+    Ok(events)
+}
+
 fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
     list.split(',')
         .map(str::trim)
@@ -731,6 +952,50 @@ mod tests {
         );
         let parsed = config(&["--max-session-age", "0"]);
         assert!(parsed.max_session_age.is_zero());
+    }
+
+    #[test]
+    fn webhooks_need_valid_urls_and_a_secret() {
+        let mut config = Config::defaults();
+        config.webhook_urls = Some("http://127.0.0.1:9000/hook, https://hooks.example/p".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_SECRET"), "{err}");
+        config.webhook_secret = Some("s".into());
+        let settings = config.validate().expect("valid");
+        assert_eq!(settings.webhooks.urls.len(), 2);
+        assert_eq!(settings.webhooks.events, EventType::ALL);
+        config.webhook_urls = Some("mailto:x@example.com".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_URLS"), "{err}");
+        config.webhook_urls = None;
+        config.webhook_events = "alert, user.online,alert".into();
+        let events = config.validate().unwrap().webhooks.events;
+        assert_eq!(events, [EventType::Alert, EventType::UserOnline]);
+        config.webhook_queue = 0;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_WEBHOOK_QUEUE"), "{err}");
+    }
+
+    #[test]
+    fn alert_thresholds_must_be_positive() {
+        let mut config = Config::defaults();
+        config.alert_multi_ip_min = 0;
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("PRESENCE_ALERT_MULTI_IP_MIN"),
+            "{err}"
+        );
+        let mut config = Config::defaults();
+        config.alert_long_session_after = Duration::ZERO;
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PRESENCE_ALERT_LONG_SESSION_AFTER"),
+            "{err}"
+        );
+        let defaults = Config::defaults().validate().unwrap().alerts;
+        assert_eq!(defaults.long_session_after, Duration::from_secs(12 * 3600));
+        assert_eq!(defaults.reconnect_loop_min, 20);
     }
 
     #[test]

@@ -28,12 +28,16 @@
 //!   memory (optionally a replayed file) or Redis, behind a trait.
 //! - [`keyspace`]: every Redis key and channel name, shared by `cluster`
 //!   and `history`.
+//! - [`webhooks`]: signed batches of presence events to HTTP endpoints.
+//! - [`alerts`]: the alert rules, evaluated from the engine's changes.
+//! - [`geo`]: IP geolocation from a MaxMind database.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
 //! Invariants are listed in `docs/architecture.md`.
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -42,6 +46,7 @@ pub mod cluster;
 pub mod config;
 pub mod device;
 pub mod feed;
+pub mod geo;
 pub mod history;
 pub mod http;
 pub mod keyspace;
@@ -52,6 +57,7 @@ pub mod presence;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{RunningHub, run, start};
 pub use config::{Config, Settings};

@@ -129,6 +129,16 @@ pub struct Metrics {
     pub room_members: IntGauge,
     /// Room memberships of sessions summed over every room (set at scrape time).
     pub room_sessions: IntGauge,
+    /// Webhook events delivered, by endpoint.
+    pub webhook_delivered: IntCounterVec,
+    /// Webhook batches given up, by endpoint.
+    pub webhook_failed: IntCounterVec,
+    /// Webhook events dropped from a full queue, by endpoint.
+    pub webhook_dropped: IntCounterVec,
+    /// Alerts raised, by rule.
+    pub alerts_raised: IntCounterVec,
+    /// Engine changes dropped for a full observer queue (alerts, webhooks).
+    pub observer_drops: IntCounter,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -276,6 +286,35 @@ impl Metrics {
                 "presence_room_sessions",
                 "Sessions in rooms, summed over every room",
             ))?,
+            webhook_delivered: IntCounterVec::new(
+                opts(
+                    "presence_webhook_events_delivered_total",
+                    "Webhook events delivered, by endpoint",
+                ),
+                &["url"],
+            )?,
+            webhook_failed: IntCounterVec::new(
+                opts(
+                    "presence_webhook_batches_failed_total",
+                    "Webhook batches given up (attempts used up or refused), by endpoint",
+                ),
+                &["url"],
+            )?,
+            webhook_dropped: IntCounterVec::new(
+                opts(
+                    "presence_webhook_events_dropped_total",
+                    "Webhook events dropped because the endpoint's queue was full",
+                ),
+                &["url"],
+            )?,
+            alerts_raised: IntCounterVec::new(
+                opts("presence_alerts_raised_total", "Alerts raised, by rule"),
+                &["rule"],
+            )?,
+            observer_drops: IntCounter::with_opts(opts(
+                "presence_observer_drops_total",
+                "Engine changes the alert task or the webhook dispatcher missed (queue full)",
+            ))?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
@@ -320,6 +359,11 @@ impl Metrics {
         r.register(Box::new(self.rooms.clone()))?;
         r.register(Box::new(self.room_members.clone()))?;
         r.register(Box::new(self.room_sessions.clone()))?;
+        r.register(Box::new(self.webhook_delivered.clone()))?;
+        r.register(Box::new(self.webhook_failed.clone()))?;
+        r.register(Box::new(self.webhook_dropped.clone()))?;
+        r.register(Box::new(self.alerts_raised.clone()))?;
+        r.register(Box::new(self.observer_drops.clone()))?;
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! Owns the route tree: every route of the hub composed in one place, the
 //! one `recover` that turns every rejection into the JSON error body, the
-//! request counter, and the audit of refused authentication (every 401 and
-//! 403 answer, whichever route gave it). It is the only module that knows
-//! every edge.
+//! request counter, and what every 401 and 403 answer feeds, whichever route
+//! gave it: the audit of refused authentication and the count of 401s per
+//! client IP (for the `auth_failures` alert). It is the only module that
+//! knows every edge.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Reply;
 
 use crate::admin::AdminContext;
+use crate::alerts::AuthFailures;
 use crate::audit::Auditor;
 use crate::auth::{Authenticator, DevIdentity, Role};
 use crate::client::ClientContext;
@@ -33,6 +35,8 @@ pub struct RefusalAudit {
     pub auth: Authenticator,
     /// Proxies whose `X-Forwarded-For` is honoured.
     pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// 401s per client IP, for the `auth_failures` alert.
+    pub auth_failures: AuthFailures,
 }
 
 /// Every route of the hub, with JSON errors for every rejection.
@@ -86,7 +90,11 @@ impl RefusalAudit {
             StatusCode::FORBIDDEN => (AuditAction::AuthDenied, "forbidden"),
             _ => return,
         };
-        let ip = self.ip_of(peer, headers).to_string();
+        let client_ip = self.ip_of(peer, headers);
+        if action == AuditAction::AuthFailed {
+            self.auth_failures.record(client_ip);
+        }
+        let ip = client_ip.to_string();
         let mut actor = AuditActor {
             user_id: None,
             role: None,

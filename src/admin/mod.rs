@@ -5,6 +5,7 @@
 //! `GET /api/v1/rooms/{room}`, which a client allowed to watch the room may
 //! read too (`rooms.rs`).
 
+pub mod alerts;
 pub mod audit;
 pub mod export;
 pub mod query;
@@ -13,6 +14,7 @@ pub mod sessions;
 pub mod stats;
 pub mod stream;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -61,6 +63,10 @@ pub struct AdminContext {
     pub audit: Arc<dyn AuditStore>,
     /// Proxies whose `X-Forwarded-For` is honoured (the actor's IP).
     pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// The alerts this node raised.
+    pub alerts: crate::alerts::store::AlertStore,
+    /// Webhook endpoints' queues and counters.
+    pub webhooks: crate::webhooks::WebhookStatus,
     /// Every WebSocket task, for shutdown.
     pub sockets: TaskTracker,
     /// Fires when shutdown begins: upgrades are refused, streams close.
@@ -286,6 +292,12 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
             Box::pin(async move { rooms::list_rooms(&hub, &query).await })
         }),
         rooms::room_route(hub.clone()),
+        admin_route(hub, list("alerts"), warp::get(), |hub, query| {
+            Box::pin(async move { alerts::list_alerts(&hub, &query) })
+        }),
+        admin_route(hub, list("webhooks"), warp::get(), |hub, _| {
+            Box::pin(async move { webhooks::list_webhooks(&hub) })
+        }),
     ];
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())

@@ -36,6 +36,7 @@ pub async fn stats(hub: &AdminContext) -> Result<warp::reply::Response, ApiError
         "sessions": {"live": active + idle + away, "active": active, "idle": idle, "away": away},
         "by_device_type": non_zero(counters.by_device_type.iter().map(|(k, v)| (k.clone(), *v))),
         "by_node": non_zero(counters.by_node.iter().map(|(k, v)| (k.to_string(), *v))),
+        "by_country": non_zero(counters.by_country.iter().map(|(k, v)| (k.clone(), *v))),
         "started": {"today": started(1), "last_7d": started(7), "last_30d": started(30)},
         "peak_online": {"users": peak.users, "at": format_rfc3339(peak.at)},
     });

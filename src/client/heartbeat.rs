@@ -134,7 +134,9 @@ async fn open_session(
         .get(warp::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut meta = session_meta_from(request_ip(headers, peer, hub), user_agent, None, None);
+    let ip = request_ip(headers, peer, hub);
+    let mut meta = session_meta_from(ip, user_agent, None, None);
+    meta.location = hub.geoip.locate(ip);
     meta.merge(update);
     let session = NewSession {
         id: SessionId::generate(),

@@ -75,6 +75,8 @@ pub struct ClientContext {
     pub admission: Admission,
     /// Which `Origin`s may open `/ws`.
     pub origins: OriginPolicy,
+    /// Where session IPs are (`location`).
+    pub geoip: crate::geo::GeoIp,
 }
 
 impl std::fmt::Debug for ClientContext {
@@ -198,12 +200,10 @@ fn session_meta(
         .get(warp::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    session_meta_from(
-        request_ip(headers, peer, hub),
-        user_agent,
-        params.app(),
-        params.page(),
-    )
+    let ip = request_ip(headers, peer, hub);
+    let mut meta = session_meta_from(ip, user_agent, params.app(), params.page());
+    meta.location = hub.geoip.locate(ip);
+    meta
 }
 
 /// Session metadata from its parts; the User-Agent is parsed for device facts.
@@ -221,6 +221,7 @@ pub fn session_meta_from(
         app,
         page,
         meta: None,
+        location: None,
     }
 }
 

@@ -316,6 +316,7 @@ mod tests {
                 ended_at: None,
                 end_cause: None,
                 duration_s: 0.0,
+                location: None,
                 reconnecting: true,
                 rooms: Vec::new(),
             }),

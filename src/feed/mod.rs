@@ -50,6 +50,11 @@ impl EventFrame {
                 head: r#"{"type":"audit","seq":"#,
                 tail: format!(r#","event":{}}}"#, to_json(event)),
             },
+            Change::Alert(alert) => Self {
+                org: alert.org.clone(),
+                head: r#"{"type":"alert","seq":"#,
+                tail: format!(r#","alert":{}}}"#, to_json(alert)),
+            },
         }
     }
 

@@ -38,6 +38,8 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "me", "history"] => "/api/v1/me/history",
         ["api", "v1", "rooms"] => "/api/v1/rooms",
         ["api", "v1", "rooms", _] => "/api/v1/rooms/{room}",
+        ["api", "v1", "webhooks"] => "/api/v1/webhooks",
+        ["api", "v1", "alerts"] => "/api/v1/alerts",
         ["api", "v1", "openapi.json"] => "/api/v1/openapi.json",
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",

@@ -1,6 +1,6 @@
 //! Owns the engine's only output: what changed, in the order it was applied.
 
-use crate::model::{AuditEvent, SessionView, UserView};
+use crate::model::{Alert, AuditEvent, Millis, SessionView, UserView};
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,4 +40,16 @@ pub enum Change {
     User(UserView),
     /// An entry of the audit trail was recorded on this node.
     Audit(AuditEvent),
+    /// An alert was raised or cleared on this node (`alerts/`).
+    Alert(Alert),
+}
+
+/// A change with the time the engine applied it, as handed to the engine's
+/// observers (alerts, webhooks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// When the engine applied the change.
+    pub at: Millis,
+    /// The change.
+    pub change: Change,
 }

@@ -5,9 +5,11 @@
 //! Serde names here *are* the wire names of `docs/protocol.md`. There is no
 //! logic beyond validation and formatting.
 
+pub mod alert;
 pub mod audit;
 pub mod change;
 pub mod close;
+pub mod event;
 pub mod filter;
 pub mod ids;
 pub mod json;
@@ -17,13 +19,15 @@ pub mod status;
 pub mod time;
 pub mod user;
 
+pub use alert::{Alert, AlertRule};
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditTarget};
-pub use change::{Change, SessionEvent};
+pub use change::{Applied, Change, SessionEvent};
 pub use close::CloseCode;
+pub use event::EventType;
 pub use filter::{SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
 pub use room::{Member, MemberChange, MemberEvent, RoomName, RoomSummary};
-pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView};
+pub use session::{AppInfo, DeviceInfo, Location, MetaUpdate, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
 pub use time::{Day, Millis, day_of, format_rfc3339};
 pub use user::{UserDetail, UserView};

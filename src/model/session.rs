@@ -31,6 +31,21 @@ pub struct AppInfo {
     pub version: Option<String>,
 }
 
+/// Where a session's IP is, from the GeoIP database (§12).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// City, English name.
+    pub city: Option<String>,
+    /// IANA time zone, e.g. "Europe/Berlin".
+    pub timezone: Option<String>,
+    /// Latitude in degrees.
+    pub lat: Option<f64>,
+    /// Longitude in degrees.
+    pub lon: Option<f64>,
+}
+
 /// Everything the hub records about where a session comes from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionMeta {
@@ -46,6 +61,8 @@ pub struct SessionMeta {
     pub page: Option<String>,
     /// Application attributes from `hello.meta`, shown to admins as is.
     pub meta: Option<Map<String, Value>>,
+    /// Where the IP is (None without a GeoIP database or entry).
+    pub location: Option<Location>,
 }
 
 /// The contract's `Session` object.
@@ -95,6 +112,9 @@ pub struct SessionView {
     pub app: Option<AppInfo>,
     /// Application attributes.
     pub meta: Option<Map<String, Value>>,
+    /// Where the IP is; always serialised, null when unknown.
+    #[serde(default)]
+    pub location: Option<Location>,
     /// When the session ended.
     #[serde(
         serialize_with = "serialize_opt_time",

@@ -22,6 +22,8 @@ pub struct OpsContext {
     pub metrics: Metrics,
     /// Serve `/metrics`.
     pub metrics_enabled: bool,
+    /// Changes the engine could not hand to an observer (alerts, webhooks).
+    pub observer_drops: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// `/healthz`, `/readyz` and `/metrics`.
@@ -87,5 +89,12 @@ async fn refresh_gauges(ops: &OpsContext) {
         ops.metrics.rooms.set(gauge(rooms.rooms));
         ops.metrics.room_members.set(gauge(rooms.members));
         ops.metrics.room_sessions.set(gauge(rooms.sessions));
+    }
+    let dropped = ops
+        .observer_drops
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let counted = ops.metrics.observer_drops.get();
+    if dropped > counted {
+        ops.metrics.observer_drops.inc_by(dropped - counted);
     }
 }

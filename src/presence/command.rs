@@ -76,6 +76,9 @@ pub enum Command {
     Replica(ReplicaUpdate),
     /// A client joins, leaves, watches or unwatches a room.
     Room(RoomRequest),
+    /// An alert raised or cleared by `alerts/`, published to the admin feed
+    /// and the observers in the engine's order.
+    Alert(Box<crate::model::Alert>),
     /// End a session and close its connection.
     Terminate {
         /// Which session.

@@ -35,7 +35,7 @@ use crate::config::PresenceConfig;
 use crate::feed::Feed;
 use crate::model::time::millis_of;
 use crate::model::time::now_millis;
-use crate::model::{Change, SessionEvent};
+use crate::model::{Applied, Change, SessionEvent};
 use crate::model::{EndCause, Millis, NodeId, RoomName, SessionId, SessionView, Transport, UserId};
 
 /// Where the engine's output goes besides the admin feed.
@@ -52,6 +52,13 @@ pub struct Outboxes {
     pub republish: Arc<AtomicBool>,
     /// Requests for sessions held by other nodes.
     pub remote: Option<mpsc::Sender<RemoteCommand>>,
+    /// Observers of session starts and ends, user changes and alerts
+    /// (`alerts/`, `webhooks/`), each with its own bounded queue. Overflow
+    /// policy: the change is dropped for that observer and counted in
+    /// `observer_drops`, with a warning; the engine never waits for them.
+    pub observers: Vec<mpsc::Sender<Applied>>,
+    /// Changes an observer's full queue made it miss.
+    pub observer_drops: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The presence engine: the one writer of the presence map.
@@ -168,6 +175,7 @@ impl Engine {
             } => self.terminate_user(&user, reason, reply, now),
             Command::Replica(update) => self.apply_replica(update, now),
             Command::Room(request) => self.apply_room(request, now),
+            Command::Alert(alert) => self.pending.push(Change::Alert(*alert)),
             Command::Subscribe { org, reply } => {
                 let snapshot =
                     render_snapshot(&self.state, &self.config.node_id, org.as_deref(), now);
@@ -769,6 +777,7 @@ impl Engine {
         for change in std::mem::take(&mut self.pending) {
             self.state.track_rooms(&change, now);
             self.feed.publish(&change);
+            self.observe(now, &change);
             let Change::Session { event, session } = &change else {
                 continue;
             };
@@ -854,6 +863,40 @@ impl Engine {
             || state.rooms().published_members(room),
             now,
         );
+    }
+
+    /// Hands a change to the observers that need it, never waiting.
+    fn observe(&self, at: Millis, change: &Change) {
+        if self.outboxes.observers.is_empty()
+            || matches!(
+                change,
+                Change::Session {
+                    event: SessionEvent::Updated,
+                    ..
+                }
+            )
+        {
+            return;
+        }
+        let mut dropped = 0;
+        for observer in &self.outboxes.observers {
+            let applied = Applied {
+                at,
+                change: change.clone(),
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = observer.try_send(applied) {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.outboxes
+                .observer_drops
+                .fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!(
+                dropped,
+                "an observer (alerts or webhooks) fell behind; change dropped for it"
+            );
+        }
     }
 
     fn replicate(&self, change: &Change) {

@@ -144,6 +144,12 @@ impl PresenceHandle {
         self.send(Command::Replica(update)).await
     }
 
+    /// Publishes an alert (raised, or cleared) on the admin feed and to the
+    /// observers, numbered among the other changes.
+    pub async fn publish_alert(&self, alert: crate::model::Alert) -> Result<(), EngineStopped> {
+        self.send(Command::Alert(Box::new(alert))).await
+    }
+
     /// Terminates a session; false when no live session has that id.
     pub async fn terminate(
         &self,

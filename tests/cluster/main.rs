@@ -8,6 +8,7 @@ mod continuity;
 mod faults;
 mod replication;
 mod rooms;
+mod webhooks;
 
 use support::{HubProcess, RedisServer, unique_namespace};
 

@@ -108,6 +108,8 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         "/api/v1/rooms/org%3Aacme",
         Auth::Client,
     ),
+    ("get", "/api/v1/alerts", "/api/v1/alerts", Auth::Admin),
+    ("get", "/api/v1/webhooks", "/api/v1/webhooks", Auth::Admin),
     (
         "get",
         "/api/v1/openapi.json",

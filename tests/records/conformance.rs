@@ -59,6 +59,7 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
         duration_s: lasted as f64 / 1000.0,
+        location: None,
         reconnecting: false,
         rooms: Vec::new(),
     }

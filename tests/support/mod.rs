@@ -5,7 +5,9 @@
 //! `postgres.rs`: a real PostgreSQL server; `temp.rs`: temporary directories.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mmdb;
 pub mod postgres;
+pub mod receiver;
 pub mod temp;
 
 use std::future::Future;

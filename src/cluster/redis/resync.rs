@@ -247,6 +247,7 @@ mod tests {
             ended_at: None,
             end_cause: None,
             duration_s: 1.0,
+            location: None,
             reconnecting: false,
             rooms: Vec::new(),
         }

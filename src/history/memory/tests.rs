@@ -19,6 +19,7 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         device: DeviceInfo::default(),
         app: None,
         meta: None,
+        location: None,
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
         rooms: Vec::new(),

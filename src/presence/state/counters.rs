@@ -18,6 +18,9 @@ pub struct Counters {
     pub by_node: HashMap<NodeId, usize>,
     /// Live sessions per transport.
     pub by_transport: HashMap<Transport, usize>,
+    /// Live sessions per country (ISO code) of their location; sessions
+    /// without one are not counted here.
+    pub by_country: HashMap<String, usize>,
 }
 
 impl Counters {
@@ -26,6 +29,14 @@ impl Counters {
         bump(&mut self.by_device_type, device_type_of(record), delta);
         bump(&mut self.by_node, record.node_id.clone(), delta);
         bump(&mut self.by_transport, record.transport, delta);
+        if let Some(country) = record
+            .meta
+            .location
+            .as_ref()
+            .and_then(|l| l.country.clone())
+        {
+            bump(&mut self.by_country, country, delta);
+        }
     }
 
     pub(super) fn move_status(&mut self, from: SessionStatus, to: SessionStatus) {

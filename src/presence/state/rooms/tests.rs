@@ -23,6 +23,7 @@ fn view(user: &str, org: Option<&str>, rooms: &[&str]) -> SessionView {
         ended_at: None,
         end_cause: None,
         duration_s: 0.0,
+        location: None,
         reconnecting: false,
     }
 }

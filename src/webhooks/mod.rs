@@ -1,0 +1,191 @@
+//! Owns webhooks (§11): turning the engine's changes into events, one
+//! bounded queue and one delivery task per endpoint, and the status that
+//! `GET /api/v1/webhooks` shows.
+//!
+//! The flow: the engine hands its changes to the dispatcher's observer
+//! queue (never waiting, see `presence::Outboxes`); the dispatcher builds
+//! events (`events.rs`) and pushes each into every endpoint's queue
+//! (`queue.rs`, drop-oldest); each endpoint's task (`delivery.rs`) batches,
+//! signs (`sign.rs`) and POSTs. Nothing here can slow a client, the engine
+//! or another endpoint.
+//!
+//! It does not keep events across restarts: at shutdown each endpoint gets
+//! one last attempt, and what is still queued after it is lost (receivers
+//! de-duplicate on the stable event ids when the hub re-sends after a
+//! retry).
+
+pub mod delivery;
+pub mod events;
+pub mod queue;
+pub mod sign;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WebhookConfig;
+use crate::metrics::Metrics;
+use crate::model::{Applied, EventType, NodeId};
+use delivery::{ATTEMPT_TIMEOUT, Delivery};
+use events::EventBuilder;
+use queue::{EndpointQueue, EndpointStatus};
+
+/// Changes waiting for the dispatcher (overflow: dropped by the engine and
+/// counted, see `presence::Outboxes::observers`).
+pub const DISPATCH_QUEUE: usize = 65_536;
+
+/// The endpoints' queues, for the status route. Cloning is shallow.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookStatus {
+    endpoints: Arc<Vec<Arc<EndpointQueue>>>,
+}
+
+impl WebhookStatus {
+    /// Every endpoint's numbers, in configuration order.
+    pub fn endpoints(&self) -> Vec<EndpointStatus> {
+        self.endpoints.iter().map(|queue| queue.status()).collect()
+    }
+}
+
+/// Builds events from changes and queues them for every endpoint.
+#[derive(Debug)]
+pub struct Dispatcher {
+    builder: EventBuilder,
+    events: Vec<EventType>,
+    queues: Vec<Arc<EndpointQueue>>,
+    metrics: Metrics,
+}
+
+/// Everything webhooks need running, built from the configuration.
+#[derive(Debug)]
+pub struct Webhooks {
+    /// The status route's view.
+    pub status: WebhookStatus,
+    /// The task that feeds the queues.
+    pub dispatcher: Dispatcher,
+    /// One delivery task per endpoint.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Why webhooks cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("PRESENCE_WEBHOOK_URLS: cannot build the HTTP client: {0}")]
+pub struct WebhookError(#[from] reqwest::Error);
+
+impl Webhooks {
+    /// The parts for `config`, or None when no endpoint is configured.
+    pub fn build(
+        config: &WebhookConfig,
+        node_id: NodeId,
+        metrics: &Metrics,
+    ) -> Result<Option<Self>, WebhookError> {
+        let Some(secret) = config.secret.clone().filter(|_| !config.urls.is_empty()) else {
+            return Ok(None);
+        };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(ATTEMPT_TIMEOUT)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("presence-hub/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let queues: Vec<Arc<EndpointQueue>> = config
+            .urls
+            .iter()
+            .map(|url| Arc::new(EndpointQueue::new(url.to_string(), config.queue)))
+            .collect();
+        let deliveries = config
+            .urls
+            .iter()
+            .zip(&queues)
+            .map(|(url, queue)| Delivery {
+                url: url.clone(),
+                queue: queue.clone(),
+                client: client.clone(),
+                secret: secret.clone(),
+                max_attempts: config.max_attempts,
+                metrics: metrics.clone(),
+            })
+            .collect();
+        Ok(Some(Self {
+            status: WebhookStatus {
+                endpoints: Arc::new(queues.clone()),
+            },
+            dispatcher: Dispatcher {
+                builder: EventBuilder::new(node_id),
+                events: config.events.clone(),
+                queues,
+                metrics: metrics.clone(),
+            },
+            deliveries,
+        }))
+    }
+}
+
+impl Dispatcher {
+    /// Queues events until the engine stops sending, or until `stop` fires
+    /// and what the engine already sent is queued; then fires `done` so
+    /// the delivery tasks make their last attempt.
+    pub async fn run(
+        mut self,
+        mut changes: mpsc::Receiver<Applied>,
+        stop: CancellationToken,
+        done: CancellationToken,
+    ) {
+        let _done = done.drop_guard();
+        loop {
+            let mut dropped = vec![0u64; self.queues.len()];
+            tokio::select! {
+                applied = changes.recv() => match applied {
+                    Some(applied) => self.dispatch(&applied, &mut dropped),
+                    None => return,
+                },
+                () = stop.cancelled() => {
+                    while let Ok(applied) = changes.try_recv() {
+                        self.dispatch(&applied, &mut dropped);
+                    }
+                    self.report_drops(&dropped);
+                    return;
+                }
+            }
+            // Drain what else is waiting before reporting drops, so a burst
+            // makes one warning per endpoint, not one per event.
+            while let Ok(applied) = changes.try_recv() {
+                self.dispatch(&applied, &mut dropped);
+            }
+            self.report_drops(&dropped);
+        }
+    }
+
+    fn dispatch(&mut self, applied: &Applied, dropped: &mut [u64]) {
+        let now = Instant::now();
+        for event in self.builder.events_of(applied) {
+            if !self.events.contains(&event.kind) {
+                continue;
+            }
+            let event = Arc::new(event);
+            for (queue, dropped) in self.queues.iter().zip(dropped.iter_mut()) {
+                *dropped += queue.push(event.clone(), now);
+            }
+        }
+    }
+
+    /// The `webhook.dropped` hook: counted in `/metrics` and logged at
+    /// warn. When the audit trail exists, this is where the
+    /// `webhook.dropped` audit event is recorded.
+    fn report_drops(&self, dropped: &[u64]) {
+        for (queue, &count) in self.queues.iter().zip(dropped) {
+            if count == 0 {
+                continue;
+            }
+            let url = queue.status().url;
+            self.metrics
+                .webhook_dropped
+                .with_label_values(&[&url])
+                .inc_by(count);
+            tracing::warn!(event = "webhook.dropped", url = %url, dropped = count, "webhook queue full; oldest events dropped");
+        }
+    }
+}

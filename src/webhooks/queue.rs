@@ -1,0 +1,215 @@
+//! Owns one endpoint's bounded event queue and its delivery counters, shared
+//! by the dispatcher (which pushes and never waits) and the endpoint's
+//! delivery task (which takes batches).
+//!
+//! Overflow policy: when `capacity` events wait, the oldest waiting event is
+//! dropped to make room, and counted. The batch in flight is never dropped,
+//! so order is kept. The lock is held only for a few pointer moves, never
+//! across an await.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::events::Event;
+use crate::model::Millis;
+use crate::model::time::serialize_opt_time;
+
+/// One endpoint as `GET /api/v1/webhooks` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointStatus {
+    /// The endpoint.
+    pub url: String,
+    /// Events waiting or in flight.
+    pub queued: usize,
+    /// Events delivered (2xx).
+    pub delivered: u64,
+    /// Batches given up: attempts used up, or an answer not worth retrying.
+    pub failed: u64,
+    /// Events dropped because the queue was full.
+    pub dropped: u64,
+    /// When a batch was last delivered.
+    #[serde(serialize_with = "serialize_opt_time")]
+    pub last_success_at: Option<Millis>,
+    /// What went wrong last (the latest failed attempt), if anything has.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    event: Arc<Event>,
+    queued_at: Instant,
+}
+
+#[derive(Debug)]
+struct State {
+    waiting: VecDeque<Waiting>,
+    in_flight: usize,
+    status: EndpointStatus,
+}
+
+/// One endpoint's queue. Cloning the `Arc` around it is how both sides hold it.
+#[derive(Debug)]
+pub struct EndpointQueue {
+    state: Mutex<State>,
+    arrived: Notify,
+    capacity: usize,
+}
+
+impl EndpointQueue {
+    /// An empty queue for `url` holding at most `capacity` waiting events.
+    pub fn new(url: String, capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                waiting: VecDeque::new(),
+                in_flight: 0,
+                status: EndpointStatus {
+                    url,
+                    queued: 0,
+                    delivered: 0,
+                    failed: 0,
+                    dropped: 0,
+                    last_success_at: None,
+                    last_error: None,
+                },
+            }),
+            arrived: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue in a
+        // state worse than its last push or take, so a poisoned lock is
+        // still used.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues an event; returns how many old events were dropped for it.
+    pub fn push(&self, event: Arc<Event>, now: Instant) -> u64 {
+        let dropped = {
+            let mut state = self.lock();
+            let mut dropped = 0;
+            while state.waiting.len() >= self.capacity {
+                state.waiting.pop_front();
+                dropped += 1;
+            }
+            state.waiting.push_back(Waiting {
+                event,
+                queued_at: now,
+            });
+            state.status.dropped += dropped;
+            dropped
+        };
+        self.arrived.notify_one();
+        dropped
+    }
+
+    /// How many events wait, and since when the oldest has.
+    pub fn peek(&self) -> (usize, Option<Instant>) {
+        let state = self.lock();
+        (
+            state.waiting.len(),
+            state.waiting.front().map(|w| w.queued_at),
+        )
+    }
+
+    /// Waits until an event is pushed (returns at once if one was pushed
+    /// since the last wait).
+    pub async fn arrival(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Takes up to `max` of the oldest events as the batch in flight.
+    pub fn take(&self, max: usize) -> Vec<Arc<Event>> {
+        let mut state = self.lock();
+        let n = state.waiting.len().min(max);
+        let batch: Vec<Arc<Event>> = state.waiting.drain(..n).map(|w| w.event).collect();
+        state.in_flight = batch.len();
+        batch
+    }
+
+    /// The batch in flight was delivered at `at`.
+    pub fn record_success(&self, at: Millis) {
+        let mut state = self.lock();
+        state.status.delivered += state.in_flight as u64;
+        state.status.last_success_at = Some(at);
+        state.in_flight = 0;
+    }
+
+    /// An attempt failed (it may be retried).
+    pub fn record_error(&self, error: String) {
+        self.lock().status.last_error = Some(error);
+    }
+
+    /// The batch in flight is given up.
+    pub fn record_failure(&self) {
+        let mut state = self.lock();
+        state.status.failed += 1;
+        state.in_flight = 0;
+    }
+
+    /// The endpoint's numbers now.
+    pub fn status(&self) -> EndpointStatus {
+        let state = self.lock();
+        let mut status = state.status.clone();
+        status.queued = state.waiting.len() + state.in_flight;
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventType;
+
+    fn event(n: i64) -> Arc<Event> {
+        Arc::new(Event {
+            id: n.to_string(),
+            kind: EventType::Alert,
+            at: n,
+            json: "{}".into(),
+        })
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_waiting_event() {
+        let queue = EndpointQueue::new("http://x".into(), 2);
+        let now = Instant::now();
+        assert_eq!(queue.push(event(1), now), 0);
+        let batch = queue.take(100);
+        assert_eq!(batch.len(), 1, "in flight, never dropped");
+        queue.push(event(2), now);
+        queue.push(event(3), now);
+        assert_eq!(queue.push(event(4), now), 1);
+        let status = queue.status();
+        assert_eq!((status.queued, status.dropped), (3, 1));
+        let next: Vec<String> = queue.take(100).iter().map(|e| e.id.clone()).collect();
+        assert_eq!(next, ["3", "4"]);
+    }
+
+    #[test]
+    fn outcomes_are_counted_per_event_and_per_batch() {
+        let queue = EndpointQueue::new("http://x".into(), 10);
+        let now = Instant::now();
+        for n in 0..3 {
+            queue.push(event(n), now);
+        }
+        queue.take(2);
+        queue.record_success(5);
+        queue.take(2);
+        queue.record_error("boom".into());
+        queue.record_failure();
+        let status = queue.status();
+        assert_eq!(status.delivered, 2);
+        assert_eq!(status.failed, 1);
+        assert_eq!(status.queued, 0);
+        assert_eq!(status.last_success_at, Some(5));
+        assert_eq!(status.last_error.as_deref(), Some("boom"));
+    }
+}
