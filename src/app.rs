@@ -134,9 +134,11 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let stop_replication = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut observers = Vec::new();
+    let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
     let webhook_status = spawn_webhooks(
         &settings,
         &metrics,
+        &auditor,
         &mut observers,
         &mut tasks,
         &stop_replication,
@@ -209,7 +211,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     }
     let store_name = history.name();
 
-    let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
     let audit: Arc<dyn AuditStore> = Arc::new(MemoryAudit::new());
     let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
     tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
@@ -307,6 +308,7 @@ impl EndRecords for Arc<dyn HistoryStore> {
 fn spawn_webhooks(
     settings: &Settings,
     metrics: &Metrics,
+    auditor: &Auditor,
     observers: &mut Vec<mpsc::Sender<Applied>>,
     tasks: &mut Vec<JoinHandle<()>>,
     stop: &CancellationToken,
@@ -318,11 +320,12 @@ fn spawn_webhooks(
     let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
     observers.push(sender);
     let done = CancellationToken::new();
-    tasks.push(tokio::spawn(webhooks.dispatcher.run(
-        changes,
-        stop.clone(),
-        done.clone(),
-    )));
+    tasks.push(tokio::spawn(
+        webhooks
+            .dispatcher
+            .audited_by(auditor.clone())
+            .run(changes, stop.clone(), done.clone()),
+    ));
     for delivery in webhooks.deliveries {
         tasks.push(tokio::spawn(delivery.run(done.clone())));
     }

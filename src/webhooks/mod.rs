@@ -25,9 +25,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Auditor;
 use crate::config::WebhookConfig;
 use crate::metrics::Metrics;
-use crate::model::{Applied, EventType, NodeId};
+use crate::model::{Applied, AuditAction, AuditTarget, EventType, NodeId};
 use delivery::{ATTEMPT_TIMEOUT, Delivery};
 use events::EventBuilder;
 use queue::{EndpointQueue, EndpointStatus};
@@ -56,6 +57,7 @@ pub struct Dispatcher {
     events: Vec<EventType>,
     queues: Vec<Arc<EndpointQueue>>,
     metrics: Metrics,
+    auditor: Option<Auditor>,
 }
 
 /// Everything webhooks need running, built from the configuration.
@@ -118,6 +120,7 @@ impl Webhooks {
                 events: config.events.clone(),
                 queues,
                 metrics: metrics.clone(),
+                auditor: None,
             },
             deliveries,
         }))
@@ -172,9 +175,14 @@ impl Dispatcher {
         }
     }
 
-    /// The `webhook.dropped` hook: counted in `/metrics` and logged at
-    /// warn. When the audit trail exists, this is where the
-    /// `webhook.dropped` audit event is recorded.
+    /// Records `webhook.dropped` audit events through `auditor`.
+    pub fn audited_by(mut self, auditor: Auditor) -> Self {
+        self.auditor = Some(auditor);
+        self
+    }
+
+    /// Drops are counted in `/metrics`, logged at warn and recorded as a
+    /// `webhook.dropped` audit event (reason: the endpoint and the count).
     fn report_drops(&self, dropped: &[u64]) {
         for (queue, &count) in self.queues.iter().zip(dropped) {
             if count == 0 {
@@ -186,6 +194,14 @@ impl Dispatcher {
                 .with_label_values(&[&url])
                 .inc_by(count);
             tracing::warn!(event = "webhook.dropped", url = %url, dropped = count, "webhook queue full; oldest events dropped");
+            if let Some(auditor) = &self.auditor {
+                auditor.system(
+                    AuditAction::WebhookDropped,
+                    AuditTarget::default(),
+                    format!("{url}: {count} events dropped"),
+                    "dropped",
+                );
+            }
         }
     }
 }

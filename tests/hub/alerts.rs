@@ -163,7 +163,7 @@ async fn a_long_session_is_raised_for_the_session_and_cleared_when_it_ends() {
 #[tokio::test]
 async fn auth_failures_count_401s_per_ip_with_no_user() {
     within(LIMIT, async {
-        let secret = "alerts-secret";
+        let secret = "alerts-secret-of-at-least-32-bytes!";
         let hub = TestHub::start(|c| {
             c.jwt_secret = Some(secret.into());
             c.alert_auth_failures_min = 3;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::support::{TestHub, WsClient, admin_session_event, jwt, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(20);
-const SECRET: &str = "continuity-secret";
+const SECRET: &str = "continuity-secret-of-at-least-32-bytes";
 
 /// A token whose `exp` is exactly `exp` (Unix seconds).
 fn token_until(sub: &str, name: &str, exp: i64) -> String {

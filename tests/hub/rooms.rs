@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{TestHub, WsClient, jwt, jwt_claims, ms, slow_reader, within};
 
 const LIMIT: Duration = Duration::from_secs(30);
-const SECRET: &str = "rooms-secret";
+const SECRET: &str = "rooms-secret-of-at-least-32-bytes!!";
 const MEMBER_FIELDS: [&str; 7] = [
     "user_id",
     "name",

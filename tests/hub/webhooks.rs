@@ -302,6 +302,41 @@ async fn a_full_queue_drops_the_oldest_events_and_counts_them() {
             ),
             "{metrics}"
         );
+        let audit = eventually(ms(5000), "webhook.dropped in the audit trail", || async {
+            let body: serde_json::Value =
+                reqwest::get(hub.http("/api/v1/audit?action=webhook.dropped"))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            let dropped: u64 = body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| {
+                    let reason = e["reason"].as_str()?;
+                    reason
+                        .rsplit(": ")
+                        .next()?
+                        .split(' ')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .sum();
+            (dropped == 3).then_some(body)
+        })
+        .await;
+        let first = &audit["events"][0];
+        assert_eq!(first["actor"], serde_json::Value::Null);
+        assert_eq!(first["result"], "dropped");
+        assert!(
+            first["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with(receiver.url().as_str())
+        );
         let events = events(&receiver, 3).await;
         let users: Vec<&str> = events
             .iter()
