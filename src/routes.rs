@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use warp::Filter;
 use warp::http::{HeaderMap, StatusCode};
+use warp::path::FullPath;
 use warp::reply::Reply;
 
 use crate::admin::AdminContext;
@@ -18,6 +19,7 @@ use crate::auth::{Authenticator, DevIdentity, Role};
 use crate::client::ClientContext;
 use crate::http::auth::{query_param, token_of};
 use crate::http::client_ip::client_ip;
+use crate::http::origin::{OriginPolicy, check_origin};
 use crate::http::upgrade::PeerAddr;
 use crate::http::{error, panel, route_label};
 use crate::metrics::Metrics;
@@ -43,6 +45,11 @@ pub fn all(
     refusals: RefusalAudit,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let metrics: Metrics = ops.metrics.clone();
+    let handshakes = HandshakeRefusals {
+        metrics: metrics.clone(),
+        client_origins: client.origins.clone(),
+        admin_origins: admin.origins.clone(),
+    };
     let tree = crate::client::routes(client)
         .or(crate::admin::routes(admin))
         .unify()
@@ -55,11 +62,17 @@ pub fn all(
     warp::ext::optional::<PeerAddr>()
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::path::full())
         .and(tree)
         .map(
-            move |peer: Option<PeerAddr>, headers: HeaderMap, query: String, reply| {
+            move |peer: Option<PeerAddr>,
+                  headers: HeaderMap,
+                  query: String,
+                  path: FullPath,
+                  reply| {
                 let response = Reply::into_response(reply);
                 refusals.observe(response.status(), peer, &headers, &query);
+                handshakes.observe(path.as_str(), &response, &headers);
                 response
             },
         )
@@ -69,7 +82,63 @@ pub fn all(
                 .api_requests
                 .with_label_values(&[route, info.status().as_str()])
                 .inc();
+            let elapsed = info.elapsed().as_secs_f64();
+            if info.status() == StatusCode::SWITCHING_PROTOCOLS {
+                metrics
+                    .ops
+                    .handshake_duration
+                    .with_label_values(&[route])
+                    .observe(elapsed);
+            } else {
+                metrics
+                    .ops
+                    .http_duration
+                    .with_label_values(&[route])
+                    .observe(elapsed);
+            }
         }))
+}
+
+/// Counts refused WebSocket upgrades by reason
+/// (`presence_handshake_rejections_total`).
+#[derive(Debug, Clone)]
+struct HandshakeRefusals {
+    metrics: Metrics,
+    client_origins: OriginPolicy,
+    admin_origins: OriginPolicy,
+}
+
+impl HandshakeRefusals {
+    fn observe(&self, path: &str, response: &warp::reply::Response, headers: &HeaderMap) {
+        let status = response.status();
+        let origins = match path {
+            "/ws" => &self.client_origins,
+            "/admin/ws" => &self.admin_origins,
+            _ => return,
+        };
+        if status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::METHOD_NOT_ALLOWED {
+            return;
+        }
+        let reason = match status {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            // A 403 is a refused origin or a token without the admin role.
+            StatusCode::FORBIDDEN if check_origin(headers, origins).is_err() => "origin",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::TOO_MANY_REQUESTS => "limits",
+            // Admission control asks to retry; a hub shutting down does not.
+            StatusCode::SERVICE_UNAVAILABLE
+                if response
+                    .headers()
+                    .contains_key(warp::http::header::RETRY_AFTER) =>
+            {
+                "limits"
+            }
+            StatusCode::SERVICE_UNAVAILABLE => "shutdown",
+            StatusCode::BAD_REQUEST | StatusCode::UPGRADE_REQUIRED => "bad_handshake",
+            _ => "other",
+        };
+        self.metrics.ops.handshake_rejected(reason);
+    }
 }
 
 impl RefusalAudit {

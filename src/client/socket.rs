@@ -102,6 +102,7 @@ pub async fn serve_connection(
         {
             Box::pin(connection.close(CloseCode::GoingAway, "shutdown")).await;
         } else {
+            ctx.metrics.ops.sessions_started.inc();
             tracing::debug!("session started");
             let outcome = connection.run(&user).await;
             if let Outcome::End(cause) = outcome {
@@ -299,6 +300,11 @@ impl Connection {
                 let pong = pong_text(id, now);
                 self.on_activity(page, now).await;
                 let _ = self.send_text(pong, OutFrame::Pong).await;
+                self.ctx
+                    .metrics
+                    .ops
+                    .ping_latency
+                    .observe(self.last_frame.elapsed().as_secs_f64());
             }
             ClientMessage::Status { manual } => {
                 self.ctx.metrics.messages_in.status.inc();

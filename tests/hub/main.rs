@@ -13,6 +13,7 @@ mod hardening;
 mod heartbeat;
 mod limits;
 mod me;
+mod observability;
 mod openapi;
 mod process;
 mod status_timing;

@@ -72,9 +72,9 @@ async fn apply_delta(
     link: &ReplicationLink,
 ) -> Result<(), ClusterError> {
     link.metrics.deltas.with_label_values(&["in"]).inc();
-    link.metrics
-        .replication_lag
-        .set((now - envelope.sent_at).max(0) as f64 / 1000.0);
+    let lag = (now - envelope.sent_at).max(0) as f64 / 1000.0;
+    link.metrics.replication_lag.set(lag);
+    link.metrics.ops.propagation_delay.observe(lag);
     if let Some(update) = replica_update(envelope.body) {
         link.presence.apply_replica(update).await?;
     }
