@@ -369,6 +369,8 @@ pub struct OpsMetrics {
     pub handshake_rejections: IntCounterVec,
     /// `presence_build_info{version,commit}`, always 1.
     pub build_info: IntGaugeVec,
+    /// 1 when `/readyz` answers 200, else 0 (set at scrape time).
+    pub ready: IntGauge,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> HistogramOpts {
@@ -432,6 +434,10 @@ impl OpsMetrics {
                 ),
                 &["version", "commit"],
             )?,
+            ready: IntGauge::with_opts(opts(
+                "presence_ready",
+                "1 when /readyz answers 200, 0 when it answers 503",
+            ))?,
         };
         ops.build_info
             .with_label_values(&[BUILD_VERSION, BUILD_COMMIT])
@@ -453,6 +459,7 @@ impl OpsMetrics {
         r.register(Box::new(self.sessions_started.clone()))?;
         r.register(Box::new(self.handshake_rejections.clone()))?;
         r.register(Box::new(self.build_info.clone()))?;
+        r.register(Box::new(self.ready.clone()))?;
         Ok(())
     }
 

@@ -56,6 +56,10 @@ fn metrics_route(
 
 /// Copies the engine's counters into the gauges before a scrape.
 async fn refresh_gauges(ops: &OpsContext) {
+    ops.metrics
+        .ops
+        .ready
+        .set(i64::from(ops.readiness.problem().is_none()));
     let Ok(LiveCounts {
         counters,
         online_users: users,

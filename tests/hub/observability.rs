@@ -38,7 +38,33 @@ pub const EXPORTED: &[(&str, &str)] = &[
     ("presence_sessions_started_total", "counter"),
     ("presence_handshake_rejections_total", "counter"),
     ("presence_build_info", "gauge"),
+    ("presence_ready", "gauge"),
 ];
+
+/// Families that appear in a scrape once a first label value is used
+/// (a refusal, a bad frame, a cluster delta or resync).
+const EXPORTED_ON_USE: &[&str] = &[
+    "presence_bad_frames_total",
+    "presence_admission_refusals_total",
+    "presence_replication_deltas_total",
+    "presence_resyncs_total",
+];
+
+fn is_exported(name: &str) -> bool {
+    EXPORTED.iter().any(|(n, _)| *n == name) || EXPORTED_ON_USE.contains(&name)
+}
+
+#[test]
+fn families_shown_on_use_are_defined() {
+    let source =
+        std::fs::read_to_string(format!("{}/src/metrics.rs", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for name in EXPORTED_ON_USE {
+        assert!(
+            source.contains(&format!("\"{name}\"")),
+            "{name} in src/metrics.rs"
+        );
+    }
+}
 
 async fn scrape(hub: &TestHub) -> String {
     reqwest::get(hub.http("/metrics"))
@@ -158,6 +184,100 @@ async fn histograms_move_with_traffic_and_types_are_declared() {
         );
         assert!(build.contains("commit=\""), "{build}");
         assert!(build.ends_with(" 1"), "{build}");
+        assert_eq!(sample(&text, "presence_ready"), Some(1.0));
     })
     .await;
+}
+
+/// The metric names in an expression: `presence_*` identifiers, with the
+/// `_bucket`, `_sum` and `_count` series of a histogram named by its family.
+fn metrics_named(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("presence_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix).filter(|family| {
+                    EXPORTED
+                        .iter()
+                        .any(|(n, k)| n == family && *k == "histogram")
+                })
+            })
+            .unwrap_or(name);
+        names.push(family.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+fn deploy_file(path: &str) -> String {
+    let path = format!("{}/deploy/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("expr", serde_json::Value::String(expr)) => out.push(expr.clone()),
+                    _ => collect_exprs(value, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_names_only_exported_metrics() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&deploy_file("grafana/presence-hub.json")).expect("valid JSON");
+    assert_eq!(dashboard["uid"], "presence-hub");
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard["panels"], &mut exprs);
+    assert!(exprs.len() >= 20, "{exprs:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        let names = metrics_named(expr);
+        assert!(!names.is_empty(), "{expr} names no presence metric");
+        for name in names {
+            assert!(
+                is_exported(&name),
+                "{expr} names {name}, which the hub does not export"
+            );
+            seen.insert(name);
+        }
+    }
+    for histogram in EXPORTED.iter().filter(|(_, k)| *k == "histogram") {
+        assert!(seen.contains(histogram.0), "no panel shows {}", histogram.0);
+    }
+}
+
+#[test]
+fn the_alert_rules_name_only_exported_metrics() {
+    let rules = deploy_file("prometheus/alerts.yml");
+    let exprs: Vec<&str> = rules
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter(|l| l.contains("presence_"))
+        .filter(|l| !l.contains("summary:") && !l.contains("description:"))
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    for line in exprs {
+        for name in metrics_named(line) {
+            assert!(
+                is_exported(&name),
+                "{line} names {name}, which the hub does not export"
+            );
+        }
+    }
+    assert!(rules.contains("up{job=\"presence-hub\"} == 0"));
 }
