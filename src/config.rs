@@ -90,6 +90,12 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
 
+    /// Comma list of origins whose pages may fetch /presence-client.js,
+    /// POST /api/v1/heartbeat and use /api/v1/me/* (CORS); unset sends no
+    /// CORS headers.
+    #[arg(long, env = "PRESENCE_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
     /// Comma list of proxy IPs or CIDRs whose X-Forwarded-For is honoured.
     #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
@@ -247,6 +253,8 @@ pub struct ClientLimits {
     pub dead_after: Duration,
     /// Allowed `Origin` values (None = any).
     pub allowed_origins: Option<Vec<String>>,
+    /// Origins answered with CORS headers (None = no CORS).
+    pub cors_origins: Option<Vec<String>>,
     /// Proxies whose X-Forwarded-For is honoured.
     pub trusted_proxies: Vec<IpNet>,
     /// Message rate per connection (burst twice that).
@@ -312,6 +320,7 @@ impl Config {
             max_message_bytes: 4096,
             history_retention: Duration::from_secs(30 * 86_400),
             allowed_origins: None,
+            cors_origins: None,
             trusted_proxies: String::new(),
             insecure_dev: false,
             history_file: None,
@@ -349,7 +358,11 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 heartbeat_interval: self.heartbeat_interval,
                 dead_after: self.dead_after,
-                allowed_origins: parse_origins(self.allowed_origins.as_deref())?,
+                allowed_origins: parse_origins(
+                    "PRESENCE_ALLOWED_ORIGINS",
+                    self.allowed_origins.as_deref(),
+                )?,
+                cors_origins: parse_origins("PRESENCE_CORS_ORIGINS", self.cors_origins.as_deref())?,
                 trusted_proxies: parse_proxies(&self.trusted_proxies)?,
                 message_rate: self.client_rate_limit.parse().map_err(|reason| {
                     ConfigError::Invalid {
@@ -502,12 +515,15 @@ impl Config {
 /// `/`). A value naming no origin (`""`, `",,,"`) is an error rather than
 /// "allow any", and so is an entry that is not `*`, `null` or
 /// `scheme://host[:port]`.
-fn parse_origins(list: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+fn parse_origins(
+    variable: &'static str,
+    list: Option<&str>,
+) -> Result<Option<Vec<String>>, ConfigError> {
     let Some(list) = list else {
         return Ok(None);
     };
     let invalid = |reason: &str| ConfigError::Invalid {
-        variable: "PRESENCE_ALLOWED_ORIGINS",
+        variable,
         value: list.to_string(),
         reason: reason.to_string(),
     };
@@ -680,19 +696,26 @@ mod tests {
     #[test]
     fn origins_are_normalised() {
         assert_eq!(
-            parse_origins(Some("https://A.example/, http://b.example")).unwrap(),
+            parse_origins(
+                "PRESENCE_ALLOWED_ORIGINS",
+                Some("https://A.example/, http://b.example")
+            )
+            .unwrap(),
             Some(vec![
                 "https://a.example".to_string(),
                 "http://b.example".to_string()
             ])
         );
-        assert_eq!(parse_origins(None).unwrap(), None);
+        assert_eq!(
+            parse_origins("PRESENCE_ALLOWED_ORIGINS", None).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn an_origin_list_naming_no_origin_is_an_error() {
         for bad in [",,,", " , ", "", "app.example"] {
-            let err = parse_origins(Some(bad)).unwrap_err();
+            let err = parse_origins("PRESENCE_ALLOWED_ORIGINS", Some(bad)).unwrap_err();
             assert!(
                 err.to_string().contains("PRESENCE_ALLOWED_ORIGINS"),
                 "{err}"

@@ -19,6 +19,7 @@ use crate::auth::{Authenticator, DevIdentity, Role};
 use crate::client::ClientContext;
 use crate::http::auth::{query_param, token_of};
 use crate::http::client_ip::client_ip;
+use crate::http::cors::CorsPolicy;
 use crate::http::origin::{OriginPolicy, check_origin};
 use crate::http::upgrade::PeerAddr;
 use crate::http::{error, panel, route_label};
@@ -50,6 +51,8 @@ pub fn all(
         client_origins: client.origins.clone(),
         admin_origins: admin.origins.clone(),
     };
+    let cors = CorsPolicy::new(client.connections.limits.cors_origins.clone());
+    let preflight = preflight(cors.clone());
     let tree = crate::client::routes(client)
         .or(crate::admin::routes(admin))
         .unify()
@@ -58,7 +61,9 @@ pub fn all(
         .or(panel::routes())
         .unify()
         .recover(error::handle_rejection)
-        .unify();
+        .unify()
+        .map(Reply::into_response);
+    let tree = preflight.or(tree).unify();
     warp::ext::optional::<PeerAddr>()
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -70,9 +75,10 @@ pub fn all(
                   query: String,
                   path: FullPath,
                   reply| {
-                let response = Reply::into_response(reply);
+                let mut response = Reply::into_response(reply);
                 refusals.observe(response.status(), peer, &headers, &query);
                 handshakes.observe(path.as_str(), &response, &headers);
+                cors.decorate(path.as_str(), &headers, &mut response);
                 response
             },
         )
@@ -97,6 +103,19 @@ pub fn all(
                     .observe(elapsed);
             }
         }))
+}
+
+/// `OPTIONS` on the CORS paths, when CORS is configured.
+fn preflight(
+    cors: CorsPolicy,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and_then(move |method, path: FullPath, headers: HeaderMap| {
+            let answer = cors.preflight(&method, path.as_str(), &headers);
+            async move { answer.ok_or_else(warp::reject::not_found) }
+        })
 }
 
 /// Counts refused WebSocket upgrades by reason

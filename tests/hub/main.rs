@@ -9,6 +9,7 @@ mod admission;
 mod api;
 mod audit;
 mod auth;
+mod cors;
 mod hardening;
 mod heartbeat;
 mod limits;
