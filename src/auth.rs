@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::model::UserId;
+use crate::revocation::Revocations;
 
 /// What a request may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +49,17 @@ pub enum AuthError {
     /// Dev mode: the `user` parameter is missing or not 1..=128 bytes.
     #[error("query parameter 'user' must be 1 to 128 bytes")]
     BadDevUser,
+    /// A valid token issued before its user's sessions were revoked.
+    #[error("token revoked: this user's sessions were revoked; get a new token")]
+    Revoked,
 }
 
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -77,6 +84,7 @@ pub struct DevIdentity<'a> {
 pub struct Authenticator {
     key: Option<DecodingKey>,
     validation: Validation,
+    revocations: Revocations,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -96,7 +104,13 @@ impl Authenticator {
         Self {
             key: secret.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             validation,
+            revocations: Revocations::default(),
         }
+    }
+
+    /// The deny list every token is checked against (shared by clones).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// True without a JWT secret.
@@ -146,8 +160,17 @@ impl Authenticator {
                 },
             )?;
         let claims = data.claims;
+        let user_id = UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?;
+        self.revocations
+            .check(
+                &user_id,
+                claims.iat,
+                claims.exp,
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(|_| AuthError::Revoked)?;
         Ok(Principal {
-            user_id: UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,
+            user_id,
             name: claims.name,
             org: claims.org,
             role: if claims.role.as_deref() == Some("admin") {

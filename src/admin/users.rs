@@ -94,11 +94,25 @@ pub async fn revoke_user(
     caller: &Caller,
 ) -> Result<warp::reply::Response, ApiError> {
     let outcome = match UserId::parse(user_id) {
-        Ok(user) => hub
-            .presence
-            .terminate_user(user, TerminateReason::Revoked)
-            .await
-            .map_err(ApiError::from),
+        Ok(user) => {
+            // Denied first, so the user's tokens cannot open a session
+            // while the live ones are being ended.
+            let deny = hub
+                .gate
+                .auth
+                .revocations()
+                .revoke(&user, chrono::Utc::now().timestamp());
+            tracing::info!(
+                user_id,
+                revoked_at = deny.revoked_at,
+                denied_until = deny.until,
+                "tokens denied"
+            );
+            hub.presence
+                .terminate_user(user, TerminateReason::Revoked)
+                .await
+                .map_err(ApiError::from)
+        }
         Err(_) => Ok(0),
     };
     let target = AuditTarget {

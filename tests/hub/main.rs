@@ -17,5 +17,6 @@ mod me;
 mod observability;
 mod openapi;
 mod process;
+mod revocation;
 mod status_timing;
 mod ws_protocol;
