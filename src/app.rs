@@ -39,12 +39,15 @@ use crate::metrics::Metrics;
 use crate::model::{NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
 /// Cross-node requests waiting for the replicator (overflow: not found).
 const REMOTE_QUEUE: usize = 4096;
+/// Revokes waiting to be published to the other nodes.
+const REVOKED_QUEUE: usize = 1024;
 
 /// How long shutdown waits for sockets to close.
 const SOCKET_GRACE: Duration = Duration::from_millis(2500);
@@ -143,6 +146,11 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     )));
 
     let stop_replication = CancellationToken::new();
+    let revocations = Revocations::default();
+    let (revoked, revoked_queue) = mpsc::channel(REVOKED_QUEUE);
+    if clustered {
+        revocations.replicate_to(revoked);
+    }
     let link = ReplicationLink {
         local_changes: local_changes_queue,
         republish,
@@ -151,6 +159,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         end_records: Arc::new(history.clone()),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
+        revoked: revoked_queue,
+        revocations: revocations.clone(),
     };
     tasks.push(spawn_replicator(&settings, link, stop_replication.clone())?);
     tasks.push(tokio::spawn(prune_expired(
@@ -180,7 +190,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
     tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
 
-    let edges = Edges::new(
+    let mut edges = Edges::new(
         &settings,
         presence.clone(),
         metrics,
@@ -188,6 +198,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         readiness,
         audit,
     );
+    edges.auth = edges.auth.with_revocations(revocations);
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();

@@ -108,6 +108,13 @@ impl Authenticator {
         }
     }
 
+    /// This authenticator checking tokens against `revocations`.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
     /// The deny list every token is checked against (shared by clones).
     pub fn revocations(&self) -> &Revocations {
         &self.revocations

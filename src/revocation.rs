@@ -12,18 +12,35 @@
 //! tokens issued before it that this hub never saw). Times are Unix
 //! seconds, as in JWT claims; every function takes `now`. The lock is held
 //! for one map operation, never across an `await`.
+//!
+//! In cluster mode every new entry is also handed, without waiting, to a
+//! bounded outbox that the replicator publishes to the other nodes and
+//! keeps in Redis (`cluster/redis/revoked.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
 use crate::model::UserId;
+
+/// A deny entry on its way to (or from) the other nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    /// The revoked user.
+    pub user_id: UserId,
+    /// Their entry.
+    #[serde(flatten)]
+    pub deny: Deny,
+}
 
 /// How long an entry is kept at least, in seconds (one day): tokens issued
 /// before the revoke that this hub never saw may live that long.
 pub const MIN_KEEP_S: i64 = 86_400;
 
 /// The deny entry of one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deny {
     /// When the user was revoked (Unix seconds).
     pub revoked_at: i64,
@@ -61,6 +78,8 @@ struct Lists {
     seen_exp: HashMap<UserId, i64>,
     /// Insertions since the last prune.
     since_prune: usize,
+    /// Where new entries go for the other nodes (cluster mode).
+    outbox: Option<mpsc::Sender<Revoked>>,
 }
 
 /// The shared deny list (cheap clone).
@@ -110,8 +129,22 @@ impl Revocations {
             };
             let merged = lists.denied.get(user).map_or(deny, |old| old.merge(deny));
             lists.denied.insert(user.clone(), merged);
+            if let Some(outbox) = &lists.outbox {
+                let revoked = Revoked {
+                    user_id: user.clone(),
+                    deny: merged,
+                };
+                if outbox.try_send(revoked).is_err() {
+                    tracing::warn!(user_id = %user, "revocation not replicated: the outbox is full");
+                }
+            }
             merged
         })
+    }
+
+    /// Sends every later revoke to `outbox` (the replicator's end).
+    pub fn replicate_to(&self, outbox: mpsc::Sender<Revoked>) {
+        self.with(|lists| lists.outbox = Some(outbox));
     }
 
     /// Adds an entry made elsewhere (another node, the records store).

@@ -6,6 +6,7 @@ mod support;
 
 mod faults;
 mod replication;
+mod revocation;
 
 use support::{HubProcess, RedisServer, unique_namespace};
 
