@@ -147,6 +147,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
 
     let stop_replication = CancellationToken::new();
     let revocations = Revocations::default();
+    load_revoked(history.as_ref(), &revocations).await;
     let (revoked, revoked_queue) = mpsc::channel(REVOKED_QUEUE);
     if clustered {
         revocations.replicate_to(revoked);
@@ -232,6 +233,19 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
 /// Redis in cluster mode, else memory mirrored to `PRESENCE_HISTORY_FILE`
 /// when set. Beside a database, that file is imported at start and appended
 /// to from then on.
+/// The deny entries the records store kept (none when it keeps none).
+async fn load_revoked(history: &dyn HistoryStore, revocations: &Revocations) {
+    let now = chrono::Utc::now().timestamp();
+    match history.load_revoked(now).await {
+        Ok(entries) => {
+            for revoked in entries {
+                revocations.insert(revoked.user_id, revoked.deny, now);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "revoked users not loaded from the records store"),
+    }
+}
+
 async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
     let store: Arc<dyn HistoryStore> = match &settings.database {
         DatabaseUrl::Memory => {

@@ -12,6 +12,7 @@ use crate::http::error::ApiError;
 use crate::model::{AuditAction, AuditTarget};
 use crate::model::{UserDetail, UserId, UserStatus, UserView};
 use crate::presence::TerminateReason;
+use crate::revocation::Revoked;
 
 #[derive(Serialize)]
 struct UserList {
@@ -108,6 +109,15 @@ pub async fn revoke_user(
                 denied_until = deny.until,
                 "tokens denied"
             );
+            let kept = Revoked {
+                user_id: user.clone(),
+                deny,
+            };
+            if let Err(err) = hub.history.save_revoked(kept).await {
+                // Still denied here (and on the other nodes); only a restart
+                // of a single node would forget it.
+                tracing::warn!(user_id, error = %err, "revocation not kept in the records store");
+            }
             hub.presence
                 .terminate_user(user, TerminateReason::Revoked)
                 .await

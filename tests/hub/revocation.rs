@@ -93,3 +93,28 @@ async fn a_revoked_token_cannot_reconnect_and_a_new_one_can() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_revoke_kept_in_sqlite_outlives_a_restart() {
+    within(LIMIT, async {
+        let dir = crate::support::temp::TempDir::new("revoked");
+        let url = format!("sqlite://{}", dir.join("records.db").display());
+        let configure = |c: &mut presence_hub::Config| {
+            c.jwt_secret = Some(SECRET.into());
+            c.database_url = Some(url.clone());
+        };
+        let alice = token(&json!({"sub": "alice", "iat": now(), "exp": now() + 600}));
+        let hub = TestHub::start(configure).await;
+        assert_eq!(heartbeat(&hub, &alice).await.0, 200);
+        revoke(&hub, "alice").await;
+        assert_eq!(heartbeat(&hub, &alice).await.0, 401);
+        hub.shutdown().await;
+
+        let hub = TestHub::start(configure).await;
+        let (status, body) = heartbeat(&hub, &alice).await;
+        assert_eq!(status, 401, "{body}");
+        let fresh = token(&json!({"sub": "alice", "iat": now() + 1, "exp": now() + 600}));
+        assert_eq!(heartbeat(&hub, &fresh).await.0, 200);
+    })
+    .await;
+}
