@@ -208,6 +208,24 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         header_timeout: settings.admission.handshake_timeout,
         loopback_hosts_only: dev_mode && !settings.insecure_dev,
     };
+    let metrics_only = settings.metrics.then(|| OpsContext {
+        presence: presence.clone(),
+        readiness: edges.readiness.clone(),
+        metrics: edges.metrics.clone(),
+        metrics_enabled: true,
+    });
+    if let (Some(addr), Some(ops)) = (settings.metrics_bind, metrics_only) {
+        let metrics_listener = server::bind(addr, settings.listen_backlog)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        tracing::info!(addr = %addr, "metrics on their own listener");
+        tasks.push(tokio::spawn(server::serve(
+            metrics_listener,
+            crate::ops::metrics_only(ops),
+            policy.clone(),
+            closing.clone(),
+            http_connections.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(server::serve(
         listener,
         edges.routes(auditor),
@@ -229,10 +247,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     })
 }
 
-/// The store `PRESENCE_DATABASE_URL` names. `memory:` keeps v1's choice:
-/// Redis in cluster mode, else memory mirrored to `PRESENCE_HISTORY_FILE`
-/// when set. Beside a database, that file is imported at start and appended
-/// to from then on.
 /// The deny entries the records store kept (none when it keeps none).
 async fn load_revoked(history: &dyn HistoryStore, revocations: &Revocations) {
     let now = chrono::Utc::now().timestamp();
@@ -246,6 +260,10 @@ async fn load_revoked(history: &dyn HistoryStore, revocations: &Revocations) {
     }
 }
 
+/// The store `PRESENCE_DATABASE_URL` names. `memory:` keeps v1's choice:
+/// Redis in cluster mode, else memory mirrored to `PRESENCE_HISTORY_FILE`
+/// when set. Beside a database, that file is imported at start and appended
+/// to from then on.
 async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
     let store: Arc<dyn HistoryStore> = match &settings.database {
         DatabaseUrl::Memory => {
@@ -350,7 +368,8 @@ impl Edges {
             away_after: settings.presence.away_after,
             http_session_ttl: settings.presence.http_session_ttl,
             api_rate_limit: settings.api_rate_limit,
-            metrics_enabled: settings.metrics,
+            // With a listener of its own, /metrics is not on the main one.
+            metrics_enabled: settings.metrics && settings.metrics_bind.is_none(),
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
             audit,

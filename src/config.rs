@@ -124,6 +124,11 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub metrics: bool,
 
+    /// Serve /metrics on this IP:PORT instead of PRESENCE_BIND (then not on
+    /// the main listener), e.g. 127.0.0.1:9090.
+    #[arg(long, env = "PRESENCE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
     /// Log format: text or json (level from RUST_LOG).
     #[arg(long, env = "PRESENCE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -290,6 +295,8 @@ pub struct Settings {
     pub api_rate_limit: RateLimit,
     /// Serve /metrics.
     pub metrics: bool,
+    /// Serve /metrics on its own listener here (None: on the main one).
+    pub metrics_bind: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
     /// Connection limits and handshake timeouts.
@@ -327,6 +334,7 @@ impl Config {
             database_url: None,
             api_rate_limit: "50/s".into(),
             metrics: true,
+            metrics_bind: None,
             log_format: LogFormat::Text,
             admin_queue: 4096,
             listen_backlog: 4096,
@@ -387,6 +395,7 @@ impl Config {
                     reason,
                 })?,
             metrics: self.metrics,
+            metrics_bind: self.parse_metrics_bind()?,
             log_format: self.log_format,
             admission: AdmissionConfig {
                 max_connections: self.max_connections,
@@ -429,6 +438,20 @@ impl Config {
             value: self.bind.clone(),
             reason: "expected IP:PORT, e.g. 127.0.0.1:8080".into(),
         })
+    }
+
+    fn parse_metrics_bind(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(text) = &self.metrics_bind else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                variable: "PRESENCE_METRICS_BIND",
+                value: text.clone(),
+                reason: "expected IP:PORT, e.g. 127.0.0.1:9090".into(),
+            })
     }
 
     fn check_relations(&self) -> Result<(), ConfigError> {

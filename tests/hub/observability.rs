@@ -281,3 +281,33 @@ fn the_alert_rules_name_only_exported_metrics() {
     }
     assert!(rules.contains("up{job=\"presence-hub\"} == 0"));
 }
+
+#[tokio::test]
+async fn metrics_bind_moves_metrics_to_their_own_listener() {
+    within(LIMIT, async {
+        let port = crate::support::free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let hub = crate::support::HubProcess::start(&[
+            ("PRESENCE_METRICS_BIND", bind.as_str()),
+            ("PRESENCE_DATABASE_URL", "memory:"),
+        ])
+        .await;
+        let main = reqwest::get(hub.http("/metrics")).await.unwrap();
+        assert_eq!(main.status(), 404, "not on the main listener");
+        let scrape = reqwest::get(format!("http://{bind}/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(scrape.status(), 200);
+        let text = scrape.text().await.unwrap();
+        assert!(text.contains("# TYPE presence_build_info gauge"), "{text}");
+        let other = reqwest::get(format!("http://{bind}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 404, "only /metrics there");
+        assert_eq!(
+            reqwest::get(hub.http("/healthz")).await.unwrap().status(),
+            200
+        );
+    })
+    .await;
+}
