@@ -50,6 +50,17 @@ async fn a_revoke_on_one_node_denies_the_token_on_every_node() {
         client.recv_type("welcome", ms(5000)).await;
 
         let admin = jwt(SECRET, "ops", Some("admin"), 60);
+        eventually(ms(10_000), "b sees alice's session", || async {
+            let response = reqwest::Client::new()
+                .get(b.http("/api/v1/users/alice"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .ok()?;
+            let body: Value = response.json().await.ok()?;
+            (body["session_count"] == 1).then_some(())
+        })
+        .await;
         let response = reqwest::Client::new()
             .delete(b.http("/api/v1/users/alice/sessions"))
             .bearer_auth(&admin)
