@@ -1,8 +1,9 @@
 //! Owns the route tree: every route of the hub composed in one place, the
 //! one `recover` that turns every rejection into the JSON error body, the
-//! request counter, and the audit of refused authentication (every 401 and
-//! 403 answer, whichever route gave it). It is the only module that knows
-//! every edge.
+//! request counter and duration histograms, refused WebSocket handshakes
+//! by reason, CORS (`http::cors`) on the routes it covers, and the audit of
+//! refused authentication (every 401 and 403 answer, whichever route gave
+//! it). It is the only module that knows every edge.
 
 use std::net::IpAddr;
 use std::sync::Arc;
