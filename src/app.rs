@@ -41,6 +41,7 @@ use crate::metrics::Metrics;
 use crate::model::{Applied, NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
 use crate::webhooks::{WebhookStatus, Webhooks};
 
@@ -48,6 +49,8 @@ use crate::webhooks::{WebhookStatus, Webhooks};
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
 /// Cross-node requests waiting for the replicator (overflow: not found).
 const REMOTE_QUEUE: usize = 4096;
+/// Revokes waiting to be published to the other nodes.
+const REVOKED_QUEUE: usize = 1024;
 
 /// How long shutdown waits for sockets to close.
 const SOCKET_GRACE: Duration = Duration::from_millis(2500);
@@ -179,6 +182,12 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         metrics.clone(),
     )));
 
+    let revocations = Revocations::default();
+    load_revoked(history.as_ref(), &revocations).await;
+    let (revoked, revoked_queue) = mpsc::channel(REVOKED_QUEUE);
+    if clustered {
+        revocations.replicate_to(revoked);
+    }
     let link = ReplicationLink {
         local_changes: local_changes_queue,
         republish,
@@ -187,6 +196,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         end_records: Arc::new(history.clone()),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
+        revoked: revoked_queue,
+        revocations: revocations.clone(),
     };
     tasks.push(spawn_replicator(&settings, link, stop_replication.clone())?);
     tasks.push(tokio::spawn(prune_expired(
@@ -227,6 +238,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     edges.alerts = alerts;
     edges.auth_failures = auth_failures;
     edges.observer_drops = observer_drops;
+    edges.auth = edges.auth.with_revocations(revocations);
     let http_connections = TaskTracker::new();
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
@@ -235,6 +247,25 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         header_timeout: settings.admission.handshake_timeout,
         loopback_hosts_only: dev_mode && !settings.insecure_dev,
     };
+    let metrics_only = settings.metrics.then(|| OpsContext {
+        presence: presence.clone(),
+        readiness: edges.readiness.clone(),
+        metrics: edges.metrics.clone(),
+        metrics_enabled: true,
+        observer_drops: edges.observer_drops.clone(),
+    });
+    if let (Some(addr), Some(ops)) = (settings.metrics_bind, metrics_only) {
+        let metrics_listener = server::bind(addr, settings.listen_backlog)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        tracing::info!(addr = %addr, "metrics on their own listener");
+        tasks.push(tokio::spawn(server::serve(
+            metrics_listener,
+            crate::ops::metrics_only(ops),
+            policy.clone(),
+            closing.clone(),
+            http_connections.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(server::serve(
         listener,
         edges.routes(auditor),
@@ -254,6 +285,19 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication,
         tasks,
     })
+}
+
+/// The deny entries the records store kept (none when it keeps none).
+async fn load_revoked(history: &dyn HistoryStore, revocations: &Revocations) {
+    let now = chrono::Utc::now().timestamp();
+    match history.load_revoked(now).await {
+        Ok(entries) => {
+            for revoked in entries {
+                revocations.insert(revoked.user_id, revoked.deny, now);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "revoked users not loaded from the records store"),
+    }
 }
 
 /// The store `PRESENCE_DATABASE_URL` names. `memory:` keeps v1's choice:
@@ -400,7 +444,8 @@ impl Edges {
             away_after: settings.presence.away_after,
             http_session_ttl: settings.presence.http_session_ttl,
             api_rate_limit: settings.api_rate_limit,
-            metrics_enabled: settings.metrics,
+            // With a listener of its own, /metrics is not on the main one.
+            metrics_enabled: settings.metrics && settings.metrics_bind.is_none(),
             sockets: TaskTracker::new(),
             closing: CancellationToken::new(),
             audit,

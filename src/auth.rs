@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::model::{RoomName, UserId};
+use crate::revocation::Revocations;
 
 /// What a request may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +90,17 @@ pub enum AuthError {
     /// Dev mode: the `user` parameter is missing or not 1..=128 bytes.
     #[error("query parameter 'user' must be 1 to 128 bytes")]
     BadDevUser,
+    /// A valid token issued before its user's sessions were revoked.
+    #[error("token revoked: this user's sessions were revoked; get a new token")]
+    Revoked,
 }
 
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
     #[serde(default)]
-    exp: Option<i64>,
+    iat: Option<i64>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -122,6 +127,7 @@ pub struct DevIdentity<'a> {
 pub struct Authenticator {
     key: Option<DecodingKey>,
     validation: Validation,
+    revocations: Revocations,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -141,7 +147,20 @@ impl Authenticator {
         Self {
             key: secret.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             validation,
+            revocations: Revocations::default(),
         }
+    }
+
+    /// This authenticator checking tokens against `revocations`.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The deny list every token is checked against (shared by clones).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// True without a JWT secret.
@@ -193,8 +212,17 @@ impl Authenticator {
                 },
             )?;
         let claims = data.claims;
+        let user_id = UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?;
+        self.revocations
+            .check(
+                &user_id,
+                claims.iat,
+                claims.exp,
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(|_| AuthError::Revoked)?;
         Ok(Principal {
-            user_id: UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,
+            user_id,
             name: claims.name,
             org: claims.org,
             role: if claims.role.as_deref() == Some("admin") {
@@ -202,7 +230,7 @@ impl Authenticator {
             } else {
                 Role::Client
             },
-            expires_at: claims.exp.map(|exp| exp.saturating_mul(1000)),
+            expires_at: Some(claims.exp.saturating_mul(1000)),
             rooms: RoomGrant::Listed(claims.rooms.unwrap_or_default()),
         })
     }

@@ -91,6 +91,12 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
 
+    /// Comma list of origins whose pages may fetch /presence-client.js,
+    /// POST /api/v1/heartbeat and use /api/v1/me/* (CORS); unset sends no
+    /// CORS headers.
+    #[arg(long, env = "PRESENCE_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
     /// Comma list of proxy IPs or CIDRs whose X-Forwarded-For is honoured.
     #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
@@ -118,6 +124,11 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_METRICS", default_value_t = true, action = ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub metrics: bool,
+
+    /// Serve /metrics on this IP:PORT instead of PRESENCE_BIND (then not on
+    /// the main listener), e.g. 127.0.0.1:9090.
+    #[arg(long, env = "PRESENCE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 
     /// Log format: text or json (level from RUST_LOG).
     #[arg(long, env = "PRESENCE_LOG_FORMAT", default_value = "text")]
@@ -324,6 +335,8 @@ pub struct ClientLimits {
     pub dead_after: Duration,
     /// Allowed `Origin` values (None = any).
     pub allowed_origins: Option<Vec<String>>,
+    /// Origins answered with CORS headers (None = no CORS).
+    pub cors_origins: Option<Vec<String>>,
     /// Proxies whose X-Forwarded-For is honoured.
     pub trusted_proxies: Vec<IpNet>,
     /// Message rate per connection (burst twice that).
@@ -397,6 +410,8 @@ pub struct Settings {
     pub api_rate_limit: RateLimit,
     /// Serve /metrics.
     pub metrics: bool,
+    /// Serve /metrics on its own listener here (None: on the main one).
+    pub metrics_bind: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
     /// Connection limits and handshake timeouts.
@@ -433,12 +448,14 @@ impl Config {
             max_message_bytes: 4096,
             history_retention: Duration::from_secs(30 * 86_400),
             allowed_origins: None,
+            cors_origins: None,
             trusted_proxies: String::new(),
             insecure_dev: false,
             history_file: None,
             database_url: None,
             api_rate_limit: "50/s".into(),
             metrics: true,
+            metrics_bind: None,
             log_format: LogFormat::Text,
             admin_queue: 4096,
             listen_backlog: 4096,
@@ -487,7 +504,11 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 heartbeat_interval: self.heartbeat_interval,
                 dead_after: self.dead_after,
-                allowed_origins: parse_origins(self.allowed_origins.as_deref())?,
+                allowed_origins: parse_origins(
+                    "PRESENCE_ALLOWED_ORIGINS",
+                    self.allowed_origins.as_deref(),
+                )?,
+                cors_origins: parse_origins("PRESENCE_CORS_ORIGINS", self.cors_origins.as_deref())?,
                 trusted_proxies: parse_proxies(&self.trusted_proxies)?,
                 message_rate: self.client_rate_limit.parse().map_err(|reason| {
                     ConfigError::Invalid {
@@ -516,6 +537,7 @@ impl Config {
                     reason,
                 })?,
             metrics: self.metrics,
+            metrics_bind: self.parse_metrics_bind()?,
             log_format: self.log_format,
             admission: AdmissionConfig {
                 max_connections: self.max_connections,
@@ -653,6 +675,20 @@ impl Config {
         })
     }
 
+    fn parse_metrics_bind(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(text) = &self.metrics_bind else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                variable: "PRESENCE_METRICS_BIND",
+                value: text.clone(),
+                reason: "expected IP:PORT, e.g. 127.0.0.1:9090".into(),
+            })
+    }
+
     fn check_relations(&self) -> Result<(), ConfigError> {
         let conflict = |variable, reason: String| Err(ConfigError::Conflict { variable, reason });
         if let Some(secret) = &self.jwt_secret
@@ -752,12 +788,15 @@ impl Config {
 /// `/`). A value naming no origin (`""`, `",,,"`) is an error rather than
 /// "allow any", and so is an entry that is not `*`, `null` or
 /// `scheme://host[:port]`.
-fn parse_origins(list: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+fn parse_origins(
+    variable: &'static str,
+    list: Option<&str>,
+) -> Result<Option<Vec<String>>, ConfigError> {
     let Some(list) = list else {
         return Ok(None);
     };
     let invalid = |reason: &str| ConfigError::Invalid {
-        variable: "PRESENCE_ALLOWED_ORIGINS",
+        variable,
         value: list.to_string(),
         reason: reason.to_string(),
     };
@@ -1027,19 +1066,26 @@ mod tests {
     #[test]
     fn origins_are_normalised() {
         assert_eq!(
-            parse_origins(Some("https://A.example/, http://b.example")).unwrap(),
+            parse_origins(
+                "PRESENCE_ALLOWED_ORIGINS",
+                Some("https://A.example/, http://b.example")
+            )
+            .unwrap(),
             Some(vec![
                 "https://a.example".to_string(),
                 "http://b.example".to_string()
             ])
         );
-        assert_eq!(parse_origins(None).unwrap(), None);
+        assert_eq!(
+            parse_origins("PRESENCE_ALLOWED_ORIGINS", None).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn an_origin_list_naming_no_origin_is_an_error() {
         for bad in [",,,", " , ", "", "app.example"] {
-            let err = parse_origins(Some(bad)).unwrap_err();
+            let err = parse_origins("PRESENCE_ALLOWED_ORIGINS", Some(bad)).unwrap_err();
             assert!(
                 err.to_string().contains("PRESENCE_ALLOWED_ORIGINS"),
                 "{err}"

@@ -25,6 +25,16 @@ impl Keys {
         format!("{}:deltas", self.namespace)
     }
 
+    /// The hash of deny entries (user id to JSON), kept while they last.
+    pub fn revoked(&self) -> String {
+        format!("{}:revoked", self.namespace)
+    }
+
+    /// The channel new deny entries are published to.
+    pub fn revoked_channel(&self) -> String {
+        format!("{}:revoked:new", self.namespace)
+    }
+
     /// The set of node ids that have published state.
     pub fn nodes(&self) -> String {
         format!("{}:nodes", self.namespace)

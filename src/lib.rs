@@ -15,6 +15,7 @@
 //! - [`client`]: `/ws`, one task per client connection.
 //! - [`admin`]: `/admin/ws` and the admin API.
 //! - [`routes`]: the route tree, composed in one place.
+//! - [`revocation`]: the deny list of revoked users' tokens.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`http`]: transport: listener, upgrade hand-off, WebSocket close,
 //!   errors, auth filters, origin check, client IPs, the embedded panel.
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod presence;
+pub mod revocation;
 pub mod routes;
 pub mod shutdown;
 pub mod telemetry;

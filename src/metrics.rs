@@ -5,7 +5,8 @@
 //! a ping is one atomic add.
 
 use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Counters for one kind of client message.
@@ -139,6 +140,9 @@ pub struct Metrics {
     pub alerts_raised: IntCounterVec,
     /// Engine changes dropped for a full observer queue (alerts, webhooks).
     pub observer_drops: IntCounter,
+    /// Latency histograms, build info, session starts and handshake
+    /// rejections.
+    pub ops: OpsMetrics,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -315,9 +319,11 @@ impl Metrics {
                 "presence_observer_drops_total",
                 "Engine changes the alert task or the webhook dispatcher missed (queue full)",
             ))?,
+            ops: OpsMetrics::new()?,
             registry,
         };
         metrics.register_all(messages_in, messages_out)?;
+        metrics.ops.register(&metrics.registry)?;
         // Shown at 0 from the start, so a dashboard can alert on any increase.
         for reason in ["overflow", "shutdown"] {
             metrics.history_dropped.with_label_values(&[reason]);
@@ -382,5 +388,164 @@ impl Metrics {
             tracing::error!(error = %err, "encoding metrics failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Latency histograms, build info, session starts and handshake rejections.
+// Bucket choices are documented in docs/operations.md.
+// ---------------------------------------------------------------------------
+
+/// Sub-millisecond to a quarter second: in-process work (ping handling,
+/// admin fan-out).
+const FAST_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+];
+/// One millisecond to ten seconds: HTTP requests, handshakes, cross-node
+/// propagation through Redis.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// One second to a day: how long sessions last.
+const SESSION_BUCKETS: &[f64] = &[
+    1.0, 10.0, 60.0, 300.0, 900.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 86_400.0,
+];
+
+/// Why a WebSocket upgrade (`/ws`, `/admin/ws`) was refused: the label
+/// values of `presence_handshake_rejections_total`.
+pub const HANDSHAKE_REJECTION_REASONS: &[&str] = &[
+    "unauthorized",
+    "forbidden",
+    "origin",
+    "limits",
+    "bad_handshake",
+    "shutdown",
+    "other",
+];
+
+/// The version and commit the binary was built from.
+pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `git rev-parse --short HEAD` at build time, or `unknown`.
+pub const BUILD_COMMIT: &str = env!("PRESENCE_BUILD_COMMIT");
+
+/// Histograms and counters an operator alerts on.
+#[derive(Debug, Clone)]
+pub struct OpsMetrics {
+    /// From a `ping` frame read to its `pong` written, in seconds.
+    pub ping_latency: Histogram,
+    /// From an upgrade request to its 101 answer, in seconds, by endpoint.
+    pub handshake_duration: HistogramVec,
+    /// HTTP request duration by route template, in seconds.
+    pub http_duration: HistogramVec,
+    /// From the engine's publish to an admin stream's write, in seconds.
+    pub admin_fanout_delay: Histogram,
+    /// From a remote delta's origin timestamp to its apply, in seconds.
+    pub propagation_delay: Histogram,
+    /// Length of ended sessions, in seconds.
+    pub session_duration: Histogram,
+    /// Sessions started (WebSocket and HTTP heartbeat).
+    pub sessions_started: IntCounter,
+    /// Refused WebSocket upgrades by reason.
+    pub handshake_rejections: IntCounterVec,
+    /// `presence_build_info{version,commit}`, always 1.
+    pub build_info: IntGaugeVec,
+    /// 1 when `/readyz` answers 200, else 0 (set at scrape time).
+    pub ready: IntGauge,
+}
+
+fn histogram(name: &str, help: &str, buckets: &[f64]) -> HistogramOpts {
+    HistogramOpts::new(name, help).buckets(buckets.to_vec())
+}
+
+impl OpsMetrics {
+    fn new() -> Result<Self, prometheus::Error> {
+        let ops = Self {
+            ping_latency: Histogram::with_opts(histogram(
+                "presence_ping_latency_seconds",
+                "From a ping frame read to its pong written",
+                FAST_BUCKETS,
+            ))?,
+            handshake_duration: HistogramVec::new(
+                histogram(
+                    "presence_handshake_duration_seconds",
+                    "From a WebSocket upgrade request to its 101 answer, by endpoint",
+                    REQUEST_BUCKETS,
+                ),
+                &["endpoint"],
+            )?,
+            http_duration: HistogramVec::new(
+                histogram(
+                    "presence_http_request_duration_seconds",
+                    "HTTP request duration by route template",
+                    REQUEST_BUCKETS,
+                ),
+                &["route"],
+            )?,
+            admin_fanout_delay: Histogram::with_opts(histogram(
+                "presence_admin_fanout_delay_seconds",
+                "From the engine publishing a change to an admin stream writing it",
+                FAST_BUCKETS,
+            ))?,
+            propagation_delay: Histogram::with_opts(histogram(
+                "presence_replication_propagation_seconds",
+                "From a remote delta's origin timestamp to its apply on this node",
+                REQUEST_BUCKETS,
+            ))?,
+            session_duration: Histogram::with_opts(histogram(
+                "presence_session_duration_seconds",
+                "Length of ended sessions",
+                SESSION_BUCKETS,
+            ))?,
+            sessions_started: IntCounter::with_opts(opts(
+                "presence_sessions_started_total",
+                "Sessions started (WebSocket and HTTP heartbeat)",
+            ))?,
+            handshake_rejections: IntCounterVec::new(
+                opts(
+                    "presence_handshake_rejections_total",
+                    "Refused WebSocket upgrades, by reason",
+                ),
+                &["reason"],
+            )?,
+            build_info: IntGaugeVec::new(
+                opts(
+                    "presence_build_info",
+                    "The hub's version and commit (always 1)",
+                ),
+                &["version", "commit"],
+            )?,
+            ready: IntGauge::with_opts(opts(
+                "presence_ready",
+                "1 when /readyz answers 200, 0 when it answers 503",
+            ))?,
+        };
+        ops.build_info
+            .with_label_values(&[BUILD_VERSION, BUILD_COMMIT])
+            .set(1);
+        // Shown at 0 from the start, so an alert can use increase().
+        for reason in HANDSHAKE_REJECTION_REASONS {
+            ops.handshake_rejections.with_label_values(&[reason]);
+        }
+        Ok(ops)
+    }
+
+    fn register(&self, r: &Registry) -> Result<(), prometheus::Error> {
+        r.register(Box::new(self.ping_latency.clone()))?;
+        r.register(Box::new(self.handshake_duration.clone()))?;
+        r.register(Box::new(self.http_duration.clone()))?;
+        r.register(Box::new(self.admin_fanout_delay.clone()))?;
+        r.register(Box::new(self.propagation_delay.clone()))?;
+        r.register(Box::new(self.session_duration.clone()))?;
+        r.register(Box::new(self.sessions_started.clone()))?;
+        r.register(Box::new(self.handshake_rejections.clone()))?;
+        r.register(Box::new(self.build_info.clone()))?;
+        r.register(Box::new(self.ready.clone()))?;
+        Ok(())
+    }
+
+    /// Counts a refused upgrade; `reason` is one of
+    /// `HANDSHAKE_REJECTION_REASONS`.
+    pub fn handshake_rejected(&self, reason: &str) {
+        self.handshake_rejections.with_label_values(&[reason]).inc();
     }
 }

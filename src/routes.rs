@@ -1,9 +1,10 @@
 //! Owns the route tree: every route of the hub composed in one place, the
 //! one `recover` that turns every rejection into the JSON error body, the
-//! request counter, and what every 401 and 403 answer feeds, whichever route
-//! gave it: the audit of refused authentication and the count of 401s per
-//! client IP (for the `auth_failures` alert). It is the only module that
-//! knows every edge.
+//! request counter and duration histograms, refused WebSocket handshakes
+//! by reason, CORS (`http::cors`) on the routes it covers, and what every
+//! 401 and 403 answer feeds, whichever route gave it: the audit of refused
+//! authentication and the count of 401s per client IP (for the
+//! `auth_failures` alert). It is the only module that knows every edge.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use warp::Filter;
 use warp::http::{HeaderMap, StatusCode};
+use warp::path::FullPath;
 use warp::reply::Reply;
 
 use crate::admin::AdminContext;
@@ -20,6 +22,8 @@ use crate::auth::{Authenticator, DevIdentity, Role};
 use crate::client::ClientContext;
 use crate::http::auth::{query_param, token_of};
 use crate::http::client_ip::client_ip;
+use crate::http::cors::CorsPolicy;
+use crate::http::origin::{OriginPolicy, check_origin};
 use crate::http::upgrade::PeerAddr;
 use crate::http::{error, panel, route_label};
 use crate::metrics::Metrics;
@@ -47,6 +51,13 @@ pub fn all(
     refusals: RefusalAudit,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let metrics: Metrics = ops.metrics.clone();
+    let handshakes = HandshakeRefusals {
+        metrics: metrics.clone(),
+        client_origins: client.origins.clone(),
+        admin_origins: admin.origins.clone(),
+    };
+    let cors = CorsPolicy::new(client.connections.limits.cors_origins.clone());
+    let preflight = preflight(cors.clone());
     let tree = crate::client::routes(client)
         .or(crate::admin::routes(admin))
         .unify()
@@ -55,15 +66,24 @@ pub fn all(
         .or(panel::routes())
         .unify()
         .recover(error::handle_rejection)
-        .unify();
+        .unify()
+        .map(Reply::into_response);
+    let tree = preflight.or(tree).unify();
     warp::ext::optional::<PeerAddr>()
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::path::full())
         .and(tree)
         .map(
-            move |peer: Option<PeerAddr>, headers: HeaderMap, query: String, reply| {
-                let response = Reply::into_response(reply);
+            move |peer: Option<PeerAddr>,
+                  headers: HeaderMap,
+                  query: String,
+                  path: FullPath,
+                  reply| {
+                let mut response = Reply::into_response(reply);
                 refusals.observe(response.status(), peer, &headers, &query);
+                handshakes.observe(path.as_str(), &response, &headers);
+                cors.decorate(path.as_str(), &headers, &mut response);
                 response
             },
         )
@@ -73,7 +93,76 @@ pub fn all(
                 .api_requests
                 .with_label_values(&[route, info.status().as_str()])
                 .inc();
+            let elapsed = info.elapsed().as_secs_f64();
+            if info.status() == StatusCode::SWITCHING_PROTOCOLS {
+                metrics
+                    .ops
+                    .handshake_duration
+                    .with_label_values(&[route])
+                    .observe(elapsed);
+            } else {
+                metrics
+                    .ops
+                    .http_duration
+                    .with_label_values(&[route])
+                    .observe(elapsed);
+            }
         }))
+}
+
+/// `OPTIONS` on the CORS paths, when CORS is configured.
+fn preflight(
+    cors: CorsPolicy,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and_then(move |method, path: FullPath, headers: HeaderMap| {
+            let answer = cors.preflight(&method, path.as_str(), &headers);
+            async move { answer.ok_or_else(warp::reject::not_found) }
+        })
+}
+
+/// Counts refused WebSocket upgrades by reason
+/// (`presence_handshake_rejections_total`).
+#[derive(Debug, Clone)]
+struct HandshakeRefusals {
+    metrics: Metrics,
+    client_origins: OriginPolicy,
+    admin_origins: OriginPolicy,
+}
+
+impl HandshakeRefusals {
+    fn observe(&self, path: &str, response: &warp::reply::Response, headers: &HeaderMap) {
+        let status = response.status();
+        let origins = match path {
+            "/ws" => &self.client_origins,
+            "/admin/ws" => &self.admin_origins,
+            _ => return,
+        };
+        if status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::METHOD_NOT_ALLOWED {
+            return;
+        }
+        let reason = match status {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            // A 403 is a refused origin or a token without the admin role.
+            StatusCode::FORBIDDEN if check_origin(headers, origins).is_err() => "origin",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::TOO_MANY_REQUESTS => "limits",
+            // Admission control asks to retry; a hub shutting down does not.
+            StatusCode::SERVICE_UNAVAILABLE
+                if response
+                    .headers()
+                    .contains_key(warp::http::header::RETRY_AFTER) =>
+            {
+                "limits"
+            }
+            StatusCode::SERVICE_UNAVAILABLE => "shutdown",
+            StatusCode::BAD_REQUEST | StatusCode::UPGRADE_REQUIRED => "bad_handshake",
+            _ => "other",
+        };
+        self.metrics.ops.handshake_rejected(reason);
+    }
 }
 
 impl RefusalAudit {

@@ -231,7 +231,7 @@ export function terminatePrompt(session) {
   const page = session?.page ? ` (${session.page})` : '';
   return {
     title: 'Terminate session?',
-    message: `This ends ${who}'s session on ${describeDevice(session)}${page}. The tab is told it was terminated and does not reconnect.`,
+    message: `This ends ${who}'s session on ${describeDevice(session)}${page}. The tab is told it was terminated and does not reconnect by itself, but the user's token still works: reloading the page starts a new session. To keep the user out, use Sign out everywhere.`,
     confirmLabel: 'Terminate session',
   };
 }
@@ -240,7 +240,7 @@ export function terminatePrompt(session) {
 export function revokePrompt(user, userId, count) {
   return {
     title: 'Sign out everywhere?',
-    message: `This ends all ${count} live session${count === 1 ? '' : 's'} of ${user?.name || userId} (${userId}). Their tabs are told they were signed out and do not reconnect.`,
+    message: `This ends all ${count} live session${count === 1 ? '' : 's'} of ${user?.name || userId} (${userId}). Their tabs are told they were signed out, and the tokens they hold are refused from now on (until those tokens expire), on every node. Signing in again for a new token works.`,
     confirmLabel: 'Sign out everywhere',
   };
 }

@@ -83,6 +83,7 @@ async fn stream_events(
                     if ws.feed(Message::text(frame.to_text(seq))).await.is_err() {
                         return (None, "");
                     }
+                    hub.metrics.ops.admin_fanout_delay.observe(frame.age().as_secs_f64());
                     if subscription.events.is_empty() && ws.flush().await.is_err() {
                         return (None, "");
                     }

@@ -12,6 +12,7 @@ use crate::http::error::ApiError;
 use crate::model::{AuditAction, AuditTarget};
 use crate::model::{UserDetail, UserId, UserStatus, UserView};
 use crate::presence::TerminateReason;
+use crate::revocation::Revoked;
 
 #[derive(Serialize)]
 struct UserList {
@@ -94,11 +95,34 @@ pub async fn revoke_user(
     caller: &Caller,
 ) -> Result<warp::reply::Response, ApiError> {
     let outcome = match UserId::parse(user_id) {
-        Ok(user) => hub
-            .presence
-            .terminate_user(user, TerminateReason::Revoked)
-            .await
-            .map_err(ApiError::from),
+        Ok(user) => {
+            // Denied first, so the user's tokens cannot open a session
+            // while the live ones are being ended.
+            let deny = hub
+                .gate
+                .auth
+                .revocations()
+                .revoke(&user, chrono::Utc::now().timestamp());
+            tracing::info!(
+                user_id,
+                revoked_at = deny.revoked_at,
+                denied_until = deny.until,
+                "tokens denied"
+            );
+            let kept = Revoked {
+                user_id: user.clone(),
+                deny,
+            };
+            if let Err(err) = hub.history.save_revoked(kept).await {
+                // Still denied here (and on the other nodes); only a restart
+                // of a single node would forget it.
+                tracing::warn!(user_id, error = %err, "revocation not kept in the records store");
+            }
+            hub.presence
+                .terminate_user(user, TerminateReason::Revoked)
+                .await
+                .map_err(ApiError::from)
+        }
         Err(_) => Ok(0),
     };
     let target = AuditTarget {

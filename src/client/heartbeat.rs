@@ -150,6 +150,7 @@ async fn open_session(
     };
     let id = session.id;
     hub.presence.open(Box::new(session), None).await?;
+    hub.connections.metrics.ops.sessions_started.inc();
     Ok((id, SessionStatus::Active))
 }
 

@@ -134,6 +134,9 @@ pub async fn serve_connection(
     async move {
         let mut connection =
             Connection::new(ws, ctx.clone(), id, liveness, user, expires_at, access);
+        if !connected.resumed {
+            ctx.metrics.ops.sessions_started.inc();
+        }
         tracing::debug!(resumed = connected.resumed, "session attached");
         let outcome = connection
             .run(&connected.resume_token, connected.resumed)
@@ -445,6 +448,11 @@ impl Connection {
                 let pong = pong_text(id, now);
                 self.on_activity(page, now).await;
                 let _ = self.send_text(pong, OutFrame::Pong).await;
+                self.ctx
+                    .metrics
+                    .ops
+                    .ping_latency
+                    .observe(self.last_frame.elapsed().as_secs_f64());
             }
             ClientMessage::Status { manual } => {
                 self.ctx.metrics.messages_in.status.inc();

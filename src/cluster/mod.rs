@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::model::{SessionId, SessionView};
 use crate::presence::{Change, PresenceHandle, RemoteCommand};
+use crate::revocation::{Revocations, Revoked};
 
 /// Whether the node can serve, and if not, why (`/readyz`).
 #[derive(Debug, Clone, Default)]
@@ -88,6 +89,10 @@ pub struct ReplicationLink {
     pub readiness: Readiness,
     /// Replication metrics.
     pub metrics: Metrics,
+    /// This node's revokes, to publish (cluster mode).
+    pub revoked: mpsc::Receiver<Revoked>,
+    /// Where other nodes' revokes are added.
+    pub revocations: Revocations,
 }
 
 /// Where the replicator finds how a replica ended that vanished while this

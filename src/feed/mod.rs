@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::model::Change;
 use crate::model::json::to_json;
@@ -23,11 +24,14 @@ pub struct EventFrame {
     org: Option<String>,
     head: &'static str,
     tail: String,
+    /// When the engine published it (for the admin fan-out delay).
+    published_at: Instant,
 }
 
 impl EventFrame {
     /// Renders a change: everything but the per-stream `seq`.
     pub fn render(change: &Change) -> Self {
+        let published_at = Instant::now();
         match change {
             Change::Session { event, session } => Self {
                 org: session.org.clone(),
@@ -37,11 +41,13 @@ impl EventFrame {
                     event.as_str(),
                     to_json(session)
                 ),
+                published_at,
             },
             Change::User(user) => Self {
                 org: user.org.clone(),
                 head: r#"{"type":"user","seq":"#,
                 tail: format!(r#","user":{}}}"#, to_json(user)),
+                published_at,
             },
             // No organisation: only streams without an org filter see the
             // audit trail (it names users and IPs of every organisation).
@@ -49,11 +55,13 @@ impl EventFrame {
                 org: None,
                 head: r#"{"type":"audit","seq":"#,
                 tail: format!(r#","event":{}}}"#, to_json(event)),
+                published_at,
             },
             Change::Alert(alert) => Self {
                 org: alert.org.clone(),
                 head: r#"{"type":"alert","seq":"#,
                 tail: format!(r#","alert":{}}}"#, to_json(alert)),
+                published_at,
             },
         }
     }
@@ -65,6 +73,11 @@ impl EventFrame {
         text.push_str(&seq.to_string());
         text.push_str(&self.tail);
         text
+    }
+
+    /// Time since the engine published this change.
+    pub fn age(&self) -> std::time::Duration {
+        self.published_at.elapsed()
     }
 
     /// True when a stream filtered on `org` delivers this frame.

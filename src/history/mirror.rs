@@ -165,6 +165,20 @@ impl HistoryStore for FileMirror {
         self.inner.check()
     }
 
+    fn save_revoked(
+        &self,
+        revoked: crate::revocation::Revoked,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        self.inner.save_revoked(revoked)
+    }
+
+    fn load_revoked(
+        &self,
+        now_s: i64,
+    ) -> BoxFuture<'_, Result<Vec<crate::revocation::Revoked>, HistoryError>> {
+        self.inner.load_revoked(now_s)
+    }
+
     fn flush(&self) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
             self.inner.flush().await?;

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use futures_util::future::BoxFuture;
 
 use crate::model::{Millis, SessionId, SessionView, UserId};
+use crate::revocation::Revoked;
 
 pub use crate::model::SessionFilter;
 
@@ -121,4 +122,17 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// How many sessions are kept.
     fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>>;
+
+    /// Keeps a revoked user's deny entry (merged with the one kept). Stores
+    /// without a durable place for them keep nothing: memory has none, and
+    /// in cluster mode Redis keeps them (`cluster/redis/revoked.rs`).
+    fn save_revoked(&self, _revoked: Revoked) -> BoxFuture<'_, Result<(), HistoryError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The deny entries still in force at `now_s` (Unix seconds); those
+    /// that ran out are removed.
+    fn load_revoked(&self, _now_s: i64) -> BoxFuture<'_, Result<Vec<Revoked>, HistoryError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 }

@@ -27,6 +27,7 @@ use super::sql::{
 };
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::model::{Millis, SessionId, SessionView, UserId};
+use crate::revocation::{Deny, Revoked};
 
 /// The schema, versioned files applied in order at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -327,6 +328,56 @@ impl HistoryStore for SqliteHistory {
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.prune_now(before).boxed()
+    }
+
+    fn save_revoked(&self, revoked: Revoked) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO revoked_users (user_id, revoked_at, max_exp, until) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET \
+                 revoked_at = max(revoked_at, excluded.revoked_at), \
+                 max_exp = max(max_exp, excluded.max_exp), \
+                 until = max(until, excluded.until)",
+            )
+            .bind(revoked.user_id.as_str())
+            .bind(revoked.deny.revoked_at)
+            .bind(revoked.deny.max_exp)
+            .bind(revoked.deny.until)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn load_revoked(&self, now_s: i64) -> BoxFuture<'_, Result<Vec<Revoked>, HistoryError>> {
+        async move {
+            sqlx::query("DELETE FROM revoked_users WHERE until < ?")
+                .bind(now_s)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let rows: Vec<(String, i64, i64, i64)> =
+                sqlx::query_as("SELECT user_id, revoked_at, max_exp, until FROM revoked_users")
+                    .fetch_all(&self.writer)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(user, revoked_at, max_exp, until)| {
+                    Some(Revoked {
+                        user_id: UserId::parse(&user).ok()?,
+                        deny: Deny {
+                            revoked_at,
+                            max_exp,
+                            until,
+                        },
+                    })
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>> {

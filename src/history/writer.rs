@@ -149,6 +149,10 @@ impl Writer {
             .sessions_ended
             .with_label_values(&[session.end_cause.map_or("unknown", |c| c.as_str())])
             .inc();
+        self.metrics
+            .ops
+            .session_duration
+            .observe(session.duration_s);
         self.backlog.push_back(session);
         while self.backlog.len() > BACKLOG_LIMIT {
             if self.backlog.pop_front().is_some() {

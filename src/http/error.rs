@@ -177,7 +177,7 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::NotAdmin => ApiError::Forbidden(error.to_string()),
             AuthError::BadDevUser => ApiError::bad_parameter("user", "must be 1 to 128 bytes"),
-            AuthError::Missing | AuthError::Invalid | AuthError::Expired => {
+            AuthError::Missing | AuthError::Invalid | AuthError::Expired | AuthError::Revoked => {
                 ApiError::Unauthorized(error.to_string())
             }
         }

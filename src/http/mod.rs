@@ -7,6 +7,7 @@ pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod client_ip;
+pub mod cors;
 pub mod error;
 pub mod origin;
 pub mod panel;

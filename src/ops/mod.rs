@@ -35,6 +35,16 @@ pub fn routes(
         .unify()
 }
 
+/// `GET /metrics` alone, with JSON errors for anything else: what the
+/// `PRESENCE_METRICS_BIND` listener serves.
+pub fn metrics_only(
+    ops: OpsContext,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    metrics_route(ops)
+        .recover(crate::http::error::handle_rejection)
+        .unify()
+}
+
 /// `GET /metrics`: Prometheus text (404 when disabled).
 fn metrics_route(
     ops: OpsContext,
@@ -58,6 +68,10 @@ fn metrics_route(
 
 /// Copies the engine's counters into the gauges before a scrape.
 async fn refresh_gauges(ops: &OpsContext) {
+    ops.metrics
+        .ops
+        .ready
+        .set(i64::from(ops.readiness.problem().is_none()));
     let Ok(LiveCounts {
         counters,
         online_users: users,

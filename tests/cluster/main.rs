@@ -7,6 +7,7 @@ mod support;
 mod continuity;
 mod faults;
 mod replication;
+mod revocation;
 mod rooms;
 mod webhooks;
 

@@ -384,3 +384,40 @@ pub async fn flushed_records_survive_reopening(backend: &dyn Backend) {
         assert_eq!(page.total, 0, "an in-memory store starts empty");
     }
 }
+
+/// SQL stores keep deny entries of revoked users, merged per user, and
+/// drop those that ran out when loading.
+pub async fn revoked_users_are_kept_merged_and_pruned(backend: &dyn Backend) {
+    use presence_hub::revocation::{Deny, Revoked};
+    let store = backend.open().await;
+    let entry = |user: &str, revoked_at: i64, max_exp: i64, until: i64| Revoked {
+        user_id: UserId::parse(user).unwrap(),
+        deny: Deny {
+            revoked_at,
+            max_exp,
+            until,
+        },
+    };
+    store
+        .save_revoked(entry("alice", 100, 500, 1_000))
+        .await
+        .unwrap();
+    store
+        .save_revoked(entry("alice", 200, 400, 900))
+        .await
+        .unwrap();
+    store
+        .save_revoked(entry("bob", 100, 100, 150))
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = backend.open().await;
+    let kept = reopened.load_revoked(160).await.unwrap();
+    assert_eq!(
+        kept,
+        vec![entry("alice", 200, 500, 1_000)],
+        "bob's ran out at 150"
+    );
+    assert_eq!(reopened.load_revoked(160).await.unwrap().len(), 1);
+    assert!(reopened.load_revoked(1_001).await.unwrap().is_empty());
+}

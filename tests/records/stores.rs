@@ -184,3 +184,6 @@ every_store!(
     sqlite = Sqlite,
     postgres = Postgres,
 );
+
+suite!(revoked_sqlite = Sqlite: revoked_users_are_kept_merged_and_pruned);
+suite!(revoked_postgres = Postgres: revoked_users_are_kept_merged_and_pruned);

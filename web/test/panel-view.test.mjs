@@ -323,6 +323,7 @@ describe('drawer and actions', () => {
     assert.match(noPage.message, /^This ends alice's session on Chrome on Linux \(desktop\)\. /);
     const unknown = terminatePrompt(null);
     assert.match(unknown.message, /^This ends this user's session on Unknown browser\. /);
+    assert.match(p.message, /token still works/, 'terminating does not lock the user out');
   });
 
   test('revokePrompt and revokedText count sessions', () => {
@@ -332,6 +333,7 @@ describe('drawer and actions', () => {
     assert.match(one.message, /^This ends all 1 live session of Alice \(alice\)\. /);
     const two = revokePrompt(undefined, 'bob', 2);
     assert.match(two.message, /^This ends all 2 live sessions of bob \(bob\)\. /);
+    assert.match(two.message, /tokens they hold are refused/, 'revoking denies the tokens');
     assert.equal(revokedText(2), 'Signed out: 2 sessions ended.');
     assert.equal(revokedText(1), 'Signed out: 1 session ended.');
     assert.equal(revokedText(undefined), 'Signed out: 0 sessions ended.');

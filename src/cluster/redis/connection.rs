@@ -41,8 +41,8 @@ impl Replicator for RedisReplicator {
     }
 }
 
-/// Opens the command connection and subscribes to the delta channel and
-/// this node's inbox.
+/// Opens the command connection and subscribes to the delta channel, the
+/// revocation channel and this node's inbox.
 pub(super) async fn connect(
     replicator: &RedisReplicator,
 ) -> Result<(MultiplexedConnection, PubSubStream), ClusterError> {
@@ -55,6 +55,7 @@ pub(super) async fn connect(
         .await?;
     let mut pubsub = replicator.client.get_async_pubsub().await?;
     pubsub.subscribe(replicator.keys.deltas()).await?;
+    pubsub.subscribe(replicator.keys.revoked_channel()).await?;
     pubsub
         .subscribe(replicator.keys.inbox(&replicator.config.node_id))
         .await?;

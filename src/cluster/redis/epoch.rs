@@ -87,6 +87,7 @@ impl<'a> Connected<'a> {
                     None => return Err(ClusterError::SubscriptionLost),
                 },
                 Some(command) = link.remote_commands.recv() => self.send_request(command).await?,
+                Some(revoked) = link.revoked.recv() => self.publish_revoked(revoked).await?,
                 _ = heartbeat.tick() => self.publish_heartbeat(link).await?,
                 _ = checks.tick() => self.run_checks(link).await?,
             }
@@ -100,6 +101,7 @@ impl<'a> Connected<'a> {
         scripts::PUBLISH_DELTA.load_async(&mut self.conn).await?;
         self.publish_full_state(link).await?;
         self.bootstrap(link).await?;
+        self.load_revoked(link).await?;
         link.readiness.clear();
         tracing::info!(node_id = %self.node(), epoch = self.epoch, nodes = self.table.len(), "cluster view synced");
         Ok(())

@@ -1,7 +1,8 @@
 //! Owns what arrives on the subscription: other nodes' envelopes on the
 //! delta channel (applied, ignored, or answered with a resync, as the node
-//! table decides; a `goodbye` forgets the node) and messages on this node's
-//! inbox (handed to `requests.rs`).
+//! table decides; a `goodbye` forgets the node), other nodes' revokes
+//! (handed to `revoked.rs`) and messages on this node's inbox (handed to
+//! `requests.rs`).
 
 use super::ClusterError;
 use super::epoch::Connected;
@@ -29,6 +30,8 @@ impl Connected<'_> {
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "ignoring an unreadable delta"),
             }
+        } else if message.get_channel_name() == self.keys().revoked_channel() {
+            super::revoked::on_revoked(payload, link);
         } else {
             match serde_json::from_slice::<InboxMessage>(payload) {
                 Ok(message) => self.on_inbox(message, link),
@@ -72,9 +75,9 @@ async fn apply_delta(
     link: &ReplicationLink,
 ) -> Result<(), ClusterError> {
     link.metrics.deltas.with_label_values(&["in"]).inc();
-    link.metrics
-        .replication_lag
-        .set((now - envelope.sent_at).max(0) as f64 / 1000.0);
+    let lag = (now - envelope.sent_at).max(0) as f64 / 1000.0;
+    link.metrics.replication_lag.set(lag);
+    link.metrics.ops.propagation_delay.observe(lag);
     if let Some(update) = replica_update(envelope.body) {
         link.presence.apply_replica(update).await?;
     }

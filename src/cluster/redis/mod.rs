@@ -25,6 +25,7 @@ mod leave;
 mod publish;
 mod requests;
 mod resync;
+mod revoked;
 mod scripts;
 
 use std::time::Duration;
