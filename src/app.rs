@@ -174,7 +174,17 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let store_name = history.name();
 
     let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
-    let audit: Arc<dyn AuditStore> = Arc::new(MemoryAudit::new());
+    // A database keeps the audit trail beside the records; otherwise (and
+    // in a Redis cluster without PostgreSQL) each node keeps its own in
+    // memory.
+    let audit: Arc<dyn AuditStore> = history
+        .audit()
+        .unwrap_or_else(|| Arc::new(MemoryAudit::new()));
+    tasks.push(tokio::spawn(crate::audit::prune_audit(
+        audit.clone(),
+        settings.history_retention,
+        stop_replication.clone(),
+    )));
     let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
     tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
 
@@ -195,13 +205,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         closing.clone(),
         http_connections.clone(),
     )));
-    announce(
-        &settings,
-        local_addr,
-        &node_id,
-        dev_mode,
-        store_name,
-    );
+    announce(&settings, local_addr, &node_id, dev_mode, store_name);
     Ok(RunningHub {
         local_addr,
         node_id,

@@ -140,6 +140,10 @@ impl HistoryStore for FileMirror {
         self.inner.name()
     }
 
+    fn audit(&self) -> Option<Arc<dyn crate::audit::store::AuditStore>> {
+        self.inner.audit()
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
             self.inner.record(session.clone()).await?;

@@ -7,6 +7,7 @@
 //! mode without PostgreSQL, `RedisHistory`. One conformance suite
 //! (`tests/records/`) runs against every one of them.
 
+mod audit_sql;
 pub mod memory;
 pub mod mirror;
 pub mod postgres;
@@ -58,6 +59,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Which store this is (`memory`, `redis`, `sqlite`, `postgres`), for
     /// logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// The audit trail kept beside the records, when the store is a
+    /// database (SQLite, PostgreSQL); `None` keeps it in memory.
+    fn audit(&self) -> Option<std::sync::Arc<dyn crate::audit::store::AuditStore>> {
+        None
+    }
 
     /// Records an ended session (once; recording the same id again is a no-op).
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>>;

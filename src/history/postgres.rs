@@ -19,12 +19,17 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, QueryBuilder};
 
+use super::audit_sql::{
+    AUDIT_COLUMNS, AUDIT_INSERT_CHUNK, AUDIT_ORDER, AuditRow, audit_error, audit_event,
+    push_audit_where, push_events,
+};
 use super::sql::{
     Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
     push_where, store_error, to_i64, to_usize,
 };
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
-use crate::model::{Millis, SessionId, SessionView, UserId};
+use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
+use crate::model::{AuditEvent, Millis, SessionId, SessionView, UserId};
 
 /// The schema, versioned files applied in order at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -207,6 +212,10 @@ impl HistoryStore for PostgresHistory {
         "postgres"
     }
 
+    fn audit(&self) -> Option<std::sync::Arc<dyn AuditStore>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move { self.record_now(&[session]).await.map(|_| ()) }.boxed()
     }
@@ -313,6 +322,87 @@ impl HistoryStore for PostgresHistory {
                 .await
                 .map_err(|e| store_error(&e))?;
             Ok(to_usize(n))
+        }
+        .boxed()
+    }
+}
+
+impl AuditStore for PostgresHistory {
+    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), AuditError>> {
+        async move {
+            let mut tx = self.pool.begin().await.map_err(|e| audit_error(&e))?;
+            for chunk in events.chunks(AUDIT_INSERT_CHUNK) {
+                let mut insert = QueryBuilder::<Postgres>::new(format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) "
+                ));
+                push_events(&mut insert, chunk);
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| audit_error(&e))?;
+            }
+            tx.commit().await.map_err(|e| audit_error(&e))
+        }
+        .boxed()
+    }
+
+    fn find(
+        &self,
+        filter: AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<AuditPage, AuditError>> {
+        async move {
+            let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM audit_events");
+            push_audit_where(&mut count, &filter);
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            let mut select =
+                QueryBuilder::<Postgres>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+            push_audit_where(&mut select, &filter);
+            select
+                .push(AUDIT_ORDER)
+                .push(" LIMIT ")
+                .push_bind(to_i64(limit))
+                .push(" OFFSET ")
+                .push_bind(to_i64(offset));
+            let rows: Vec<AuditRow> = select
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            Ok(AuditPage {
+                events: rows.into_iter().filter_map(audit_event).collect(),
+                total: to_usize(total),
+            })
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, AuditError>> {
+        async move {
+            let mut total = 0;
+            loop {
+                let done = sqlx::query(
+                    "DELETE FROM audit_events WHERE seq IN \
+                     (SELECT seq FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(PRUNE_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+                let pruned = done.rows_affected();
+                total += usize::try_from(pruned).unwrap_or(0);
+                if pruned < PRUNE_BATCH.unsigned_abs() {
+                    return Ok(total);
+                }
+            }
         }
         .boxed()
     }
