@@ -26,6 +26,10 @@ pub struct Principal {
     pub name: Option<String>,
     /// Organisation.
     pub org: Option<String>,
+    /// The `email` claim (dev mode: query parameter).
+    pub email: Option<String>,
+    /// The `team` claim (dev mode: query parameter).
+    pub team: Option<String>,
     /// Client or admin.
     pub role: Role,
 }
@@ -59,6 +63,10 @@ struct Claims {
     org: Option<String>,
     #[serde(default)]
     role: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
 }
 
 /// The identity a dev-mode client gives in its query string.
@@ -70,6 +78,10 @@ pub struct DevIdentity<'a> {
     pub name: Option<&'a str>,
     /// `org`.
     pub org: Option<&'a str>,
+    /// `email`.
+    pub email: Option<&'a str>,
+    /// `team`.
+    pub team: Option<&'a str>,
 }
 
 /// Checks tokens (JWT mode) or query identities (dev mode).
@@ -123,6 +135,8 @@ impl Authenticator {
                 user_id: UserId::parse("dev-admin").map_err(|_| AuthError::Invalid)?,
                 name: None,
                 org: None,
+                email: None,
+                team: None,
                 role: Role::Admin,
             });
         };
@@ -150,6 +164,8 @@ impl Authenticator {
             user_id: UserId::parse(&claims.sub).map_err(|_| AuthError::Invalid)?,
             name: claims.name,
             org: claims.org,
+            email: claims.email,
+            team: claims.team,
             role: if claims.role.as_deref() == Some("admin") {
                 Role::Admin
             } else {
@@ -165,6 +181,8 @@ fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
         user_id: UserId::parse(user).map_err(|_| AuthError::BadDevUser)?,
         name: dev.name.map(str::to_string),
         org: dev.org.map(str::to_string),
+        email: dev.email.map(str::to_string),
+        team: dev.team.map(str::to_string),
         role: Role::Client,
     })
 }
@@ -200,6 +218,24 @@ mod tests {
         assert_eq!(principal.user_id.as_str(), "alice");
         assert_eq!(principal.name.as_deref(), Some("Alice"));
         assert_eq!(principal.role, Role::Client);
+    }
+
+    #[test]
+    fn email_and_team_claims_are_kept() {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let claims =
+            serde_json::json!({"sub": "alice", "exp": exp, "email": "a@x.test", "team": "ops"});
+        let token = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret("s3cret".as_bytes()),
+        )
+        .unwrap();
+        let principal = jwt_mode()
+            .client(Some(&token), &DevIdentity::default())
+            .unwrap();
+        assert_eq!(principal.email.as_deref(), Some("a@x.test"));
+        assert_eq!(principal.team.as_deref(), Some("ops"));
     }
 
     #[test]
@@ -241,10 +277,14 @@ mod tests {
                     user: Some("alice"),
                     name: None,
                     org: Some("acme"),
+                    email: Some("alice@acme.test"),
+                    team: None,
                 },
             )
             .unwrap();
         assert_eq!(ok.org.as_deref(), Some("acme"));
+        assert_eq!(ok.email.as_deref(), Some("alice@acme.test"));
+        assert_eq!(ok.team, None);
         assert_eq!(
             auth.client(None, &DevIdentity::default()),
             Err(AuthError::BadDevUser)

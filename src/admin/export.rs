@@ -17,7 +17,7 @@ use crate::model::{AuditAction, AuditTarget};
 use crate::model::{SessionView, format_rfc3339};
 
 /// The CSV header row, as the contract names it.
-pub const CSV_HEADER: [&str; 18] = [
+pub const CSV_HEADER: [&str; 20] = [
     "session_id",
     "user_id",
     "name",
@@ -36,6 +36,8 @@ pub const CSV_HEADER: [&str; 18] = [
     "app_name",
     "app_version",
     "page",
+    "email",
+    "team",
 ];
 
 /// Sessions read from history per batch.
@@ -85,16 +87,15 @@ async fn start_export(
             ));
         }
     };
+    // v1: only the range filters the export, and `to` before `from` is an
+    // empty export, not an error; v1.1 adds `email`, `team`.
     let filter = SessionFilter {
         from: time(&pairs, "from")?,
         to: time(&pairs, "to")?,
+        email: text(&pairs, "email"),
+        team: text(&pairs, "team"),
         ..SessionFilter::default()
     };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ApiError::bad_parameter("to", "must not be before from"));
-    }
     let live = live_sessions(&hub, filter.clone()).await?;
     let (response, body) = match format {
         Format::Csv => streamed_response("text/csv; charset=utf-8", Some("sessions.csv")),
@@ -173,7 +174,7 @@ pub fn csv_rows(sessions: &[SessionView], header: bool) -> Result<Vec<u8>, Strin
     writer.into_inner().map_err(|e| e.to_string())
 }
 
-fn csv_record(s: &SessionView) -> [String; 18] {
+fn csv_record(s: &SessionView) -> [String; 20] {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let app = s.app.clone().unwrap_or_default();
     [
@@ -197,5 +198,7 @@ fn csv_record(s: &SessionView) -> [String; 18] {
         text(&app.name),
         text(&app.version),
         text(&s.page),
+        text(&s.email),
+        text(&s.team),
     ]
 }

@@ -123,10 +123,13 @@ fn authenticate(
         query_param(query, "name"),
         query_param(query, "org"),
     );
+    let (email, team) = (query_param(query, "email"), query_param(query, "team"));
     let dev = DevIdentity {
         user: user.as_deref(),
         name: name.as_deref(),
         org: org.as_deref(),
+        email: email.as_deref(),
+        team: team.as_deref(),
     };
     Ok(hub.auth.client(token.as_deref(), &dev)?)
 }
@@ -149,6 +152,8 @@ async fn open_session(
         user_id: principal.user_id,
         name: principal.name.map(clip),
         org: principal.org.map(clip),
+        email: principal.email.map(clip),
+        team: principal.team.map(clip),
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Http,
         meta,

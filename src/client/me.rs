@@ -155,6 +155,7 @@ fn caller_of(hub: &ClientContext, query: &str, headers: &HeaderMap) -> Result<Pr
         user: user.as_deref(),
         name: name.as_deref(),
         org: org.as_deref(),
+        ..DevIdentity::default()
     };
     Ok(hub.auth.client(token.as_deref(), &dev)?)
 }

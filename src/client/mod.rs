@@ -41,6 +41,8 @@ struct ClientQuery {
     user: Option<String>,
     name: Option<String>,
     org: Option<String>,
+    email: Option<String>,
+    team: Option<String>,
     app: Option<String>,
     app_version: Option<String>,
     page: Option<String>,
@@ -127,6 +129,8 @@ fn accept_client(
             user: params.user.as_deref(),
             name: params.name.as_deref(),
             org: params.org.as_deref(),
+            email: params.email.as_deref(),
+            team: params.team.as_deref(),
         },
     )?;
     let accept_key = check_handshake(headers)?;
@@ -135,6 +139,8 @@ fn accept_client(
         user_id: principal.user_id,
         name: principal.name.map(clip),
         org: principal.org.map(clip),
+        email: principal.email.map(clip),
+        team: principal.team.map(clip),
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),

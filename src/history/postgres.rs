@@ -194,6 +194,8 @@ fn push_text(query: &mut QueryBuilder<Postgres>, q: &str) {
         "lower(coalesce(name, ''))",
         "lower(coalesce(ip, ''))",
         "session_id",
+        "lower(coalesce(email, ''))",
+        "lower(coalesce(team, ''))",
     ]
     .into_iter()
     .enumerate()

@@ -141,6 +141,8 @@ pub(super) fn push_where<DB>(
         ("user_id", &filter.user_id),
         ("org", &filter.org),
         ("node_id", &filter.node_id),
+        ("email", &filter.email),
+        ("team", &filter.team),
     ] {
         if let Some(value) = value {
             query.push(format_args!(" AND {column} = "));

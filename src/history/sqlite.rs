@@ -216,6 +216,8 @@ fn push_text(query: &mut QueryBuilder<Sqlite>, q: &str) {
         "lower(coalesce(name, ''))",
         "lower(coalesce(ip, ''))",
         "session_id",
+        "lower(coalesce(email, ''))",
+        "lower(coalesce(team, ''))",
     ]
     .into_iter()
     .enumerate()

@@ -19,6 +19,10 @@ pub trait SessionFields {
     fn node_id(&self) -> &str;
     /// Client IP.
     fn ip(&self) -> Option<&str>;
+    /// The `email` identity claim.
+    fn email(&self) -> Option<&str>;
+    /// The `team` identity claim.
+    fn team(&self) -> Option<&str>;
     /// When it started.
     fn connected_at(&self) -> Millis;
 }
@@ -32,8 +36,12 @@ pub struct SessionFilter {
     pub org: Option<String>,
     /// Node that held it.
     pub node_id: Option<String>,
-    /// Case-insensitive substring of user_id, name, ip or session_id
-    /// (already lowercased).
+    /// The `email` claim, exactly.
+    pub email: Option<String>,
+    /// The `team` claim, exactly.
+    pub team: Option<String>,
+    /// Case-insensitive substring of user_id, name, ip, session_id, email
+    /// or team (already lowercased).
     pub q: Option<String>,
     /// `connected_at >= from`.
     pub from: Option<Millis>,
@@ -50,6 +58,8 @@ impl SessionFilter {
         eq(&self.user_id, Some(session.user_id()))
             && eq(&self.org, session.org())
             && eq(&self.node_id, Some(session.node_id()))
+            && eq(&self.email, session.email())
+            && eq(&self.team, session.team())
             && self.from.is_none_or(|from| session.connected_at() >= from)
             && self.to.is_none_or(|to| session.connected_at() < to)
             && self.q.as_deref().is_none_or(|q| matches_text(session, q))
@@ -62,6 +72,8 @@ fn matches_text(session: &impl SessionFields, q: &str) -> bool {
         || session.name().is_some_and(contains)
         || session.ip().is_some_and(contains)
         || contains(&session.session_id().to_string())
+        || session.email().is_some_and(contains)
+        || session.team().is_some_and(contains)
 }
 
 impl SessionFields for SessionView {
@@ -82,6 +94,12 @@ impl SessionFields for SessionView {
     }
     fn ip(&self) -> Option<&str> {
         self.ip.as_deref()
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
     }
     fn connected_at(&self) -> Millis {
         self.connected_at
@@ -106,6 +124,12 @@ impl<T: SessionFields> SessionFields for &T {
     }
     fn ip(&self) -> Option<&str> {
         (*self).ip()
+    }
+    fn email(&self) -> Option<&str> {
+        (*self).email()
+    }
+    fn team(&self) -> Option<&str> {
+        (*self).team()
     }
     fn connected_at(&self) -> Millis {
         (*self).connected_at()

@@ -58,6 +58,12 @@ pub struct SessionView {
     pub name: Option<String>,
     /// Organisation of the user.
     pub org: Option<String>,
+    /// The user's `email` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The user's `team` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub team: Option<String>,
     /// Node holding the session.
     pub node_id: NodeId,
     /// ws or http.

@@ -60,6 +60,8 @@ impl PresenceState {
             user_id: new.user_id,
             name: new.name,
             org: new.org,
+            email: new.email,
+            team: new.team,
             node_id: new.node_id,
             transport: new.transport,
             connected_at: now,
@@ -87,6 +89,8 @@ impl PresenceState {
         let user = self.users.entry(user_id.clone()).or_insert(UserEntry {
             name: None,
             org: None,
+            email: None,
+            team: None,
             sessions: Vec::new(),
             published: None,
         });
@@ -96,6 +100,12 @@ impl PresenceState {
         }
         if record.org.is_some() {
             user.org.clone_from(&record.org);
+        }
+        if record.email.is_some() {
+            user.email.clone_from(&record.email);
+        }
+        if record.team.is_some() {
+            user.team.clone_from(&record.team);
         }
         self.sessions.insert(id, record);
         let mut changes = vec![Change::Session {
@@ -401,6 +411,8 @@ impl PresenceState {
             user_id: user.clone(),
             name: entry.name.clone(),
             org: entry.org.clone(),
+            email: entry.email.clone(),
+            team: entry.team.clone(),
             status: summary.status,
             manual: summary.manual,
             session_count: summary.session_count,

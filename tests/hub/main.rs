@@ -13,5 +13,6 @@ mod limits;
 mod me;
 mod openapi;
 mod process;
+mod records;
 mod status_timing;
 mod ws_protocol;

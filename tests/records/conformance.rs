@@ -35,6 +35,8 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} Name")),
         org: Some("acme".into()),
+        email: None,
+        team: None,
         node_id: NodeId::new("node-a"),
         transport: Transport::Ws,
         status: SessionStatus::Ended,
@@ -209,6 +211,51 @@ pub async fn q_is_a_case_insensitive_substring_of_user_name_ip_or_id(backend: &d
     assert_eq!(q("nobody").await, []);
     let both = q("").await;
     assert_eq!(both.len(), 2, "an empty q matches everything");
+}
+
+pub async fn email_and_team_match_exactly_and_are_searched_by_q(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut alice = ended("alice", 1_000, 1_000);
+    alice.email = Some("alice@acme.test".into());
+    alice.team = Some("Platform".into());
+    let mut bob = ended("bob", 2_000, 1_000);
+    bob.email = Some("bob@globex.test".into());
+    bob.team = Some("platform".into());
+    let carol = ended("carol", 3_000, 1_000);
+    record_all(store.as_ref(), &[alice.clone(), bob.clone(), carol.clone()]).await;
+    let found = |f: fn(&mut SessionFilter)| {
+        let store = store.clone();
+        let mut filter = filter();
+        f(&mut filter);
+        async move { ids(&store.find(filter, 10).await.unwrap().sessions) }
+    };
+    assert_eq!(
+        found(|f| f.email = Some("alice@acme.test".into())).await,
+        vec![alice.session_id]
+    );
+    assert_eq!(found(|f| f.email = Some("alice@acme".into())).await, []);
+    assert_eq!(
+        found(|f| f.team = Some("platform".into())).await,
+        vec![bob.session_id],
+        "team matches exactly, case included"
+    );
+    assert_eq!(
+        found(|f| f.q = Some("globex".into())).await,
+        vec![bob.session_id],
+        "q searches email"
+    );
+    assert_eq!(
+        found(|f| f.q = Some("platf".into())).await,
+        vec![bob.session_id, alice.session_id],
+        "q searches team, any case"
+    );
+    let read = store.get(alice.session_id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.email.as_deref(), read.team.as_deref()),
+        (Some("alice@acme.test"), Some("Platform"))
+    );
+    let read = store.get(carol.session_id).await.unwrap().unwrap();
+    assert_eq!((read.email, read.team), (None, None));
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

@@ -232,6 +232,8 @@ mod tests {
             user_id: UserId::parse(user).unwrap(),
             name: None,
             org: None,
+            email: None,
+            team: None,
             node_id: NodeId::new("b"),
             transport: Transport::Ws,
             status: SessionStatus::Active,

@@ -7,6 +7,8 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} name")),
         org: Some("acme".into()),
+        email: None,
+        team: None,
         node_id: NodeId::new("n1"),
         transport: Transport::Ws,
         status: SessionStatus::Ended,

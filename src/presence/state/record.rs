@@ -18,6 +18,10 @@ pub struct NewSession {
     pub name: Option<String>,
     /// Organisation.
     pub org: Option<String>,
+    /// The `email` identity claim.
+    pub email: Option<String>,
+    /// The `team` identity claim.
+    pub team: Option<String>,
     /// Node holding it.
     pub node_id: NodeId,
     /// ws or http.
@@ -33,6 +37,8 @@ pub struct SessionRecord {
     pub(super) user_id: UserId,
     pub(super) name: Option<String>,
     pub(super) org: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) team: Option<String>,
     pub(super) node_id: NodeId,
     pub(super) transport: Transport,
     pub(super) connected_at: Millis,
@@ -94,6 +100,8 @@ impl SessionRecord {
             user_id: self.user_id.clone(),
             name: self.name.clone(),
             org: self.org.clone(),
+            email: self.email.clone(),
+            team: self.team.clone(),
             node_id: self.node_id.clone(),
             transport: self.transport,
             status: self.status,
@@ -119,6 +127,8 @@ impl SessionRecord {
             user_id: view.user_id,
             name: view.name,
             org: view.org,
+            email: view.email,
+            team: view.team,
             node_id: view.node_id,
             transport: view.transport,
             connected_at: view.connected_at,
@@ -148,6 +158,8 @@ impl SessionRecord {
             && self.meta == other.meta
             && self.name == other.name
             && self.org == other.org
+            && self.email == other.email
+            && self.team == other.team
     }
 
     pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
@@ -177,6 +189,12 @@ impl crate::model::SessionFields for SessionRecord {
     }
     fn ip(&self) -> Option<&str> {
         self.meta.ip.as_deref()
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
     }
     fn connected_at(&self) -> Millis {
         self.connected_at

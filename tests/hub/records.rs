@@ -1,0 +1,112 @@
+//! Contract v1.1 §9's identity claims and §10's additions to sessions
+//! (metadata filters, traffic, timelines), against a real hub in dev mode.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{TestHub, WsClient, eventually, ms, within};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn get(hub: &TestHub, path: &str) -> (u16, Value) {
+    let response = reqwest::get(hub.http(path)).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn text(hub: &TestHub, path: &str) -> String {
+    reqwest::get(hub.http(path))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn connect(hub: &TestHub, query: &str) -> (WsClient, String) {
+    let mut client = WsClient::connect(&hub.ws_url(&format!("/ws?{query}"))).await;
+    let welcome = client.recv_type("welcome", ms(5000)).await;
+    (client, welcome["session_id"].as_str().unwrap().to_string())
+}
+
+fn ids(list: &Value, key: &str, field: &str) -> Vec<String> {
+    let mut ids: Vec<String> = list[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[field].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn email_and_team_are_kept_filtered_searched_and_exported() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (_a, a) = connect(&hub, "user=alice&email=alice%40acme.test&team=Core").await;
+        let (_b, _) = connect(&hub, "user=bob&team=core").await;
+        let (gone, g) = connect(&hub, "user=carol&email=carol%40globex.test").await;
+        gone.close().await;
+        eventually(ms(5000), "carol ended", || async {
+            (get(&hub, "/api/v1/sessions?status=ended").await.1["total"] == 1).then_some(())
+        })
+        .await;
+
+        let (_, alice) = get(&hub, &format!("/api/v1/sessions/{a}")).await;
+        assert_eq!(
+            (alice["email"].clone(), alice["team"].clone()),
+            (json!("alice@acme.test"), json!("Core"))
+        );
+        let (_, bob) = get(&hub, "/api/v1/users/bob").await;
+        assert_eq!(
+            (bob["email"].clone(), bob["team"].clone()),
+            (Value::Null, json!("core"))
+        );
+        let (_, carol) = get(&hub, &format!("/api/v1/sessions/{g}")).await;
+        assert_eq!(
+            (carol["email"].clone(), carol["team"].clone()),
+            (json!("carol@globex.test"), Value::Null)
+        );
+
+        let (_, by_email) = get(&hub, "/api/v1/users?email=alice%40acme.test").await;
+        assert_eq!(ids(&by_email, "users", "user_id"), vec!["alice"]);
+        let (_, by_team) = get(&hub, "/api/v1/users?team=core").await;
+        assert_eq!(
+            ids(&by_team, "users", "user_id"),
+            vec!["bob"],
+            "team matches exactly"
+        );
+        let (_, searched) = get(&hub, "/api/v1/users?q=CORE").await;
+        assert_eq!(ids(&searched, "users", "user_id"), vec!["alice", "bob"]);
+        let (_, sessions) = get(
+            &hub,
+            "/api/v1/sessions?status=all&email=carol%40globex.test",
+        )
+        .await;
+        assert_eq!(ids(&sessions, "sessions", "user_id"), vec!["carol"]);
+        let (_, sessions) = get(&hub, "/api/v1/sessions?status=all&q=globex").await;
+        assert_eq!(ids(&sessions, "sessions", "user_id"), vec!["carol"]);
+        let (_, sessions) = get(&hub, "/api/v1/sessions?team=Core").await;
+        assert_eq!(ids(&sessions, "sessions", "user_id"), vec!["alice"]);
+
+        let csv = text(&hub, "/api/v1/sessions/export?format=csv&team=core").await;
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(&header[18..20], ["email", "team"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "the export filters on team");
+        assert_eq!(
+            (&rows[0][1], &rows[0][18], &rows[0][19]),
+            ("bob", "", "core"),
+            "null exports as an empty cell"
+        );
+    })
+    .await;
+}
