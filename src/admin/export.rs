@@ -17,7 +17,7 @@ use crate::model::{AuditAction, AuditTarget};
 use crate::model::{SessionView, format_rfc3339};
 
 /// The CSV header row, as the contract names it.
-pub const CSV_HEADER: [&str; 20] = [
+pub const CSV_HEADER: [&str; 21] = [
     "session_id",
     "user_id",
     "name",
@@ -38,6 +38,7 @@ pub const CSV_HEADER: [&str; 20] = [
     "page",
     "email",
     "team",
+    "meta",
 ];
 
 /// Sessions read from history per batch.
@@ -94,6 +95,7 @@ async fn start_export(
         to: time(&pairs, "to")?,
         email: text(&pairs, "email"),
         team: text(&pairs, "team"),
+        meta: super::query::meta_criteria(&pairs)?,
         ..SessionFilter::default()
     };
     let live = live_sessions(&hub, filter.clone()).await?;
@@ -174,7 +176,7 @@ pub fn csv_rows(sessions: &[SessionView], header: bool) -> Result<Vec<u8>, Strin
     writer.into_inner().map_err(|e| e.to_string())
 }
 
-fn csv_record(s: &SessionView) -> [String; 20] {
+fn csv_record(s: &SessionView) -> [String; 21] {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let app = s.app.clone().unwrap_or_default();
     [
@@ -200,5 +202,9 @@ fn csv_record(s: &SessionView) -> [String; 20] {
         text(&s.page),
         text(&s.email),
         text(&s.team),
+        s.meta
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()).to_string())
+            .unwrap_or_default(),
     ]
 }

@@ -29,7 +29,7 @@ use super::sql::{
 };
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
-use crate::model::{AuditEvent, Millis, SessionId, SessionView, UserId};
+use crate::model::{AuditEvent, MetaCriterion, MetaScalar, Millis, SessionId, SessionView, UserId};
 
 /// The schema, versioned files applied in order at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -103,7 +103,7 @@ impl PostgresHistory {
 
     async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
         let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM sessions");
-        push_where(&mut count, &filter, push_text);
+        push_where(&mut count, &filter, push_text, push_meta);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.pool)
@@ -117,7 +117,7 @@ impl PostgresHistory {
             return Ok(page);
         }
         let mut select = QueryBuilder::<Postgres>::new("SELECT view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select
             .push(" ORDER BY connected_at DESC, session_id DESC LIMIT ")
             .push_bind(to_i64(limit));
@@ -137,7 +137,7 @@ impl PostgresHistory {
         batch: usize,
     ) -> Result<ScanBatch, HistoryError> {
         let mut select = QueryBuilder::<Postgres>::new("SELECT seq, view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select.push(" AND seq >= ").push_bind(to_i64(cursor));
         select
             .push(" ORDER BY seq LIMIT ")
@@ -205,6 +205,33 @@ fn push_text(query: &mut QueryBuilder<Postgres>, q: &str) {
         }
         query.push(format_args!("{column} LIKE "));
         query.push_bind(pattern.clone());
+    }
+    query.push(")");
+}
+
+/// `meta.<key>=<value>`: containment, served by the `sessions_meta` GIN
+/// index: `meta @> {"key": "value"}`, or the number or boolean the value
+/// reads as (jsonb compares numbers by value).
+fn push_meta(query: &mut QueryBuilder<Postgres>, criterion: &MetaCriterion) {
+    let object = |value: serde_json::Value| {
+        let mut map = serde_json::Map::new();
+        map.insert(criterion.key.clone(), value);
+        serde_json::Value::Object(map).to_string()
+    };
+    query.push("(meta @> ");
+    query.push_bind(object(serde_json::Value::String(criterion.value.clone())));
+    query.push("::jsonb");
+    let scalar = match criterion.scalar() {
+        Some(MetaScalar::Number(n)) => {
+            serde_json::Number::from_f64(n).map(serde_json::Value::Number)
+        }
+        Some(MetaScalar::Bool(b)) => Some(serde_json::Value::Bool(b)),
+        None => None,
+    };
+    if let Some(scalar) = scalar {
+        query.push(" OR meta @> ");
+        query.push_bind(object(scalar));
+        query.push("::jsonb");
     }
     query.push(")");
 }

@@ -11,7 +11,7 @@ use sqlx::query_builder::Separated;
 use sqlx::{Database, QueryBuilder, Type};
 
 use super::{HistoryError, SessionFilter};
-use crate::model::SessionView;
+use crate::model::{MetaCriterion, SessionView};
 
 /// Rows per `INSERT`: 28 parameters each, well inside SQLite's 32,766 and
 /// PostgreSQL's 65,535.
@@ -126,11 +126,13 @@ where
 }
 
 /// Pushes ` WHERE ...` for `filter` (always a `WHERE`, so callers may add
-/// `AND ...`). `text` pushes the store's own condition for `q`.
+/// `AND ...`). `text` pushes the store's own condition for `q`, `meta` its
+/// condition for one `meta.<key>=<value>`.
 pub(super) fn push_where<DB>(
     query: &mut QueryBuilder<DB>,
     filter: &SessionFilter,
     text: impl FnOnce(&mut QueryBuilder<DB>, &str),
+    meta: impl Fn(&mut QueryBuilder<DB>, &MetaCriterion),
 ) where
     DB: Database,
     for<'t> String: Encode<'t, DB> + Type<DB>,
@@ -158,6 +160,10 @@ pub(super) fn push_where<DB>(
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
         query.push(" AND ");
         text(query, q);
+    }
+    for criterion in &filter.meta {
+        query.push(" AND ");
+        meta(query, criterion);
     }
 }
 

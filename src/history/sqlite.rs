@@ -31,7 +31,7 @@ use super::sql::{
 };
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
-use crate::model::{AuditEvent, Millis, SessionId, SessionView, UserId};
+use crate::model::{AuditEvent, MetaCriterion, MetaScalar, Millis, SessionId, SessionView, UserId};
 
 /// The schema, versioned files applied in order at start.
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -122,7 +122,7 @@ impl SqliteHistory {
 
     async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM sessions");
-        push_where(&mut count, &filter, push_text);
+        push_where(&mut count, &filter, push_text, push_meta);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
@@ -136,7 +136,7 @@ impl SqliteHistory {
             return Ok(page);
         }
         let mut select = QueryBuilder::<Sqlite>::new("SELECT view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select
             .push(" ORDER BY connected_at DESC, session_id DESC LIMIT ")
             .push_bind(to_i64(limit));
@@ -156,7 +156,7 @@ impl SqliteHistory {
         batch: usize,
     ) -> Result<ScanBatch, HistoryError> {
         let mut select = QueryBuilder::<Sqlite>::new("SELECT seq, view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select.push(" AND seq >= ").push_bind(to_i64(cursor));
         select
             .push(" ORDER BY seq LIMIT ")
@@ -228,6 +228,38 @@ fn push_text(query: &mut QueryBuilder<Sqlite>, q: &str) {
         query.push(format_args!("instr({column}, "));
         query.push_bind(q.to_string());
         query.push(") > 0");
+    }
+    query.push(")");
+}
+
+/// `meta.<key>=<value>`: the JSON value at `$."key"` is that string, or the
+/// number or boolean the value reads as (SQLite compares integers and reals
+/// by value).
+fn push_meta(query: &mut QueryBuilder<Sqlite>, criterion: &MetaCriterion) {
+    let path = format!("$.\"{}\"", criterion.key);
+    query.push("((json_type(meta, ");
+    query.push_bind(path.clone());
+    query.push(") = 'text' AND json_extract(meta, ");
+    query.push_bind(path.clone());
+    query.push(") = ");
+    query.push_bind(criterion.value.clone());
+    query.push(")");
+    match criterion.scalar() {
+        Some(MetaScalar::Number(n)) => {
+            query.push(" OR (json_type(meta, ");
+            query.push_bind(path.clone());
+            query.push(") IN ('integer', 'real') AND json_extract(meta, ");
+            query.push_bind(path);
+            query.push(") = ");
+            query.push_bind(n);
+            query.push(")");
+        }
+        Some(MetaScalar::Bool(b)) => {
+            query.push(" OR json_type(meta, ");
+            query.push_bind(path);
+            query.push(if b { ") = 'true'" } else { ") = 'false'" });
+        }
+        None => {}
     }
     query.push(")");
 }

@@ -19,7 +19,7 @@ pub mod user;
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditTarget};
 pub use change::{Change, SessionEvent};
 pub use close::CloseCode;
-pub use filter::{SessionFields, SessionFilter};
+pub use filter::{MetaCriterion, MetaScalar, SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
 pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};

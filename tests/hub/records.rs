@@ -110,3 +110,53 @@ async fn email_and_team_are_kept_filtered_searched_and_exported() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn meta_filters_apply_to_live_and_ended_sessions_and_the_export() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (mut a, a_id) = connect(&hub, "user=alice").await;
+        a.send_json(json!({"type": "hello", "meta": {"plan": "pro", "seats": 3}}))
+            .await;
+        let (mut b, b_id) = connect(&hub, "user=bob").await;
+        b.send_json(json!({"type": "hello", "meta": {"plan": "free", "seats": 3, "beta": true}}))
+            .await;
+        eventually(ms(5000), "meta applied", || async {
+            let (_, list) = get(&hub, "/api/v1/sessions?meta.seats=3").await;
+            (list["total"] == 2).then_some(())
+        })
+        .await;
+        let (_, pro) = get(&hub, "/api/v1/sessions?meta.plan=pro").await;
+        assert_eq!(ids(&pro, "sessions", "session_id"), vec![a_id.clone()]);
+        let (_, both) = get(&hub, "/api/v1/sessions?meta.seats=3&meta.beta=true").await;
+        assert_eq!(ids(&both, "sessions", "session_id"), vec![b_id.clone()]);
+        b.close().await;
+        eventually(ms(5000), "bob ended", || async {
+            let (_, list) = get(&hub, "/api/v1/sessions?status=ended&meta.beta=true").await;
+            (list["total"] == 1).then_some(())
+        })
+        .await;
+        let (_, all) = get(&hub, "/api/v1/sessions?status=all&meta.seats=3").await;
+        assert_eq!(all["total"], 2);
+
+        let (status, bad) = get(&hub, "/api/v1/sessions?meta.=x").await;
+        assert_eq!(status, 400);
+        assert_eq!(bad["error"]["code"], "bad_parameter");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"meta.\""),
+            "{bad}"
+        );
+
+        let csv = text(&hub, "/api/v1/sessions/export?format=csv&meta.plan=pro").await;
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(&reader.headers().unwrap()[20], "meta");
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(&rows[0][20], r#"{"plan":"pro","seats":3}"#);
+        drop(a);
+    })
+    .await;
+}

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use presence_hub::history::{HistoryStore, SessionFilter};
 use presence_hub::model::{
-    AppInfo, DeviceInfo, EndCause, Millis, NodeId, SessionId, SessionStatus, SessionView,
-    Transport, UserId,
+    AppInfo, DeviceInfo, EndCause, MetaCriterion, Millis, NodeId, SessionId, SessionStatus,
+    SessionView, Transport, UserId,
 };
 
 /// Where a store under test lives.
@@ -256,6 +256,81 @@ pub async fn email_and_team_match_exactly_and_are_searched_by_q(backend: &dyn Ba
     );
     let read = store.get(carol.session_id).await.unwrap().unwrap();
     assert_eq!((read.email, read.team), (None, None));
+}
+
+pub async fn meta_criteria_match_strings_numbers_and_booleans(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let with = |user: &str, at: Millis, meta: serde_json::Value| {
+        let mut session = ended(user, at, 1_000);
+        session.meta = meta.as_object().cloned();
+        session
+    };
+    let a = with(
+        "a",
+        1_000,
+        serde_json::json!({"plan": "pro", "seats": 3, "trial": false, "tier.x": "1"}),
+    );
+    let b = with(
+        "b",
+        2_000,
+        serde_json::json!({"plan": "Pro", "seats": 3.0, "trial": true}),
+    );
+    let c = with(
+        "c",
+        3_000,
+        serde_json::json!({"plan": "3", "seats": "3", "nested": {"plan": "pro"}}),
+    );
+    let mut d = ended("d", 4_000, 1_000);
+    d.meta = None;
+    record_all(store.as_ref(), &[a.clone(), b.clone(), c.clone(), d]).await;
+    let found = |criteria: &[(&str, &str)]| {
+        let store = store.clone();
+        let mut filter = filter();
+        filter.meta = criteria
+            .iter()
+            .map(|(key, value)| MetaCriterion {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+            .collect();
+        async move { ids(&store.find(filter, 10).await.unwrap().sessions) }
+    };
+    assert_eq!(
+        found(&[("plan", "pro")]).await,
+        vec![a.session_id],
+        "strings exactly, case included"
+    );
+    assert_eq!(
+        found(&[("seats", "3")]).await,
+        vec![c.session_id, b.session_id, a.session_id],
+        "the string \"3\" or the number 3 (3.0 too)"
+    );
+    assert_eq!(
+        found(&[("seats", "3.0")]).await,
+        vec![b.session_id, a.session_id]
+    );
+    assert_eq!(found(&[("trial", "false")]).await, vec![a.session_id]);
+    assert_eq!(found(&[("trial", "true")]).await, vec![b.session_id]);
+    assert_eq!(found(&[("plan", "3")]).await, vec![c.session_id]);
+    assert_eq!(
+        found(&[("tier.x", "1")]).await,
+        vec![a.session_id],
+        "a dot is part of the key"
+    );
+    assert_eq!(found(&[("nested", "pro")]).await, [], "objects never match");
+    assert_eq!(found(&[("missing", "pro")]).await, []);
+    assert_eq!(
+        found(&[("seats", "3"), ("trial", "true")]).await,
+        vec![b.session_id],
+        "criteria are ANDed"
+    );
+    let mut scan = filter();
+    scan.meta = vec![MetaCriterion {
+        key: "seats".into(),
+        value: "3".into(),
+    }];
+    let (batch, _) = store.scan(scan, 0, 10).await.unwrap();
+    assert_eq!(batch.len(), 3, "scans filter on meta too");
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

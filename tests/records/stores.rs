@@ -166,6 +166,7 @@ macro_rules! every_store {
                 find_filters_on_every_field,
                 q_is_a_case_insensitive_substring_of_user_name_ip_or_id,
                 email_and_team_match_exactly_and_are_searched_by_q,
+                meta_criteria_match_strings_numbers_and_booleans,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,

@@ -196,6 +196,9 @@ impl crate::model::SessionFields for SessionRecord {
     fn team(&self) -> Option<&str> {
         self.team.as_deref()
     }
+    fn meta(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.meta.meta.as_ref()
+    }
     fn connected_at(&self) -> Millis {
         self.connected_at
     }
