@@ -24,7 +24,7 @@ use crate::cluster::redis::{ClusterConfig, RedisReplicator};
 use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleNode};
 use crate::config::Settings;
 use crate::history::HistoryStore;
-use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use crate::history::memory::MemoryHistory;
 use crate::history::mirror::{self, FileMirror};
 use crate::history::postgres::PostgresHistory;
 use crate::history::redis::RedisHistory;
@@ -230,8 +230,8 @@ async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, Star
                 return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
             }
             return Ok(match &settings.history_file {
-                Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
-                None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
+                Some(path) => Arc::new(MemoryHistory::open(path)?),
+                None => Arc::new(MemoryHistory::new()),
             });
         }
         DatabaseUrl::Sqlite(path) => Arc::new(

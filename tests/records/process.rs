@@ -171,7 +171,7 @@ async fn the_history_file_is_imported_once_and_appended_to() {
         {
             // A v1 installation's file; carol's session is past the 30 days
             // of retention and is not imported.
-            let v1 = MemoryHistory::open(&file, 100).unwrap();
+            let v1 = MemoryHistory::open(&file).unwrap();
             v1.record(ended("carol", minutes_ago - 40 * 86_400_000, 1_000))
                 .await
                 .unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use presence_hub::history::HistoryStore;
-use presence_hub::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use presence_hub::history::memory::MemoryHistory;
 use presence_hub::history::postgres::PostgresHistory;
 use presence_hub::history::redis::RedisHistory;
 use presence_hub::history::sqlite::SqliteHistory;
@@ -33,7 +33,7 @@ impl Memory {
 
 impl Backend for Memory {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
-        async { Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)) as Arc<dyn HistoryStore> }.boxed()
+        async { Arc::new(MemoryHistory::new()) as Arc<dyn HistoryStore> }.boxed()
     }
 
     fn persists(&self) -> bool {
@@ -53,10 +53,8 @@ impl MemoryFile {
 impl Backend for MemoryFile {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("history.jsonl");
-        async move {
-            Arc::new(MemoryHistory::open(&path, DEFAULT_CAPACITY).unwrap()) as Arc<dyn HistoryStore>
-        }
-        .boxed()
+        async move { Arc::new(MemoryHistory::open(&path).unwrap()) as Arc<dyn HistoryStore> }
+            .boxed()
     }
 
     fn persists(&self) -> bool {
