@@ -212,6 +212,13 @@ impl HistoryStore for FileMirror {
         self.inner.started_by_day(since)
     }
 
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        self.inner.ended_durations_since(since)
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.inner.prune(before)
     }

@@ -123,6 +123,30 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn started_by_day(&self, since: Day)
     -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>>;
 
+    /// How many sessions ended at or after `since`, and their total
+    /// duration in seconds (`avg_duration_s_today` of the stats). The SQL
+    /// stores aggregate in the database; the default scans.
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        Box::pin(async move {
+            let (mut count, mut total) = (0, 0.0);
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let (batch, next) = self.scan(SessionFilter::default(), at, 1000).await?;
+                for session in batch {
+                    if session.ended_at.is_some_and(|ended| ended >= since) {
+                        count += 1;
+                        total += session.duration_s;
+                    }
+                }
+                cursor = next;
+            }
+            Ok((count, total))
+        })
+    }
+
     /// Drops sessions that ended before `before`; returns how many.
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>>;
 

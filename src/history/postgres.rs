@@ -340,6 +340,23 @@ impl HistoryStore for PostgresHistory {
         .boxed()
     }
 
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        async move {
+            let (count, total): (i64, Option<f64>) = sqlx::query_as(
+                "SELECT count(*), sum(duration_s) FROM sessions WHERE ended_at >= $1",
+            )
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok((count.unsigned_abs(), total.unwrap_or(0.0)))
+        }
+        .boxed()
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.prune_now(before).boxed()
     }

@@ -160,3 +160,41 @@ async fn meta_filters_apply_to_live_and_ended_sessions_and_the_export() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn stats_count_live_sessions_by_org_and_average_todays_durations() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (_a, _) = connect(&hub, "user=alice&org=acme").await;
+        let (_a2, _) = connect(&hub, "user=alice&org=acme").await;
+        let (_b, _) = connect(&hub, "user=bob&org=globex").await;
+        let (_c, _) = connect(&hub, "user=carol").await;
+        let (_, before) = get(&hub, "/api/v1/stats").await;
+        assert_eq!(
+            before["avg_duration_s_today"],
+            json!(0.0),
+            "nothing ended yet"
+        );
+        let (gone, _) = connect(&hub, "user=dave&org=globex").await;
+        tokio::time::sleep(ms(300)).await;
+        gone.close().await;
+        let ended = eventually(ms(5000), "dave ended", || async {
+            let (_, list) = get(&hub, "/api/v1/sessions?status=ended").await;
+            list["sessions"].get(0).cloned()
+        })
+        .await;
+        let (_, stats) = get(&hub, "/api/v1/stats").await;
+        assert_eq!(
+            stats["by_org"],
+            json!({"acme": 2, "globex": 1}),
+            "live sessions only, no org left out"
+        );
+        let avg = stats["avg_duration_s_today"].as_f64().unwrap();
+        assert!(
+            (avg - ended["duration_s"].as_f64().unwrap()).abs() < 1e-9,
+            "{avg} vs {ended}"
+        );
+        assert!(avg >= 0.3);
+    })
+    .await;
+}

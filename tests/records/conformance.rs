@@ -333,6 +333,27 @@ pub async fn meta_criteria_match_strings_numbers_and_booleans(backend: &dyn Back
     assert_eq!(batch.len(), 3, "scans filter on meta too");
 }
 
+pub async fn ended_durations_since_counts_by_end_time(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Ends at +2s, +5s and +11s.
+    let sessions = [
+        ended("a", 1_000, 1_000),
+        ended("b", 1_000, 4_000),
+        ended("c", 3_000, 8_000),
+    ];
+    record_all(store.as_ref(), &sessions).await;
+    assert_eq!(store.ended_durations_since(BASE).await.unwrap(), (3, 13.0));
+    assert_eq!(
+        store.ended_durations_since(BASE + 5_000).await.unwrap(),
+        (2, 12.0),
+        "ended_at equal to since counts; connected_at does not matter"
+    );
+    assert_eq!(
+        store.ended_durations_since(BASE + 11_001).await.unwrap(),
+        (0, 0.0)
+    );
+}
+
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {
     let store = backend.open().await;
     let mut sessions: Vec<SessionView> = (0..5)

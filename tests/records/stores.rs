@@ -165,6 +165,7 @@ macro_rules! every_store {
                 q_is_a_case_insensitive_substring_of_user_name_ip_or_id,
                 email_and_team_match_exactly_and_are_searched_by_q,
                 meta_criteria_match_strings_numbers_and_booleans,
+                ended_durations_since_counts_by_end_time,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,

@@ -1,5 +1,5 @@
 //! Owns the counts the map keeps up to date on every change (sessions by
-//! status, device type, node and transport; today's peak), so stats and
+//! status, device type, node, transport and org; today's peak), so stats and
 //! metrics never scan the sessions.
 
 use std::collections::HashMap;
@@ -18,6 +18,9 @@ pub struct Counters {
     pub by_node: HashMap<NodeId, usize>,
     /// Live sessions per transport.
     pub by_transport: HashMap<Transport, usize>,
+    /// Live sessions per organisation (sessions without one are not
+    /// counted here).
+    pub by_org: HashMap<String, usize>,
 }
 
 impl Counters {
@@ -26,6 +29,9 @@ impl Counters {
         bump(&mut self.by_device_type, device_type_of(record), delta);
         bump(&mut self.by_node, record.node_id.clone(), delta);
         bump(&mut self.by_transport, record.transport, delta);
+        if let Some(org) = &record.org {
+            bump(&mut self.by_org, org.clone(), delta);
+        }
     }
 
     pub(super) fn move_status(&mut self, from: SessionStatus, to: SessionStatus) {
