@@ -21,7 +21,7 @@ pub use change::{Change, SessionEvent};
 pub use close::CloseCode;
 pub use filter::{MetaCriterion, MetaScalar, SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
-pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView};
+pub use session::{AppInfo, DeviceInfo, MetaUpdate, SessionMeta, SessionView, Traffic};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
 pub use time::{Day, Millis, day_of, format_rfc3339};
 pub use user::{UserDetail, UserView};

@@ -106,6 +106,28 @@ pub struct SessionView {
     pub end_cause: Option<EndCause>,
     /// Seconds since `connected_at` (live) or the total (ended).
     pub duration_s: f64,
+    /// Messages and bytes in each direction (v1.1 §10).
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// Round trip of the hub's last answered WebSocket Ping, in
+    /// milliseconds; null before the first (and for HTTP sessions).
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
+}
+
+/// What went through a session (v1.1 §10): WebSocket data messages and
+/// their payload bytes, or HTTP heartbeat requests/answers and their body
+/// bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Messages from the client.
+    pub msgs_in: u64,
+    /// Messages to the client.
+    pub msgs_out: u64,
+    /// Payload bytes from the client.
+    pub bytes_in: u64,
+    /// Payload bytes to the client.
+    pub bytes_out: u64,
 }
 
 /// Seconds between two points in time, to the millisecond.

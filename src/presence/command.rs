@@ -42,6 +42,15 @@ pub enum Command {
         /// The page, when the ping named one.
         page: Option<String>,
     },
+    /// One HTTP heartbeat exchange (request and answer body bytes).
+    HttpTraffic {
+        /// Which session.
+        id: SessionId,
+        /// Request body bytes.
+        bytes_in: usize,
+        /// Answer body bytes.
+        bytes_out: usize,
+    },
     /// Set or clear the manual status.
     SetManual {
         /// Which session.

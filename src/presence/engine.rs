@@ -130,6 +130,11 @@ impl Engine {
                     self.commit(id, changes);
                 }
             }
+            Command::HttpTraffic {
+                id,
+                bytes_in,
+                bytes_out,
+            } => self.state.count_http(id, bytes_in, bytes_out),
             Command::SetManual { id, manual } => {
                 let changes = self.state.set_manual(id, manual, now);
                 self.commit(id, changes);
@@ -177,10 +182,14 @@ impl Engine {
     fn open(&mut self, session: NewSession, liveness: Option<Arc<SessionLiveness>>, now: Millis) {
         let id = session.id;
         let user = session.user_id.clone();
+        let traffic = liveness.as_ref().map(|l| l.traffic().clone());
         if let Some(liveness) = liveness {
             self.liveness.insert(id, liveness);
         }
         let changes = self.state.open(session, now);
+        if let Some(traffic) = traffic {
+            self.state.attach_traffic(id, traffic);
+        }
         self.commit(id, changes);
         self.enforce_session_limit(&user, id, now);
     }

@@ -133,6 +133,21 @@ impl PresenceHandle {
         .await
     }
 
+    /// Counts one HTTP heartbeat exchange of a session (its traffic).
+    pub async fn count_http_traffic(
+        &self,
+        id: SessionId,
+        bytes_in: usize,
+        bytes_out: usize,
+    ) -> Result<(), EngineStopped> {
+        self.send(Command::HttpTraffic {
+            id,
+            bytes_in,
+            bytes_out,
+        })
+        .await
+    }
+
     /// Applies what another node published.
     pub async fn apply_replica(&self, update: ReplicaUpdate) -> Result<(), EngineStopped> {
         self.send(Command::Replica(update)).await

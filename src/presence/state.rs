@@ -10,6 +10,7 @@ mod record;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub use counters::{Counters, Peak};
 use counters::{bump, device_type_of};
@@ -17,6 +18,7 @@ pub use record::{NewSession, SessionRecord};
 use users::{UserEntry, UserSummary, offline_view, summarise};
 
 use super::derive::{Thresholds, derive_status, next_transition_at};
+use super::liveness::TrafficCounters;
 use crate::model::time::day_of;
 use crate::model::{Change, SessionEvent};
 use crate::model::{
@@ -73,8 +75,24 @@ impl PresenceState {
             published_activity: now,
             published_at: now,
             activity_check_at: None,
+            traffic: Arc::default(),
         };
         self.insert(record, now)
+    }
+
+    /// Shares the connection's traffic counters with a session's record.
+    pub fn attach_traffic(&mut self, id: SessionId, traffic: Arc<TrafficCounters>) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.traffic = traffic;
+        }
+    }
+
+    /// Counts one HTTP heartbeat exchange of a session.
+    pub fn count_http(&mut self, id: SessionId, bytes_in: usize, bytes_out: usize) {
+        if let Some(record) = self.sessions.get(&id) {
+            record.traffic.count_in(bytes_in);
+            record.traffic.count_out(bytes_out);
+        }
     }
 
     /// Adds a session to the map, its user and the counters.

@@ -198,3 +198,94 @@ async fn stats_count_live_sessions_by_org_and_average_todays_durations() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn traffic_and_round_trip_are_counted_and_kept_on_the_ended_session() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.heartbeat_interval = ms(200)).await;
+        let (mut client, id) = connect(&hub, "user=alice").await;
+        let (_, fresh) = get(&hub, &format!("/api/v1/sessions/{id}")).await;
+        assert_eq!(fresh["rtt_ms"], Value::Null, "no Ping answered yet");
+        let pings = [
+            json!({"type": "ping"}).to_string(),
+            json!({"type": "ping", "id": "p2"}).to_string(),
+        ];
+        let mut pongs = Vec::new();
+        for ping in &pings {
+            client.send_text(ping).await;
+            let pong = client.recv_type("pong", ms(5000)).await;
+            pongs.push(pong.to_string());
+        }
+        // Reading lets the client answer the hub's WebSocket Pings.
+        let session = loop {
+            client.collect_for(ms(250)).await;
+            let (_, session) = get(&hub, &format!("/api/v1/sessions/{id}")).await;
+            if session["rtt_ms"].is_number() {
+                break session;
+            }
+        };
+        assert!(session["rtt_ms"].as_f64().unwrap() >= 0.0);
+        let traffic = &session["traffic"];
+        assert_eq!(traffic["msgs_in"], 2);
+        assert_eq!(
+            traffic["bytes_in"],
+            pings.iter().map(String::len).sum::<usize>()
+        );
+        assert!(
+            traffic["msgs_out"].as_u64().unwrap() >= 3,
+            "welcome and two pongs: {traffic}"
+        );
+        assert!(
+            traffic["bytes_out"].as_u64().unwrap()
+                > pongs.iter().map(String::len).sum::<usize>() as u64
+        );
+        client.close().await;
+        let ended = eventually(ms(5000), "ended", || async {
+            let (_, s) = get(&hub, &format!("/api/v1/sessions/{id}")).await;
+            (s["status"] == "ended").then_some(s)
+        })
+        .await;
+        assert_eq!(ended["traffic"]["msgs_in"], 2);
+        assert_eq!(ended["traffic"]["bytes_in"], traffic["bytes_in"]);
+        assert!(ended["rtt_ms"].is_number());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn heartbeat_sessions_count_http_body_bytes() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let http = reqwest::Client::new();
+        let first = json!({"active": true}).to_string();
+        let answer = http
+            .post(hub.http("/api/v1/heartbeat?user=alice"))
+            .header("content-type", "application/json")
+            .body(first.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let id = serde_json::from_str::<Value>(&answer).unwrap()["session_id"].as_str().unwrap().to_string();
+        let second = json!({"session_id": id, "active": true}).to_string();
+        let answer2 = http
+            .post(hub.http("/api/v1/heartbeat?user=alice"))
+            .header("content-type", "application/json")
+            .body(second.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (_, session) = get(&hub, &format!("/api/v1/sessions/{id}")).await;
+        assert_eq!(
+            session["traffic"],
+            json!({"msgs_in": 2, "msgs_out": 2, "bytes_in": first.len() + second.len(), "bytes_out": answer.len() + answer2.len()})
+        );
+        assert_eq!(session["rtt_ms"], Value::Null);
+    })
+    .await;
+}

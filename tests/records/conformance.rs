@@ -61,6 +61,13 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
         duration_s: lasted as f64 / 1000.0,
+        traffic: presence_hub::model::Traffic {
+            msgs_in: 12,
+            msgs_out: 14,
+            bytes_in: 900,
+            bytes_out: 1_400,
+        },
+        rtt_ms: Some(12.345),
     }
 }
 

@@ -249,6 +249,8 @@ mod tests {
             ended_at: None,
             end_cause: None,
             duration_s: 1.0,
+            traffic: Default::default(),
+            rtt_ms: None,
         }
     }
 

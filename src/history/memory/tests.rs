@@ -24,6 +24,8 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
+        traffic: Default::default(),
+        rtt_ms: None,
     }
 }
 

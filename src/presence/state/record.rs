@@ -1,11 +1,14 @@
 //! Owns one live session as the map keeps it (`SessionRecord`), what it
 //! takes to open one (`NewSession`), and its contract view.
 
+use std::sync::Arc;
+
 use crate::model::session::duration_seconds;
 use crate::model::{
     EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta, SessionStatus, SessionView,
     Transport, UserId,
 };
+use crate::presence::liveness::TrafficCounters;
 
 /// Everything needed to open a session.
 #[derive(Debug, Clone)]
@@ -50,6 +53,9 @@ pub struct SessionRecord {
     pub(super) published_activity: Millis,
     pub(super) published_at: Millis,
     pub(super) activity_check_at: Option<Millis>,
+    /// Counted by the connection (shared with its liveness), by the engine
+    /// for HTTP sessions, or copied from a replica's view.
+    pub(super) traffic: Arc<TrafficCounters>,
 }
 
 impl SessionRecord {
@@ -117,12 +123,16 @@ impl SessionRecord {
             ended_at: None,
             end_cause: None,
             duration_s: duration_seconds(self.connected_at, now),
+            traffic: self.traffic.traffic(),
+            rtt_ms: self.traffic.rtt_ms(),
         }
     }
 
     /// A replica record from the view its owner published.
     pub(super) fn from_view(view: SessionView) -> Self {
+        let traffic = Arc::new(TrafficCounters::from_snapshot(view.traffic, view.rtt_ms));
         Self {
+            traffic,
             id: view.session_id,
             user_id: view.user_id,
             name: view.name,
