@@ -78,6 +78,10 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
 
+    /// Timeline entries kept per session (the oldest go first).
+    #[arg(long, env = "PRESENCE_TIMELINE_LIMIT", default_value_t = crate::model::timeline::DEFAULT_TIMELINE_LIMIT)]
+    pub timeline_limit: usize,
+
     /// How long ended sessions are kept in history.
     #[arg(long, env = "PRESENCE_HISTORY_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub history_retention: Duration,
@@ -207,6 +211,8 @@ pub struct PresenceConfig {
     pub max_sessions_per_user: usize,
     /// Per-subscriber admin queue bound.
     pub admin_queue: usize,
+    /// Timeline entries kept per session.
+    pub timeline_limit: usize,
 }
 
 /// What each client connection needs.
@@ -279,6 +285,7 @@ impl Config {
             max_sessions_per_user: 0,
             max_message_bytes: 4096,
             history_retention: Duration::from_secs(30 * 86_400),
+            timeline_limit: crate::model::timeline::DEFAULT_TIMELINE_LIMIT,
             allowed_origins: None,
             trusted_proxies: String::new(),
             insecure_dev: false,
@@ -436,6 +443,7 @@ impl Config {
             http_session_ttl: self.http_session_ttl,
             max_sessions_per_user: self.max_sessions_per_user,
             admin_queue: self.admin_queue,
+            timeline_limit: self.timeline_limit,
         }
     }
 }

@@ -219,6 +219,13 @@ impl HistoryStore for FileMirror {
         self.inner.ended_durations_since(since)
     }
 
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        self.inner.timeline(id)
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.inner.prune(before)
     }

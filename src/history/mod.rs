@@ -147,6 +147,20 @@ pub trait HistoryStore: Send + Sync + 'static {
         })
     }
 
+    /// The timeline an ended session was recorded with: `None` when the
+    /// session is not kept, an empty timeline when it was kept without one.
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        Box::pin(async move {
+            Ok(self
+                .get(id)
+                .await?
+                .map(|view| view.timeline.unwrap_or_default()))
+        })
+    }
+
     /// Drops sessions that ended before `before`; returns how many.
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>>;
 

@@ -357,6 +357,26 @@ impl HistoryStore for PostgresHistory {
         .boxed()
     }
 
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        async move {
+            let row: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT CAST(timeline AS TEXT) FROM sessions WHERE session_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(row.map(|json| {
+                json.and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default()
+            }))
+        }
+        .boxed()
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.prune_now(before).boxed()
     }

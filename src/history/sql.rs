@@ -13,7 +13,7 @@ use sqlx::{Database, QueryBuilder, Type};
 use super::{HistoryError, SessionFilter};
 use crate::model::{MetaCriterion, SessionView};
 
-/// Rows per `INSERT`: 28 parameters each, well inside SQLite's 32,766 and
+/// Rows per `INSERT`: 29 parameters each, well inside SQLite's 32,766 and
 /// PostgreSQL's 65,535.
 pub(super) const INSERT_CHUNK: usize = 200;
 
@@ -24,7 +24,7 @@ pub(super) const PRUNE_BATCH: i64 = 1000;
 pub(super) const INSERT_COLUMNS: &str = "session_id, user_id, name, org, email, team, node_id, \
      transport, ip, user_agent, platform, device_type, browser, app_name, app_version, page, \
      meta, connected_at, last_activity, ended_at, end_cause, duration_s, msgs_in, msgs_out, \
-     bytes_in, bytes_out, rtt_ms, view";
+     bytes_in, bytes_out, rtt_ms, timeline, view";
 
 /// One ended session as stored: the contract's Session JSON (`view`, read
 /// back as is) plus every field a query filters, sorts or aggregates on.
@@ -39,6 +39,7 @@ pub(super) struct Columns {
     duration_s: f64,
     traffic: [Option<i64>; 4],
     rtt_ms: Option<f64>,
+    timeline: Option<String>,
     view: String,
 }
 
@@ -92,6 +93,10 @@ impl Columns {
                 number("bytes_out"),
             ],
             rtt_ms: value.get("rtt_ms").and_then(Value::as_f64),
+            timeline: session
+                .timeline
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
             view: value.to_string(),
         })
     }
@@ -122,6 +127,8 @@ where
         row.push_bind(count);
     }
     row.push_bind(c.rtt_ms);
+    row.push_bind(c.timeline.clone())
+        .push_unseparated(json_cast);
     row.push_bind(c.view.clone());
 }
 

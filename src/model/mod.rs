@@ -14,6 +14,7 @@ pub mod json;
 pub mod session;
 pub mod status;
 pub mod time;
+pub mod timeline;
 pub mod user;
 
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditTarget};

@@ -113,6 +113,11 @@ pub struct SessionView {
     /// milliseconds; null before the first (and for HTTP sessions).
     #[serde(default)]
     pub rtt_ms: Option<f64>,
+    /// The timeline an ended session is recorded with (not part of the
+    /// Session JSON: the timeline route serves it; the SQL stores keep it
+    /// in their `timeline` column, the memory store with the record).
+    #[serde(skip)]
+    pub timeline: Option<super::timeline::Timeline>,
 }
 
 /// What went through a session (v1.1 §10): WebSocket data messages and

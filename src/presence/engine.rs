@@ -65,7 +65,8 @@ impl Engine {
     pub fn new(config: PresenceConfig, outboxes: Outboxes) -> Self {
         let thresholds = Thresholds::new(config.idle_after, config.away_after);
         Self {
-            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl)),
+            state: PresenceState::new(thresholds, millis_of(config.http_session_ttl))
+                .with_timeline_limit(config.timeline_limit),
             schedule: Schedule::default(),
             feed: Feed::new(config.admin_queue),
             liveness: HashMap::new(),

@@ -20,6 +20,7 @@ use users::{UserEntry, UserSummary, offline_view, summarise};
 use super::derive::{Thresholds, derive_status, next_transition_at};
 use super::liveness::TrafficCounters;
 use crate::model::time::day_of;
+use crate::model::timeline::{Timeline, TimelineKind};
 use crate::model::{Change, SessionEvent};
 use crate::model::{
     Day, EndCause, ManualStatus, MetaUpdate, Millis, NodeId, SessionId, SessionStatus, SessionView,
@@ -39,6 +40,7 @@ pub struct PresenceState {
     peak: Peak,
     thresholds: Thresholds,
     http_ttl: Millis,
+    timeline_limit: usize,
 }
 
 impl PresenceState {
@@ -52,6 +54,29 @@ impl PresenceState {
             peak: Peak::default(),
             thresholds,
             http_ttl,
+            timeline_limit: crate::model::timeline::DEFAULT_TIMELINE_LIMIT,
+        }
+    }
+
+    /// Keeps at most `limit` timeline entries per session
+    /// (`PRESENCE_TIMELINE_LIMIT`).
+    pub fn with_timeline_limit(mut self, limit: usize) -> Self {
+        self.timeline_limit = limit;
+        self
+    }
+
+    /// Appends a timeline entry to a live session (rooms, resume and any
+    /// other feature record their changes through this).
+    pub fn record_timeline(
+        &mut self,
+        id: SessionId,
+        kind: TimelineKind,
+        from: Option<String>,
+        to: Option<String>,
+        now: Millis,
+    ) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.note(kind, from, to, now);
         }
     }
 
@@ -76,6 +101,7 @@ impl PresenceState {
             published_at: now,
             activity_check_at: None,
             traffic: Arc::default(),
+            timeline: Timeline::with_limit(self.timeline_limit),
         };
         self.insert(record, now)
     }
@@ -226,7 +252,9 @@ impl PresenceState {
         record.last_activity = record.last_activity.max(at);
         let page_changed = page.is_some() && page != record.meta.page;
         if page_changed {
-            record.meta.page = page;
+            let from = std::mem::replace(&mut record.meta.page, page);
+            let to = record.meta.page.clone();
+            record.note(TimelineKind::Page, from, to, now);
         }
         let status_changed = self.rederive(id, now);
         if status_changed || page_changed {
@@ -248,6 +276,12 @@ impl PresenceState {
         if record.manual == manual {
             return Vec::new();
         }
+        let name = |m: Option<ManualStatus>| {
+            serde_json::to_value(m?)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        record.note(TimelineKind::Manual, name(record.manual), name(manual), now);
         record.manual = manual;
         self.rederive(id, now);
         self.publish_update(id, now)
@@ -263,6 +297,10 @@ impl PresenceState {
         record.meta.merge(update);
         if record.meta == before {
             return Vec::new();
+        }
+        if record.meta.page != before.page {
+            let to = record.meta.page.clone();
+            record.note(TimelineKind::Page, before.page, to, now);
         }
         let new_device_type = device_type_of(record);
         if new_device_type != old_device_type {
@@ -449,6 +487,12 @@ impl PresenceState {
             return false;
         }
         self.counters.move_status(record.status, status);
+        record.note(
+            TimelineKind::Status,
+            Some(record.status.as_str().to_string()),
+            Some(status.as_str().to_string()),
+            now,
+        );
         record.status = status;
         true
     }

@@ -289,3 +289,95 @@ async fn heartbeat_sessions_count_http_body_bytes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn timelines_record_manual_status_and_page_changes_live_and_ended() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (mut client, id) = connect(&hub, "user=alice&page=%2Fstart").await;
+        client
+            .send_json(json!({"type": "status", "manual": "away"}))
+            .await;
+        client.recv_type("status", ms(5000)).await;
+        client
+            .send_json(json!({"type": "ping", "page": "/inbox"}))
+            .await;
+        client.recv_type("pong", ms(5000)).await;
+        let live = eventually(ms(5000), "page entry", || async {
+            let (status, body) = get(&hub, &format!("/api/v1/sessions/{id}/timeline")).await;
+            assert_eq!(status, 200);
+            (body["entries"].as_array().unwrap().len() >= 3).then_some(body)
+        })
+        .await;
+        assert_eq!(live["session_id"], id.as_str());
+        assert_eq!(live["truncated"], false);
+        let entries: Vec<(Value, Value, Value)> = live["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].clone(), e["from"].clone(), e["to"].clone()))
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                (json!("manual"), Value::Null, json!("away")),
+                (json!("status"), json!("active"), json!("away")),
+                (json!("page"), json!("/start"), json!("/inbox")),
+            ]
+        );
+        assert!(live["entries"][0]["at"].as_str().unwrap().ends_with('Z'));
+        client.close().await;
+        eventually(ms(5000), "ended", || async {
+            let (_, s) = get(&hub, &format!("/api/v1/sessions/{id}")).await;
+            (s["status"] == "ended").then_some(())
+        })
+        .await;
+        let (status, ended) = get(&hub, &format!("/api/v1/sessions/{id}/timeline")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            ended["entries"], live["entries"],
+            "kept with the ended session"
+        );
+        let (status, _) = get(
+            &hub,
+            "/api/v1/sessions/0b0c8f5e-3a0d-4e43-9a57-2f1d6c1e9b10/timeline",
+        )
+        .await;
+        assert_eq!(status, 404);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn timelines_keep_the_newest_entries_up_to_the_limit() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.timeline_limit = 2).await;
+        let (mut client, id) = connect(&hub, "user=alice").await;
+        for page in ["/a", "/b", "/c"] {
+            client
+                .send_json(json!({"type": "ping", "page": page}))
+                .await;
+            client.recv_type("pong", ms(5000)).await;
+        }
+        let body = eventually(ms(5000), "three pages", || async {
+            let (_, body) = get(&hub, &format!("/api/v1/sessions/{id}/timeline")).await;
+            (body["entries"]
+                .as_array()
+                .unwrap()
+                .last()
+                .map(|e| e["to"].clone())
+                == Some(json!("/c")))
+            .then_some(body)
+        })
+        .await;
+        assert_eq!(body["truncated"], true);
+        let tos: Vec<Value> = body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["to"].clone())
+            .collect();
+        assert_eq!(tos, vec![json!("/b"), json!("/c")]);
+    })
+    .await;
+}

@@ -19,6 +19,11 @@ pub trait Backend: Send + Sync {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>>;
     /// Whether records survive reopening.
     fn persists(&self) -> bool;
+    /// Whether the timelines of ended sessions are kept (all but Redis,
+    /// which keeps the Session JSON only).
+    fn keeps_timelines(&self) -> bool {
+        true
+    }
 }
 
 /// 2026-11-02T00:00:00Z: every test time is after it.
@@ -68,6 +73,7 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
             bytes_out: 1_400,
         },
         rtt_ms: Some(12.345),
+        timeline: None,
     }
 }
 
@@ -359,6 +365,37 @@ pub async fn ended_durations_since_counts_by_end_time(backend: &dyn Backend) {
         store.ended_durations_since(BASE + 11_001).await.unwrap(),
         (0, 0.0)
     );
+}
+
+pub async fn timelines_are_kept_with_ended_sessions(backend: &dyn Backend) {
+    use presence_hub::model::timeline::{Timeline, TimelineEntry, TimelineKind};
+    let store = backend.open().await;
+    let mut timeline = Timeline::with_limit(2);
+    for (i, page) in ["/a", "/b", "/c"].into_iter().enumerate() {
+        timeline.push(TimelineEntry {
+            at: BASE + i as Millis,
+            kind: TimelineKind::Page,
+            from: None,
+            to: Some(page.into()),
+        });
+    }
+    let mut with = ended("alice", 1_000, 1_000);
+    with.timeline = Some(timeline.clone());
+    let without = ended("bob", 2_000, 1_000);
+    record_all(store.as_ref(), &[with.clone(), without.clone()]).await;
+    let kept = store.timeline(with.session_id).await.unwrap().unwrap();
+    if backend.keeps_timelines() {
+        assert_eq!(kept, timeline);
+        assert!(kept.truncated);
+    } else {
+        assert_eq!(kept, Timeline::default());
+    }
+    assert_eq!(
+        store.timeline(without.session_id).await.unwrap(),
+        Some(Timeline::default()),
+        "a session recorded without one has an empty timeline"
+    );
+    assert_eq!(store.timeline(SessionId::generate()).await.unwrap(), None);
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

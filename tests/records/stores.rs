@@ -78,6 +78,10 @@ impl Redis {
 }
 
 impl Backend for Redis {
+    fn keeps_timelines(&self) -> bool {
+        false
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         async {
             let store = RedisHistory::connect(&self.server.url(), &self.namespace).unwrap();
@@ -166,6 +170,7 @@ macro_rules! every_store {
                 email_and_team_match_exactly_and_are_searched_by_q,
                 meta_criteria_match_strings_numbers_and_booleans,
                 ended_durations_since_counts_by_end_time,
+                timelines_are_kept_with_ended_sessions,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,

@@ -251,6 +251,7 @@ mod tests {
             duration_s: 1.0,
             traffic: Default::default(),
             rtt_ms: None,
+            timeline: None,
         }
     }
 

@@ -26,6 +26,7 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
         traffic: Default::default(),
         rtt_ms: None,
+        timeline: None,
     }
 }
 

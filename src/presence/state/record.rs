@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::model::session::duration_seconds;
+use crate::model::timeline::{Timeline, TimelineEntry, TimelineKind};
 use crate::model::{
     EndCause, ManualStatus, Millis, NodeId, SessionId, SessionMeta, SessionStatus, SessionView,
     Transport, UserId,
@@ -56,6 +57,8 @@ pub struct SessionRecord {
     /// Counted by the connection (shared with its liveness), by the engine
     /// for HTTP sessions, or copied from a replica's view.
     pub(super) traffic: Arc<TrafficCounters>,
+    /// What changed in the session, bounded (v1.1 §10).
+    pub(super) timeline: Timeline,
 }
 
 impl SessionRecord {
@@ -99,6 +102,22 @@ impl SessionRecord {
         self.connected_at
     }
 
+    /// Its timeline so far.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Appends a timeline entry.
+    pub(super) fn note(
+        &mut self,
+        kind: TimelineKind,
+        from: Option<String>,
+        to: Option<String>,
+        at: Millis,
+    ) {
+        self.timeline.push(TimelineEntry { at, kind, from, to });
+    }
+
     /// The contract view of the session at `now`.
     pub fn view(&self, now: Millis) -> SessionView {
         SessionView {
@@ -125,6 +144,7 @@ impl SessionRecord {
             duration_s: duration_seconds(self.connected_at, now),
             traffic: self.traffic.traffic(),
             rtt_ms: self.traffic.rtt_ms(),
+            timeline: None,
         }
     }
 
@@ -133,6 +153,7 @@ impl SessionRecord {
         let traffic = Arc::new(TrafficCounters::from_snapshot(view.traffic, view.rtt_ms));
         Self {
             traffic,
+            timeline: Timeline::default(),
             id: view.session_id,
             user_id: view.user_id,
             name: view.name,
@@ -177,6 +198,7 @@ impl SessionRecord {
         view.status = SessionStatus::Ended;
         view.ended_at = Some(now);
         view.end_cause = Some(cause);
+        view.timeline = Some(self.timeline.clone());
         view
     }
 }
