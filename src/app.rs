@@ -171,6 +171,11 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
             stop_replication.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::history::peaks::keep_peak(
+        history.clone(),
+        presence.clone(),
+        stop_replication.clone(),
+    )));
     let store_name = history.name();
 
     let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
 /// Records handed to the database per transaction while importing.
@@ -224,6 +224,23 @@ impl HistoryStore for FileMirror {
         id: SessionId,
     ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
         self.inner.timeline(id)
+    }
+
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        self.inner.peak(day)
+    }
+
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        self.inner.save_peak(day, users, at)
+    }
+
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        self.inner.peaks(from, to)
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {

@@ -10,6 +10,7 @@
 mod audit_sql;
 pub mod memory;
 pub mod mirror;
+pub mod peaks;
 pub mod postgres;
 pub mod redis;
 mod sql;
@@ -50,6 +51,9 @@ pub struct Page {
     /// How many match in all.
     pub total: usize,
 }
+
+/// Kept peaks by day: (users, when first reached).
+pub type DailyPeaks = BTreeMap<Day, (u64, Millis)>;
 
 /// One batch of a scan and where the next one starts (`None` at the end).
 pub type ScanBatch = (Vec<SessionView>, Option<usize>);
@@ -159,6 +163,31 @@ pub trait HistoryStore: Send + Sync + 'static {
                 .await?
                 .map(|view| view.timeline.unwrap_or_default()))
         })
+    }
+
+    /// The peak of online users kept for `day`: (users, when first reached).
+    /// Stores that do not keep peaks answer `None`.
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        let _ = day;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Keeps `users` at `at` as the peak of `day` unless a higher one is
+    /// kept already.
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        let _ = (day, users, at);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Peaks kept for the days `from..=to`.
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        let _ = (from, to);
+        Box::pin(std::future::ready(Ok(BTreeMap::new())))
     }
 
     /// Drops sessions that ended before `before`; returns how many.

@@ -29,7 +29,7 @@ use super::sql::{
     Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
     push_where, store_error, to_i64, to_usize,
 };
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
 use crate::model::{AuditEvent, MetaCriterion, MetaScalar, Millis, SessionId, SessionView, UserId};
 
@@ -401,6 +401,60 @@ impl HistoryStore for SqliteHistory {
                 json.and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default()
             }))
+        }
+        .boxed()
+    }
+
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        async move {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT users, at FROM daily_peaks WHERE day = ?")
+                    .bind(day)
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+            Ok(row.map(|(users, at)| (users.unsigned_abs(), at)))
+        }
+        .boxed()
+    }
+
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO daily_peaks (day, users, at) VALUES (?, ?, ?) \
+                 ON CONFLICT (day) DO UPDATE SET users = excluded.users, at = excluded.at \
+                 WHERE excluded.users > daily_peaks.users",
+            )
+            .bind(day)
+            .bind(i64::try_from(users).unwrap_or(i64::MAX))
+            .bind(at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        async move {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT day, users, at FROM daily_peaks WHERE day >= ? AND day <= ?",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(day, users, at)| (day, (users.unsigned_abs(), at)))
+                .collect())
         }
         .boxed()
     }

@@ -51,6 +51,8 @@ pub enum Command {
         /// Answer body bytes.
         bytes_out: usize,
     },
+    /// Today's peak as the records store kept it.
+    SeedPeak(super::state::Peak),
     /// Set or clear the manual status.
     SetManual {
         /// Which session.

@@ -136,6 +136,7 @@ impl Engine {
                 bytes_in,
                 bytes_out,
             } => self.state.count_http(id, bytes_in, bytes_out),
+            Command::SeedPeak(peak) => self.state.seed_peak(peak, now),
             Command::SetManual { id, manual } => {
                 let changes = self.state.set_manual(id, manual, now);
                 self.commit(id, changes);

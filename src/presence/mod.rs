@@ -148,6 +148,11 @@ impl PresenceHandle {
         .await
     }
 
+    /// Seeds today's peak from the records store.
+    pub async fn seed_peak(&self, peak: state::Peak) -> Result<(), EngineStopped> {
+        self.send(Command::SeedPeak(peak)).await
+    }
+
     /// Applies what another node published.
     pub async fn apply_replica(&self, update: ReplicaUpdate) -> Result<(), EngineStopped> {
         self.send(Command::Replica(update)).await

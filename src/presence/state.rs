@@ -425,6 +425,15 @@ impl PresenceState {
             .collect()
     }
 
+    /// Takes in a peak recorded before this process started (the records
+    /// store keeps the day's peak across restarts); a lower one is ignored.
+    pub fn seed_peak(&mut self, peak: Peak, now: Millis) {
+        let today = self.peak_today(now);
+        if peak.day == today.day && peak.users > today.users {
+            self.peak = peak;
+        }
+    }
+
     /// Today's peak of online users (a new day starts from the current count).
     pub fn peak_today(&self, now: Millis) -> Peak {
         if self.peak.day == day_of(now) {

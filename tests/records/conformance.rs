@@ -24,6 +24,10 @@ pub trait Backend: Send + Sync {
     fn keeps_timelines(&self) -> bool {
         true
     }
+    /// Whether daily peaks are kept (the SQL stores).
+    fn keeps_peaks(&self) -> bool {
+        false
+    }
 }
 
 /// 2026-11-02T00:00:00Z: every test time is after it.
@@ -396,6 +400,36 @@ pub async fn timelines_are_kept_with_ended_sessions(backend: &dyn Backend) {
         "a session recorded without one has an empty timeline"
     );
     assert_eq!(store.timeline(SessionId::generate()).await.unwrap(), None);
+}
+
+pub async fn the_highest_peak_of_each_day_is_kept(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let day = presence_hub::history::day_of(BASE);
+    store.save_peak(day, 5, BASE + 10).await.unwrap();
+    store.save_peak(day, 3, BASE + 20).await.unwrap();
+    store.save_peak(day + 1, 2, BASE + DAY).await.unwrap();
+    if !backend.keeps_peaks() {
+        assert_eq!(store.peak(day).await.unwrap(), None);
+        return;
+    }
+    assert_eq!(
+        store.peak(day).await.unwrap(),
+        Some((5, BASE + 10)),
+        "a lower peak never replaces a higher one"
+    );
+    store.save_peak(day, 7, BASE + 30).await.unwrap();
+    assert_eq!(store.peak(day).await.unwrap(), Some((7, BASE + 30)));
+    assert_eq!(store.peak(day + 2).await.unwrap(), None);
+    let peaks = store.peaks(day, day + 5).await.unwrap();
+    assert_eq!(
+        peaks.into_iter().collect::<Vec<_>>(),
+        vec![(day, (7, BASE + 30)), (day + 1, (2, BASE + DAY))]
+    );
+    drop(store);
+    if backend.persists() {
+        let store = backend.open().await;
+        assert_eq!(store.peak(day).await.unwrap(), Some((7, BASE + 30)));
+    }
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

@@ -105,6 +105,10 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    fn keeps_peaks(&self) -> bool {
+        true
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("records.db");
         async move { Arc::new(SqliteHistory::open(&path).await.unwrap()) as Arc<dyn HistoryStore> }
@@ -126,6 +130,10 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
+    fn keeps_peaks(&self) -> bool {
+        true
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         async {
             let store = PostgresHistory::connect(&self.0).await.unwrap();
@@ -171,6 +179,7 @@ macro_rules! every_store {
                 meta_criteria_match_strings_numbers_and_booleans,
                 ended_durations_since_counts_by_end_time,
                 timelines_are_kept_with_ended_sessions,
+                the_highest_peak_of_each_day_is_kept,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,
