@@ -24,14 +24,14 @@ use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::redis::{ClusterConfig, RedisReplicator};
 use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleNode};
+use crate::config::DatabaseUrl;
 use crate::config::Settings;
 use crate::history::HistoryStore;
-use crate::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use crate::history::memory::MemoryHistory;
 use crate::history::mirror::{self, FileMirror};
 use crate::history::postgres::PostgresHistory;
 use crate::history::redis::RedisHistory;
 use crate::history::sqlite::SqliteHistory;
-use crate::history::url::DatabaseUrl;
 use crate::history::writer::{ENDED_QUEUE, prune_expired, record_ended, watch_store};
 use crate::http::admission::{Admission, AdmissionLimits, connection_ceiling, read_nofile_limit};
 use crate::http::auth::{AdminGate, AdminRateLimiter};
@@ -220,9 +220,24 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
             stop_replication.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::peaks::keep_peak(
+        history.clone(),
+        presence.clone(),
+        stop_replication.clone(),
+    )));
     let store_name = history.name();
 
-    let audit: Arc<dyn AuditStore> = Arc::new(MemoryAudit::new());
+    // A database keeps the audit trail beside the records; otherwise (and
+    // in a Redis cluster without PostgreSQL) each node keeps its own in
+    // memory.
+    let audit: Arc<dyn AuditStore> = history
+        .audit()
+        .unwrap_or_else(|| Arc::new(MemoryAudit::new()));
+    tasks.push(tokio::spawn(crate::audit::prune_audit(
+        audit.clone(),
+        settings.history_retention,
+        stop_replication.clone(),
+    )));
     let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
     tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
 
@@ -311,8 +326,8 @@ async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, Star
                 return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
             }
             return Ok(match &settings.history_file {
-                Some(path) => Arc::new(MemoryHistory::open(path, DEFAULT_CAPACITY)?),
-                None => Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)),
+                Some(path) => Arc::new(MemoryHistory::open(path)?),
+                None => Arc::new(MemoryHistory::new()),
             });
         }
         DatabaseUrl::Sqlite(path) => Arc::new(

@@ -28,6 +28,10 @@ pub struct Principal {
     pub name: Option<String>,
     /// Organisation.
     pub org: Option<String>,
+    /// The `email` claim (dev mode: query parameter).
+    pub email: Option<String>,
+    /// The `team` claim (dev mode: query parameter).
+    pub team: Option<String>,
     /// Client or admin.
     pub role: Role,
     /// The token's `exp` in Unix milliseconds (None in dev mode).
@@ -109,6 +113,10 @@ struct Claims {
     role: Option<String>,
     #[serde(default)]
     rooms: Option<Vec<String>>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
 }
 
 /// The identity a dev-mode client gives in its query string.
@@ -120,6 +128,10 @@ pub struct DevIdentity<'a> {
     pub name: Option<&'a str>,
     /// `org`.
     pub org: Option<&'a str>,
+    /// `email`.
+    pub email: Option<&'a str>,
+    /// `team`.
+    pub team: Option<&'a str>,
 }
 
 /// Checks tokens (JWT mode) or query identities (dev mode).
@@ -187,6 +199,8 @@ impl Authenticator {
                 user_id: UserId::parse("dev-admin").map_err(|_| AuthError::Invalid)?,
                 name: None,
                 org: None,
+                email: None,
+                team: None,
                 role: Role::Admin,
                 expires_at: None,
                 rooms: RoomGrant::Any,
@@ -225,6 +239,8 @@ impl Authenticator {
             user_id,
             name: claims.name,
             org: claims.org,
+            email: claims.email,
+            team: claims.team,
             role: if claims.role.as_deref() == Some("admin") {
                 Role::Admin
             } else {
@@ -242,6 +258,8 @@ fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
         user_id: UserId::parse(user).map_err(|_| AuthError::BadDevUser)?,
         name: dev.name.map(str::to_string),
         org: dev.org.map(str::to_string),
+        email: dev.email.map(str::to_string),
+        team: dev.team.map(str::to_string),
         role: Role::Client,
         expires_at: None,
         rooms: RoomGrant::Any,
@@ -282,6 +300,24 @@ mod tests {
     }
 
     #[test]
+    fn email_and_team_claims_are_kept() {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let claims =
+            serde_json::json!({"sub": "alice", "exp": exp, "email": "a@x.test", "team": "ops"});
+        let token = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret("s3cret".as_bytes()),
+        )
+        .unwrap();
+        let principal = jwt_mode()
+            .client(Some(&token), &DevIdentity::default())
+            .unwrap();
+        assert_eq!(principal.email.as_deref(), Some("a@x.test"));
+        assert_eq!(principal.team.as_deref(), Some("ops"));
+    }
+
+    #[test]
     fn bad_tokens_are_told_apart() {
         let auth = jwt_mode();
         let none = DevIdentity::default();
@@ -319,6 +355,8 @@ mod tests {
             role: Role::Client,
             rooms: RoomGrant::Listed(vec!["doc:1".into(), "team/*".into(), "*".into()]),
             expires_at: None,
+            email: None,
+            team: None,
         };
         let room = |name: &str| RoomName::parse(name).unwrap();
         assert!(principal.may_enter(&room("doc:1")));
@@ -355,10 +393,14 @@ mod tests {
                     user: Some("alice"),
                     name: None,
                     org: Some("acme"),
+                    email: Some("alice@acme.test"),
+                    team: None,
                 },
             )
             .unwrap();
         assert_eq!(ok.org.as_deref(), Some("acme"));
+        assert_eq!(ok.email.as_deref(), Some("alice@acme.test"));
+        assert_eq!(ok.team, None);
         assert_eq!(
             auth.client(None, &DevIdentity::default()),
             Err(AuthError::BadDevUser)

@@ -32,6 +32,8 @@
 //! - [`webhooks`]: signed batches of presence events to HTTP endpoints.
 //! - [`alerts`]: the alert rules, evaluated from the engine's changes.
 //! - [`geo`]: IP geolocation from a MaxMind database.
+//! - [`peaks`]: today's `peak_online` kept across restarts (between the
+//!   presence map and the records store).
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
@@ -54,6 +56,7 @@ pub mod keyspace;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod peaks;
 pub mod presence;
 pub mod revocation;
 pub mod routes;

@@ -22,7 +22,7 @@ use crate::model::{AuditAction, AuditTarget};
 use crate::model::{SessionView, format_rfc3339};
 
 /// The CSV header row, as the contract names it.
-pub const CSV_HEADER: [&str; 18] = [
+pub const CSV_HEADER: [&str; 21] = [
     "session_id",
     "user_id",
     "name",
@@ -41,6 +41,9 @@ pub const CSV_HEADER: [&str; 18] = [
     "app_name",
     "app_version",
     "page",
+    "email",
+    "team",
+    "meta",
 ];
 
 /// Sessions read from history per batch.
@@ -90,16 +93,16 @@ async fn start_export(
             ));
         }
     };
+    // v1: only the range filters the export, and `to` before `from` is an
+    // empty export, not an error; v1.1 adds `email`, `team`.
     let filter = SessionFilter {
         from: time(&pairs, "from")?,
         to: time(&pairs, "to")?,
+        email: text(&pairs, "email"),
+        team: text(&pairs, "team"),
+        meta: super::query::meta_criteria(&pairs)?,
         ..SessionFilter::default()
     };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ApiError::bad_parameter("to", "must not be before from"));
-    }
     let live = live_sessions(&hub, filter.clone()).await?;
     let (response, body) = match format {
         Format::Csv => streamed_response("text/csv; charset=utf-8", Some("sessions.csv")),
@@ -188,7 +191,7 @@ fn formula_safe(cell: String) -> String {
     }
 }
 
-fn csv_record(s: &SessionView) -> [String; 18] {
+fn csv_record(s: &SessionView) -> [String; 21] {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let app = s.app.clone().unwrap_or_default();
     [
@@ -212,6 +215,12 @@ fn csv_record(s: &SessionView) -> [String; 18] {
         text(&app.name),
         text(&app.version),
         text(&s.page),
+        text(&s.email),
+        text(&s.team),
+        s.meta
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()).to_string())
+            .unwrap_or_default(),
     ]
 }
 

@@ -273,6 +273,14 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         admin_route(hub, item("sessions"), warp::get(), |hub, id| {
             Box::pin(async move { sessions::get_session(&hub, &id).await })
         }),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "sessions" / ..)
+                .and(segment())
+                .and(warp::path!("timeline")),
+            warp::get(),
+            |hub, id| Box::pin(async move { sessions::get_timeline(&hub, &id).await }),
+        ),
         audited_route(hub, item("sessions"), warp::delete(), |hub, id, caller| {
             Box::pin(async move { sessions::terminate_session(&hub, &id, &caller).await })
         }),

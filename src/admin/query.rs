@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::history::SessionFilter;
 use crate::http::error::ApiError;
 use crate::model::time::parse_rfc3339;
-use crate::model::{Millis, UserStatus};
+use crate::model::{MetaCriterion, Millis, UserStatus};
 
 /// Largest page the API returns.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -167,9 +167,12 @@ pub fn session_filter(pairs: &HashMap<String, String>) -> Result<SessionFilter, 
         user_id: text(pairs, "user_id"),
         org: text(pairs, "org"),
         node_id: text(pairs, "node_id"),
+        email: text(pairs, "email"),
+        team: text(pairs, "team"),
         q: text(pairs, "q").map(|q| q.to_lowercase()),
         from: time(pairs, "from")?,
         to: time(pairs, "to")?,
+        meta: meta_criteria(pairs)?,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to
@@ -177,6 +180,29 @@ pub fn session_filter(pairs: &HashMap<String, String>) -> Result<SessionFilter, 
         return Err(ApiError::bad_parameter("to", "must not be before from"));
     }
     Ok(filter)
+}
+
+/// The `meta.<key>=<value>` parameters (v1.1 §10), sorted by key; a bad
+/// key is 400 naming the whole parameter.
+pub fn meta_criteria(pairs: &HashMap<String, String>) -> Result<Vec<MetaCriterion>, ApiError> {
+    let mut criteria = Vec::new();
+    for (name, value) in pairs {
+        let Some(key) = name.strip_prefix("meta.") else {
+            continue;
+        };
+        if !MetaCriterion::valid_key(key) {
+            return Err(ApiError::bad_parameter(
+                name,
+                "the key after meta. must be 1 to 128 ASCII letters, digits, '_', '-' or '.'",
+            ));
+        }
+        criteria.push(MetaCriterion {
+            key: key.to_string(),
+            value: value.clone(),
+        });
+    }
+    criteria.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(criteria)
 }
 
 #[cfg(test)]

@@ -86,6 +86,27 @@ pub async fn get_session(
     Ok(warp::reply::json(&session).into_response())
 }
 
+/// `GET /api/v1/sessions/{session_id}/timeline`: the live session's
+/// timeline, else the one recorded with the ended session, else 404.
+pub async fn get_timeline(
+    hub: &AdminContext,
+    session_id: &str,
+) -> Result<warp::reply::Response, ApiError> {
+    let id =
+        SessionId::parse(session_id).ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+    let timeline = match hub.presence.live_timeline(id).await? {
+        Some(timeline) => Some(timeline),
+        None => hub.history.timeline(id).await?,
+    };
+    let timeline = timeline.ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+    Ok(warp::reply::json(&serde_json::json!({
+        "session_id": id,
+        "truncated": timeline.truncated,
+        "entries": timeline.entries,
+    }))
+    .into_response())
+}
+
 /// `DELETE /api/v1/sessions/{session_id}`: the client sees `terminated`
 /// (reason `admin`) and close 4003.
 pub async fn terminate_session(

@@ -21,6 +21,10 @@ pub async fn stats(hub: &AdminContext) -> Result<warp::reply::Response, ApiError
         today,
     } = hub.presence.live_stats().await?;
     let started_ended = hub.history.started_by_day(today - 29).await?;
+    let (ended_today, seconds_today) = hub
+        .history
+        .ended_durations_since(today.saturating_mul(86_400_000))
+        .await?;
     let by_status = |status| counters.by_status.get(&status).copied().unwrap_or(0);
     let (active, idle, away) = (
         by_status(SessionStatus::Active),
@@ -39,6 +43,8 @@ pub async fn stats(hub: &AdminContext) -> Result<warp::reply::Response, ApiError
         "by_country": non_zero(counters.by_country.iter().map(|(k, v)| (k.clone(), *v))),
         "started": {"today": started(1), "last_7d": started(7), "last_30d": started(30)},
         "peak_online": {"users": peak.users, "at": format_rfc3339(peak.at)},
+        "by_org": non_zero(counters.by_org.iter().map(|(k, v)| (k.clone(), *v))),
+        "avg_duration_s_today": if ended_today == 0 { 0.0 } else { seconds_today / ended_today as f64 },
     });
     Ok(warp::reply::json(&body).into_response())
 }

@@ -30,6 +30,7 @@ pub async fn list_users(
     let pairs = parse_pairs(query)?;
     let status = UserStatusFilter::parse(&pairs)?;
     let org = text(&pairs, "org");
+    let (email, team) = (text(&pairs, "email"), text(&pairs, "team"));
     let q = text(&pairs, "q").map(|q| q.to_lowercase());
     let paging = Paging::parse(&pairs)?;
     let mut users = hub
@@ -37,6 +38,8 @@ pub async fn list_users(
         .online_users_where(move |user| {
             status.is_none_or(|s| s.admits(user.status))
                 && (org.is_none() || user.org == org)
+                && (email.is_none() || user.email == email)
+                && (team.is_none() || user.team == team)
                 && q.as_deref().is_none_or(|q| user_matches(user, q))
         })
         .await?;
@@ -57,6 +60,9 @@ fn user_matches(user: &UserView, q: &str) -> bool {
             .name
             .as_deref()
             .is_some_and(|n| n.to_lowercase().contains(q))
+        || [&user.email, &user.team]
+            .into_iter()
+            .any(|v| v.as_deref().is_some_and(|v| v.to_lowercase().contains(q)))
 }
 
 /// `GET /api/v1/users/{user_id}`.
@@ -75,6 +81,8 @@ pub async fn get_user(
         user_id: user,
         name: last.name,
         org: last.org,
+        email: last.email,
+        team: last.team,
         status: UserStatus::Offline,
         manual: None,
         session_count: 0,

@@ -32,6 +32,8 @@ use store::AuditStore;
 pub const AUDIT_QUEUE: usize = 65_536;
 /// Overflow is logged at most this often.
 const OVERFLOW_LOG_EVERY_MS: Millis = 60_000;
+/// How often events the store refused are written again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// What an audited request says about its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +169,11 @@ pub struct AuditTask {
     presence: PresenceHandle,
     folding: Folding,
     recorded: IntCounterVec,
+    /// Events the store refused (database unreachable), written again with
+    /// the next ones or on the retry tick; at most `AUDIT_QUEUE`.
+    retry: Vec<AuditEvent>,
+    retry_logged_at: Option<Millis>,
+    unwritten: IntCounter,
 }
 
 impl std::fmt::Debug for AuditTask {
@@ -191,12 +198,20 @@ impl AuditTask {
             &["action"],
         )?;
         metrics.register(Box::new(recorded.clone()))?;
+        let unwritten = IntCounter::with_opts(Opts::new(
+            "presence_audit_unwritten_total",
+            "Audit events that could not be written to the store (database unreachable past the retry queue, or at exit)",
+        ))?;
+        metrics.register(Box::new(unwritten.clone()))?;
         Ok(Self {
             inbox,
             store,
             presence,
             folding: Folding::default(),
             recorded,
+            retry: Vec::new(),
+            retry_logged_at: None,
+            unwritten,
         })
     }
 
@@ -218,6 +233,9 @@ impl AuditTask {
                     let folded = self.folding.close_due(now_millis());
                     self.write(folded).await;
                 }
+                () = sleep_or_never((!self.retry.is_empty()).then_some(RETRY_EVERY)) => {
+                    self.store_events(Vec::new()).await;
+                }
                 () = stop.cancelled() => break,
             }
         }
@@ -226,6 +244,14 @@ impl AuditTask {
         }
         let folded = self.folding.close_all(now_millis());
         self.write(folded).await;
+        if !self.retry.is_empty() {
+            let lost = self.retry.len();
+            self.unwritten.inc_by(lost as u64);
+            tracing::error!(
+                count = lost,
+                "audit events could not be written before exit (see presence_audit_unwritten_total)"
+            );
+        }
     }
 
     async fn take(&mut self, event: AuditEvent) {
@@ -244,7 +270,7 @@ impl AuditTask {
         }
     }
 
-    async fn write(&self, events: Vec<AuditEvent>) {
+    async fn write(&mut self, events: Vec<AuditEvent>) {
         if events.is_empty() {
             return;
         }
@@ -253,13 +279,58 @@ impl AuditTask {
                 .with_label_values(&[event.action.as_str()])
                 .inc();
         }
-        if let Err(err) = self.store.record(events.clone()).await {
-            tracing::error!(error = %err, count = events.len(), "audit events could not be stored");
-        }
+        self.store_events(events.clone()).await;
         for event in events {
             if self.presence.publish_audit(event).await.is_err() {
                 break;
             }
+        }
+    }
+
+    /// Writes the events waiting for a retry, then `events`; what the store
+    /// refuses waits for the next attempt (the oldest beyond `AUDIT_QUEUE`
+    /// are counted and dropped).
+    async fn store_events(&mut self, events: Vec<AuditEvent>) {
+        let mut batch = std::mem::take(&mut self.retry);
+        batch.extend(events);
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.record(batch.clone()).await {
+            if self.retry_logged_at.is_none() {
+                tracing::error!(error = %err, count = batch.len(), "audit events could not be stored; retrying");
+            }
+            self.retry_logged_at.get_or_insert(now_millis());
+            let excess = batch.len().saturating_sub(AUDIT_QUEUE);
+            if excess > 0 {
+                batch.drain(..excess);
+                self.unwritten.inc_by(excess as u64);
+                tracing::error!(
+                    dropped = excess,
+                    "audit retry queue full: events dropped (see presence_audit_unwritten_total)"
+                );
+            }
+            self.retry = batch;
+        } else if self.retry_logged_at.take().is_some() {
+            tracing::info!("audit store reachable again; waiting events written");
+        }
+    }
+}
+
+/// Drops audit events older than `retention` every so often until `stop`
+/// (the same schedule as history pruning).
+pub async fn prune_audit(store: Arc<dyn AuditStore>, retention: Duration, stop: CancellationToken) {
+    let mut every = tokio::time::interval(crate::model::time::prune_interval(retention));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let before = now_millis() - crate::model::time::millis_of(retention);
+        match store.prune(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "audit trail pruned"),
+            Err(err) => tracing::warn!(error = %err, "pruning the audit trail failed"),
         }
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use warp::Filter;
 use warp::http::HeaderMap;
-use warp::reply::Reply;
 
 use super::ClientContext;
 use super::protocol::{FrameError, optional_string, parse_app, parse_device, parse_meta};
@@ -109,10 +108,18 @@ async fn heartbeat(
     } else {
         ttl_ms
     };
-    Ok(
-        warp::reply::json(&json!({"session_id": session_id, "status": status, "ttl_ms": ttl_ms}))
-            .into_response(),
-    )
+    let answer = json!({"session_id": session_id, "status": status, "ttl_ms": ttl_ms}).to_string();
+    if status != SessionStatus::Ended {
+        hub.presence
+            .count_http_traffic(session_id, body.len(), answer.len())
+            .await?;
+    }
+    let mut response = warp::reply::Response::new(answer.into());
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 fn authenticate(
@@ -143,6 +150,8 @@ async fn open_session(
         user_id: principal.user_id,
         name: principal.name.map(clip),
         org: principal.org.map(clip),
+        email: principal.email.map(clip),
+        team: principal.team.map(clip),
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Http,
         meta,

@@ -46,6 +46,8 @@ struct ClientQuery {
     user: Option<String>,
     name: Option<String>,
     org: Option<String>,
+    email: Option<String>,
+    team: Option<String>,
     app: Option<String>,
     app_version: Option<String>,
     page: Option<String>,
@@ -141,6 +143,8 @@ fn accept_client(
             user: params.user.as_deref(),
             name: params.name.as_deref(),
             org: params.org.as_deref(),
+            email: params.email.as_deref(),
+            team: params.team.as_deref(),
         },
     )?;
     let accept_key = check_handshake(headers)?;
@@ -153,6 +157,8 @@ fn accept_client(
         user_id: principal.user_id,
         name: principal.name.map(clip),
         org: principal.org.map(clip),
+        email: principal.email.map(clip),
+        team: principal.team.map(clip),
         node_id: hub.connections.node_id.clone(),
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
@@ -180,10 +186,13 @@ pub(crate) fn rest_principal(
         query_param(query, "name"),
         query_param(query, "org"),
     );
+    let (email, team) = (query_param(query, "email"), query_param(query, "team"));
     let dev = DevIdentity {
         user: user.as_deref(),
         name: name.as_deref(),
         org: org.as_deref(),
+        email: email.as_deref(),
+        team: team.as_deref(),
     };
     auth.client(token.as_deref(), &dev)
         .map_err(|err| rest_auth_error(err, query))

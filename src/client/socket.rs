@@ -179,6 +179,8 @@ struct Connection {
     token: TokenClock,
     access: Box<RoomAccess>,
     rooms: Option<Box<ClientRooms>>,
+    /// When the unanswered Ping went out.
+    ping_sent_at: Option<Instant>,
 }
 
 impl Connection {
@@ -211,6 +213,7 @@ impl Connection {
             token: TokenClock::new(expires_at, ctx.limits.token_refresh_window),
             access,
             rooms: None,
+            ping_sent_at: None,
             ctx,
         }
     }
@@ -259,6 +262,7 @@ impl Connection {
 
     async fn send_text(&mut self, text: String, kind: OutFrame) -> Result<(), WsError> {
         self.ctx.metrics.messages_out.count(kind);
+        self.liveness.traffic().count_out(text.len());
         self.ws.send(Message::text(text)).await
     }
 
@@ -314,6 +318,7 @@ impl Connection {
         }
         if now >= self.next_ping {
             self.next_ping = now + self.ctx.limits.heartbeat_interval;
+            self.ping_sent_at = Some(now);
             if self
                 .ws
                 .send(Message::Ping(Default::default()))
@@ -415,9 +420,23 @@ impl Connection {
         };
         self.last_frame = Instant::now();
         match message {
-            Message::Text(text) => self.on_data(Ok(text.as_str())).await,
-            Message::Binary(_) => self.on_data(Err(FrameError::Unsupported)).await,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+            Message::Text(text) => {
+                self.liveness.traffic().count_in(text.len());
+                self.on_data(Ok(text.as_str())).await
+            }
+            Message::Binary(data) => {
+                self.liveness.traffic().count_in(data.len());
+                self.on_data(Err(FrameError::Unsupported)).await
+            }
+            Message::Pong(_) => {
+                // The round trip of the hub's last Ping, once per Ping.
+                if let Some(sent) = self.ping_sent_at.take() {
+                    self.liveness.traffic().set_rtt(self.last_frame - sent);
+                }
+                let _ = self.ws.flush().await;
+                None
+            }
+            Message::Ping(_) | Message::Frame(_) => {
                 let _ = self.ws.flush().await;
                 None
             }

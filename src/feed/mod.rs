@@ -192,6 +192,8 @@ mod tests {
             user_id: UserId::parse("alice").unwrap(),
             name: None,
             org: org.map(str::to_string),
+            email: None,
+            team: None,
             status: UserStatus::Active,
             manual: None,
             session_count: 1,

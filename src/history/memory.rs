@@ -1,4 +1,5 @@
-//! Owns the single-node history: ended sessions in memory (bounded), and,
+//! Owns the single-node history: ended sessions in memory, every one inside
+//! the retention window (no count cap: retention pruning bounds it), and,
 //! when `PRESENCE_HISTORY_FILE` is set, appended to a JSON-lines file that is
 //! replayed at start. A torn or corrupt line is skipped with a warning, never
 //! a failed start. Pruning rewrites the file without the pruned records.
@@ -14,9 +15,6 @@ use futures_util::future::BoxFuture;
 
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter, day_of};
 use crate::model::{Millis, SessionId, SessionView, UserId};
-
-/// Sessions kept in memory at most; the oldest go first beyond it.
-pub const DEFAULT_CAPACITY: usize = 200_000;
 
 #[derive(Debug, Default)]
 struct Records {
@@ -64,7 +62,6 @@ impl Records {
 #[derive(Debug)]
 pub struct MemoryHistory {
     records: RwLock<Records>,
-    capacity: usize,
     file: Option<Mutex<HistoryFile>>,
 }
 
@@ -74,19 +71,24 @@ struct HistoryFile {
     writer: BufWriter<File>,
 }
 
+impl Default for MemoryHistory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoryHistory {
     /// An empty in-memory history.
-    pub fn new(capacity: usize) -> Self {
+    pub fn new() -> Self {
         Self {
             records: RwLock::new(Records::default()),
-            capacity: capacity.max(1),
             file: None,
         }
     }
 
     /// A history replayed from `path` (created when missing) and appended to.
-    pub fn open(path: &Path, capacity: usize) -> Result<Self, HistoryError> {
-        let mut history = Self::new(capacity);
+    pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        let mut history = Self::new();
         let replayed = history.replay(path)?;
         let writer = BufWriter::new(OpenOptions::new().create(true).append(true).open(path)?);
         history.file = Some(Mutex::new(HistoryFile {
@@ -112,9 +114,6 @@ impl MemoryHistory {
             match serde_json::from_slice::<SessionView>(&line) {
                 Ok(session) => {
                     records.push(session);
-                    if records.sessions.len() > self.capacity {
-                        records.pop_oldest();
-                    }
                 }
                 Err(err) => tracing::warn!(
                     path = %path.display(),
@@ -191,9 +190,6 @@ impl MemoryHistory {
         }
         self.append_to_file(&session)?;
         records.push(session);
-        while records.sessions.len() > self.capacity {
-            records.pop_oldest();
-        }
         Ok(())
     }
 

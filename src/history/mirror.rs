@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
 /// Records handed to the database per transaction while importing.
@@ -140,6 +140,10 @@ impl HistoryStore for FileMirror {
         self.inner.name()
     }
 
+    fn audit(&self) -> Option<Arc<dyn crate::audit::store::AuditStore>> {
+        self.inner.audit()
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
             self.inner.record(session.clone()).await?;
@@ -220,6 +224,37 @@ impl HistoryStore for FileMirror {
         since: Day,
     ) -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>> {
         self.inner.started_by_day(since)
+    }
+
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        self.inner.ended_durations_since(since)
+    }
+
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        self.inner.timeline(id)
+    }
+
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        self.inner.peak(day)
+    }
+
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        self.inner.save_peak(day, users, at)
+    }
+
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        self.inner.peaks(from, to)
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {

@@ -7,13 +7,13 @@
 //! mode without PostgreSQL, `RedisHistory`. One conformance suite
 //! (`tests/records/`) runs against every one of them.
 
+mod audit_sql;
 pub mod memory;
 pub mod mirror;
 pub mod postgres;
 pub mod redis;
 mod sql;
 pub mod sqlite;
-pub mod url;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -51,6 +51,9 @@ pub struct Page {
     pub total: usize,
 }
 
+/// Kept peaks by day: (users, when first reached).
+pub type DailyPeaks = BTreeMap<Day, (u64, Millis)>;
+
 /// One batch of a scan and where the next one starts (`None` at the end).
 pub type ScanBatch = (Vec<SessionView>, Option<usize>);
 
@@ -59,6 +62,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Which store this is (`memory`, `redis`, `sqlite`, `postgres`), for
     /// logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// The audit trail kept beside the records, when the store is a
+    /// database (SQLite, PostgreSQL); `None` keeps it in memory.
+    fn audit(&self) -> Option<std::sync::Arc<dyn crate::audit::store::AuditStore>> {
+        None
+    }
 
     /// Records an ended session (once; recording the same id again is a no-op).
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>>;
@@ -116,6 +125,69 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Ended sessions by the UTC day they started, for days `>= since`.
     fn started_by_day(&self, since: Day)
     -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>>;
+
+    /// How many sessions ended at or after `since`, and their total
+    /// duration in seconds (`avg_duration_s_today` of the stats). The SQL
+    /// stores aggregate in the database; the default scans.
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        Box::pin(async move {
+            let (mut count, mut total) = (0, 0.0);
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let (batch, next) = self.scan(SessionFilter::default(), at, 1000).await?;
+                for session in batch {
+                    if session.ended_at.is_some_and(|ended| ended >= since) {
+                        count += 1;
+                        total += session.duration_s;
+                    }
+                }
+                cursor = next;
+            }
+            Ok((count, total))
+        })
+    }
+
+    /// The timeline an ended session was recorded with: `None` when the
+    /// session is not kept, an empty timeline when it was kept without one.
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        Box::pin(async move {
+            Ok(self
+                .get(id)
+                .await?
+                .map(|view| view.timeline.unwrap_or_default()))
+        })
+    }
+
+    /// The peak of online users kept for `day`: (users, when first reached).
+    /// Stores that do not keep peaks answer `None`.
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        let _ = day;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Keeps `users` at `at` as the peak of `day` unless a higher one is
+    /// kept already.
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        let _ = (day, users, at);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Peaks kept for the days `from..=to`.
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        let _ = (from, to);
+        Box::pin(std::future::ready(Ok(BTreeMap::new())))
+    }
 
     /// Drops sessions that ended before `before`; returns how many.
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>>;

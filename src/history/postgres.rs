@@ -19,12 +19,17 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, QueryBuilder};
 
+use super::audit_sql::{
+    AUDIT_COLUMNS, AUDIT_INSERT_CHUNK, AUDIT_ORDER, AuditRow, audit_error, audit_event,
+    push_audit_where, push_events,
+};
 use super::sql::{
     Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
     push_where, store_error, to_i64, to_usize,
 };
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
-use crate::model::{Millis, SessionId, SessionView, UserId};
+use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
+use crate::model::{AuditEvent, MetaCriterion, MetaScalar, Millis, SessionId, SessionView, UserId};
 use crate::revocation::{Deny, Revoked};
 
 /// The schema, versioned files applied in order at start.
@@ -99,7 +104,7 @@ impl PostgresHistory {
 
     async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
         let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM sessions");
-        push_where(&mut count, &filter, push_text);
+        push_where(&mut count, &filter, push_text, push_meta);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.pool)
@@ -113,7 +118,7 @@ impl PostgresHistory {
             return Ok(page);
         }
         let mut select = QueryBuilder::<Postgres>::new("SELECT view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select
             .push(" ORDER BY connected_at DESC, session_id DESC LIMIT ")
             .push_bind(to_i64(limit));
@@ -133,7 +138,7 @@ impl PostgresHistory {
         batch: usize,
     ) -> Result<ScanBatch, HistoryError> {
         let mut select = QueryBuilder::<Postgres>::new("SELECT seq, view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select.push(" AND seq >= ").push_bind(to_i64(cursor));
         select
             .push(" ORDER BY seq LIMIT ")
@@ -190,6 +195,8 @@ fn push_text(query: &mut QueryBuilder<Postgres>, q: &str) {
         "lower(coalesce(name, ''))",
         "lower(coalesce(ip, ''))",
         "session_id",
+        "lower(coalesce(email, ''))",
+        "lower(coalesce(team, ''))",
     ]
     .into_iter()
     .enumerate()
@@ -203,9 +210,40 @@ fn push_text(query: &mut QueryBuilder<Postgres>, q: &str) {
     query.push(")");
 }
 
+/// `meta.<key>=<value>`: containment, served by the `sessions_meta` GIN
+/// index: `meta @> {"key": "value"}`, or the number or boolean the value
+/// reads as (jsonb compares numbers by value).
+fn push_meta(query: &mut QueryBuilder<Postgres>, criterion: &MetaCriterion) {
+    let object = |value: serde_json::Value| {
+        let mut map = serde_json::Map::new();
+        map.insert(criterion.key.clone(), value);
+        serde_json::Value::Object(map).to_string()
+    };
+    query.push("(meta @> ");
+    query.push_bind(object(serde_json::Value::String(criterion.value.clone())));
+    query.push("::jsonb");
+    let scalar = match criterion.scalar() {
+        Some(MetaScalar::Number(n)) => {
+            serde_json::Number::from_f64(n).map(serde_json::Value::Number)
+        }
+        Some(MetaScalar::Bool(b)) => Some(serde_json::Value::Bool(b)),
+        None => None,
+    };
+    if let Some(scalar) = scalar {
+        query.push(" OR meta @> ");
+        query.push_bind(object(scalar));
+        query.push("::jsonb");
+    }
+    query.push(")");
+}
+
 impl HistoryStore for PostgresHistory {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn audit(&self) -> Option<std::sync::Arc<dyn AuditStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
@@ -303,6 +341,97 @@ impl HistoryStore for PostgresHistory {
         .boxed()
     }
 
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        async move {
+            let (count, total): (i64, Option<f64>) = sqlx::query_as(
+                "SELECT count(*), sum(duration_s) FROM sessions WHERE ended_at >= $1",
+            )
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok((count.unsigned_abs(), total.unwrap_or(0.0)))
+        }
+        .boxed()
+    }
+
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        async move {
+            let row: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT CAST(timeline AS TEXT) FROM sessions WHERE session_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(row.map(|json| {
+                json.and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default()
+            }))
+        }
+        .boxed()
+    }
+
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        async move {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT users, at FROM daily_peaks WHERE day = $1")
+                    .bind(day)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+            Ok(row.map(|(users, at)| (users.unsigned_abs(), at)))
+        }
+        .boxed()
+    }
+
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO daily_peaks (day, users, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (day) DO UPDATE SET users = excluded.users, at = excluded.at \
+                 WHERE excluded.users > daily_peaks.users",
+            )
+            .bind(day)
+            .bind(i64::try_from(users).unwrap_or(i64::MAX))
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        async move {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT day, users, at FROM daily_peaks WHERE day >= $1 AND day <= $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(day, users, at)| (day, (users.unsigned_abs(), at)))
+                .collect())
+        }
+        .boxed()
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.prune_now(before).boxed()
     }
@@ -364,6 +493,87 @@ impl HistoryStore for PostgresHistory {
                 .await
                 .map_err(|e| store_error(&e))?;
             Ok(to_usize(n))
+        }
+        .boxed()
+    }
+}
+
+impl AuditStore for PostgresHistory {
+    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), AuditError>> {
+        async move {
+            let mut tx = self.pool.begin().await.map_err(|e| audit_error(&e))?;
+            for chunk in events.chunks(AUDIT_INSERT_CHUNK) {
+                let mut insert = QueryBuilder::<Postgres>::new(format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) "
+                ));
+                push_events(&mut insert, chunk);
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| audit_error(&e))?;
+            }
+            tx.commit().await.map_err(|e| audit_error(&e))
+        }
+        .boxed()
+    }
+
+    fn find(
+        &self,
+        filter: AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<AuditPage, AuditError>> {
+        async move {
+            let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM audit_events");
+            push_audit_where(&mut count, &filter);
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            let mut select =
+                QueryBuilder::<Postgres>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+            push_audit_where(&mut select, &filter);
+            select
+                .push(AUDIT_ORDER)
+                .push(" LIMIT ")
+                .push_bind(to_i64(limit))
+                .push(" OFFSET ")
+                .push_bind(to_i64(offset));
+            let rows: Vec<AuditRow> = select
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            Ok(AuditPage {
+                events: rows.into_iter().filter_map(audit_event).collect(),
+                total: to_usize(total),
+            })
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, AuditError>> {
+        async move {
+            let mut total = 0;
+            loop {
+                let done = sqlx::query(
+                    "DELETE FROM audit_events WHERE seq IN \
+                     (SELECT seq FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(PRUNE_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| audit_error(&e))?;
+                let pruned = done.rows_affected();
+                total += usize::try_from(pruned).unwrap_or(0);
+                if pruned < PRUNE_BATCH.unsigned_abs() {
+                    return Ok(total);
+                }
+            }
         }
         .boxed()
     }

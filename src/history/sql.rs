@@ -11,9 +11,9 @@ use sqlx::query_builder::Separated;
 use sqlx::{Database, QueryBuilder, Type};
 
 use super::{HistoryError, SessionFilter};
-use crate::model::SessionView;
+use crate::model::{MetaCriterion, SessionView};
 
-/// Rows per `INSERT`: 28 parameters each, well inside SQLite's 32,766 and
+/// Rows per `INSERT`: 29 parameters each, well inside SQLite's 32,766 and
 /// PostgreSQL's 65,535.
 pub(super) const INSERT_CHUNK: usize = 200;
 
@@ -24,7 +24,7 @@ pub(super) const PRUNE_BATCH: i64 = 1000;
 pub(super) const INSERT_COLUMNS: &str = "session_id, user_id, name, org, email, team, node_id, \
      transport, ip, user_agent, platform, device_type, browser, app_name, app_version, page, \
      meta, connected_at, last_activity, ended_at, end_cause, duration_s, msgs_in, msgs_out, \
-     bytes_in, bytes_out, rtt_ms, view";
+     bytes_in, bytes_out, rtt_ms, timeline, view";
 
 /// One ended session as stored: the contract's Session JSON (`view`, read
 /// back as is) plus every field a query filters, sorts or aggregates on.
@@ -39,6 +39,7 @@ pub(super) struct Columns {
     duration_s: f64,
     traffic: [Option<i64>; 4],
     rtt_ms: Option<f64>,
+    timeline: Option<String>,
     view: String,
 }
 
@@ -92,6 +93,10 @@ impl Columns {
                 number("bytes_out"),
             ],
             rtt_ms: value.get("rtt_ms").and_then(Value::as_f64),
+            timeline: session
+                .timeline
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
             view: value.to_string(),
         })
     }
@@ -122,15 +127,19 @@ where
         row.push_bind(count);
     }
     row.push_bind(c.rtt_ms);
+    row.push_bind(c.timeline.clone())
+        .push_unseparated(json_cast);
     row.push_bind(c.view.clone());
 }
 
 /// Pushes ` WHERE ...` for `filter` (always a `WHERE`, so callers may add
-/// `AND ...`). `text` pushes the store's own condition for `q`.
+/// `AND ...`). `text` pushes the store's own condition for `q`, `meta` its
+/// condition for one `meta.<key>=<value>`.
 pub(super) fn push_where<DB>(
     query: &mut QueryBuilder<DB>,
     filter: &SessionFilter,
     text: impl FnOnce(&mut QueryBuilder<DB>, &str),
+    meta: impl Fn(&mut QueryBuilder<DB>, &MetaCriterion),
 ) where
     DB: Database,
     for<'t> String: Encode<'t, DB> + Type<DB>,
@@ -141,6 +150,8 @@ pub(super) fn push_where<DB>(
         ("user_id", &filter.user_id),
         ("org", &filter.org),
         ("node_id", &filter.node_id),
+        ("email", &filter.email),
+        ("team", &filter.team),
     ] {
         if let Some(value) = value {
             query.push(format_args!(" AND {column} = "));
@@ -156,6 +167,10 @@ pub(super) fn push_where<DB>(
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
         query.push(" AND ");
         text(query, q);
+    }
+    for criterion in &filter.meta {
+        query.push(" AND ");
+        meta(query, criterion);
     }
 }
 

@@ -21,12 +21,17 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::audit_sql::{
+    AUDIT_COLUMNS, AUDIT_INSERT_CHUNK, AUDIT_ORDER, AuditRow, audit_error, audit_event,
+    push_audit_where, push_events,
+};
 use super::sql::{
     Columns, INSERT_CHUNK, INSERT_COLUMNS, PRUNE_BATCH, migrate_error, parse_view, push_row,
     push_where, store_error, to_i64, to_usize,
 };
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
-use crate::model::{Millis, SessionId, SessionView, UserId};
+use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
+use crate::model::{AuditEvent, MetaCriterion, MetaScalar, Millis, SessionId, SessionView, UserId};
 use crate::revocation::{Deny, Revoked};
 
 /// The schema, versioned files applied in order at start.
@@ -118,7 +123,7 @@ impl SqliteHistory {
 
     async fn find_now(&self, filter: SessionFilter, limit: usize) -> Result<Page, HistoryError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM sessions");
-        push_where(&mut count, &filter, push_text);
+        push_where(&mut count, &filter, push_text, push_meta);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
@@ -132,7 +137,7 @@ impl SqliteHistory {
             return Ok(page);
         }
         let mut select = QueryBuilder::<Sqlite>::new("SELECT view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select
             .push(" ORDER BY connected_at DESC, session_id DESC LIMIT ")
             .push_bind(to_i64(limit));
@@ -152,7 +157,7 @@ impl SqliteHistory {
         batch: usize,
     ) -> Result<ScanBatch, HistoryError> {
         let mut select = QueryBuilder::<Sqlite>::new("SELECT seq, view FROM sessions");
-        push_where(&mut select, &filter, push_text);
+        push_where(&mut select, &filter, push_text, push_meta);
         select.push(" AND seq >= ").push_bind(to_i64(cursor));
         select
             .push(" ORDER BY seq LIMIT ")
@@ -212,6 +217,8 @@ fn push_text(query: &mut QueryBuilder<Sqlite>, q: &str) {
         "lower(coalesce(name, ''))",
         "lower(coalesce(ip, ''))",
         "session_id",
+        "lower(coalesce(email, ''))",
+        "lower(coalesce(team, ''))",
     ]
     .into_iter()
     .enumerate()
@@ -226,9 +233,45 @@ fn push_text(query: &mut QueryBuilder<Sqlite>, q: &str) {
     query.push(")");
 }
 
+/// `meta.<key>=<value>`: the JSON value at `$."key"` is that string, or the
+/// number or boolean the value reads as (SQLite compares integers and reals
+/// by value).
+fn push_meta(query: &mut QueryBuilder<Sqlite>, criterion: &MetaCriterion) {
+    let path = format!("$.\"{}\"", criterion.key);
+    query.push("((json_type(meta, ");
+    query.push_bind(path.clone());
+    query.push(") = 'text' AND json_extract(meta, ");
+    query.push_bind(path.clone());
+    query.push(") = ");
+    query.push_bind(criterion.value.clone());
+    query.push(")");
+    match criterion.scalar() {
+        Some(MetaScalar::Number(n)) => {
+            query.push(" OR (json_type(meta, ");
+            query.push_bind(path.clone());
+            query.push(") IN ('integer', 'real') AND json_extract(meta, ");
+            query.push_bind(path);
+            query.push(") = ");
+            query.push_bind(n);
+            query.push(")");
+        }
+        Some(MetaScalar::Bool(b)) => {
+            query.push(" OR json_type(meta, ");
+            query.push_bind(path);
+            query.push(if b { ") = 'true'" } else { ") = 'false'" });
+        }
+        None => {}
+    }
+    query.push(")");
+}
+
 impl HistoryStore for SqliteHistory {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn audit(&self) -> Option<std::sync::Arc<dyn AuditStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
@@ -326,6 +369,97 @@ impl HistoryStore for SqliteHistory {
         .boxed()
     }
 
+    fn ended_durations_since(
+        &self,
+        since: Millis,
+    ) -> BoxFuture<'_, Result<(u64, f64), HistoryError>> {
+        async move {
+            let (count, total): (i64, Option<f64>) = sqlx::query_as(
+                "SELECT count(*), sum(duration_s) FROM sessions WHERE ended_at >= ?",
+            )
+            .bind(since)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok((count.unsigned_abs(), total.unwrap_or(0.0)))
+        }
+        .boxed()
+    }
+
+    fn timeline(
+        &self,
+        id: SessionId,
+    ) -> BoxFuture<'_, Result<Option<crate::model::timeline::Timeline>, HistoryError>> {
+        async move {
+            let row: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT CAST(timeline AS TEXT) FROM sessions WHERE session_id = ?",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(row.map(|json| {
+                json.and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default()
+            }))
+        }
+        .boxed()
+    }
+
+    fn peak(&self, day: Day) -> BoxFuture<'_, Result<Option<(u64, Millis)>, HistoryError>> {
+        async move {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT users, at FROM daily_peaks WHERE day = ?")
+                    .bind(day)
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+            Ok(row.map(|(users, at)| (users.unsigned_abs(), at)))
+        }
+        .boxed()
+    }
+
+    fn save_peak(
+        &self,
+        day: Day,
+        users: u64,
+        at: Millis,
+    ) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO daily_peaks (day, users, at) VALUES (?, ?, ?) \
+                 ON CONFLICT (day) DO UPDATE SET users = excluded.users, at = excluded.at \
+                 WHERE excluded.users > daily_peaks.users",
+            )
+            .bind(day)
+            .bind(i64::try_from(users).unwrap_or(i64::MAX))
+            .bind(at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
+        async move {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT day, users, at FROM daily_peaks WHERE day >= ? AND day <= ?",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| store_error(&e))?;
+            Ok(rows
+                .into_iter()
+                .map(|(day, users, at)| (day, (users.unsigned_abs(), at)))
+                .collect())
+        }
+        .boxed()
+    }
+
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         self.prune_now(before).boxed()
     }
@@ -387,6 +521,88 @@ impl HistoryStore for SqliteHistory {
                 .await
                 .map_err(|e| store_error(&e))?;
             Ok(to_usize(n))
+        }
+        .boxed()
+    }
+}
+
+impl AuditStore for SqliteHistory {
+    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), AuditError>> {
+        async move {
+            let mut tx = self.writer.begin().await.map_err(|e| audit_error(&e))?;
+            for chunk in events.chunks(AUDIT_INSERT_CHUNK) {
+                let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) "
+                ));
+                push_events(&mut insert, chunk);
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| audit_error(&e))?;
+            }
+            tx.commit().await.map_err(|e| audit_error(&e))
+        }
+        .boxed()
+    }
+
+    fn find(
+        &self,
+        filter: AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<AuditPage, AuditError>> {
+        async move {
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM audit_events");
+            push_audit_where(&mut count, &filter);
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(&self.reader)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            let mut select =
+                QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+            push_audit_where(&mut select, &filter);
+            select
+                .push(AUDIT_ORDER)
+                .push(" LIMIT ")
+                .push_bind(to_i64(limit))
+                .push(" OFFSET ")
+                .push_bind(to_i64(offset));
+            let rows: Vec<AuditRow> = select
+                .build_query_as()
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            Ok(AuditPage {
+                events: rows.into_iter().filter_map(audit_event).collect(),
+                total: to_usize(total),
+            })
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, AuditError>> {
+        async move {
+            let mut total = 0;
+            loop {
+                let done = sqlx::query(
+                    "DELETE FROM audit_events WHERE seq IN \
+                     (SELECT seq FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)",
+                )
+                .bind(before)
+                .bind(PRUNE_BATCH)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| audit_error(&e))?;
+                let pruned = done.rows_affected();
+                total += usize::try_from(pruned).unwrap_or(0);
+                if pruned < PRUNE_BATCH.unsigned_abs() {
+                    return Ok(total);
+                }
+                tokio::task::yield_now().await;
+            }
         }
         .boxed()
     }

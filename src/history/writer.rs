@@ -350,18 +350,13 @@ pub async fn watch_store(
     }
 }
 
-/// How often the pruner runs for a retention period.
-pub fn prune_interval(retention: Duration) -> Duration {
-    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
-}
-
 /// Drops sessions older than `retention` every so often until `stop`.
 pub async fn prune_expired(
     store: Arc<dyn HistoryStore>,
     retention: Duration,
     stop: CancellationToken,
 ) {
-    let mut every = tokio::time::interval(prune_interval(retention));
+    let mut every = tokio::time::interval(crate::model::time::prune_interval(retention));
     loop {
         tokio::select! {
             _ = every.tick() => {}

@@ -30,6 +30,7 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "sessions"] => "/api/v1/sessions",
         ["api", "v1", "sessions", "export"] => "/api/v1/sessions/export",
         ["api", "v1", "sessions", _] => "/api/v1/sessions/{session_id}",
+        ["api", "v1", "sessions", _, "timeline"] => "/api/v1/sessions/{session_id}/timeline",
         ["api", "v1", "stats"] => "/api/v1/stats",
         ["api", "v1", "audit"] => "/api/v1/audit",
         ["api", "v1", "audit", "export"] => "/api/v1/audit/export",

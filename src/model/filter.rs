@@ -3,6 +3,8 @@
 //! through `SessionFields`, so the presence map filters before it builds
 //! any view.
 
+use serde_json::{Map, Value};
+
 use super::{Millis, SessionId, SessionView};
 
 /// The fields a `SessionFilter` looks at.
@@ -19,6 +21,12 @@ pub trait SessionFields {
     fn node_id(&self) -> &str;
     /// Client IP.
     fn ip(&self) -> Option<&str>;
+    /// The `email` identity claim.
+    fn email(&self) -> Option<&str>;
+    /// The `team` identity claim.
+    fn team(&self) -> Option<&str>;
+    /// Application attributes (`meta`).
+    fn meta(&self) -> Option<&Map<String, Value>>;
     /// When it started.
     fn connected_at(&self) -> Millis;
 }
@@ -32,13 +40,74 @@ pub struct SessionFilter {
     pub org: Option<String>,
     /// Node that held it.
     pub node_id: Option<String>,
-    /// Case-insensitive substring of user_id, name, ip or session_id
-    /// (already lowercased).
+    /// The `email` claim, exactly.
+    pub email: Option<String>,
+    /// The `team` claim, exactly.
+    pub team: Option<String>,
+    /// Case-insensitive substring of user_id, name, ip, session_id, email
+    /// or team (already lowercased).
     pub q: Option<String>,
     /// `connected_at >= from`.
     pub from: Option<Millis>,
     /// `connected_at < to`.
     pub to: Option<Millis>,
+    /// `meta.<key>=<value>` criteria, all of which must hold.
+    pub meta: Vec<MetaCriterion>,
+}
+
+/// One `meta.<key>=<value>` criterion (v1.1 §10): `meta` has `key`, and its
+/// value is the string `value` exactly, or, when `value` reads as a JSON
+/// number, `true` or `false`, that JSON value (numbers compare by value:
+/// `3` matches `3.0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaCriterion {
+    /// The key (see `MetaCriterion::valid_key`).
+    pub key: String,
+    /// The value as given in the query.
+    pub value: String,
+}
+
+/// What a `meta.` value may also stand for besides the string itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetaScalar {
+    /// A JSON number.
+    Number(f64),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl MetaCriterion {
+    /// Keys are 1 to 128 bytes of ASCII letters, digits, `_`, `-` and `.`
+    /// (a `.` is part of the key: meta is matched one level deep).
+    pub fn valid_key(key: &str) -> bool {
+        !key.is_empty()
+            && key.len() <= 128
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    }
+
+    /// The JSON number or boolean `value` reads as, if any.
+    pub fn scalar(&self) -> Option<MetaScalar> {
+        match serde_json::from_str::<Value>(&self.value).ok()? {
+            Value::Bool(b) => Some(MetaScalar::Bool(b)),
+            Value::Number(n) => n.as_f64().map(MetaScalar::Number),
+            _ => None,
+        }
+    }
+
+    /// True when `meta` satisfies the criterion.
+    pub fn matches(&self, meta: Option<&Map<String, Value>>) -> bool {
+        let Some(have) = meta.and_then(|m| m.get(&self.key)) else {
+            return false;
+        };
+        match (have, self.scalar()) {
+            (Value::String(text), _) => *text == self.value,
+            (Value::Number(n), Some(MetaScalar::Number(want))) => n.as_f64() == Some(want),
+            (Value::Bool(b), Some(MetaScalar::Bool(want))) => *b == want,
+            _ => false,
+        }
+    }
 }
 
 impl SessionFilter {
@@ -50,9 +119,12 @@ impl SessionFilter {
         eq(&self.user_id, Some(session.user_id()))
             && eq(&self.org, session.org())
             && eq(&self.node_id, Some(session.node_id()))
+            && eq(&self.email, session.email())
+            && eq(&self.team, session.team())
             && self.from.is_none_or(|from| session.connected_at() >= from)
             && self.to.is_none_or(|to| session.connected_at() < to)
             && self.q.as_deref().is_none_or(|q| matches_text(session, q))
+            && self.meta.iter().all(|c| c.matches(session.meta()))
     }
 }
 
@@ -62,6 +134,8 @@ fn matches_text(session: &impl SessionFields, q: &str) -> bool {
         || session.name().is_some_and(contains)
         || session.ip().is_some_and(contains)
         || contains(&session.session_id().to_string())
+        || session.email().is_some_and(contains)
+        || session.team().is_some_and(contains)
 }
 
 impl SessionFields for SessionView {
@@ -82,6 +156,15 @@ impl SessionFields for SessionView {
     }
     fn ip(&self) -> Option<&str> {
         self.ip.as_deref()
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+    fn meta(&self) -> Option<&Map<String, Value>> {
+        self.meta.as_ref()
     }
     fn connected_at(&self) -> Millis {
         self.connected_at
@@ -106,6 +189,15 @@ impl<T: SessionFields> SessionFields for &T {
     }
     fn ip(&self) -> Option<&str> {
         (*self).ip()
+    }
+    fn email(&self) -> Option<&str> {
+        (*self).email()
+    }
+    fn team(&self) -> Option<&str> {
+        (*self).team()
+    }
+    fn meta(&self) -> Option<&Map<String, Value>> {
+        (*self).meta()
     }
     fn connected_at(&self) -> Millis {
         (*self).connected_at()

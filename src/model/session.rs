@@ -76,6 +76,12 @@ pub struct SessionView {
     pub name: Option<String>,
     /// Organisation of the user.
     pub org: Option<String>,
+    /// The user's `email` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The user's `team` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub team: Option<String>,
     /// Node holding the session.
     pub node_id: NodeId,
     /// ws or http.
@@ -128,6 +134,33 @@ pub struct SessionView {
     /// The socket dropped and the session waits for a resume (§9).
     #[serde(default)]
     pub reconnecting: bool,
+    /// Messages and bytes in each direction (v1.1 §10).
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// Round trip of the hub's last answered WebSocket Ping, in
+    /// milliseconds; null before the first (and for HTTP sessions).
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
+    /// The timeline an ended session is recorded with (not part of the
+    /// Session JSON: the timeline route serves it; the SQL stores keep it
+    /// in their `timeline` column, the memory store with the record).
+    #[serde(skip)]
+    pub timeline: Option<super::timeline::Timeline>,
+}
+
+/// What went through a session (v1.1 §10): WebSocket data messages and
+/// their payload bytes, or HTTP heartbeat requests/answers and their body
+/// bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Messages from the client.
+    pub msgs_in: u64,
+    /// Messages to the client.
+    pub msgs_out: u64,
+    /// Payload bytes from the client.
+    pub bytes_in: u64,
+    /// Payload bytes to the client.
+    pub bytes_out: u64,
 }
 
 /// Seconds between two points in time, to the millisecond.

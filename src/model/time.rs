@@ -57,6 +57,14 @@ pub fn millis_of(duration: std::time::Duration) -> Millis {
     Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }
 
+/// How often the pruner runs for a retention period.
+pub fn prune_interval(retention: std::time::Duration) -> std::time::Duration {
+    (retention / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3600),
+    )
+}
+
 /// One UTC day, as days since the Unix epoch.
 pub type Day = i64;
 

@@ -15,6 +15,12 @@ pub struct UserView {
     pub name: Option<String>,
     /// Organisation.
     pub org: Option<String>,
+    /// The `email` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The `team` identity claim (v1.1 §9).
+    #[serde(default)]
+    pub team: Option<String>,
     /// Best session status, or offline.
     pub status: UserStatus,
     /// Manual status of the most present session.

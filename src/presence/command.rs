@@ -44,6 +44,17 @@ pub enum Command {
         /// The page, when the ping named one.
         page: Option<String>,
     },
+    /// One HTTP heartbeat exchange (request and answer body bytes).
+    HttpTraffic {
+        /// Which session.
+        id: SessionId,
+        /// Request body bytes.
+        bytes_in: usize,
+        /// Answer body bytes.
+        bytes_out: usize,
+    },
+    /// Today's peak as the records store kept it.
+    SeedPeak(super::state::Peak),
     /// Set or clear the manual status.
     SetManual {
         /// Which session.

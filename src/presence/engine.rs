@@ -90,7 +90,8 @@ impl Engine {
                 .with_lifetimes(
                     millis_of(config.resume_grace),
                     millis_of(config.max_session_age),
-                ),
+                )
+                .with_timeline_limit(config.timeline_limit),
             schedule: Schedule::default(),
             feed: Feed::new(config.admin_queue),
             liveness: HashMap::new(),
@@ -157,6 +158,12 @@ impl Engine {
                     self.commit(id, changes);
                 }
             }
+            Command::HttpTraffic {
+                id,
+                bytes_in,
+                bytes_out,
+            } => self.state.count_http(id, bytes_in, bytes_out),
+            Command::SeedPeak(peak) => self.state.seed_peak(peak, now),
             Command::SetManual { id, manual } => {
                 let changes = self.state.set_manual(id, manual, now);
                 self.commit(id, changes);
@@ -279,10 +286,14 @@ impl Engine {
     fn open(&mut self, session: NewSession, liveness: Option<Arc<SessionLiveness>>, now: Millis) {
         let id = session.id;
         let user = session.user_id.clone();
+        let traffic = liveness.as_ref().map(|l| l.traffic().clone());
         if let Some(liveness) = liveness {
             self.liveness.insert(id, liveness);
         }
         let changes = self.state.open(session, now);
+        if let Some(traffic) = traffic {
+            self.state.attach_traffic(id, traffic);
+        }
         self.commit(id, changes);
         self.enforce_session_limit(&user, id, now);
     }

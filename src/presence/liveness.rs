@@ -2,15 +2,82 @@
 //! without a lock: the last activity time, the published status (so the
 //! socket knows when a ping must be reported), and the terminate signal.
 //!
-//! Connections write `last_activity` on every ping; the engine reads it when
-//! the session's deadline fires. The engine writes status and terminate and
+//! Connections write `last_activity` on every ping and count their traffic
+//! and Ping round trips (`TrafficCounters`); the engine reads them when the
+//! session's deadline fires or when it builds a view. The engine writes status and terminate and
 //! wakes the connection through `notify`.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::model::{CloseCode, EndCause, ManualStatus, Millis, SessionStatus};
+use crate::model::{CloseCode, EndCause, ManualStatus, Millis, SessionStatus, Traffic};
+
+/// A session's traffic and last Ping round trip, counted lock-free by its
+/// connection (or by the engine for HTTP sessions) and read into views.
+#[derive(Debug)]
+pub struct TrafficCounters {
+    msgs_in: AtomicU64,
+    msgs_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Microseconds; negative before the first answered Ping.
+    rtt_us: AtomicI64,
+}
+
+impl Default for TrafficCounters {
+    fn default() -> Self {
+        Self::from_snapshot(Traffic::default(), None)
+    }
+}
+
+impl TrafficCounters {
+    /// Counters starting at what a view says (replicas, resumed state).
+    pub fn from_snapshot(traffic: Traffic, rtt_ms: Option<f64>) -> Self {
+        Self {
+            msgs_in: AtomicU64::new(traffic.msgs_in),
+            msgs_out: AtomicU64::new(traffic.msgs_out),
+            bytes_in: AtomicU64::new(traffic.bytes_in),
+            bytes_out: AtomicU64::new(traffic.bytes_out),
+            rtt_us: AtomicI64::new(rtt_ms.map_or(-1, |ms| (ms * 1000.0) as i64)),
+        }
+    }
+
+    /// One message of `bytes` from the client.
+    pub fn count_in(&self, bytes: usize) {
+        self.msgs_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// One message of `bytes` to the client.
+    pub fn count_out(&self, bytes: usize) {
+        self.msgs_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The round trip of an answered Ping.
+    pub fn set_rtt(&self, rtt: std::time::Duration) {
+        let micros = i64::try_from(rtt.as_micros()).unwrap_or(i64::MAX);
+        self.rtt_us.store(micros, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            msgs_in: self.msgs_in.load(Ordering::Relaxed),
+            msgs_out: self.msgs_out.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The last round trip in milliseconds (microsecond precision).
+    pub fn rtt_ms(&self) -> Option<f64> {
+        let micros = self.rtt_us.load(Ordering::Relaxed);
+        (micros >= 0).then(|| micros as f64 / 1000.0)
+    }
+}
 
 /// Why the hub closes a client's socket itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -106,6 +173,7 @@ pub struct SessionLiveness {
     terminate: AtomicU8,
     replaced: AtomicBool,
     notify: Notify,
+    traffic: Arc<TrafficCounters>,
 }
 
 impl SessionLiveness {
@@ -118,7 +186,13 @@ impl SessionLiveness {
             terminate: AtomicU8::new(0),
             replaced: AtomicBool::new(false),
             notify: Notify::new(),
+            traffic: Arc::new(TrafficCounters::default()),
         }
+    }
+
+    /// The session's traffic counters, shared with its map record.
+    pub fn traffic(&self) -> &Arc<TrafficCounters> {
+        &self.traffic
     }
 
     /// Records activity at `at` (never moves backwards).
@@ -195,6 +269,31 @@ mod tests {
         assert_eq!(liveness.last_activity(), 100);
         liveness.touch(150);
         assert_eq!(liveness.last_activity(), 150);
+    }
+
+    #[test]
+    fn traffic_counts_and_the_last_round_trip() {
+        let counters = TrafficCounters::default();
+        assert_eq!(counters.rtt_ms(), None);
+        counters.count_in(10);
+        counters.count_in(5);
+        counters.count_out(7);
+        counters.set_rtt(std::time::Duration::from_micros(1_500));
+        assert_eq!(
+            counters.traffic(),
+            Traffic {
+                msgs_in: 2,
+                msgs_out: 1,
+                bytes_in: 15,
+                bytes_out: 7
+            }
+        );
+        assert_eq!(counters.rtt_ms(), Some(1.5));
+        let copy = TrafficCounters::from_snapshot(counters.traffic(), counters.rtt_ms());
+        assert_eq!(
+            (copy.traffic(), copy.rtt_ms()),
+            (counters.traffic(), Some(1.5))
+        );
     }
 
     #[test]

@@ -139,6 +139,26 @@ impl PresenceHandle {
         .await
     }
 
+    /// Counts one HTTP heartbeat exchange of a session (its traffic).
+    pub async fn count_http_traffic(
+        &self,
+        id: SessionId,
+        bytes_in: usize,
+        bytes_out: usize,
+    ) -> Result<(), EngineStopped> {
+        self.send(Command::HttpTraffic {
+            id,
+            bytes_in,
+            bytes_out,
+        })
+        .await
+    }
+
+    /// Seeds today's peak from the records store.
+    pub async fn seed_peak(&self, peak: state::Peak) -> Result<(), EngineStopped> {
+        self.send(Command::SeedPeak(peak)).await
+    }
+
     /// Applies what another node published.
     pub async fn apply_replica(&self, update: ReplicaUpdate) -> Result<(), EngineStopped> {
         self.send(Command::Replica(update)).await

@@ -87,6 +87,15 @@ impl PresenceHandle {
         .await
     }
 
+    /// The timeline of a live session.
+    pub async fn live_timeline(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<crate::model::timeline::Timeline>, EngineStopped> {
+        self.inspect(move |state, _| state.session(id).map(|record| record.timeline().clone()))
+            .await
+    }
+
     /// One live session.
     pub async fn live_session(&self, id: SessionId) -> Result<Option<SessionView>, EngineStopped> {
         self.inspect(move |state, now| state.session(id).map(|record| record.view(now)))

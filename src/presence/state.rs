@@ -12,6 +12,7 @@ mod rooms;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub use counters::{Counters, Peak};
 use counters::{bump, device_type_of};
@@ -21,7 +22,9 @@ pub use rooms::RoomIndex;
 use users::{UserEntry, UserSummary, offline_view, summarise};
 
 use super::derive::{Thresholds, derive_status, next_transition_at};
+use super::liveness::TrafficCounters;
 use crate::model::time::day_of;
+use crate::model::timeline::{Timeline, TimelineKind};
 use crate::model::{Change, SessionEvent};
 use crate::model::{
     Day, EndCause, ManualStatus, MetaUpdate, Millis, NodeId, SessionId, SessionStatus, SessionView,
@@ -46,6 +49,7 @@ pub struct PresenceState {
     /// Longest session life (0: no limit).
     max_age: Millis,
     rooms: RoomIndex,
+    timeline_limit: usize,
 }
 
 impl PresenceState {
@@ -62,6 +66,29 @@ impl PresenceState {
             resume_grace: 0,
             max_age: 0,
             rooms: RoomIndex::default(),
+            timeline_limit: crate::model::timeline::DEFAULT_TIMELINE_LIMIT,
+        }
+    }
+
+    /// Keeps at most `limit` timeline entries per session
+    /// (`PRESENCE_TIMELINE_LIMIT`).
+    pub fn with_timeline_limit(mut self, limit: usize) -> Self {
+        self.timeline_limit = limit;
+        self
+    }
+
+    /// Appends a timeline entry to a live session (rooms, resume and any
+    /// other feature record their changes through this).
+    pub fn record_timeline(
+        &mut self,
+        id: SessionId,
+        kind: TimelineKind,
+        from: Option<String>,
+        to: Option<String>,
+        now: Millis,
+    ) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.note(kind, from, to, now);
         }
     }
 
@@ -72,6 +99,8 @@ impl PresenceState {
             user_id: new.user_id,
             name: new.name,
             org: new.org,
+            email: new.email,
+            team: new.team,
             node_id: new.node_id,
             transport: new.transport,
             connected_at: now,
@@ -86,8 +115,25 @@ impl PresenceState {
             expires_at: new.expires_at,
             dropped: None,
             rooms: Vec::new(),
+            traffic: Arc::default(),
+            timeline: Timeline::with_limit(self.timeline_limit),
         };
         self.insert(record, now)
+    }
+
+    /// Shares the connection's traffic counters with a session's record.
+    pub fn attach_traffic(&mut self, id: SessionId, traffic: Arc<TrafficCounters>) {
+        if let Some(record) = self.sessions.get_mut(&id) {
+            record.traffic = traffic;
+        }
+    }
+
+    /// Counts one HTTP heartbeat exchange of a session.
+    pub fn count_http(&mut self, id: SessionId, bytes_in: usize, bytes_out: usize) {
+        if let Some(record) = self.sessions.get(&id) {
+            record.traffic.count_in(bytes_in);
+            record.traffic.count_out(bytes_out);
+        }
     }
 
     /// Adds a session to the map, its user and the counters.
@@ -102,6 +148,8 @@ impl PresenceState {
         let user = self.users.entry(user_id.clone()).or_insert(UserEntry {
             name: None,
             org: None,
+            email: None,
+            team: None,
             sessions: Vec::new(),
             published: None,
         });
@@ -111,6 +159,12 @@ impl PresenceState {
         }
         if record.org.is_some() {
             user.org.clone_from(&record.org);
+        }
+        if record.email.is_some() {
+            user.email.clone_from(&record.email);
+        }
+        if record.team.is_some() {
+            user.team.clone_from(&record.team);
         }
         self.sessions.insert(id, record);
         let mut changes = vec![Change::Session {
@@ -213,7 +267,9 @@ impl PresenceState {
         record.last_activity = record.last_activity.max(at);
         let page_changed = page.is_some() && page != record.meta.page;
         if page_changed {
-            record.meta.page = page;
+            let from = std::mem::replace(&mut record.meta.page, page);
+            let to = record.meta.page.clone();
+            record.note(TimelineKind::Page, from, to, now);
         }
         let status_changed = self.rederive(id, now);
         if status_changed || page_changed {
@@ -235,6 +291,12 @@ impl PresenceState {
         if record.manual == manual {
             return Vec::new();
         }
+        let name = |m: Option<ManualStatus>| {
+            serde_json::to_value(m?)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        record.note(TimelineKind::Manual, name(record.manual), name(manual), now);
         record.manual = manual;
         self.rederive(id, now);
         self.publish_update(id, now)
@@ -250,6 +312,10 @@ impl PresenceState {
         record.meta.merge(update);
         if record.meta == before {
             return Vec::new();
+        }
+        if record.meta.page != before.page {
+            let to = record.meta.page.clone();
+            record.note(TimelineKind::Page, before.page, to, now);
         }
         let new_device_type = device_type_of(record);
         if new_device_type != old_device_type {
@@ -375,6 +441,15 @@ impl PresenceState {
             .collect()
     }
 
+    /// Takes in a peak recorded before this process started (the records
+    /// store keeps the day's peak across restarts); a lower one is ignored.
+    pub fn seed_peak(&mut self, peak: Peak, now: Millis) {
+        let today = self.peak_today(now);
+        if peak.day == today.day && peak.users > today.users {
+            self.peak = peak;
+        }
+    }
+
     /// Today's peak of online users (a new day starts from the current count).
     pub fn peak_today(&self, now: Millis) -> Peak {
         if self.peak.day == day_of(now) {
@@ -417,6 +492,8 @@ impl PresenceState {
             user_id: user.clone(),
             name: entry.name.clone(),
             org: entry.org.clone(),
+            email: entry.email.clone(),
+            team: entry.team.clone(),
             status: summary.status,
             manual: summary.manual,
             session_count: summary.session_count,
@@ -435,6 +512,12 @@ impl PresenceState {
             return false;
         }
         self.counters.move_status(record.status, status);
+        record.note(
+            TimelineKind::Status,
+            Some(record.status.as_str().to_string()),
+            Some(status.as_str().to_string()),
+            now,
+        );
         record.status = status;
         true
     }

@@ -164,6 +164,11 @@ mod tests {
                     duration_s: 0.0,
                     reconnecting: false,
                     rooms: Vec::new(),
+                    email: None,
+                    team: None,
+                    traffic: Default::default(),
+                    rtt_ms: None,
+                    timeline: None,
                 },
             },
         }
@@ -185,6 +190,8 @@ mod tests {
                 session_count: count,
                 online_since: None,
                 last_activity: None,
+                email: None,
+                team: None,
             }),
         }
     }

@@ -354,7 +354,7 @@ async fn the_export_is_csv_that_parses_back() {
         let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
         assert_eq!(
             header.join(","),
-            "session_id,user_id,name,org,node_id,transport,status,connected_at,ended_at,end_cause,duration_s,ip,platform,device_type,browser,app_name,app_version,page"
+            "session_id,user_id,name,org,node_id,transport,status,connected_at,ended_at,end_cause,duration_s,ip,platform,device_type,browser,app_name,app_version,page,email,team,meta"
         );
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 2);

@@ -20,6 +20,7 @@ mod me;
 mod observability;
 mod openapi;
 mod process;
+mod records;
 mod revocation;
 mod rooms;
 mod status_timing;

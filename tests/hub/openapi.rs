@@ -38,6 +38,12 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         Auth::Client,
     ),
     ("get", "/api/v1/users", "/api/v1/users", Auth::Admin),
+    (
+        "get",
+        "/api/v1/sessions/{session_id}/timeline",
+        "/api/v1/sessions/0b0c8f5e-3a0d-4e43-9a57-2f1d6c1e9b10/timeline",
+        Auth::Admin,
+    ),
     ("get", "/api/v1/audit", "/api/v1/audit", Auth::Admin),
     (
         "get",

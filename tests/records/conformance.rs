@@ -8,8 +8,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use presence_hub::history::{HistoryStore, SessionFilter};
 use presence_hub::model::{
-    AppInfo, DeviceInfo, EndCause, Millis, NodeId, SessionId, SessionStatus, SessionView,
-    Transport, UserId,
+    AppInfo, DeviceInfo, EndCause, MetaCriterion, Millis, NodeId, SessionId, SessionStatus,
+    SessionView, Transport, UserId,
 };
 
 /// Where a store under test lives.
@@ -19,6 +19,15 @@ pub trait Backend: Send + Sync {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>>;
     /// Whether records survive reopening.
     fn persists(&self) -> bool;
+    /// Whether the timelines of ended sessions are kept (all but Redis,
+    /// which keeps the Session JSON only).
+    fn keeps_timelines(&self) -> bool {
+        true
+    }
+    /// Whether daily peaks are kept (the SQL stores).
+    fn keeps_peaks(&self) -> bool {
+        false
+    }
 }
 
 /// 2026-11-02T00:00:00Z: every test time is after it.
@@ -35,6 +44,8 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} Name")),
         org: Some("acme".into()),
+        email: None,
+        team: None,
         node_id: NodeId::new("node-a"),
         transport: Transport::Ws,
         status: SessionStatus::Ended,
@@ -62,6 +73,14 @@ pub fn ended(user: &str, at: Millis, lasted: Millis) -> SessionView {
         location: None,
         reconnecting: false,
         rooms: Vec::new(),
+        traffic: presence_hub::model::Traffic {
+            msgs_in: 12,
+            msgs_out: 14,
+            bytes_in: 900,
+            bytes_out: 1_400,
+        },
+        rtt_ms: Some(12.345),
+        timeline: None,
     }
 }
 
@@ -212,6 +231,208 @@ pub async fn q_is_a_case_insensitive_substring_of_user_name_ip_or_id(backend: &d
     assert_eq!(q("nobody").await, []);
     let both = q("").await;
     assert_eq!(both.len(), 2, "an empty q matches everything");
+}
+
+pub async fn email_and_team_match_exactly_and_are_searched_by_q(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut alice = ended("alice", 1_000, 1_000);
+    alice.email = Some("alice@acme.test".into());
+    alice.team = Some("Platform".into());
+    let mut bob = ended("bob", 2_000, 1_000);
+    bob.email = Some("bob@globex.test".into());
+    bob.team = Some("platform".into());
+    let carol = ended("carol", 3_000, 1_000);
+    record_all(store.as_ref(), &[alice.clone(), bob.clone(), carol.clone()]).await;
+    let found = |f: fn(&mut SessionFilter)| {
+        let store = store.clone();
+        let mut filter = filter();
+        f(&mut filter);
+        async move { ids(&store.find(filter, 10).await.unwrap().sessions) }
+    };
+    assert_eq!(
+        found(|f| f.email = Some("alice@acme.test".into())).await,
+        vec![alice.session_id]
+    );
+    assert_eq!(found(|f| f.email = Some("alice@acme".into())).await, []);
+    assert_eq!(
+        found(|f| f.team = Some("platform".into())).await,
+        vec![bob.session_id],
+        "team matches exactly, case included"
+    );
+    assert_eq!(
+        found(|f| f.q = Some("globex".into())).await,
+        vec![bob.session_id],
+        "q searches email"
+    );
+    assert_eq!(
+        found(|f| f.q = Some("platf".into())).await,
+        vec![bob.session_id, alice.session_id],
+        "q searches team, any case"
+    );
+    let read = store.get(alice.session_id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.email.as_deref(), read.team.as_deref()),
+        (Some("alice@acme.test"), Some("Platform"))
+    );
+    let read = store.get(carol.session_id).await.unwrap().unwrap();
+    assert_eq!((read.email, read.team), (None, None));
+}
+
+pub async fn meta_criteria_match_strings_numbers_and_booleans(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let with = |user: &str, at: Millis, meta: serde_json::Value| {
+        let mut session = ended(user, at, 1_000);
+        session.meta = meta.as_object().cloned();
+        session
+    };
+    let a = with(
+        "a",
+        1_000,
+        serde_json::json!({"plan": "pro", "seats": 3, "trial": false, "tier.x": "1"}),
+    );
+    let b = with(
+        "b",
+        2_000,
+        serde_json::json!({"plan": "Pro", "seats": 3.0, "trial": true}),
+    );
+    let c = with(
+        "c",
+        3_000,
+        serde_json::json!({"plan": "3", "seats": "3", "nested": {"plan": "pro"}}),
+    );
+    let mut d = ended("d", 4_000, 1_000);
+    d.meta = None;
+    record_all(store.as_ref(), &[a.clone(), b.clone(), c.clone(), d]).await;
+    let found = |criteria: &[(&str, &str)]| {
+        let store = store.clone();
+        let mut filter = filter();
+        filter.meta = criteria
+            .iter()
+            .map(|(key, value)| MetaCriterion {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+            .collect();
+        async move { ids(&store.find(filter, 10).await.unwrap().sessions) }
+    };
+    assert_eq!(
+        found(&[("plan", "pro")]).await,
+        vec![a.session_id],
+        "strings exactly, case included"
+    );
+    assert_eq!(
+        found(&[("seats", "3")]).await,
+        vec![c.session_id, b.session_id, a.session_id],
+        "the string \"3\" or the number 3 (3.0 too)"
+    );
+    assert_eq!(
+        found(&[("seats", "3.0")]).await,
+        vec![b.session_id, a.session_id]
+    );
+    assert_eq!(found(&[("trial", "false")]).await, vec![a.session_id]);
+    assert_eq!(found(&[("trial", "true")]).await, vec![b.session_id]);
+    assert_eq!(found(&[("plan", "3")]).await, vec![c.session_id]);
+    assert_eq!(
+        found(&[("tier.x", "1")]).await,
+        vec![a.session_id],
+        "a dot is part of the key"
+    );
+    assert_eq!(found(&[("nested", "pro")]).await, [], "objects never match");
+    assert_eq!(found(&[("missing", "pro")]).await, []);
+    assert_eq!(
+        found(&[("seats", "3"), ("trial", "true")]).await,
+        vec![b.session_id],
+        "criteria are ANDed"
+    );
+    let mut scan = filter();
+    scan.meta = vec![MetaCriterion {
+        key: "seats".into(),
+        value: "3".into(),
+    }];
+    let (batch, _) = store.scan(scan, 0, 10).await.unwrap();
+    assert_eq!(batch.len(), 3, "scans filter on meta too");
+}
+
+pub async fn ended_durations_since_counts_by_end_time(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Ends at +2s, +5s and +11s.
+    let sessions = [
+        ended("a", 1_000, 1_000),
+        ended("b", 1_000, 4_000),
+        ended("c", 3_000, 8_000),
+    ];
+    record_all(store.as_ref(), &sessions).await;
+    assert_eq!(store.ended_durations_since(BASE).await.unwrap(), (3, 13.0));
+    assert_eq!(
+        store.ended_durations_since(BASE + 5_000).await.unwrap(),
+        (2, 12.0),
+        "ended_at equal to since counts; connected_at does not matter"
+    );
+    assert_eq!(
+        store.ended_durations_since(BASE + 11_001).await.unwrap(),
+        (0, 0.0)
+    );
+}
+
+pub async fn timelines_are_kept_with_ended_sessions(backend: &dyn Backend) {
+    use presence_hub::model::timeline::{Timeline, TimelineEntry, TimelineKind};
+    let store = backend.open().await;
+    let mut timeline = Timeline::with_limit(2);
+    for (i, page) in ["/a", "/b", "/c"].into_iter().enumerate() {
+        timeline.push(TimelineEntry {
+            at: BASE + i as Millis,
+            kind: TimelineKind::Page,
+            from: None,
+            to: Some(page.into()),
+        });
+    }
+    let mut with = ended("alice", 1_000, 1_000);
+    with.timeline = Some(timeline.clone());
+    let without = ended("bob", 2_000, 1_000);
+    record_all(store.as_ref(), &[with.clone(), without.clone()]).await;
+    let kept = store.timeline(with.session_id).await.unwrap().unwrap();
+    if backend.keeps_timelines() {
+        assert_eq!(kept, timeline);
+        assert!(kept.truncated);
+    } else {
+        assert_eq!(kept, Timeline::default());
+    }
+    assert_eq!(
+        store.timeline(without.session_id).await.unwrap(),
+        Some(Timeline::default()),
+        "a session recorded without one has an empty timeline"
+    );
+    assert_eq!(store.timeline(SessionId::generate()).await.unwrap(), None);
+}
+
+pub async fn the_highest_peak_of_each_day_is_kept(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let day = presence_hub::history::day_of(BASE);
+    store.save_peak(day, 5, BASE + 10).await.unwrap();
+    store.save_peak(day, 3, BASE + 20).await.unwrap();
+    store.save_peak(day + 1, 2, BASE + DAY).await.unwrap();
+    if !backend.keeps_peaks() {
+        assert_eq!(store.peak(day).await.unwrap(), None);
+        return;
+    }
+    assert_eq!(
+        store.peak(day).await.unwrap(),
+        Some((5, BASE + 10)),
+        "a lower peak never replaces a higher one"
+    );
+    store.save_peak(day, 7, BASE + 30).await.unwrap();
+    assert_eq!(store.peak(day).await.unwrap(), Some((7, BASE + 30)));
+    assert_eq!(store.peak(day + 2).await.unwrap(), None);
+    let peaks = store.peaks(day, day + 5).await.unwrap();
+    assert_eq!(
+        peaks.into_iter().collect::<Vec<_>>(),
+        vec![(day, (7, BASE + 30)), (day + 1, (2, BASE + DAY))]
+    );
+    drop(store);
+    if backend.persists() {
+        let store = backend.open().await;
+        assert_eq!(store.peak(day).await.unwrap(), Some((7, BASE + 30)));
+    }
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod audit;
 mod conformance;
 mod postgres_hubs;
 mod process;

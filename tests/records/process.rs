@@ -62,6 +62,27 @@ async fn the_default_sqlite_store_keeps_history_across_a_restart() {
         .await;
         // Still connected at shutdown: ended as `shutdown` and written before exit.
         let (_open, open_id) = hub.client("user=bob").await;
+        let (_carol, _) = hub.client("user=carol").await;
+        let (_dave, _) = hub.client("user=dave").await;
+        let peak = eventually(ms(5000), "a peak of 3", || async {
+            let (_, stats) = hub.get("/api/v1/stats").await;
+            (stats["peak_online"]["users"] == 3).then_some(stats["peak_online"].clone())
+        })
+        .await;
+        // An admin action for the audit trail, which the database keeps too.
+        let missing = reqwest::Client::new()
+            .delete(hub.http("/api/v1/sessions/0b0c8f5e-3a0d-4e43-9a57-2f1d6c1e9b10"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        eventually(ms(5000), "the audit event", || async {
+            let (_, audit) = hub.get("/api/v1/audit?action=session.terminate").await;
+            (audit["total"] == 1).then_some(())
+        })
+        .await;
+        // The peak is saved every 2 s.
+        tokio::time::sleep(ms(2500)).await;
         stop(hub).await;
         assert!(
             dir.join("presence-hub.db").is_file(),
@@ -78,9 +99,23 @@ async fn the_default_sqlite_store_keeps_history_across_a_restart() {
         };
         assert_eq!(cause_of(&gone_id), Some("client_closed".into()));
         assert_eq!(cause_of(&open_id), Some("shutdown".into()));
-        assert_eq!(sessions.len(), 2);
+        assert_eq!(sessions.len(), 4, "carol and dave ended at shutdown too");
         let (status, one) = hub.get(&format!("/api/v1/sessions/{gone_id}")).await;
         assert_eq!((status, one["user_id"].as_str()), (200, Some("alice")));
+        let (_, audit) = hub.get("/api/v1/audit?action=session.terminate").await;
+        assert_eq!(
+            audit["total"], 1,
+            "the audit trail survives the restart: {audit}"
+        );
+        assert_eq!(audit["events"][0]["result"], "not_found");
+        let (_, stats) = hub.get("/api/v1/stats").await;
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        if peak["at"].as_str().unwrap().starts_with(&today) {
+            assert_eq!(
+                stats["peak_online"], peak,
+                "the day's peak survives the restart"
+            );
+        }
         stop(hub).await;
     })
     .await;
@@ -171,7 +206,7 @@ async fn the_history_file_is_imported_once_and_appended_to() {
         {
             // A v1 installation's file; carol's session is past the 30 days
             // of retention and is not imported.
-            let v1 = MemoryHistory::open(&file, 100).unwrap();
+            let v1 = MemoryHistory::open(&file).unwrap();
             v1.record(ended("carol", minutes_ago - 40 * 86_400_000, 1_000))
                 .await
                 .unwrap();

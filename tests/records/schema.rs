@@ -165,7 +165,8 @@ async fn postgres_serves_q_from_the_trigram_index() {
     let plan: Vec<String> = sqlx::query_scalar(
         "EXPLAIN SELECT count(*) FROM sessions WHERE TRUE AND (lower(user_id) LIKE $1 \
          OR lower(coalesce(name, '')) LIKE $1 OR lower(coalesce(ip, '')) LIKE $1 \
-         OR session_id LIKE $1)",
+         OR session_id LIKE $1 OR lower(coalesce(email, '')) LIKE $1 \
+         OR lower(coalesce(team, '')) LIKE $1)",
     )
     .bind("%user-142%")
     .fetch_all(&mut conn)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use presence_hub::history::HistoryStore;
-use presence_hub::history::memory::{DEFAULT_CAPACITY, MemoryHistory};
+use presence_hub::history::memory::MemoryHistory;
 use presence_hub::history::postgres::PostgresHistory;
 use presence_hub::history::redis::RedisHistory;
 use presence_hub::history::sqlite::SqliteHistory;
@@ -33,7 +33,7 @@ impl Memory {
 
 impl Backend for Memory {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
-        async { Arc::new(MemoryHistory::new(DEFAULT_CAPACITY)) as Arc<dyn HistoryStore> }.boxed()
+        async { Arc::new(MemoryHistory::new()) as Arc<dyn HistoryStore> }.boxed()
     }
 
     fn persists(&self) -> bool {
@@ -53,10 +53,8 @@ impl MemoryFile {
 impl Backend for MemoryFile {
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("history.jsonl");
-        async move {
-            Arc::new(MemoryHistory::open(&path, DEFAULT_CAPACITY).unwrap()) as Arc<dyn HistoryStore>
-        }
-        .boxed()
+        async move { Arc::new(MemoryHistory::open(&path).unwrap()) as Arc<dyn HistoryStore> }
+            .boxed()
     }
 
     fn persists(&self) -> bool {
@@ -80,6 +78,10 @@ impl Redis {
 }
 
 impl Backend for Redis {
+    fn keeps_timelines(&self) -> bool {
+        false
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         async {
             let store = RedisHistory::connect(&self.server.url(), &self.namespace).unwrap();
@@ -103,6 +105,10 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    fn keeps_peaks(&self) -> bool {
+        true
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("records.db");
         async move { Arc::new(SqliteHistory::open(&path).await.unwrap()) as Arc<dyn HistoryStore> }
@@ -124,6 +130,10 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
+    fn keeps_peaks(&self) -> bool {
+        true
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         async {
             let store = PostgresHistory::connect(&self.0).await.unwrap();
@@ -165,6 +175,11 @@ macro_rules! every_store {
                 get_returns_exactly_what_was_recorded,
                 find_filters_on_every_field,
                 q_is_a_case_insensitive_substring_of_user_name_ip_or_id,
+                email_and_team_match_exactly_and_are_searched_by_q,
+                meta_criteria_match_strings_numbers_and_booleans,
+                ended_durations_since_counts_by_end_time,
+                timelines_are_kept_with_ended_sessions,
+                the_highest_peak_of_each_day_is_kept,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,

@@ -38,6 +38,11 @@ fn session(user: &str, node: &str, ip: &str, at: Millis) -> SessionView {
         duration_s: 0.0,
         reconnecting: false,
         rooms: Vec::new(),
+        email: None,
+        team: None,
+        traffic: Default::default(),
+        rtt_ms: None,
+        timeline: None,
     }
 }
 

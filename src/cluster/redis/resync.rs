@@ -232,6 +232,8 @@ mod tests {
             user_id: UserId::parse(user).unwrap(),
             name: None,
             org: None,
+            email: None,
+            team: None,
             node_id: NodeId::new("b"),
             transport: Transport::Ws,
             status: SessionStatus::Active,
@@ -250,6 +252,9 @@ mod tests {
             location: None,
             reconnecting: false,
             rooms: Vec::new(),
+            traffic: Default::default(),
+            rtt_ms: None,
+            timeline: None,
         }
     }
 

@@ -7,6 +7,8 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} name")),
         org: Some("acme".into()),
+        email: None,
+        team: None,
         node_id: NodeId::new("n1"),
         transport: Transport::Ws,
         status: SessionStatus::Ended,
@@ -25,6 +27,9 @@ fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
         rooms: Vec::new(),
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
         reconnecting: false,
+        traffic: Default::default(),
+        rtt_ms: None,
+        timeline: None,
     }
 }
 
@@ -36,7 +41,7 @@ fn temp_file(name: &str) -> PathBuf {
 
 #[tokio::test]
 async fn recorded_sessions_are_found_newest_first() {
-    let history = MemoryHistory::new(100);
+    let history = MemoryHistory::new();
     let old = ended("alice", 1_000, 2_000);
     let new = ended("bob", 5_000, 6_000);
     history.record(old.clone()).await.unwrap();
@@ -50,7 +55,7 @@ async fn recorded_sessions_are_found_newest_first() {
 
 #[tokio::test]
 async fn filters_apply_to_every_field() {
-    let history = MemoryHistory::new(100);
+    let history = MemoryHistory::new();
     history.record(ended("alice", 1_000, 2_000)).await.unwrap();
     history.record(ended("bob", 5_000, 6_000)).await.unwrap();
     let by_user = SessionFilter {
@@ -77,17 +82,18 @@ async fn filters_apply_to_every_field() {
 }
 
 #[tokio::test]
-async fn capacity_and_pruning_drop_the_oldest() {
-    let history = MemoryHistory::new(2);
-    for i in 0..3 {
+async fn nothing_is_dropped_but_by_pruning() {
+    let history = MemoryHistory::new();
+    // More than the 200,000 the store used to cap itself at.
+    for i in 0..200_100 {
         history
             .record(ended("u", i * 1_000, i * 1_000 + 500))
             .await
             .unwrap();
     }
-    assert_eq!(history.count().await.unwrap(), 2);
-    assert_eq!(history.prune(1_600).await.unwrap(), 1);
-    assert_eq!(history.count().await.unwrap(), 1);
+    assert_eq!(history.count().await.unwrap(), 200_100);
+    assert_eq!(history.prune(1_600).await.unwrap(), 2);
+    assert_eq!(history.count().await.unwrap(), 200_098);
     assert_eq!(
         history
             .started_by_day(0)
@@ -95,13 +101,13 @@ async fn capacity_and_pruning_drop_the_oldest() {
             .unwrap()
             .values()
             .sum::<u64>(),
-        1
+        200_098
     );
 }
 
 #[tokio::test]
 async fn scanning_pages_through_everything_once() {
-    let history = MemoryHistory::new(100);
+    let history = MemoryHistory::new();
     for i in 0..7 {
         history.record(ended("u", i, i + 1)).await.unwrap();
     }
@@ -126,7 +132,7 @@ async fn the_file_is_replayed_and_a_torn_line_is_skipped() {
     let path = temp_file("replay");
     let kept = ended("alice", 1_000, 2_000);
     {
-        let history = MemoryHistory::open(&path, 100).unwrap();
+        let history = MemoryHistory::open(&path).unwrap();
         history.record(kept.clone()).await.unwrap();
         history.flush().await.unwrap();
     }
@@ -134,13 +140,13 @@ async fn the_file_is_replayed_and_a_torn_line_is_skipped() {
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(br#"{"session_id":"b5c1"#).unwrap();
     drop(file);
-    let history = MemoryHistory::open(&path, 100).unwrap();
+    let history = MemoryHistory::open(&path).unwrap();
     assert_eq!(history.get(kept.session_id).await.unwrap(), Some(kept));
     let later = ended("bob", 3_000, 4_000);
     history.record(later.clone()).await.unwrap();
     history.flush().await.unwrap();
     drop(history);
-    let reopened = MemoryHistory::open(&path, 100).unwrap();
+    let reopened = MemoryHistory::open(&path).unwrap();
     assert_eq!(
         reopened.count().await.unwrap(),
         2,
@@ -152,13 +158,13 @@ async fn the_file_is_replayed_and_a_torn_line_is_skipped() {
 #[tokio::test]
 async fn pruning_rewrites_the_file() {
     let path = temp_file("prune");
-    let history = MemoryHistory::open(&path, 100).unwrap();
+    let history = MemoryHistory::open(&path).unwrap();
     history.record(ended("old", 1_000, 2_000)).await.unwrap();
     history.record(ended("new", 9_000, 10_000)).await.unwrap();
     history.flush().await.unwrap();
     assert_eq!(history.prune(5_000).await.unwrap(), 1);
     drop(history);
-    let reopened = MemoryHistory::open(&path, 100).unwrap();
+    let reopened = MemoryHistory::open(&path).unwrap();
     assert_eq!(reopened.count().await.unwrap(), 1);
     let _ = std::fs::remove_file(&path);
 }

@@ -1,5 +1,5 @@
 //! Owns the counts the map keeps up to date on every change (sessions by
-//! status, device type, node and transport; today's peak), so stats and
+//! status, device type, node, transport and org; today's peak), so stats and
 //! metrics never scan the sessions.
 
 use std::collections::HashMap;
@@ -21,6 +21,9 @@ pub struct Counters {
     /// Live sessions per country (ISO code) of their location; sessions
     /// without one are not counted here.
     pub by_country: HashMap<String, usize>,
+    /// Live sessions per organisation (sessions without one are not
+    /// counted here).
+    pub by_org: HashMap<String, usize>,
 }
 
 impl Counters {
@@ -36,6 +39,9 @@ impl Counters {
             .and_then(|l| l.country.clone())
         {
             bump(&mut self.by_country, country, delta);
+        }
+        if let Some(org) = &record.org {
+            bump(&mut self.by_org, org.clone(), delta);
         }
     }
 

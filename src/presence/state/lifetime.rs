@@ -200,6 +200,8 @@ mod tests {
                 transport: Transport::Ws,
                 meta: SessionMeta::default(),
                 expires_at,
+                email: None,
+                team: None,
             },
             0,
         );

@@ -1,11 +1,15 @@
 //! Owns one live session as the map keeps it (`SessionRecord`), what it
 //! takes to open one (`NewSession`), and its contract view.
 
+use std::sync::Arc;
+
 use crate::model::session::duration_seconds;
+use crate::model::timeline::{Timeline, TimelineEntry, TimelineKind};
 use crate::model::{
     EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionMeta, SessionStatus,
     SessionView, Transport, UserId,
 };
+use crate::presence::liveness::TrafficCounters;
 
 /// Everything needed to open a session.
 #[derive(Debug, Clone)]
@@ -18,6 +22,10 @@ pub struct NewSession {
     pub name: Option<String>,
     /// Organisation.
     pub org: Option<String>,
+    /// The `email` identity claim.
+    pub email: Option<String>,
+    /// The `team` identity claim.
+    pub team: Option<String>,
     /// Node holding it.
     pub node_id: NodeId,
     /// ws or http.
@@ -35,6 +43,8 @@ pub struct SessionRecord {
     pub(super) user_id: UserId,
     pub(super) name: Option<String>,
     pub(super) org: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) team: Option<String>,
     pub(super) node_id: NodeId,
     pub(super) transport: Transport,
     pub(super) connected_at: Millis,
@@ -52,6 +62,11 @@ pub struct SessionRecord {
     pub(super) dropped: Option<(Millis, EndCause)>,
     /// Explicit rooms joined, in join order.
     pub(super) rooms: Vec<RoomName>,
+    /// Counted by the connection (shared with its liveness), by the engine
+    /// for HTTP sessions, or copied from a replica's view.
+    pub(super) traffic: Arc<TrafficCounters>,
+    /// What changed in the session, bounded (v1.1 §10).
+    pub(super) timeline: Timeline,
 }
 
 impl SessionRecord {
@@ -100,6 +115,22 @@ impl SessionRecord {
         self.connected_at
     }
 
+    /// Its timeline so far.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Appends a timeline entry.
+    pub(super) fn note(
+        &mut self,
+        kind: TimelineKind,
+        from: Option<String>,
+        to: Option<String>,
+        at: Millis,
+    ) {
+        self.timeline.push(TimelineEntry { at, kind, from, to });
+    }
+
     /// The contract view of the session at `now`.
     pub fn view(&self, now: Millis) -> SessionView {
         SessionView {
@@ -107,6 +138,8 @@ impl SessionRecord {
             user_id: self.user_id.clone(),
             name: self.name.clone(),
             org: self.org.clone(),
+            email: self.email.clone(),
+            team: self.team.clone(),
             node_id: self.node_id.clone(),
             transport: self.transport,
             status: self.status,
@@ -125,16 +158,24 @@ impl SessionRecord {
             end_cause: None,
             duration_s: duration_seconds(self.connected_at, now),
             reconnecting: self.dropped.is_some(),
+            traffic: self.traffic.traffic(),
+            rtt_ms: self.traffic.rtt_ms(),
+            timeline: None,
         }
     }
 
     /// A replica record from the view its owner published.
     pub(super) fn from_view(view: SessionView) -> Self {
+        let traffic = Arc::new(TrafficCounters::from_snapshot(view.traffic, view.rtt_ms));
         Self {
+            traffic,
+            timeline: Timeline::default(),
             id: view.session_id,
             user_id: view.user_id,
             name: view.name,
             org: view.org,
+            email: view.email,
+            team: view.team,
             node_id: view.node_id,
             transport: view.transport,
             connected_at: view.connected_at,
@@ -173,6 +214,8 @@ impl SessionRecord {
             && self.node_id == other.node_id
             && self.dropped.is_some() == other.dropped.is_some()
             && self.rooms == other.rooms
+            && self.email == other.email
+            && self.team == other.team
     }
 
     pub(super) fn ended_view(&self, cause: EndCause, now: Millis) -> SessionView {
@@ -181,6 +224,7 @@ impl SessionRecord {
         view.ended_at = Some(now);
         view.end_cause = Some(cause);
         view.reconnecting = false;
+        view.timeline = Some(self.timeline.clone());
         view
     }
 }
@@ -203,6 +247,15 @@ impl crate::model::SessionFields for SessionRecord {
     }
     fn ip(&self) -> Option<&str> {
         self.meta.ip.as_deref()
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+    fn meta(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.meta.meta.as_ref()
     }
     fn connected_at(&self) -> Millis {
         self.connected_at

@@ -16,6 +16,8 @@ fn new_session(user: &str, org: Option<&str>) -> NewSession {
         user_id: UserId::parse(user).unwrap(),
         name: Some(user.to_uppercase()),
         org: org.map(str::to_string),
+        email: None,
+        team: None,
         node_id: NodeId::new("n1"),
         transport: Transport::Ws,
         meta: SessionMeta::default(),

@@ -16,6 +16,8 @@ pub(super) struct UserSummary {
 pub(super) struct UserEntry {
     pub(super) name: Option<String>,
     pub(super) org: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) team: Option<String>,
     pub(super) sessions: Vec<SessionId>,
     pub(super) published: Option<UserSummary>,
 }
@@ -25,6 +27,8 @@ pub(super) fn offline_view(user: &UserId, entry: &UserEntry) -> UserView {
         user_id: user.clone(),
         name: entry.name.clone(),
         org: entry.org.clone(),
+        email: entry.email.clone(),
+        team: entry.team.clone(),
         status: UserStatus::Offline,
         manual: None,
         session_count: 0,

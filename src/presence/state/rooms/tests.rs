@@ -25,6 +25,11 @@ fn view(user: &str, org: Option<&str>, rooms: &[&str]) -> SessionView {
         duration_s: 0.0,
         location: None,
         reconnecting: false,
+        email: None,
+        team: None,
+        traffic: Default::default(),
+        rtt_ms: None,
+        timeline: None,
     }
 }
 

@@ -14,8 +14,10 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::geo::GeoIp;
-use crate::history::url::{DEFAULT_DATABASE_URL, DatabaseUrl, redacted};
+mod database_url;
+
 use crate::model::{EventType, NodeId};
+pub use database_url::{DEFAULT_DATABASE_URL, DatabaseUrl, redacted};
 
 /// Shortest HS256 secret accepted: RFC 7518 section 3.2 wants a key of at
 /// least the hash's size (256 bits). An empty or short secret stops the hub.
@@ -82,6 +84,10 @@ pub struct Config {
     /// Largest client message, in bytes; a bigger one closes the socket with 1009.
     #[arg(long, env = "PRESENCE_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
+
+    /// Timeline entries kept per session (the oldest go first).
+    #[arg(long, env = "PRESENCE_TIMELINE_LIMIT", default_value_t = crate::model::timeline::DEFAULT_TIMELINE_LIMIT)]
+    pub timeline_limit: usize,
 
     /// How long ended sessions are kept in history.
     #[arg(long, env = "PRESENCE_HISTORY_RETENTION", default_value = "30d", value_parser = parse_duration)]
@@ -322,6 +328,8 @@ pub struct PresenceConfig {
     pub resume_grace: Duration,
     /// Longest session life (zero: no limit).
     pub max_session_age: Duration,
+    /// Timeline entries kept per session.
+    pub timeline_limit: usize,
 }
 
 /// What each client connection needs.
@@ -447,6 +455,7 @@ impl Config {
             max_sessions_per_user: 0,
             max_message_bytes: 4096,
             history_retention: Duration::from_secs(30 * 86_400),
+            timeline_limit: crate::model::timeline::DEFAULT_TIMELINE_LIMIT,
             allowed_origins: None,
             cors_origins: None,
             trusted_proxies: String::new(),
@@ -780,6 +789,7 @@ impl Config {
             admin_queue: self.admin_queue,
             resume_grace: self.resume_grace,
             max_session_age: self.max_session_age,
+            timeline_limit: self.timeline_limit,
         }
     }
 }
