@@ -19,6 +19,8 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`http`]: transport: listener, upgrade hand-off, WebSocket close,
 //!   errors, auth filters, origin check, client IPs, the embedded panel.
+//! - [`analytics`]: heatmap, durations and daily figures, pure, over
+//!   sessions.
 //! - [`audit`]: the audit trail: admin actions and refused authentication,
 //!   folded, stored and shown on the admin streams.
 //! - [`auth`]: JWT and dev-mode identities.
@@ -41,6 +43,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -6,6 +6,7 @@
 //! read too (`rooms.rs`).
 
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod export;
 pub mod query;
@@ -293,6 +294,24 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         admin_route(hub, list("audit"), warp::get(), |hub, query| {
             Box::pin(async move { audit::list_audit(&hub, &query).await })
         }),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "analytics" / "heatmap").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { analytics::heatmap(&hub, &query).await }),
+        ),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "analytics" / "durations").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { analytics::durations(&hub, &query).await }),
+        ),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "analytics" / "daily").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { analytics::daily(&hub, &query).await }),
+        ),
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })
         }),

@@ -7,6 +7,7 @@ mod support;
 mod admin_stream;
 mod admission;
 mod alerts;
+mod analytics;
 mod api;
 mod audit;
 mod auth;

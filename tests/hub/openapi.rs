@@ -47,6 +47,24 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
     ("get", "/api/v1/audit", "/api/v1/audit", Auth::Admin),
     (
         "get",
+        "/api/v1/analytics/heatmap",
+        "/api/v1/analytics/heatmap",
+        Auth::Admin,
+    ),
+    (
+        "get",
+        "/api/v1/analytics/durations",
+        "/api/v1/analytics/durations",
+        Auth::Admin,
+    ),
+    (
+        "get",
+        "/api/v1/analytics/daily",
+        "/api/v1/analytics/daily",
+        Auth::Admin,
+    ),
+    (
+        "get",
         "/api/v1/audit/export",
         "/api/v1/audit/export",
         Auth::Admin,

@@ -1,0 +1,180 @@
+use super::*;
+use crate::model::{
+    AppInfo, DeviceInfo, EndCause, NodeId, SessionId, SessionStatus, Transport, UserId,
+};
+
+const H: Millis = 3_600_000;
+/// Monday 2026-11-23 00:00:00 UTC.
+const MONDAY: Millis = 1_795_392_000_000;
+
+fn session(user: &str, start: Millis, end: Option<Millis>) -> SessionView {
+    SessionView {
+        session_id: SessionId::generate(),
+        user_id: UserId::parse(user).unwrap(),
+        name: None,
+        org: Some("acme".into()),
+        node_id: NodeId::new("n"),
+        transport: Transport::Ws,
+        status: if end.is_some() {
+            SessionStatus::Ended
+        } else {
+            SessionStatus::Active
+        },
+        manual: None,
+        connected_at: start,
+        last_activity: start,
+        page: None,
+        ip: None,
+        user_agent: None,
+        device: DeviceInfo {
+            device_type: Some("desktop".into()),
+            ..DeviceInfo::default()
+        },
+        app: Some(AppInfo {
+            name: Some("web".into()),
+            version: None,
+        }),
+        meta: None,
+        ended_at: end,
+        end_cause: end.map(|_| EndCause::ClientClosed),
+        duration_s: end.map_or(0.0, |e| (e - start) as f64 / 1000.0),
+        reconnecting: false,
+        rooms: Vec::new(),
+        location: None,
+        email: None,
+        team: None,
+        traffic: Default::default(),
+        rtt_ms: None,
+        timeline: None,
+    }
+}
+
+#[test]
+fn the_monday_fixture_is_a_monday() {
+    assert_eq!(weekday_hour(Tz::UTC, MONDAY), (0, 0));
+    assert_eq!(weekday_hour(Tz::UTC, MONDAY + 6 * 24 * H + 23 * H), (6, 23));
+}
+
+#[test]
+fn starts_are_bucketed_by_local_weekday_and_hour() {
+    let sessions = [
+        session("a", MONDAY + 9 * H, Some(MONDAY + 10 * H)),
+        session("b", MONDAY + 9 * H + 60_000, None),
+        session("c", MONDAY - H, Some(MONDAY)),
+    ];
+    let utc = heatmap(
+        &sessions,
+        HeatMetric::SessionsStarted,
+        Tz::UTC,
+        MONDAY,
+        MONDAY + 7 * 24 * H,
+        MONDAY + 11 * H,
+    );
+    assert_eq!(utc[0][9], 2);
+    assert_eq!(
+        utc.iter().flatten().sum::<u64>(),
+        2,
+        "c started before the range"
+    );
+    let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
+    let local = heatmap(
+        &sessions,
+        HeatMetric::SessionsStarted,
+        tokyo,
+        MONDAY,
+        MONDAY + 7 * 24 * H,
+        MONDAY + 11 * H,
+    );
+    assert_eq!(local[0][18], 2, "09:00 UTC is 18:00 in Tokyo");
+}
+
+#[test]
+fn online_users_is_the_hours_peak_of_distinct_users() {
+    // alice has two tabs at once (one user), bob overlaps alice's first,
+    // carol comes after bob left.
+    let sessions = [
+        session("alice", MONDAY + 9 * H, Some(MONDAY + 9 * H + 40 * 60_000)),
+        session(
+            "alice",
+            MONDAY + 9 * H + 10 * 60_000,
+            Some(MONDAY + 9 * H + 20 * 60_000),
+        ),
+        session(
+            "bob",
+            MONDAY + 9 * H + 5 * 60_000,
+            Some(MONDAY + 9 * H + 15 * 60_000),
+        ),
+        session(
+            "carol",
+            MONDAY + 9 * H + 50 * 60_000,
+            Some(MONDAY + 10 * H + 30 * 60_000),
+        ),
+    ];
+    let cells = heatmap(
+        &sessions,
+        HeatMetric::OnlineUsers,
+        Tz::UTC,
+        MONDAY,
+        MONDAY + 24 * H,
+        MONDAY + 24 * H,
+    );
+    assert_eq!(cells[0][9], 2, "alice and bob at once; carol alone later");
+    assert_eq!(cells[0][10], 1);
+    assert_eq!(cells[0][11], 0);
+}
+
+#[test]
+fn durations_group_and_take_nearest_rank_percentiles() {
+    let mut sessions: Vec<SessionView> = (1..=10)
+        .map(|n| session("u", MONDAY, Some(MONDAY + n * 1000)))
+        .collect();
+    sessions[0].app = None;
+    let all = durations(&sessions, GroupBy::None, MONDAY, MONDAY + H);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].sessions, 10);
+    assert_eq!((all[0].p50_s, all[0].p90_s, all[0].p99_s), (5.0, 9.0, 10.0));
+    assert_eq!(all[0].total_s, 55.0);
+    assert_eq!(all[0].avg_s, 5.5);
+    let by_app = durations(&sessions, GroupBy::App, MONDAY, MONDAY + H);
+    let keys: Vec<Option<&str>> = by_app.iter().map(|g| g.key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        vec![Some("web"), None],
+        "a missing app is the key null"
+    );
+    let none_in_range = durations(&sessions, GroupBy::None, MONDAY + H, MONDAY + 2 * H);
+    assert_eq!(none_in_range[0].sessions, 0);
+}
+
+#[test]
+fn daily_rows_count_starts_users_peak_and_merged_online_time() {
+    let sessions = [
+        session("alice", MONDAY + 9 * H, Some(MONDAY + 11 * H)),
+        session("alice", MONDAY + 10 * H, Some(MONDAY + 12 * H)),
+        session("bob", MONDAY + 10 * H, Some(MONDAY + 10 * H + 30 * 60_000)),
+        session("bob", MONDAY + 24 * H + H, None),
+    ];
+    let days = daily(
+        &sessions,
+        Tz::UTC,
+        MONDAY,
+        MONDAY + 2 * 24 * H,
+        MONDAY + 24 * H + 2 * H,
+    );
+    assert_eq!(days.len(), 2);
+    assert_eq!(days[0].date, "2026-11-23");
+    assert_eq!(days[0].sessions_started, 3);
+    assert_eq!(days[0].distinct_users, 2);
+    assert_eq!(days[0].peak_online.users, 2);
+    assert_eq!(
+        days[0].peak_online.at.as_deref(),
+        Some("2026-11-23T10:00:00.000Z")
+    );
+    assert_eq!(
+        days[0].online_time_s,
+        3.0 * 3600.0 + 1800.0,
+        "alice 9-12 merged, bob 30 min"
+    );
+    assert_eq!(days[1].sessions_started, 1);
+    assert_eq!(days[1].online_time_s, 3600.0, "bob live until now");
+}
