@@ -1,0 +1,99 @@
+//! Owns parsing the configuration's compound values: durations, origin
+//! lists, trusted proxies, webhook URLs and event types, each with an
+//! error that names its variable.
+
+use super::*;
+
+/// Parses a duration such as `500ms`, `2s`, `5m`, `1h` or `30d`.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("{err} (use e.g. 500ms, 2s, 5m, 1h, 30d)"))
+}
+
+/// The `PRESENCE_ALLOWED_ORIGINS` list, normalised (lowercase, no trailing
+/// `/`). A value naming no origin (`""`, `",,,"`) is an error rather than
+/// "allow any", and so is an entry that is not `*`, `null` or
+/// `scheme://host[:port]`.
+pub(super) fn parse_origins(
+    variable: &'static str,
+    list: Option<&str>,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable,
+        value: list.to_string(),
+        reason: reason.to_string(),
+    };
+    let origins: Vec<String> = list
+        .split(',')
+        .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Err(invalid(
+            "names no origin; list origins such as https://app.example, or unset it",
+        ));
+    }
+    if let Some(bad) = origins.iter().find(|origin| {
+        !(*origin == "*"
+            || *origin == "null"
+            || origin
+                .split_once("://")
+                .is_some_and(|(scheme, host)| !scheme.is_empty() && !host.is_empty()))
+    }) {
+        return Err(invalid(&format!(
+            "{bad:?} is not an origin (scheme://host[:port], *, or null)"
+        )));
+    }
+    Ok(Some(origins))
+}
+
+pub(super) fn parse_webhook_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable: "PRESENCE_WEBHOOK_URLS",
+        value: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = reqwest::Url::parse(text).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("a host is required"));
+    }
+    Ok(url)
+}
+
+pub(super) fn parse_event_types(list: &str) -> Result<Vec<EventType>, ConfigError> {
+    let mut events = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = EventType::parse(name).ok_or_else(|| ConfigError::Invalid {
+            variable: "PRESENCE_WEBHOOK_EVENTS",
+            value: name.to_string(),
+            reason: "expected user.online, user.offline, session.started, session.ended or alert"
+                .into(),
+        })?;
+        if !events.contains(&kind) {
+            events.push(kind);
+        }
+    }
+    Ok(events)
+}
+
+pub(super) fn parse_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    variable: "PRESENCE_TRUSTED_PROXIES",
+                    value: item.to_string(),
+                    reason: "expected an IP address or CIDR".into(),
+                })
+        })
+        .collect()
+}

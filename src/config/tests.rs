@@ -1,0 +1,218 @@
+use super::*;
+
+fn config(args: &[&str]) -> Config {
+    let mut base = Config::defaults();
+    let parsed =
+        Config::try_parse_from(std::iter::once("presence-hub").chain(args.iter().copied()))
+            .expect("flags parse");
+    // Only take over what the flags said; the environment is ignored.
+    for arg in args.iter().filter(|a| a.starts_with("--")) {
+        match *arg {
+            "--idle-after" => base.idle_after = parsed.idle_after,
+            "--away-after" => base.away_after = parsed.away_after,
+            "--bind" => base.bind.clone_from(&parsed.bind),
+            "--insecure-dev" => base.insecure_dev = parsed.insecure_dev,
+            "--trusted-proxies" => base.trusted_proxies.clone_from(&parsed.trusted_proxies),
+            "--api-rate-limit" => base.api_rate_limit.clone_from(&parsed.api_rate_limit),
+            "--resume-grace" => base.resume_grace = parsed.resume_grace,
+            "--reconnect-spread" => base.reconnect_spread = parsed.reconnect_spread,
+            "--max-session-age" => base.max_session_age = parsed.max_session_age,
+            _ => {}
+        }
+    }
+    base
+}
+
+#[test]
+fn defaults_are_valid() {
+    let settings = Config::defaults().validate().expect("defaults validate");
+    assert_eq!(settings.bind.port(), 8080);
+    assert_eq!(settings.presence.idle_after, Duration::from_secs(60));
+    assert_eq!(settings.api_rate_limit.per_second, 50);
+}
+
+#[test]
+fn durations_accept_the_documented_units() {
+    for text in ["500ms", "2s", "5m", "1h", "30d"] {
+        assert!(parse_duration(text).is_ok(), "{text}");
+    }
+    assert!(parse_duration("soon").is_err());
+}
+
+#[test]
+fn away_after_must_exceed_idle_after() {
+    let err = config(&["--idle-after", "5m", "--away-after", "1m"])
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_AWAY_AFTER"), "{err}");
+}
+
+#[test]
+fn dev_mode_refuses_a_public_bind_unless_insecure() {
+    let err = config(&["--bind", "0.0.0.0:8080"]).validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_BIND"), "{err}");
+    assert!(
+        config(&["--bind", "0.0.0.0:8080", "--insecure-dev", "1"])
+            .validate()
+            .is_ok()
+    );
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    let err = config(&["--bind", "nowhere"]).validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_BIND"));
+    let err = config(&["--trusted-proxies", "10.0.0.0/8,banana"])
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_TRUSTED_PROXIES"));
+    let err = config(&["--api-rate-limit", "fast"])
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_API_RATE_LIMIT"));
+}
+
+#[test]
+fn the_database_defaults_to_sqlite_alone_and_redis_in_a_cluster() {
+    let alone = Config::defaults().validate().unwrap();
+    assert!(
+        matches!(alone.database, DatabaseUrl::Sqlite(ref p) if p.as_os_str() == "presence-hub.db")
+    );
+    let mut clustered = Config::defaults();
+    clustered.redis_url = Some("redis://127.0.0.1:6379".into());
+    assert!(matches!(
+        clustered.validate().unwrap().database,
+        DatabaseUrl::Memory
+    ));
+    clustered.database_url = Some("postgres://127.0.0.1/presence".into());
+    assert!(matches!(
+        clustered.validate().unwrap().database,
+        DatabaseUrl::Postgres(_)
+    ));
+    clustered.database_url = Some("sqlite://node.db".into());
+    let err = clustered.validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_DATABASE_URL"), "{err}");
+    let mut bad = Config::defaults();
+    bad.database_url = Some("mysql://hub:secret@db/x".into());
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_DATABASE_URL"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+}
+
+#[test]
+fn the_reconnect_spread_fits_in_the_resume_grace() {
+    let err = config(&["--resume-grace", "2s", "--reconnect-spread", "3s"])
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PRESENCE_RECONNECT_SPREAD"),
+        "{err}"
+    );
+    assert!(
+        config(&["--resume-grace", "0s", "--reconnect-spread", "3s"])
+            .validate()
+            .is_ok()
+    );
+    let parsed = config(&["--max-session-age", "0"]);
+    assert!(parsed.max_session_age.is_zero());
+}
+
+#[test]
+fn webhooks_need_valid_urls_and_a_secret() {
+    let mut config = Config::defaults();
+    config.webhook_urls = Some("http://127.0.0.1:9000/hook, https://hooks.example/p".into());
+    let err = config.validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_WEBHOOK_SECRET"), "{err}");
+    config.webhook_secret = Some("s".into());
+    let settings = config.validate().expect("valid");
+    assert_eq!(settings.webhooks.urls.len(), 2);
+    assert_eq!(settings.webhooks.events, EventType::ALL);
+    config.webhook_urls = Some("mailto:x@example.com".into());
+    let err = config.validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_WEBHOOK_URLS"), "{err}");
+    config.webhook_urls = None;
+    config.webhook_events = "alert, user.online,alert".into();
+    let events = config.validate().unwrap().webhooks.events;
+    assert_eq!(events, [EventType::Alert, EventType::UserOnline]);
+    config.webhook_queue = 0;
+    let err = config.validate().unwrap_err();
+    assert!(err.to_string().contains("PRESENCE_WEBHOOK_QUEUE"), "{err}");
+}
+
+#[test]
+fn alert_thresholds_must_be_positive() {
+    let mut config = Config::defaults();
+    config.alert_multi_ip_min = 0;
+    let err = config.validate().unwrap_err();
+    assert!(
+        err.to_string().contains("PRESENCE_ALERT_MULTI_IP_MIN"),
+        "{err}"
+    );
+    let mut config = Config::defaults();
+    config.alert_long_session_after = Duration::ZERO;
+    let err = config.validate().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PRESENCE_ALERT_LONG_SESSION_AFTER"),
+        "{err}"
+    );
+    let defaults = Config::defaults().validate().unwrap().alerts;
+    assert_eq!(defaults.long_session_after, Duration::from_secs(12 * 3600));
+    assert_eq!(defaults.reconnect_loop_min, 20);
+}
+
+#[test]
+fn rate_limits_parse_per_unit() {
+    assert_eq!(
+        "50/s".parse::<RateLimit>(),
+        Ok(RateLimit { per_second: 50 })
+    );
+    assert_eq!(
+        "120/m".parse::<RateLimit>(),
+        Ok(RateLimit { per_second: 2 })
+    );
+    assert!("0/s".parse::<RateLimit>().is_err());
+}
+
+#[test]
+fn a_jwt_secret_shorter_than_32_bytes_is_refused() {
+    for short in ["", "s3cret", &"x".repeat(31)] {
+        let mut config = Config::defaults();
+        config.jwt_secret = Some(short.into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_JWT_SECRET"), "{err}");
+    }
+    let mut config = Config::defaults();
+    config.jwt_secret = Some("x".repeat(32).into());
+    assert!(config.validate().is_ok());
+}
+
+#[test]
+fn origins_are_normalised() {
+    assert_eq!(
+        parse_origins(
+            "PRESENCE_ALLOWED_ORIGINS",
+            Some("https://A.example/, http://b.example")
+        )
+        .unwrap(),
+        Some(vec![
+            "https://a.example".to_string(),
+            "http://b.example".to_string()
+        ])
+    );
+    assert_eq!(
+        parse_origins("PRESENCE_ALLOWED_ORIGINS", None).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn an_origin_list_naming_no_origin_is_an_error() {
+    for bad in [",,,", " , ", "", "app.example"] {
+        let err = parse_origins("PRESENCE_ALLOWED_ORIGINS", Some(bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("PRESENCE_ALLOWED_ORIGINS"),
+            "{err}"
+        );
+    }
+}
