@@ -1,0 +1,243 @@
+//! Owns the engine's side of session continuity (v1.1 §9): attaching a
+//! new socket (a resume, or a new session), handing sessions over between
+//! nodes, a dropped socket waiting for its resume, and the shutdown that
+//! hands sessions on.
+
+use super::*;
+
+impl Engine {
+    /// A new socket: takes over the session its token names when that is a
+    /// live local WebSocket session of the same user, else opens a new one.
+    pub(super) fn connect(
+        &mut self,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<&str>,
+        now: Millis,
+    ) -> Connected {
+        let resumable = resume.and_then(|token| self.resumable(token, &session.user_id));
+        let Some(id) = resumable else {
+            let id = session.id;
+            self.open(session, Some(liveness), now);
+            return Connected {
+                session_id: id,
+                resumed: false,
+                resume_token: self.resume.issue(id),
+            };
+        };
+        if let Some(record) = self.state.session(id) {
+            liveness.reset_activity(record.last_activity());
+        }
+        if let Some(old) = self.liveness.insert(id, liveness) {
+            old.request_replaced();
+        }
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        let changes = self.state.take_over(id, renewal, session.meta.page, now);
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id),
+        }
+    }
+
+    /// The live local WebSocket session of `user` that `token` resumes.
+    pub(super) fn resumable(&self, token: &str, user: &UserId) -> Option<SessionId> {
+        let id = self.resume.peek(token)?;
+        let session = self.state.session(id)?;
+        let ok =
+            self.is_local(id) && session.user_id() == user && session.transport() == Transport::Ws;
+        ok.then_some(id)
+    }
+
+    /// The other node that owns the session `token` names, when the token
+    /// is not one of this node's.
+    pub(super) fn owner_elsewhere(&self, token: &str) -> Option<NodeId> {
+        if self.resume.peek(token).is_some() {
+            return None;
+        }
+        let owner = self.state.session(session_of(token)?)?.node_id().clone();
+        (owner != self.config.node_id).then_some(owner)
+    }
+
+    /// Hands a local session over to node `to`, whose socket presented its
+    /// token: the old socket (if open) closes 4003 without `terminated`, the
+    /// session becomes a replica owned by `to` (one admin `updated` here),
+    /// and its removal from this node's published state goes out as an
+    /// upsert naming the new owner. Nothing ends, nothing starts.
+    pub(super) fn hand_over(
+        &mut self,
+        token: &str,
+        user: &UserId,
+        to: NodeId,
+        now: Millis,
+    ) -> Option<SessionView> {
+        if to == self.config.node_id {
+            return None;
+        }
+        let id = self.resumable(token, user)?;
+        let mut view = self.state.session(id)?.view(now);
+        if let Some(old) = self.liveness.remove(&id) {
+            old.request_replaced();
+        }
+        self.resume.forget(id);
+        self.schedule.set(id, None);
+        view.node_id = to;
+        view.reconnecting = false;
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view.clone(),
+        });
+        Some(view)
+    }
+
+    /// Ends the local sessions for shutdown. In a cluster with a resume
+    /// grace a WebSocket session is not ended: its socket gets `terminated`
+    /// `shutdown`, the session turns `reconnecting`, and it is offered to
+    /// another node, which keeps it for the rest of its grace (§9).
+    pub(super) fn shut_down(&mut self, now: Millis) -> Vec<PendingMove> {
+        let hand_on = self.outboxes.remote.is_some() && self.state.resume_grace() > 0;
+        let mut moves = Vec::new();
+        for id in self.local_sessions() {
+            let token = self.resume.token_of(id).map(str::to_string);
+            let (true, Some(token)) = (hand_on, token) else {
+                self.end_local(id, TerminateReason::Shutdown, now);
+                continue;
+            };
+            if let Some(liveness) = self.liveness.remove(&id) {
+                liveness.request_terminate(TerminateReason::Shutdown);
+            }
+            // Only the node that takes it can resume it from now on.
+            self.resume.forget(id);
+            let changes = self.state.mark_dropped(id, EndCause::Shutdown, now, now);
+            self.commit(id, changes);
+            let (Some(view), Some((dropped_at, cause))) = (
+                self.state.session(id).map(|s| s.view(now)),
+                self.state.drop_of(id),
+            ) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            self.forward(RemoteCommand {
+                node: self.config.node_id.clone(),
+                request: RemoteRequest::TakeOver {
+                    session: Box::new(view),
+                    token,
+                    dropped_at,
+                    cause,
+                    reply,
+                },
+            });
+            moves.push(PendingMove { id, answer });
+        }
+        moves
+    }
+
+    /// Where a session offered at shutdown went: it becomes a replica of
+    /// the node that took it (and leaves this node's published state), or,
+    /// taken by none, ends `shutdown` here.
+    pub(super) fn moved(&mut self, id: SessionId, to: Option<NodeId>, now: Millis) {
+        if !self.is_local(id) {
+            return;
+        }
+        let to = to.filter(|node| *node != self.config.node_id);
+        let (Some(to), Some(record)) = (to, self.state.session(id)) else {
+            self.end(id, EndCause::Shutdown, now);
+            return;
+        };
+        let mut view = record.view(now);
+        view.node_id = to;
+        self.schedule.set(id, None);
+        let changes = self.state.upsert_replica(view.clone(), now);
+        self.pending.extend(changes);
+        self.replicate(&Change::Session {
+            event: SessionEvent::Updated,
+            session: view,
+        });
+    }
+
+    /// Keeps a dropped session of a node that shuts down, `reconnecting`,
+    /// for the rest of its grace: its tab may resume it here or on any
+    /// node; if none does, this node ends it with the drop's cause.
+    pub(super) fn take_over_dropped(
+        &mut self,
+        mut view: SessionView,
+        token: String,
+        (dropped_at, cause): (Millis, EndCause),
+        now: Millis,
+    ) -> Option<NodeId> {
+        if view.transport != Transport::Ws || self.state.resume_grace() == 0 {
+            return None;
+        }
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = true;
+        let changes = self.state.upsert_replica(view, now);
+        self.state.restore_drop(id, cause, dropped_at);
+        self.resume.register(id, token);
+        self.commit(id, changes);
+        Some(self.config.node_id.clone())
+    }
+
+    /// Takes over a session another node handed over: it becomes local,
+    /// driven by the new socket, with the new token's facts.
+    pub(super) fn adopt(
+        &mut self,
+        mut view: SessionView,
+        session: NewSession,
+        liveness: Arc<SessionLiveness>,
+        now: Millis,
+    ) -> Connected {
+        let id = view.session_id;
+        view.node_id = self.config.node_id.clone();
+        view.reconnecting = false;
+        liveness.reset_activity(view.last_activity);
+        let mut changes = self.state.upsert_replica(view, now);
+        self.liveness.insert(id, liveness);
+        let renewal = Renewal {
+            name: session.name,
+            org: session.org,
+            expires_at: session.expires_at,
+        };
+        changes.extend(self.state.take_over(id, renewal, session.meta.page, now));
+        self.commit(id, changes);
+        Connected {
+            session_id: id,
+            resumed: true,
+            resume_token: self.resume.issue(id),
+        }
+    }
+
+    /// A socket is gone. Only the session's current socket counts: one that
+    /// a resume took over changes nothing.
+    pub(super) fn dropped(
+        &mut self,
+        id: SessionId,
+        liveness: &Arc<SessionLiveness>,
+        cause: EndCause,
+        resumable: bool,
+        at: Millis,
+        now: Millis,
+    ) {
+        let current = self
+            .liveness
+            .get(&id)
+            .is_some_and(|l| Arc::ptr_eq(l, liveness));
+        if !current {
+            return;
+        }
+        if resumable && self.state.resume_grace() > 0 {
+            self.liveness.remove(&id);
+            let changes = self.state.mark_dropped(id, cause, at, now);
+            self.commit(id, changes);
+        } else {
+            self.end(id, cause, now);
+        }
+    }
+}
