@@ -3,6 +3,12 @@
 //! shutdown (stop accepting, tell clients, end sessions, flush, exit). The
 //! only file that knows every part.
 
+mod edges;
+mod stores;
+
+use edges::Edges;
+use stores::{load_revoked, open_history};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -302,64 +308,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     })
 }
 
-/// The deny entries the records store kept (none when it keeps none).
-async fn load_revoked(history: &dyn HistoryStore, revocations: &Revocations) {
-    let now = chrono::Utc::now().timestamp();
-    match history.load_revoked(now).await {
-        Ok(entries) => {
-            for revoked in entries {
-                revocations.insert(revoked.user_id, revoked.deny, now);
-            }
-        }
-        Err(err) => tracing::warn!(error = %err, "revoked users not loaded from the records store"),
-    }
-}
-
-/// The store `PRESENCE_DATABASE_URL` names. `memory:` keeps v1's choice:
-/// Redis in cluster mode, else memory mirrored to `PRESENCE_HISTORY_FILE`
-/// when set. Beside a database, that file is imported at start and appended
-/// to from then on.
-async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryStore>, StartError> {
-    let store: Arc<dyn HistoryStore> = match &settings.database {
-        DatabaseUrl::Memory => {
-            if let Some(url) = &settings.redis_url {
-                return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
-            }
-            return Ok(match &settings.history_file {
-                Some(path) => Arc::new(MemoryHistory::open(path)?),
-                None => Arc::new(MemoryHistory::new()),
-            });
-        }
-        DatabaseUrl::Sqlite(path) => Arc::new(
-            SqliteHistory::open(path)
-                .await
-                .map_err(StartError::Database)?,
-        ),
-        DatabaseUrl::Postgres(_) => {
-            let url = settings.database.postgres_url().unwrap_or_default();
-            Arc::new(
-                PostgresHistory::connect(url)
-                    .await
-                    .map_err(StartError::Database)?,
-            )
-        }
-    };
-    let Some(path) = &settings.history_file else {
-        return Ok(store);
-    };
-    let since = crate::model::time::now_millis()
-        - crate::model::time::millis_of(settings.history_retention);
-    mirror::import(store.as_ref(), path, since).await?;
-    Ok(Arc::new(FileMirror::open(store, path)?))
-}
-
-/// The replicator looks up how vanished replicas ended in history.
-impl EndRecords for Arc<dyn HistoryStore> {
-    fn end_record(&self, id: SessionId) -> BoxFuture<'_, Option<SessionView>> {
-        Box::pin(async move { self.get(id).await.ok().flatten() })
-    }
-}
-
 /// The webhook dispatcher and one delivery task per endpoint, when
 /// endpoints are configured. They stop with replication, after the last
 /// session has ended: the dispatcher queues what the engine sent, then
@@ -409,153 +357,6 @@ fn spawn_replicator(
         node_timeout: settings.node_timeout,
     })?;
     Ok(tokio::spawn(replicator.run(link, stop)))
-}
-
-/// What the route handlers are built from.
-struct Edges {
-    client_limits: crate::config::ClientLimits,
-    presence: PresenceHandle,
-    auth: Authenticator,
-    metrics: Metrics,
-    history: Arc<dyn HistoryStore>,
-    readiness: Readiness,
-    node_id: NodeId,
-    idle_after: Duration,
-    away_after: Duration,
-    http_session_ttl: Duration,
-    api_rate_limit: crate::config::RateLimit,
-    metrics_enabled: bool,
-    sockets: TaskTracker,
-    closing: CancellationToken,
-    audit: Arc<dyn AuditStore>,
-    admission: Admission,
-    origins: OriginPolicy,
-    webhooks: WebhookStatus,
-    alerts: AlertStore,
-    auth_failures: AuthFailures,
-    geoip: crate::geo::GeoIp,
-    observer_drops: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Edges {
-    fn new(
-        settings: &Settings,
-        presence: PresenceHandle,
-        metrics: Metrics,
-        history: Arc<dyn HistoryStore>,
-        readiness: Readiness,
-        audit: Arc<dyn AuditStore>,
-    ) -> Self {
-        let admission = admission_of(settings, &metrics);
-        Self {
-            client_limits: settings.client.clone(),
-            presence,
-            auth: Authenticator::new(settings.jwt_secret.as_ref()),
-            metrics,
-            history,
-            readiness,
-            node_id: settings.presence.node_id.clone(),
-            idle_after: settings.presence.idle_after,
-            away_after: settings.presence.away_after,
-            http_session_ttl: settings.presence.http_session_ttl,
-            api_rate_limit: settings.api_rate_limit,
-            // With a listener of its own, /metrics is not on the main one.
-            metrics_enabled: settings.metrics && settings.metrics_bind.is_none(),
-            sockets: TaskTracker::new(),
-            closing: CancellationToken::new(),
-            audit,
-            admission,
-            origins: OriginPolicy::new(
-                settings.client.allowed_origins.clone(),
-                settings.jwt_secret.is_none(),
-                settings.insecure_dev,
-            ),
-            webhooks: WebhookStatus::default(),
-            alerts: AlertStore::default(),
-            auth_failures: AuthFailures::default(),
-            geoip: settings.geoip.clone(),
-            observer_drops: Arc::default(),
-        }
-    }
-
-    /// Every route, each handler given only what it uses.
-    fn routes(
-        self,
-        auditor: Auditor,
-    ) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone
-    {
-        let trusted_proxies = Arc::new(self.client_limits.trusted_proxies.clone());
-        let refusals = RefusalAudit {
-            auditor: auditor.clone(),
-            auth: self.auth.clone(),
-            trusted_proxies: trusted_proxies.clone(),
-            auth_failures: self.auth_failures.clone(),
-        };
-        let client = ClientContext {
-            presence: self.presence.clone(),
-            auth: self.auth.clone(),
-            connections: Arc::new(ConnectionContext {
-                presence: self.presence.clone(),
-                limits: self.client_limits.clone(),
-                node_id: self.node_id,
-                idle_after: self.idle_after,
-                away_after: self.away_after,
-                metrics: self.metrics.clone(),
-                auth: self.auth.clone(),
-            }),
-            http_session_ttl: self.http_session_ttl,
-            history: self.history.clone(),
-            auditor: auditor.clone(),
-            sockets: self.sockets.clone(),
-            closing: self.closing.clone(),
-            admission: self.admission.clone(),
-            origins: self.origins.clone(),
-            geoip: self.geoip,
-        };
-        let admin = AdminContext {
-            presence: self.presence.clone(),
-            gate: AdminGate {
-                auth: self.auth,
-                limiter: AdminRateLimiter::new(self.api_rate_limit),
-            },
-            history: self.history,
-            metrics: self.metrics.clone(),
-            origins: self.origins,
-            auditor,
-            audit: self.audit,
-            trusted_proxies,
-            webhooks: self.webhooks,
-            alerts: self.alerts,
-            sockets: self.sockets,
-            closing: self.closing,
-            admission: self.admission,
-        };
-        let ops = OpsContext {
-            presence: self.presence,
-            readiness: self.readiness,
-            metrics: self.metrics,
-            metrics_enabled: self.metrics_enabled,
-            observer_drops: self.observer_drops,
-        };
-        crate::routes::all(Arc::new(client), Arc::new(admin), ops, refusals)
-    }
-}
-
-/// Admission control from the settings and the process's descriptor limit.
-fn admission_of(settings: &Settings, metrics: &Metrics) -> Admission {
-    let nofile = read_nofile_limit();
-    let connection_ceiling = nofile.map(connection_ceiling);
-    tracing::debug!(?nofile, ?connection_ceiling, "descriptor guard");
-    Admission::new(
-        AdmissionLimits {
-            max_sockets: settings.admission.max_connections,
-            max_sockets_per_ip: settings.admission.max_connections_per_ip,
-            trusted_proxies: settings.client.trusted_proxies.clone(),
-            handshake_timeout: settings.admission.handshake_timeout,
-            connection_ceiling,
-        },
-        metrics.admission_refusals.clone(),
-    )
 }
 
 fn announce(
