@@ -1,7 +1,5 @@
 use super::*;
-use crate::model::{
-    AppInfo, DeviceInfo, EndCause, NodeId, SessionId, SessionStatus, Transport, UserId,
-};
+use crate::model::{AppInfo, DeviceInfo, EndCause, NodeId, SessionStatus};
 
 const H: Millis = 3_600_000;
 /// Monday 2026-11-23 00:00:00 UTC.
@@ -9,23 +7,13 @@ const MONDAY: Millis = 1_795_392_000_000;
 
 fn session(user: &str, start: Millis, end: Option<Millis>) -> SessionView {
     SessionView {
-        session_id: SessionId::generate(),
-        user_id: UserId::parse(user).unwrap(),
-        name: None,
         org: Some("acme".into()),
         node_id: NodeId::new("n"),
-        transport: Transport::Ws,
         status: if end.is_some() {
             SessionStatus::Ended
         } else {
             SessionStatus::Active
         },
-        manual: None,
-        connected_at: start,
-        last_activity: start,
-        page: None,
-        ip: None,
-        user_agent: None,
         device: DeviceInfo {
             device_type: Some("desktop".into()),
             ..DeviceInfo::default()
@@ -34,18 +22,10 @@ fn session(user: &str, start: Millis, end: Option<Millis>) -> SessionView {
             name: Some("web".into()),
             version: None,
         }),
-        meta: None,
         ended_at: end,
         end_cause: end.map(|_| EndCause::ClientClosed),
         duration_s: end.map_or(0.0, |e| (e - start) as f64 / 1000.0),
-        reconnecting: false,
-        rooms: Vec::new(),
-        location: None,
-        email: None,
-        team: None,
-        traffic: Default::default(),
-        rtt_ms: None,
-        timeline: None,
+        ..SessionView::sample(user, start)
     }
 }
 

@@ -206,3 +206,42 @@ impl SessionMeta {
         }
     }
 }
+
+#[cfg(test)]
+impl SessionView {
+    /// An active WebSocket session of `user` on node `n1`, started (and
+    /// last active) at `at`, every other field empty: the base that test
+    /// fixtures change with struct update syntax, so a new Session field is
+    /// added in one place.
+    pub(crate) fn sample(user: &str, at: Millis) -> Self {
+        Self {
+            session_id: SessionId::generate(),
+            user_id: UserId::parse(user).unwrap(),
+            name: None,
+            org: None,
+            email: None,
+            team: None,
+            node_id: NodeId::new("n1"),
+            transport: Transport::Ws,
+            status: SessionStatus::Active,
+            manual: None,
+            connected_at: at,
+            last_activity: at,
+            page: None,
+            ip: None,
+            user_agent: None,
+            device: DeviceInfo::default(),
+            app: None,
+            meta: None,
+            location: None,
+            ended_at: None,
+            end_cause: None,
+            duration_s: 0.0,
+            reconnecting: false,
+            rooms: Vec::new(),
+            traffic: Traffic::default(),
+            rtt_ms: None,
+            timeline: None,
+        }
+    }
+}

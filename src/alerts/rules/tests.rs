@@ -1,7 +1,6 @@
 //! The rules' unit tests, with time passed explicitly.
 
 use super::*;
-use crate::model::{DeviceInfo, SessionStatus, Transport};
 use std::time::Duration;
 
 fn config() -> AlertConfig {
@@ -16,33 +15,10 @@ fn config() -> AlertConfig {
 
 fn session(user: &str, node: &str, ip: &str, at: Millis) -> SessionView {
     SessionView {
-        session_id: SessionId::generate(),
-        user_id: UserId::parse(user).unwrap(),
-        name: None,
         org: Some("acme".into()),
         node_id: NodeId::new(node),
-        transport: Transport::Ws,
-        status: SessionStatus::Active,
-        manual: None,
-        connected_at: at,
-        last_activity: at,
-        page: None,
         ip: Some(ip.into()),
-        user_agent: None,
-        device: DeviceInfo::default(),
-        app: None,
-        meta: None,
-        location: None,
-        ended_at: None,
-        end_cause: None,
-        duration_s: 0.0,
-        reconnecting: false,
-        rooms: Vec::new(),
-        email: None,
-        team: None,
-        traffic: Default::default(),
-        rtt_ms: None,
-        timeline: None,
+        ..SessionView::sample(user, at)
     }
 }
 

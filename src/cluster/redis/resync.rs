@@ -224,37 +224,14 @@ impl StoredState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeviceInfo, SessionId, SessionStatus, Transport, UserId};
+    use crate::model::SessionId;
 
     fn live(user: &str) -> SessionView {
         SessionView {
-            session_id: SessionId::generate(),
-            user_id: UserId::parse(user).unwrap(),
-            name: None,
-            org: None,
-            email: None,
-            team: None,
             node_id: NodeId::new("b"),
-            transport: Transport::Ws,
-            status: SessionStatus::Active,
-            manual: None,
-            connected_at: 1_000,
             last_activity: 2_000,
-            page: None,
-            ip: None,
-            user_agent: None,
-            device: DeviceInfo::default(),
-            app: None,
-            meta: None,
-            ended_at: None,
-            end_cause: None,
             duration_s: 1.0,
-            location: None,
-            reconnecting: false,
-            rooms: Vec::new(),
-            traffic: Default::default(),
-            rtt_ms: None,
-            timeline: None,
+            ..SessionView::sample(user, 1_000)
         }
     }
 

@@ -1,35 +1,16 @@
 use super::*;
-use crate::model::{DeviceInfo, EndCause, NodeId, SessionStatus, Transport};
+use crate::model::{EndCause, SessionStatus};
 
 fn ended(user: &str, connected_at: Millis, ended_at: Millis) -> SessionView {
     SessionView {
-        session_id: SessionId::generate(),
-        user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} name")),
         org: Some("acme".into()),
-        email: None,
-        team: None,
-        node_id: NodeId::new("n1"),
-        transport: Transport::Ws,
         status: SessionStatus::Ended,
-        manual: None,
-        connected_at,
-        last_activity: connected_at,
-        page: None,
         ip: Some("10.1.2.3".into()),
-        user_agent: None,
-        device: DeviceInfo::default(),
-        app: None,
-        meta: None,
-        location: None,
         ended_at: Some(ended_at),
         end_cause: Some(EndCause::ClientClosed),
-        rooms: Vec::new(),
         duration_s: (ended_at - connected_at) as f64 / 1000.0,
-        reconnecting: false,
-        traffic: Default::default(),
-        rtt_ms: None,
-        timeline: None,
+        ..SessionView::sample(user, connected_at)
     }
 }
 

@@ -1,35 +1,13 @@
 use super::*;
-use crate::model::{DeviceInfo, NodeId, Transport};
 
 fn view(user: &str, org: Option<&str>, rooms: &[&str]) -> SessionView {
     SessionView {
-        session_id: SessionId::generate(),
-        user_id: UserId::parse(user).unwrap(),
         name: Some(format!("{user} name")),
         org: org.map(str::to_string),
-        node_id: NodeId::new("n1"),
-        transport: Transport::Ws,
-        status: SessionStatus::Active,
-        manual: None,
-        connected_at: 100,
-        last_activity: 100,
         page: Some("/doc".into()),
         rooms: rooms.iter().map(|r| RoomName::parse(r).unwrap()).collect(),
         ip: Some("10.0.0.1".into()),
-        user_agent: None,
-        device: DeviceInfo::default(),
-        app: None,
-        meta: None,
-        ended_at: None,
-        end_cause: None,
-        duration_s: 0.0,
-        location: None,
-        reconnecting: false,
-        email: None,
-        team: None,
-        traffic: Default::default(),
-        rtt_ms: None,
-        timeline: None,
+        ..SessionView::sample(user, 100)
     }
 }
 
