@@ -7,6 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub use crate::model::RoomGrant;
 use crate::model::{RoomName, UserId};
 use crate::revocation::Revocations;
 
@@ -40,39 +41,12 @@ pub struct Principal {
     pub rooms: RoomGrant,
 }
 
-/// The explicit rooms a principal may join or watch (contract v1.1 §8).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomGrant {
-    /// Dev mode: every room, `org:` rooms of any organisation included.
-    Any,
-    /// The token's `rooms` claim: exact names, and prefixes ending in `*`.
-    Listed(Vec<String>),
-}
-
 impl Principal {
     /// True when this principal may join or watch `room`: its own
     /// `org:<org>` room, or an explicit room its grant lists. Grant entries
     /// never match `org:` names, so `*` opens no other organisation.
     pub fn may_enter(&self, room: &RoomName) -> bool {
         self.rooms.allows(self.org.as_deref(), room)
-    }
-}
-
-impl RoomGrant {
-    /// True when a principal of organisation `org` with this grant may join
-    /// or watch `room` (see [`Principal::may_enter`]).
-    pub fn allows(&self, org: Option<&str>, room: &RoomName) -> bool {
-        let entries = match self {
-            RoomGrant::Any => return true,
-            RoomGrant::Listed(entries) => entries,
-        };
-        if room.is_org() {
-            return org.and_then(RoomName::of_org).as_ref() == Some(room);
-        }
-        entries.iter().any(|entry| match entry.strip_suffix('*') {
-            Some(prefix) => room.as_str().starts_with(prefix),
-            None => entry == room.as_str(),
-        })
     }
 }
 

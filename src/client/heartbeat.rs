@@ -156,6 +156,7 @@ async fn open_session(
         transport: Transport::Http,
         meta,
         expires_at: principal.expires_at,
+        rooms: principal.rooms,
     };
     let id = session.id;
     hub.presence.open(Box::new(session), None).await?;

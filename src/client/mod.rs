@@ -150,7 +150,7 @@ fn accept_client(
     let accept_key = check_handshake(headers)?;
     let access = Box::new(rooms::RoomAccess {
         org: principal.org.clone().map(clip),
-        grant: principal.rooms,
+        grant: principal.rooms.clone(),
     });
     let session = Box::new(NewSession {
         id: SessionId::generate(),
@@ -163,6 +163,7 @@ fn accept_client(
         transport: Transport::Ws,
         meta: session_meta(headers, peer, &params, hub),
         expires_at: principal.expires_at,
+        rooms: principal.rooms,
     });
     let permit = hub.admission.admit_socket(headers, peer)?;
     let ctx = hub.connections.clone();

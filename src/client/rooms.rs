@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 use super::protocol::{FrameError, RoomAction};
-use crate::auth::RoomGrant;
 use crate::metrics::OutFrame;
+use crate::model::RoomGrant;
 use crate::model::{RoomName, SessionId};
 use crate::presence::{RoomDelivery, RoomFrame, RoomRequest, WatchHandle};
 
@@ -29,6 +29,13 @@ pub struct RoomAccess {
     pub org: Option<String>,
     /// The principal's grant.
     pub grant: RoomGrant,
+}
+
+impl RoomAccess {
+    /// True when this connection may join or watch `room`.
+    pub fn allows(&self, room: &RoomName) -> bool {
+        self.grant.allows(self.org.as_deref(), room)
+    }
 }
 
 #[derive(Debug)]
@@ -69,7 +76,7 @@ impl ClientRooms {
     ) -> Result<RoomRequest, FrameError> {
         match action {
             RoomAction::Join | RoomAction::Watch => {
-                if !access.grant.allows(access.org.as_deref(), &room) {
+                if !access.allows(&room) {
                     return Err(FrameError::Forbidden(room));
                 }
                 if !room.is_org() && !self.holds(&room) && self.explicit_rooms() >= limit {
@@ -95,6 +102,24 @@ impl ClientRooms {
                 Ok(RoomRequest::Unwatch { id, room })
             }
         }
+    }
+
+    /// Forgets the rooms `access` no longer allows; the unwatch requests
+    /// for the engine (which leaves joined rooms with the token renewal).
+    pub fn drop_disallowed(&mut self, id: SessionId, access: &RoomAccess) -> Vec<RoomRequest> {
+        self.joined.retain(|room| access.allows(room));
+        let gone: Vec<RoomName> = self
+            .watches
+            .keys()
+            .filter(|room| !access.allows(room))
+            .cloned()
+            .collect();
+        for room in &gone {
+            self.watches.remove(room);
+        }
+        gone.into_iter()
+            .map(|room| RoomRequest::Unwatch { id, room })
+            .collect()
     }
 
     /// True when the connection joined or watches `room`.

@@ -377,12 +377,19 @@ impl Connection {
             return Box::pin(self.reject_frame(&error, now)).await;
         };
         let expires_at = principal.expires_at;
+        let org = principal.org.map(super::clip);
+        *self.access = RoomAccess {
+            org: org.clone(),
+            grant: principal.rooms.clone(),
+        };
         let renewal = Renewal {
             name: principal.name.map(super::clip),
-            org: principal.org.map(super::clip),
+            org,
             expires_at,
+            rooms: principal.rooms,
         };
         let _ = Box::pin(self.ctx.presence.renew(self.id, renewal)).await;
+        Box::pin(self.leave_disallowed_rooms()).await;
         self.token.renew(expires_at);
         self.arm_timer();
         let frame = ServerMessage::AuthOk {
@@ -516,6 +523,17 @@ impl Connection {
                 None
             }
             Err(error) => self.reject_frame(&error, now).await,
+        }
+    }
+
+    /// After a new token: stops watching the rooms it no longer allows (the
+    /// engine left the joined ones with the renewal).
+    async fn leave_disallowed_rooms(&mut self) {
+        let Some(rooms) = self.rooms.as_mut() else {
+            return;
+        };
+        for request in rooms.drop_disallowed(self.id, &self.access) {
+            let _ = self.ctx.presence.room(request).await;
         }
     }
 

@@ -27,7 +27,7 @@ pub use close::CloseCode;
 pub use event::EventType;
 pub use filter::{MetaCriterion, MetaScalar, SessionFields, SessionFilter};
 pub use ids::{NodeId, SessionId, UserId};
-pub use room::{Member, MemberChange, MemberEvent, RoomName, RoomSummary};
+pub use room::{Member, MemberChange, MemberEvent, RoomGrant, RoomName, RoomSummary};
 pub use session::{AppInfo, DeviceInfo, Location, MetaUpdate, SessionMeta, SessionView, Traffic};
 pub use status::{EndCause, ManualStatus, SessionStatus, Transport, UserStatus};
 pub use time::{Day, Millis, day_of, format_rfc3339};

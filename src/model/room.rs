@@ -1,6 +1,7 @@
 //! Owns the names and shapes of rooms (contract v1.1 §8): `RoomName`
 //! (1..=128 bytes of `[A-Za-z0-9_.:/@-]`, validated where it is built), the
-//! implicit `org:<org>` rooms, and the `Member` object members see.
+//! implicit `org:<org>` rooms, which rooms a principal may enter (`RoomGrant`),
+//! and the `Member` object members see.
 //!
 //! No logic beyond validation: who is in which room is computed by the
 //! presence engine (`presence::state::rooms`).
@@ -24,6 +25,33 @@ pub const ORG_PREFIX: &str = "org:";
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RoomName(Arc<str>);
+
+/// The explicit rooms a principal may join or watch (contract v1.1 §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomGrant {
+    /// Dev mode: every room, `org:` rooms of any organisation included.
+    Any,
+    /// The token's `rooms` claim: exact names, and prefixes ending in `*`.
+    Listed(Vec<String>),
+}
+
+impl RoomGrant {
+    /// True when a principal of organisation `org` with this grant may join
+    /// or watch `room` (see `auth::Principal::may_enter`).
+    pub fn allows(&self, org: Option<&str>, room: &RoomName) -> bool {
+        let entries = match self {
+            RoomGrant::Any => return true,
+            RoomGrant::Listed(entries) => entries,
+        };
+        if room.is_org() {
+            return org.and_then(RoomName::of_org).as_ref() == Some(room);
+        }
+        entries.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => room.as_str().starts_with(prefix),
+            None => entry == room.as_str(),
+        })
+    }
+}
 
 /// Why a room name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -714,3 +714,88 @@ async fn time_driven_status_and_http_sessions_reach_rooms() {
     })
     .await;
 }
+
+/// The `rooms` of Ann's session as admins see it.
+async fn session_rooms(hub: &TestHub, admin: &str) -> Value {
+    let (status, body) = get(hub, "/api/v1/sessions", Some(admin)).await;
+    assert_eq!(status, 200, "{body}");
+    let sessions = body["sessions"].as_array().unwrap();
+    let ann = sessions.iter().find(|s| s["user_id"] == "ann").unwrap();
+    ann["rooms"].clone()
+}
+
+#[tokio::test]
+async fn a_new_token_leaves_and_unwatches_the_rooms_it_no_longer_allows() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.jwt_secret = Some(SECRET.into())).await;
+        let admin = jwt(SECRET, "root", Some("admin"), 300);
+        let wide = jwt_claims(SECRET, json!({"sub": "ann", "rooms": ["doc:*"]}));
+        let mut ann = WsClient::connect(&hub.ws_url(&format!("/ws?token={wide}"))).await;
+        ann.recv_type("welcome", ms(2000)).await;
+        join(&mut ann, "doc:1").await;
+        join(&mut ann, "doc:2").await;
+        assert_eq!(session_rooms(&hub, &admin).await, json!(["doc:1", "doc:2"]));
+
+        let watcher = jwt_claims(SECRET, json!({"sub": "wes", "rooms": ["doc:*"]}));
+        let mut wes = WsClient::connect(&hub.ws_url(&format!("/ws?token={watcher}"))).await;
+        wes.recv_type("welcome", ms(2000)).await;
+        wes.send_json(json!({"type": "watch", "room": "doc:1"}))
+            .await;
+        let mut seen_by_wes = snapshot(&mut wes, "doc:1").await;
+        assert_eq!(seen_by_wes.user_ids(), ["ann"]);
+
+        let narrow = jwt_claims(
+            SECRET,
+            json!({"sub": "ann", "rooms": ["doc:2"], "exp": chrono::Utc::now().timestamp() + 600}),
+        );
+        ann.send_json(json!({"type": "auth", "token": narrow}))
+            .await;
+        ann.recv_type("auth_ok", ms(2000)).await;
+        let frame = presence(&mut wes, &mut seen_by_wes).await;
+        let (event, member) = only_change(&frame);
+        assert_eq!((event, member["user_id"].as_str()), ("leave", Some("ann")));
+        assert_eq!(session_rooms(&hub, &admin).await, json!(["doc:2"]));
+
+        // Ann no longer watches doc:1: a change there reaches her no more,
+        // while doc:2 still does.
+        wes.send_json(json!({"type": "join", "room": "doc:1"}))
+            .await;
+        wes.send_json(json!({"type": "join", "room": "doc:2"}))
+            .await;
+        let frame = room_frame(&mut ann, "doc:2").await;
+        assert_eq!(frame["type"], "presence", "{frame}");
+        let late = ann.collect_for(ms(300)).await;
+        assert!(
+            late.iter().all(|frame| frame["room"] != "doc:1"),
+            "{late:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resume_takes_the_rooms_claim_of_the_new_token() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| {
+            c.jwt_secret = Some(SECRET.into());
+            c.resume_grace = ms(5000);
+        })
+        .await;
+        let admin = jwt(SECRET, "root", Some("admin"), 300);
+        let wide = jwt_claims(SECRET, json!({"sub": "ann", "rooms": ["doc:*"]}));
+        let mut ann = WsClient::connect(&hub.ws_url(&format!("/ws?token={wide}"))).await;
+        let welcome = ann.recv_type("welcome", ms(2000)).await;
+        let resume = welcome["resume_token"].as_str().unwrap().to_string();
+        join(&mut ann, "doc:1").await;
+        join(&mut ann, "doc:2").await;
+        ann.close().await;
+
+        let narrow = jwt_claims(SECRET, json!({"sub": "ann", "rooms": ["doc:2"]}));
+        let mut back =
+            WsClient::connect(&hub.ws_url(&format!("/ws?token={narrow}&resume={resume}"))).await;
+        let again = back.recv_type("welcome", ms(2000)).await;
+        assert_eq!(again["resumed"], true);
+        assert_eq!(session_rooms(&hub, &admin).await, json!(["doc:2"]));
+    })
+    .await;
+}

@@ -31,11 +31,7 @@ impl Engine {
         if let Some(old) = self.liveness.insert(id, liveness) {
             old.request_replaced();
         }
-        let renewal = Renewal {
-            name: session.name,
-            org: session.org,
-            expires_at: session.expires_at,
-        };
+        let renewal = Renewal::of(&session);
         let changes = self.state.take_over(id, renewal, session.meta.page, now);
         self.commit(id, changes);
         Connected {
@@ -200,11 +196,7 @@ impl Engine {
         liveness.reset_activity(view.last_activity);
         let mut changes = self.state.upsert_replica(view, now);
         self.liveness.insert(id, liveness);
-        let renewal = Renewal {
-            name: session.name,
-            org: session.org,
-            expires_at: session.expires_at,
-        };
+        let renewal = Renewal::of(&session);
         changes.extend(self.state.take_over(id, renewal, session.meta.page, now));
         self.commit(id, changes);
         Connected {

@@ -5,12 +5,12 @@
 //! Pure like the rest of `state`: every operation takes `now`, and these
 //! three ends are deadlines of the session in the engine's schedule.
 
-use super::{PresenceState, SessionRecord};
-use crate::model::{Change, EndCause, Millis, SessionId, Transport};
+use super::{NewSession, PresenceState, SessionRecord};
+use crate::model::{Change, EndCause, Millis, RoomGrant, SessionId, Transport};
 
 /// What a new token (an `auth` frame, a resume, an HTTP heartbeat) says
 /// about the session's user.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewal {
     /// Display name from the new token.
     pub name: Option<String>,
@@ -18,6 +18,21 @@ pub struct Renewal {
     pub org: Option<String>,
     /// The new token's `exp` (None in dev mode).
     pub expires_at: Option<Millis>,
+    /// The new token's `rooms` claim: joined rooms it no longer allows are
+    /// left (v1.1 §14).
+    pub rooms: RoomGrant,
+}
+
+impl Renewal {
+    /// The facts a new socket's token gives the session it resumes.
+    pub fn of(session: &NewSession) -> Self {
+        Self {
+            name: session.name.clone(),
+            org: session.org.clone(),
+            expires_at: session.expires_at,
+            rooms: session.rooms.clone(),
+        }
+    }
 }
 
 impl PresenceState {
@@ -161,10 +176,17 @@ impl SessionRecord {
     }
 }
 
-/// Applies a renewal; true when a field admins see changed.
+/// Applies a renewal, leaving the joined rooms the new token no longer
+/// allows; true when a field admins see changed.
 fn apply_renewal(record: &mut SessionRecord, renewal: Renewal) -> bool {
     record.expires_at = renewal.expires_at;
-    let changed = record.name != renewal.name || record.org != renewal.org;
+    let rooms_before = record.rooms.len();
+    record
+        .rooms
+        .retain(|room| renewal.rooms.allows(renewal.org.as_deref(), room));
+    let changed = record.name != renewal.name
+        || record.org != renewal.org
+        || record.rooms.len() != rooms_before;
     record.name = renewal.name;
     record.org = renewal.org;
     changed
@@ -202,6 +224,7 @@ mod tests {
                 expires_at,
                 email: None,
                 team: None,
+                rooms: RoomGrant::Any,
             },
             0,
         );
@@ -248,6 +271,7 @@ mod tests {
             name: Some("Alice".into()),
             org: None,
             expires_at: Some(20_000),
+            rooms: RoomGrant::Any,
         };
         assert!(!s.take_over(id, renewal, None, 200).is_empty());
         assert!(!s.is_dropped(id));
@@ -267,6 +291,30 @@ mod tests {
     }
 
     #[test]
+    fn a_renewal_leaves_the_joined_rooms_its_claim_no_longer_allows() {
+        let mut s = state(0, 0);
+        let id = open(&mut s, None);
+        for name in ["doc:1", "doc:2"] {
+            s.join_room(id, crate::model::RoomName::parse(name).unwrap(), 1);
+        }
+        let narrow = Renewal {
+            name: None,
+            org: None,
+            expires_at: None,
+            rooms: RoomGrant::Listed(vec!["doc:2".into()]),
+        };
+        assert!(!s.renew(id, narrow, 10).is_empty());
+        let rooms: Vec<String> = s
+            .session(id)
+            .unwrap()
+            .rooms
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(rooms, ["doc:2"]);
+    }
+
+    #[test]
     fn renewing_the_same_facts_publishes_nothing() {
         let mut s = state(0, 0);
         let id = open(&mut s, Some(1_000));
@@ -274,6 +322,7 @@ mod tests {
             name: None,
             org: None,
             expires_at: Some(9_000),
+            rooms: RoomGrant::Any,
         };
         assert!(s.renew(id, same, 10).is_empty());
         assert_eq!(s.lifetime_end(id, 1_000), None);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::model::session::duration_seconds;
 use crate::model::timeline::{Timeline, TimelineEntry, TimelineKind};
 use crate::model::{
-    EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionMeta, SessionStatus,
-    SessionView, Transport, UserId,
+    EndCause, ManualStatus, Millis, NodeId, RoomGrant, RoomName, SessionId, SessionMeta,
+    SessionStatus, SessionView, Transport, UserId,
 };
 use crate::presence::liveness::TrafficCounters;
 
@@ -34,6 +34,8 @@ pub struct NewSession {
     pub meta: SessionMeta,
     /// The token's `exp` (Unix ms): the session ends `token_expired` then.
     pub expires_at: Option<Millis>,
+    /// The explicit rooms the token lets it join (its `rooms` claim).
+    pub rooms: RoomGrant,
 }
 
 /// One live session in the map.

@@ -22,6 +22,7 @@ fn new_session(user: &str, org: Option<&str>) -> NewSession {
         transport: Transport::Ws,
         meta: SessionMeta::default(),
         expires_at: None,
+        rooms: crate::model::RoomGrant::Any,
     }
 }
 
