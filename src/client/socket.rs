@@ -29,28 +29,25 @@ use tracing::Instrument;
 
 use super::lifetime::TokenClock;
 use super::limits::{BadFrames, MessageRate};
-use super::protocol::{
-    ClientMessage, FrameError, RoomAction, ServerMessage, parse_client_message, pong_text,
-};
+use super::protocol::{ClientMessage, FrameError, ServerMessage, parse_client_message, pong_text};
 use super::rooms::{ClientRooms, RoomAccess, next_delivery};
 use crate::auth::Authenticator;
-use crate::auth::DevIdentity;
 use crate::config::ClientLimits;
 use crate::http::websocket;
 use crate::metrics::{Metrics, OutFrame};
-use crate::model::time::format_rfc3339;
 use crate::model::time::now_millis;
 use crate::model::{
     CloseCode, EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionStatus, UserId,
 };
-use crate::presence::{
-    NewSession, PresenceHandle, Renewal, RoomDelivery, SessionLiveness, TerminateReason,
-};
+use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
 
 /// Bytes tungstenite reads per syscall; also the resident buffer of an idle socket.
 const READ_BUFFER: usize = 1024;
 /// Activity-only reports to the engine are sent at most this often.
 const REPORT_EVERY_MS: Millis = 1_000;
+
+mod room_frames;
+mod token;
 
 /// The WebSocket stream type the hub drives.
 pub type ClientSocket = crate::http::websocket::UpgradedSocket;
@@ -346,65 +343,6 @@ impl Connection {
         self.timer.as_mut().reset(at);
     }
 
-    /// Sends `auth_required` once the token is inside its refresh window.
-    async fn ask_for_token_if_due(&mut self) -> Option<Outcome> {
-        let expires_at = self.token.take_due(Instant::now())?;
-        let frame = ServerMessage::AuthRequired {
-            expires_at: format_rfc3339(expires_at),
-        };
-        if self
-            .send_text(frame.to_text(), OutFrame::Status)
-            .await
-            .is_err()
-        {
-            return Some(Outcome::Drop(EndCause::ClientClosed));
-        }
-        None
-    }
-
-    /// An `auth` frame: a valid token of the same user renews the session.
-    async fn on_auth(&mut self, token: &str, now: Millis) -> Option<Outcome> {
-        let principal = self
-            .ctx
-            .auth
-            .client(Some(token), &DevIdentity::default())
-            .ok()
-            .filter(|p| p.user_id == self.user && p.expires_at.is_some());
-        let Some(principal) = principal else {
-            let error = FrameError::AuthForbidden(
-                "the token is invalid, expired or for another user; the old expiry stands".into(),
-            );
-            return Box::pin(self.reject_frame(&error, now)).await;
-        };
-        let expires_at = principal.expires_at;
-        let org = principal.org.map(super::clip);
-        *self.access = RoomAccess {
-            org: org.clone(),
-            grant: principal.rooms.clone(),
-        };
-        let renewal = Renewal {
-            name: principal.name.map(super::clip),
-            org,
-            expires_at,
-            rooms: principal.rooms,
-        };
-        let _ = Box::pin(self.ctx.presence.renew(self.id, renewal)).await;
-        Box::pin(self.leave_disallowed_rooms()).await;
-        self.token.renew(expires_at);
-        self.arm_timer();
-        let frame = ServerMessage::AuthOk {
-            expires_at: expires_at.map(format_rfc3339).unwrap_or_default(),
-        };
-        if self
-            .send_text(frame.to_text(), OutFrame::Status)
-            .await
-            .is_err()
-        {
-            return Some(Outcome::Drop(EndCause::ClientClosed));
-        }
-        None
-    }
-
     async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Option<Outcome> {
         let message = match frame {
             None => return Some(Outcome::Drop(EndCause::ClientClosed)),
@@ -494,55 +432,6 @@ impl Connection {
                 return Some(Outcome::End(EndCause::ClientClosed));
             }
             ClientMessage::Room { .. } => {}
-        }
-        None
-    }
-
-    /// `join`, `leave`, `watch` or `unwatch`: checked here, applied by the
-    /// engine. A refused room is a bad frame (v1.1 §14).
-    async fn on_room_message(
-        &mut self,
-        action: RoomAction,
-        room: RoomName,
-        now: Millis,
-    ) -> Option<Outcome> {
-        self.ctx.metrics.messages_in.room.inc();
-        let limits = &self.ctx.limits;
-        let rooms = self
-            .rooms
-            .get_or_insert_with(|| Box::new(ClientRooms::new(limits.room_queue)));
-        match rooms.request(
-            self.id,
-            action,
-            room,
-            &self.access,
-            limits.max_rooms_per_session,
-        ) {
-            Ok(request) => {
-                let _ = self.ctx.presence.room(request).await;
-                None
-            }
-            Err(error) => self.reject_frame(&error, now).await,
-        }
-    }
-
-    /// After a new token: stops watching the rooms it no longer allows (the
-    /// engine left the joined ones with the renewal).
-    async fn leave_disallowed_rooms(&mut self) {
-        let Some(rooms) = self.rooms.as_mut() else {
-            return;
-        };
-        for request in rooms.drop_disallowed(self.id, &self.access) {
-            let _ = self.ctx.presence.room(request).await;
-        }
-    }
-
-    /// A frame the engine queued for one of this connection's rooms.
-    async fn on_room_delivery(&mut self, delivery: RoomDelivery) -> Option<Outcome> {
-        let (text, kind) = self.rooms.as_mut()?.render(&delivery)?;
-        drop(delivery);
-        if self.send_text(text, kind).await.is_err() {
-            return Some(Outcome::End(EndCause::ClientClosed));
         }
         None
     }
