@@ -4,8 +4,6 @@
 
 use crate::model::Millis;
 
-/// Messages per second a connection may sustain (contract default).
-pub const RATE_PER_SECOND: u32 = 50;
 /// Bad frames tolerated within the window.
 pub const BAD_FRAMES_ALLOWED: usize = 20;
 /// The bad-frame window.
@@ -71,6 +69,9 @@ impl BadFrames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Messages per second a connection may sustain (contract default).
+    const RATE_PER_SECOND: u32 = 50;
 
     #[test]
     fn a_burst_of_100_passes_and_the_101st_does_not() {

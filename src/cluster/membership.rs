@@ -58,11 +58,6 @@ impl NodeTable {
         Self::default()
     }
 
-    /// Forgets every node (after this node reconnects to Redis).
-    pub fn clear(&mut self) {
-        self.peers.clear();
-    }
-
     /// Records that `node`'s state up to `seq` of `epoch` was applied.
     pub fn synced(&mut self, node: NodeId, epoch: u64, seq: u64, now: Millis) {
         self.peers.insert(
@@ -83,11 +78,6 @@ impl NodeTable {
     /// Nodes known.
     pub fn len(&self) -> usize {
         self.peers.len()
-    }
-
-    /// True when no node is known.
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
     }
 
     /// Every known node.

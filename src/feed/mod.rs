@@ -174,6 +174,7 @@ impl Feed {
     }
 
     /// Subscribers currently attached.
+    #[cfg(test)]
     pub fn subscriber_count(&self) -> usize {
         self.subscribers
             .iter()

@@ -112,13 +112,9 @@ impl Admission {
     }
 
     /// Open WebSockets now.
+    #[cfg(test)]
     pub fn open_sockets(&self) -> usize {
         self.0.sockets.load(Ordering::Relaxed)
-    }
-
-    /// Accepted TCP connections now.
-    pub fn open_connections(&self) -> usize {
-        self.0.connections.load(Ordering::Relaxed)
     }
 
     /// Admits one more WebSocket for the client of a request, or refuses

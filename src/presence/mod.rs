@@ -28,11 +28,11 @@ pub use command::{
 };
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
-pub use queries::{LiveCounts, LiveStats, RoomCounts};
+pub use queries::{LiveCounts, LiveStats};
 use resume::ConnectStep;
 pub use resume::Connected;
 pub use rooms::{RoomDelivery, RoomFrame, WatchHandle};
-pub use state::{Counters, NewSession, Peak, Renewal};
+pub use state::{NewSession, Peak, Renewal};
 
 use state::PresenceState;
 

@@ -485,7 +485,7 @@ async fn every_served_route_is_documented() {
         let mut served = BTreeSet::new();
         for (method, template, example, _) in SERVED {
             assert_eq!(
-                presence_hub::http::route_label(example),
+                presence_hub::route_label(example),
                 *template,
                 "SERVED lists {template}, which route_label does not name so"
             );
@@ -507,7 +507,7 @@ async fn every_served_route_is_documented() {
         for (_, path) in &documented {
             if path != PANEL.1 {
                 assert_eq!(
-                    presence_hub::http::route_label(path),
+                    presence_hub::route_label(path),
                     path.as_str(),
                     "route_label does not know the documented {path}"
                 );
