@@ -4,9 +4,14 @@
 //! only file that knows every part.
 
 mod edges;
+mod startup;
 mod stores;
 
 use edges::Edges;
+use startup::{
+    Serving, Tasks, bind, connection_policy, load_revocations, serve_metrics_apart, spawn_alerts,
+    spawn_audit, spawn_engine, spawn_record_keepers,
+};
 use stores::{load_revoked, open_history};
 
 use std::net::SocketAddr;
@@ -117,136 +122,46 @@ pub struct RunningHub {
 
 /// Builds and starts every part; returns once the listener is bound.
 pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
-    let listener = server::bind(settings.bind, settings.listen_backlog).map_err(|source| {
-        StartError::Bind {
-            addr: settings.bind,
-            source,
-        }
-    })?;
-    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: settings.bind,
-        source,
-    })?;
+    let (listener, local_addr) = bind(settings.bind, settings.listen_backlog)?;
     let metrics = Metrics::new()?;
     let node_id = settings.presence.node_id.clone();
-
     let history = open_history(&settings).await?;
     let readiness = Readiness::new();
-
+    let mut tasks = Tasks::new();
     let (presence, commands) = PresenceHandle::channel();
-    let stop_engine = CancellationToken::new();
-    let (ended, ended_queue) = mpsc::channel(ENDED_QUEUE);
-    let (local_changes, local_changes_queue) = mpsc::channel(LOCAL_CHANGES_QUEUE);
-    let (remote, remote_queue) = mpsc::channel(REMOTE_QUEUE);
-    let republish = Arc::new(AtomicBool::new(false));
-    let clustered = settings.redis_url.is_some();
-    let stop_replication = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let mut observers = Vec::new();
     let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
-    let webhook_status = spawn_webhooks(
-        &settings,
-        &metrics,
-        &auditor,
-        &mut observers,
-        &mut tasks,
-        &stop_replication,
-    )?;
-    let alerts = AlertStore::default();
-    let (auth_failures, failure_queue) = AuthFailures::channel();
-    let (alert_sender, alert_changes) = mpsc::channel(crate::alerts::CHANGE_QUEUE);
-    observers.push(alert_sender);
-    let alert_task = AlertTask::new(
-        settings.alerts.clone(),
-        node_id.clone(),
-        alerts.clone(),
-        presence.clone(),
-        metrics.clone(),
-    );
-    tasks.push(tokio::spawn(alert_task.run(
-        alert_changes,
-        failure_queue,
-        stop_replication.clone(),
-    )));
-    let observer_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let engine = Engine::new(
-        settings.presence.clone(),
-        Outboxes {
-            ended: Some(ended),
-            local_changes: clustered.then_some(local_changes),
-            republish: republish.clone(),
-            remote: clustered.then_some(remote),
-            observers,
-            observer_drops: observer_drops.clone(),
-        },
-    );
-    tasks.push(tokio::spawn(engine.run(commands, stop_engine.clone())));
-    // Ends by itself once the engine (the only sender) has stopped.
-    tasks.push(tokio::spawn(record_ended(
-        ended_queue,
-        history.clone(),
-        metrics.clone(),
-    )));
 
-    let revocations = Revocations::default();
-    load_revoked(history.as_ref(), &revocations).await;
-    let (revoked, revoked_queue) = mpsc::channel(REVOKED_QUEUE);
-    if clustered {
-        revocations.replicate_to(revoked);
-    }
+    let mut observers = Vec::new();
+    let webhooks = spawn_webhooks(&settings, &metrics, &auditor, &mut observers, &mut tasks)?;
+    let (alerts, auth_failures) =
+        spawn_alerts(&settings, &presence, &metrics, &mut observers, &mut tasks);
+    let engine = spawn_engine(
+        &settings, commands, observers, &history, &metrics, &mut tasks,
+    );
+    let revocations = load_revocations(&history, &settings).await;
     let link = ReplicationLink {
-        local_changes: local_changes_queue,
-        republish,
-        remote_commands: remote_queue,
+        local_changes: engine.local_changes,
+        republish: engine.republish,
+        remote_commands: engine.remote,
         presence: presence.clone(),
         end_records: Arc::new(history.clone()),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
-        revoked: revoked_queue,
-        revocations: revocations.clone(),
+        revoked: revocations.1,
+        revocations: revocations.0.clone(),
     };
-    tasks.push(spawn_replicator(&settings, link, stop_replication.clone())?);
-    tasks.push(tokio::spawn(prune_expired(
-        history.clone(),
-        settings.history_retention,
-        stop_replication.clone(),
-    )));
-    if settings.database.is_database() {
-        let readiness = readiness.clone();
-        let report = move |reachable| {
-            if reachable {
-                readiness.clear_store_problem();
-            } else {
-                readiness.set_store_problem("database_unreachable");
-            }
-        };
-        tasks.push(tokio::spawn(watch_store(
-            history.clone(),
-            report,
-            stop_replication.clone(),
-        )));
-    }
-    tasks.push(tokio::spawn(crate::peaks::keep_peak(
-        history.clone(),
-        presence.clone(),
-        stop_replication.clone(),
-    )));
+    tasks.push(spawn_replicator(&settings, link, tasks.stop.clone())?);
+    spawn_record_keepers(&settings, &history, &readiness, &presence, &mut tasks);
+    let audit = spawn_audit(
+        &settings,
+        &history,
+        audit_inbox,
+        &presence,
+        &metrics,
+        &mut tasks,
+    )?;
+
     let store_name = history.name();
-
-    // A database keeps the audit trail beside the records; otherwise (and
-    // in a Redis cluster without PostgreSQL) each node keeps its own in
-    // memory.
-    let audit: Arc<dyn AuditStore> = history
-        .audit()
-        .unwrap_or_else(|| Arc::new(MemoryAudit::new()));
-    tasks.push(tokio::spawn(crate::audit::prune_audit(
-        audit.clone(),
-        settings.history_retention,
-        stop_replication.clone(),
-    )));
-    let audit_task = AuditTask::new(audit_inbox, audit.clone(), presence.clone(), &metrics)?;
-    tasks.push(tokio::spawn(audit_task.run(stop_replication.clone())));
-
     let mut edges = Edges::new(
         &settings,
         presence.clone(),
@@ -255,44 +170,26 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         readiness,
         audit,
     );
-    edges.webhooks = webhook_status;
+    edges.webhooks = webhooks;
     edges.alerts = alerts;
     edges.auth_failures = auth_failures;
-    edges.observer_drops = observer_drops;
-    edges.auth = edges.auth.with_revocations(revocations);
+    edges.observer_drops = engine.observer_drops;
+    edges.auth = edges.auth.with_revocations(revocations.0);
     let http_connections = TaskTracker::new();
+    let serving = Serving {
+        policy: connection_policy(&settings, &edges),
+        closing: edges.closing.clone(),
+        connections: http_connections.clone(),
+    };
+    serve_metrics_apart(&settings, &edges, &serving, &mut tasks)?;
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
-    let policy = ConnectionPolicy {
-        admission: edges.admission.clone(),
-        header_timeout: settings.admission.handshake_timeout,
-        loopback_hosts_only: dev_mode && !settings.insecure_dev,
-    };
-    let metrics_only = settings.metrics.then(|| OpsContext {
-        presence: presence.clone(),
-        readiness: edges.readiness.clone(),
-        metrics: edges.metrics.clone(),
-        metrics_enabled: true,
-        observer_drops: edges.observer_drops.clone(),
-    });
-    if let (Some(addr), Some(ops)) = (settings.metrics_bind, metrics_only) {
-        let metrics_listener = server::bind(addr, settings.listen_backlog)
-            .map_err(|source| StartError::Bind { addr, source })?;
-        tracing::info!(addr = %addr, "metrics on their own listener");
-        tasks.push(tokio::spawn(server::serve(
-            metrics_listener,
-            crate::ops::metrics_only(ops),
-            policy.clone(),
-            closing.clone(),
-            http_connections.clone(),
-        )));
-    }
     tasks.push(tokio::spawn(server::serve(
         listener,
         edges.routes(auditor),
-        policy,
-        closing.clone(),
-        http_connections.clone(),
+        serving.policy,
+        serving.closing,
+        serving.connections,
     )));
     announce(&settings, local_addr, &node_id, dev_mode, store_name);
     Ok(RunningHub {
@@ -302,9 +199,9 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         sockets,
         closing,
         http_connections,
-        stop_engine,
-        stop_replication,
-        tasks,
+        stop_engine: engine.stop,
+        stop_replication: tasks.stop,
+        tasks: tasks.handles,
     })
 }
 
@@ -317,9 +214,9 @@ fn spawn_webhooks(
     metrics: &Metrics,
     auditor: &Auditor,
     observers: &mut Vec<mpsc::Sender<Applied>>,
-    tasks: &mut Vec<JoinHandle<()>>,
-    stop: &CancellationToken,
+    tasks: &mut Tasks,
 ) -> Result<WebhookStatus, StartError> {
+    let stop = &tasks.stop;
     let node_id = settings.presence.node_id.clone();
     let Some(webhooks) = Webhooks::build(&settings.webhooks, node_id, metrics)? else {
         return Ok(WebhookStatus::default());
@@ -327,12 +224,12 @@ fn spawn_webhooks(
     let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
     observers.push(sender);
     let done = CancellationToken::new();
-    tasks.push(tokio::spawn(
+    let dispatch =
         webhooks
             .dispatcher
             .audited_by(auditor.clone())
-            .run(changes, stop.clone(), done.clone()),
-    ));
+            .run(changes, stop.clone(), done.clone());
+    tasks.push(tokio::spawn(dispatch));
     for delivery in webhooks.deliveries {
         tasks.push(tokio::spawn(delivery.run(done.clone())));
     }

@@ -99,7 +99,7 @@ impl TestHub {
     /// Opens an admin stream and reads its snapshot.
     pub async fn admin(&self, query: &str) -> (WsClient, Value) {
         let mut admin = WsClient::connect(&self.ws_url(&format!("/admin/ws{query}"))).await;
-        let snapshot = admin.recv_type("snapshot", ms(2000)).await;
+        let snapshot = admin.recv_type("snapshot", ms(10_000)).await;
         (admin, snapshot)
     }
 

@@ -41,6 +41,47 @@ impl Engine {
         }
     }
 
+    /// Where a new socket's session is: here (opened or resumed), or on the
+    /// other node that owns the session its resume token names.
+    pub(super) fn connect_step(
+        &mut self,
+        session: Box<NewSession>,
+        liveness: Arc<SessionLiveness>,
+        resume: Option<String>,
+        now: Millis,
+    ) -> ConnectStep {
+        match resume {
+            Some(token) if let Some(owner) = self.owner_elsewhere(&token) => {
+                ConnectStep::Elsewhere {
+                    owner,
+                    token,
+                    session,
+                    liveness,
+                }
+            }
+            resume => ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now)),
+        }
+    }
+
+    /// Asks `owner` to hand over the session `token` names to this node.
+    pub(super) fn request_handover(
+        &mut self,
+        owner: NodeId,
+        token: String,
+        user: UserId,
+        reply: oneshot::Sender<Option<SessionView>>,
+    ) {
+        self.forward(RemoteCommand {
+            node: owner,
+            request: RemoteRequest::Handover {
+                token,
+                user_id: user,
+                to: self.config.node_id.clone(),
+                reply,
+            },
+        });
+    }
+
     /// The live local WebSocket session of `user` that `token` resumes.
     pub(super) fn resumable(&self, token: &str, user: &UserId) -> Option<SessionId> {
         let id = self.resume.peek(token)?;

@@ -157,12 +157,7 @@ impl Engine {
     fn apply(&mut self, command: Command, now: Millis) {
         match command {
             Command::Open { session, liveness } => self.open(*session, liveness, now),
-            Command::Activity { id, page } => {
-                if let Some(at) = self.liveness.get(&id).map(|l| l.last_activity()) {
-                    let changes = self.state.record_activity(id, at, page, now);
-                    self.commit(id, changes);
-                }
-            }
+            Command::Activity { id, page } => self.activity(id, page, now),
             Command::HttpTraffic {
                 id,
                 bytes_in,
@@ -189,10 +184,7 @@ impl Engine {
             Command::Room(request) => self.apply_room(request, now),
             Command::Alert(alert) => self.pending.push(Change::Alert(*alert)),
             Command::Subscribe { org, reply } => {
-                let snapshot =
-                    render_snapshot(&self.state, &self.config.node_id, org.as_deref(), now);
-                let subscription = self.feed.subscribe(org, snapshot);
-                let _ = reply.send(subscription);
+                let _ = reply.send(self.subscribe(org, now));
             }
             Command::Inspect(inspection) => inspection(&self.state, now),
             Command::Audit(event) => self.pending.push(Change::Audit(*event)),
@@ -202,35 +194,14 @@ impl Engine {
                 resume,
                 reply,
             } => {
-                let step = match resume {
-                    Some(token) if let Some(owner) = self.owner_elsewhere(&token) => {
-                        ConnectStep::Elsewhere {
-                            owner,
-                            token,
-                            session,
-                            liveness,
-                        }
-                    }
-                    resume => {
-                        ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now))
-                    }
-                };
-                let _ = reply.send(step);
+                let _ = reply.send(self.connect_step(session, liveness, resume, now));
             }
             Command::RequestHandover {
                 owner,
                 token,
                 user,
                 reply,
-            } => self.forward(RemoteCommand {
-                node: owner,
-                request: RemoteRequest::Handover {
-                    token,
-                    user_id: user,
-                    to: self.config.node_id.clone(),
-                    reply,
-                },
-            }),
+            } => self.request_handover(owner, token, user, reply),
             Command::HandOver {
                 token,
                 user,
@@ -276,6 +247,20 @@ impl Engine {
                 let _ = reply.send(self.take_over_dropped(*view, token, dropped, now));
             }
         }
+    }
+
+    /// A ping or page change an admin could see.
+    fn activity(&mut self, id: SessionId, page: Option<String>, now: Millis) {
+        if let Some(at) = self.liveness.get(&id).map(|l| l.last_activity()) {
+            let changes = self.state.record_activity(id, at, page, now);
+            self.commit(id, changes);
+        }
+    }
+
+    /// A new admin subscription with its snapshot.
+    fn subscribe(&mut self, org: Option<String>, now: Millis) -> crate::feed::Subscription {
+        let snapshot = render_snapshot(&self.state, &self.config.node_id, org.as_deref(), now);
+        self.feed.subscribe(org, snapshot)
     }
 
     fn fire_due(&mut self, now: Millis) {

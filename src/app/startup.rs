@@ -1,0 +1,225 @@
+//! Owns the phases of `start`, in the order it runs them: binding a
+//! listener, the alert task, the engine and its outboxes, the revocations,
+//! the record keepers (pruning, database watch, peak), the audit trail and
+//! the metrics listener. Each phase spawns its tasks into one `Tasks`.
+
+use super::*;
+
+/// The long-lived tasks `start` spawned, and the token that stops all of
+/// them but the engine (replication, records, webhooks, alerts).
+pub(super) struct Tasks {
+    pub(super) handles: Vec<JoinHandle<()>>,
+    pub(super) stop: CancellationToken,
+}
+
+impl Tasks {
+    pub(super) fn new() -> Self {
+        Self {
+            handles: Vec::new(),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, task: JoinHandle<()>) {
+        self.handles.push(task);
+    }
+}
+
+/// A listener on `addr` and the address it got (the real port for port 0).
+pub(super) fn bind(
+    addr: SocketAddr,
+    backlog: u32,
+) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let bound = server::bind(addr, backlog).and_then(|l| l.local_addr().map(|local| (l, local)));
+    bound.map_err(|source| StartError::Bind { addr, source })
+}
+
+/// The alert task, fed by the engine's changes and refused
+/// authentications; the alerts it keeps and the sender of those refusals.
+pub(super) fn spawn_alerts(
+    settings: &Settings,
+    presence: &PresenceHandle,
+    metrics: &Metrics,
+    observers: &mut Vec<mpsc::Sender<Applied>>,
+    tasks: &mut Tasks,
+) -> (AlertStore, AuthFailures) {
+    let alerts = AlertStore::default();
+    let (auth_failures, failure_queue) = AuthFailures::channel();
+    let (alert_sender, alert_changes) = mpsc::channel(crate::alerts::CHANGE_QUEUE);
+    observers.push(alert_sender);
+    let alert_task = AlertTask::new(
+        settings.alerts.clone(),
+        settings.presence.node_id.clone(),
+        alerts.clone(),
+        presence.clone(),
+        metrics.clone(),
+    );
+    let run = alert_task.run(alert_changes, failure_queue, tasks.stop.clone());
+    tasks.push(tokio::spawn(run));
+    (alerts, auth_failures)
+}
+
+/// What the running engine hands to the replicator and the edges.
+pub(super) struct EngineLinks {
+    pub(super) local_changes: mpsc::Receiver<crate::model::Change>,
+    pub(super) republish: Arc<AtomicBool>,
+    pub(super) remote: mpsc::Receiver<crate::presence::RemoteCommand>,
+    pub(super) observer_drops: Arc<std::sync::atomic::AtomicU64>,
+    /// Stops the engine, last of all.
+    pub(super) stop: CancellationToken,
+}
+
+/// The engine task and the writer of ended sessions. Only a cluster gets
+/// the queues to the replicator.
+pub(super) fn spawn_engine(
+    settings: &Settings,
+    commands: mpsc::Receiver<crate::presence::Command>,
+    observers: Vec<mpsc::Sender<Applied>>,
+    history: &Arc<dyn HistoryStore>,
+    metrics: &Metrics,
+    tasks: &mut Tasks,
+) -> EngineLinks {
+    let clustered = settings.redis_url.is_some();
+    let (ended, ended_queue) = mpsc::channel(ENDED_QUEUE);
+    let (local_changes, local_changes_queue) = mpsc::channel(LOCAL_CHANGES_QUEUE);
+    let (remote, remote_queue) = mpsc::channel(REMOTE_QUEUE);
+    let republish = Arc::new(AtomicBool::new(false));
+    let observer_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let engine = Engine::new(
+        settings.presence.clone(),
+        Outboxes {
+            ended: Some(ended),
+            local_changes: clustered.then_some(local_changes),
+            republish: republish.clone(),
+            remote: clustered.then_some(remote),
+            observers,
+            observer_drops: observer_drops.clone(),
+        },
+    );
+    let stop = CancellationToken::new();
+    tasks.push(tokio::spawn(engine.run(commands, stop.clone())));
+    // Ends by itself once the engine (the only sender) has stopped.
+    let writer = record_ended(ended_queue, history.clone(), metrics.clone());
+    tasks.push(tokio::spawn(writer));
+    EngineLinks {
+        local_changes: local_changes_queue,
+        republish,
+        remote: remote_queue,
+        observer_drops,
+        stop,
+    }
+}
+
+/// The deny list, loaded from the records store; in a cluster also the
+/// queue of revokes to publish to the other nodes.
+pub(super) async fn load_revocations(
+    history: &Arc<dyn HistoryStore>,
+    settings: &Settings,
+) -> (Revocations, mpsc::Receiver<crate::revocation::Revoked>) {
+    let revocations = Revocations::default();
+    load_revoked(history.as_ref(), &revocations).await;
+    let (revoked, revoked_queue) = mpsc::channel(REVOKED_QUEUE);
+    if settings.redis_url.is_some() {
+        revocations.replicate_to(revoked);
+    }
+    (revocations, revoked_queue)
+}
+
+/// Pruning past the retention, the database watch behind `/readyz`, and
+/// today's peak kept in the store.
+pub(super) fn spawn_record_keepers(
+    settings: &Settings,
+    history: &Arc<dyn HistoryStore>,
+    readiness: &Readiness,
+    presence: &PresenceHandle,
+    tasks: &mut Tasks,
+) {
+    let stop = tasks.stop.clone();
+    let prune = prune_expired(history.clone(), settings.history_retention, stop.clone());
+    tasks.push(tokio::spawn(prune));
+    if settings.database.is_database() {
+        let readiness = readiness.clone();
+        let report = move |reachable| {
+            if reachable {
+                readiness.clear_store_problem();
+            } else {
+                readiness.set_store_problem("database_unreachable");
+            }
+        };
+        tasks.push(tokio::spawn(watch_store(
+            history.clone(),
+            report,
+            stop.clone(),
+        )));
+    }
+    let peak = crate::peaks::keep_peak(history.clone(), presence.clone(), stop);
+    tasks.push(tokio::spawn(peak));
+}
+
+/// The audit trail's store and writer. A database keeps it beside the
+/// records; otherwise (and in a Redis cluster without PostgreSQL) each node
+/// keeps its own in memory.
+pub(super) fn spawn_audit(
+    settings: &Settings,
+    history: &Arc<dyn HistoryStore>,
+    inbox: crate::audit::AuditInbox,
+    presence: &PresenceHandle,
+    metrics: &Metrics,
+    tasks: &mut Tasks,
+) -> Result<Arc<dyn AuditStore>, StartError> {
+    let audit: Arc<dyn AuditStore> = history
+        .audit()
+        .unwrap_or_else(|| Arc::new(MemoryAudit::new()));
+    let stop = tasks.stop.clone();
+    let prune = crate::audit::prune_audit(audit.clone(), settings.history_retention, stop.clone());
+    tasks.push(tokio::spawn(prune));
+    let writer = AuditTask::new(inbox, audit.clone(), presence.clone(), metrics)?;
+    tasks.push(tokio::spawn(writer.run(stop)));
+    Ok(audit)
+}
+
+/// How every listener serves its connections.
+pub(super) struct Serving {
+    pub(super) policy: ConnectionPolicy,
+    pub(super) closing: CancellationToken,
+    pub(super) connections: TaskTracker,
+}
+
+/// Admission and header deadlines; a dev-mode hub reachable only through
+/// loopback names unless `PRESENCE_INSECURE_DEV`.
+pub(super) fn connection_policy(settings: &Settings, edges: &Edges) -> ConnectionPolicy {
+    ConnectionPolicy {
+        admission: edges.admission.clone(),
+        header_timeout: settings.admission.handshake_timeout,
+        loopback_hosts_only: edges.auth.is_dev_mode() && !settings.insecure_dev,
+    }
+}
+
+/// `/metrics` on `PRESENCE_METRICS_BIND`, when set (and metrics are on).
+pub(super) fn serve_metrics_apart(
+    settings: &Settings,
+    edges: &Edges,
+    serving: &Serving,
+    tasks: &mut Tasks,
+) -> Result<(), StartError> {
+    let Some(addr) = settings.metrics_bind.filter(|_| settings.metrics) else {
+        return Ok(());
+    };
+    let ops = OpsContext {
+        presence: edges.presence.clone(),
+        readiness: edges.readiness.clone(),
+        metrics: edges.metrics.clone(),
+        metrics_enabled: true,
+        observer_drops: edges.observer_drops.clone(),
+    };
+    let (listener, _) = bind(addr, settings.listen_backlog)?;
+    tracing::info!(addr = %addr, "metrics on their own listener");
+    tasks.push(tokio::spawn(server::serve(
+        listener,
+        crate::ops::metrics_only(ops),
+        serving.policy.clone(),
+        serving.closing.clone(),
+        serving.connections.clone(),
+    )));
+    Ok(())
+}
