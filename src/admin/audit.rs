@@ -74,7 +74,7 @@ pub async fn list_audit(
 }
 
 /// `GET /api/v1/audit/export?format=csv|ndjson&from=&to=`, newest first.
-pub async fn export_audit(
+pub fn export_audit(
     hub: Arc<AdminContext>,
     query: &str,
 ) -> Result<warp::reply::Response, ApiError> {

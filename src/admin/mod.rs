@@ -230,22 +230,44 @@ pub fn audit_outcome<T>(
     hub.auditor.action(action, caller, target, reason, result);
 }
 
+/// `/api/v1/<resource>` with its query string.
+fn list(
+    resource: &'static str,
+) -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::path("api")
+        .and(warp::path("v1"))
+        .and(warp::path(resource))
+        .and(warp::path::end())
+        .and(raw_query())
+}
+
+/// `/api/v1/<resource>/<id>` with the decoded id.
+fn item(
+    resource: &'static str,
+) -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::path("api")
+        .and(warp::path("v1"))
+        .and(warp::path(resource))
+        .and(segment())
+        .and(warp::path::end())
+}
+
 fn api_routes(hub: &Arc<AdminContext>) -> Route {
-    let list = |resource: &'static str| {
-        warp::path("api")
-            .and(warp::path("v1"))
-            .and(warp::path(resource))
-            .and(warp::path::end())
-            .and(raw_query())
-    };
-    let item = |resource: &'static str| {
-        warp::path("api")
-            .and(warp::path("v1"))
-            .and(warp::path(resource))
-            .and(segment())
-            .and(warp::path::end())
-    };
-    let routes = [
+    let openapi = warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .map(|| {
+            warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
+        })
+        .boxed();
+    people_routes(hub)
+        .into_iter()
+        .chain(record_routes(hub))
+        .fold(openapi, |all, route| all.or(route).unify().boxed())
+}
+
+/// Users and sessions: listing, detail, timelines, export, terminate and revoke.
+fn people_routes(hub: &Arc<AdminContext>) -> Vec<Route> {
+    vec![
         admin_route(hub, list("users"), warp::get(), |hub, query| {
             Box::pin(async move { users::list_users(&hub, &query).await })
         }),
@@ -285,11 +307,18 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
         audited_route(hub, item("sessions"), warp::delete(), |hub, id, caller| {
             Box::pin(async move { sessions::terminate_session(&hub, &id, &caller).await })
         }),
+    ]
+}
+
+/// Records and state beside the sessions: audit, analytics, stats, rooms,
+/// alerts and webhooks.
+fn record_routes(hub: &Arc<AdminContext>) -> Vec<Route> {
+    vec![
         admin_route(
             hub,
             warp::path!("api" / "v1" / "audit" / "export").and(raw_query()),
             warp::get(),
-            |hub, query| Box::pin(async move { audit::export_audit(hub, &query).await }),
+            |hub, query| Box::pin(async move { audit::export_audit(hub, &query) }),
         ),
         admin_route(hub, list("audit"), warp::get(), |hub, query| {
             Box::pin(async move { audit::list_audit(&hub, &query).await })
@@ -323,18 +352,9 @@ fn api_routes(hub: &Arc<AdminContext>) -> Route {
             Box::pin(async move { alerts::list_alerts(&hub, &query) })
         }),
         admin_route(hub, list("webhooks"), warp::get(), |hub, _| {
-            Box::pin(async move { webhooks::list_webhooks(&hub) })
+            Box::pin(async move { Ok(webhooks::list_webhooks(&hub)) })
         }),
-    ];
-    let openapi = warp::path!("api" / "v1" / "openapi.json")
-        .and(warp::get())
-        .map(|| {
-            warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
-        })
-        .boxed();
-    routes
-        .into_iter()
-        .fold(openapi, |all, route| all.or(route).unify().boxed())
+    ]
 }
 
 /// The OpenAPI 3 description of the HTTP API.

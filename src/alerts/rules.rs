@@ -191,14 +191,13 @@ impl Evaluator {
         self.check_multi_ip(&user, id, at, out);
         let starts = self.starts.push(user.clone(), at, ());
         if starts >= self.config.session_flood_min && live.local {
-            let alert = self.user_alert(AlertRule::SessionFlood, &live, at, window_details(starts));
+            let alert = user_alert(AlertRule::SessionFlood, &live, at, window_details(starts));
             self.raise(Subject::User(user.clone()), alert, out);
         }
         if self.ends.count(&user) > 0 {
             let loops = self.reconnects.push(user.clone(), at, ());
             if loops >= self.config.reconnect_loop_min && live.local {
-                let alert =
-                    self.user_alert(AlertRule::ReconnectLoop, &live, at, window_details(loops));
+                let alert = user_alert(AlertRule::ReconnectLoop, &live, at, window_details(loops));
                 self.raise(Subject::User(user.clone()), alert, out);
             }
         }
@@ -262,7 +261,7 @@ impl Evaluator {
         details.insert("ips".into(), json!(ips));
         details.insert("count".into(), json!(ips.len()));
         details.insert("session_id".into(), json!(id));
-        let alert = self.user_alert(AlertRule::MultiIp, &live, at, details);
+        let alert = user_alert(AlertRule::MultiIp, &live, at, details);
         self.raise(Subject::User(user.clone()), alert, out);
     }
 
@@ -302,7 +301,7 @@ impl Evaluator {
         }
         self.travel_pairs
             .insert(live.user_id.clone(), [earlier, session.session_id]);
-        let alert = self.user_alert(AlertRule::ImpossibleTravel, live, at, details);
+        let alert = user_alert(AlertRule::ImpossibleTravel, live, at, details);
         self.raise(subject, alert, out);
     }
 
@@ -320,26 +319,8 @@ impl Evaluator {
             "threshold_s".into(),
             json!(self.config.long_session_after.as_secs()),
         );
-        let alert = self.user_alert(AlertRule::LongSession, &live, now, details);
+        let alert = user_alert(AlertRule::LongSession, &live, now, details);
         self.raise(Subject::Session(id), alert, out);
-    }
-
-    fn user_alert(
-        &self,
-        rule: AlertRule,
-        live: &Live,
-        at: Millis,
-        details: Map<String, Value>,
-    ) -> Alert {
-        let mut alert = new_alert(
-            rule,
-            at,
-            Some(live.user_id.clone()),
-            live.ip.clone(),
-            details,
-        );
-        alert.org.clone_from(&live.org);
-        alert
     }
 
     /// Raises `alert` unless one is active for its rule and subject.
@@ -385,6 +366,19 @@ fn new_alert(
         cleared_at: None,
         org: None,
     }
+}
+
+/// An alert about the user of `live`.
+fn user_alert(rule: AlertRule, live: &Live, at: Millis, details: Map<String, Value>) -> Alert {
+    let mut alert = new_alert(
+        rule,
+        at,
+        Some(live.user_id.clone()),
+        live.ip.clone(),
+        details,
+    );
+    alert.org.clone_from(&live.org);
+    alert
 }
 
 #[cfg(test)]

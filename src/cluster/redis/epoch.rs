@@ -35,7 +35,7 @@ pub(super) struct Connected<'a> {
     /// Requests sent to other nodes, waiting for their answer.
     pub(super) requests: PendingRequests,
     /// When this connection was made.
-    pub(super) connected_at: Millis,
+    pub(super) since: Millis,
 }
 
 impl<'a> Connected<'a> {
@@ -54,7 +54,7 @@ impl<'a> Connected<'a> {
             seq: 0,
             table: NodeTable::new(),
             requests: PendingRequests::default(),
-            connected_at: now_millis(),
+            since: now_millis(),
         };
         let result = this.serve(messages, link, shutdown).await;
         // Callers waiting on another node get "not found" rather than hang.

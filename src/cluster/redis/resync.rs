@@ -145,7 +145,7 @@ impl Connected<'_> {
     ) -> Result<(), ClusterError> {
         let now = now_millis();
         let lost_after = self.config().lost_after();
-        if now - self.connected_at < lost_after {
+        if now - self.since < lost_after {
             return Ok(());
         }
         for node in self.table.lost(now, lost_after) {

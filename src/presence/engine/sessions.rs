@@ -135,17 +135,17 @@ impl Engine {
         now: Millis,
     ) {
         let mut local = 0;
-        let mut remote_nodes: BTreeMap<NodeId, ()> = BTreeMap::new();
+        let mut remote_nodes: BTreeSet<NodeId> = BTreeSet::new();
         for id in self.state.sessions_of(user) {
             if self.is_local(id) {
                 self.end_local(id, reason, now);
                 local += 1;
             } else if let Some(node) = self.state.session(id).map(|s| s.node_id().clone()) {
-                remote_nodes.insert(node, ());
+                remote_nodes.insert(node);
             }
         }
         let answers: Vec<oneshot::Receiver<usize>> = remote_nodes
-            .into_keys()
+            .into_iter()
             .map(|node| {
                 let (node_reply, answer) = oneshot::channel();
                 self.forward(RemoteCommand {
