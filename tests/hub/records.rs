@@ -311,14 +311,8 @@ async fn timelines_record_manual_status_and_page_changes_live_and_ended() {
         .await;
         assert_eq!(live["session_id"], id.as_str());
         assert_eq!(live["truncated"], false);
-        let entries: Vec<(Value, Value, Value)> = live["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["kind"].clone(), e["from"].clone(), e["to"].clone()))
-            .collect();
         assert_eq!(
-            entries,
+            kinds(&live),
             vec![
                 (json!("manual"), Value::Null, json!("away")),
                 (json!("status"), json!("active"), json!("away")),
@@ -344,6 +338,54 @@ async fn timelines_record_manual_status_and_page_changes_live_and_ended() {
         )
         .await;
         assert_eq!(status, 404);
+    })
+    .await;
+}
+
+/// The (kind, from, to) of a timeline's entries.
+fn kinds(timeline: &Value) -> Vec<(Value, Value, Value)> {
+    timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].clone(), e["from"].clone(), e["to"].clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn timelines_record_rooms_and_a_resume() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.resume_grace = ms(5000)).await;
+        let mut client = WsClient::connect(&hub.ws_url("/ws?user=alice")).await;
+        let welcome = client.recv_type("welcome", ms(5000)).await;
+        let id = welcome["session_id"].as_str().unwrap().to_string();
+        let resume = welcome["resume_token"].as_str().unwrap().to_string();
+        client
+            .send_json(json!({"type": "join", "room": "doc:1"}))
+            .await;
+        client.recv_type("room", ms(5000)).await;
+        client
+            .send_json(json!({"type": "leave", "room": "doc:1"}))
+            .await;
+        client.close().await;
+        let mut back =
+            WsClient::connect(&hub.ws_url(&format!("/ws?user=alice&resume={resume}"))).await;
+        assert_eq!(back.recv_type("welcome", ms(5000)).await["resumed"], true);
+        let timeline = eventually(ms(5000), "resumed entry", || async {
+            let (status, body) = get(&hub, &format!("/api/v1/sessions/{id}/timeline")).await;
+            assert_eq!(status, 200);
+            (body["entries"].as_array().unwrap().len() >= 4).then_some(body)
+        })
+        .await;
+        assert_eq!(
+            kinds(&timeline),
+            vec![
+                (json!("room_join"), Value::Null, json!("doc:1")),
+                (json!("room_leave"), json!("doc:1"), Value::Null),
+                (json!("reconnecting"), Value::Null, Value::Null),
+                (json!("resumed"), Value::Null, Value::Null),
+            ]
+        );
     })
     .await;
 }

@@ -6,6 +6,7 @@
 //! three ends are deadlines of the session in the engine's schedule.
 
 use super::{NewSession, PresenceState, SessionRecord};
+use crate::model::timeline::TimelineKind;
 use crate::model::{Change, EndCause, Millis, RoomGrant, SessionId, Transport};
 
 /// What a new token (an `auth` frame, a resume, an HTTP heartbeat) says
@@ -100,6 +101,7 @@ impl PresenceState {
             return Vec::new();
         }
         record.dropped = Some((at, cause));
+        record.note(TimelineKind::Reconnecting, None, None, at);
         self.publish_update(id, now)
     }
 
@@ -138,11 +140,14 @@ impl PresenceState {
             return Vec::new();
         };
         let mut changed = record.dropped.take().is_some();
+        if changed {
+            record.note(TimelineKind::Resumed, None, None, now);
+        }
         if page.is_some() && page != record.meta.page {
             record.meta.page = page;
             changed = true;
         }
-        changed |= apply_renewal(record, renewal);
+        changed |= apply_renewal(record, renewal, now);
         if !changed {
             return Vec::new();
         }
@@ -154,7 +159,7 @@ impl PresenceState {
         let Some(record) = self.sessions.get_mut(&id) else {
             return Vec::new();
         };
-        if !apply_renewal(record, renewal) {
+        if !apply_renewal(record, renewal, now) {
             return Vec::new();
         }
         self.publish_update(id, now)
@@ -178,15 +183,16 @@ impl SessionRecord {
 
 /// Applies a renewal, leaving the joined rooms the new token no longer
 /// allows; true when a field admins see changed.
-fn apply_renewal(record: &mut SessionRecord, renewal: Renewal) -> bool {
+fn apply_renewal(record: &mut SessionRecord, renewal: Renewal, now: Millis) -> bool {
     record.expires_at = renewal.expires_at;
-    let rooms_before = record.rooms.len();
-    record
-        .rooms
-        .retain(|room| renewal.rooms.allows(renewal.org.as_deref(), room));
-    let changed = record.name != renewal.name
-        || record.org != renewal.org
-        || record.rooms.len() != rooms_before;
+    let (kept, left): (Vec<_>, Vec<_>) = std::mem::take(&mut record.rooms)
+        .into_iter()
+        .partition(|room| renewal.rooms.allows(renewal.org.as_deref(), room));
+    record.rooms = kept;
+    for room in &left {
+        record.note(TimelineKind::RoomLeave, Some(room.to_string()), None, now);
+    }
+    let changed = record.name != renewal.name || record.org != renewal.org || !left.is_empty();
     record.name = renewal.name;
     record.org = renewal.org;
     changed

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::model::timeline::TimelineKind;
 use crate::model::{Change, SessionEvent};
 use crate::model::{
     ManualStatus, Member, MemberChange, MemberEvent, Millis, RoomName, RoomSummary, SessionId,
@@ -327,6 +328,7 @@ impl super::PresenceState {
         if room.is_org() || record.rooms.contains(&room) {
             return Vec::new();
         }
+        record.note(TimelineKind::RoomJoin, None, Some(room.to_string()), now);
         record.rooms.push(room);
         self.publish_update(id, now)
     }
@@ -341,6 +343,7 @@ impl super::PresenceState {
         if record.rooms.len() == before {
             return Vec::new();
         }
+        record.note(TimelineKind::RoomLeave, Some(room.to_string()), None, now);
         self.publish_update(id, now)
     }
 
