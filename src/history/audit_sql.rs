@@ -1,28 +1,33 @@
 //! Owns the audit trail in the SQL stores (`audit_events`, migration
-//! 0002): how an `AuditEvent` is stored as columns and read back, and the
-//! `WHERE` clause of an `AuditFilter`. `SqliteHistory` and
-//! `PostgresHistory` implement `AuditStore` with these; the dialects differ
-//! only in their placeholders, which `QueryBuilder` writes.
+//! 0002): how an `AuditEvent` is stored as columns and read back, the
+//! `WHERE` clause of an `AuditFilter`, and `AuditStore` implemented once
+//! for every `SqlBacked` store (`SqliteHistory`, `PostgresHistory`); the
+//! dialects differ only in their placeholders, which `QueryBuilder` writes,
+//! and in the pause between prune batches.
 //!
 //! `actor` is stored as its three columns; an event whose three actor
 //! columns are all null reads back with `actor` null (the hub never records
 //! an actor without at least its IP).
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use sqlx::decode::Decode;
 use sqlx::encode::Encode;
-use sqlx::{Database, QueryBuilder, Type};
+use sqlx::{ColumnIndex, Database, Executor, IntoArguments, QueryBuilder, Type};
 
-use crate::audit::store::{AuditError, AuditFilter};
-use crate::model::{AuditAction, AuditActor, AuditEvent, AuditTarget};
+use super::sql::{SqlBacked, prune_in_batches, to_i64, to_usize};
+use crate::audit::store::{AuditError, AuditFilter, AuditPage, AuditStore};
+use crate::model::{AuditAction, AuditActor, AuditEvent, AuditTarget, Millis};
 
 /// The columns `INSERT` writes and `SELECT` reads, in `AuditRow`'s order.
-pub(super) const AUDIT_COLUMNS: &str = "id, at, action, actor_user_id, actor_role, actor_ip, \
+const AUDIT_COLUMNS: &str = "id, at, action, actor_user_id, actor_role, actor_ip, \
      target_user_id, target_session_id, reason, node_id, result";
 
 /// Rows per `INSERT`: 11 parameters each.
-pub(super) const AUDIT_INSERT_CHUNK: usize = 500;
+const AUDIT_INSERT_CHUNK: usize = 500;
 
 /// One stored event, as `SELECT {AUDIT_COLUMNS}` returns it.
-pub(super) type AuditRow = (
+type AuditRow = (
     String,
     i64,
     String,
@@ -37,7 +42,7 @@ pub(super) type AuditRow = (
 );
 
 /// Pushes `VALUES (...), (...)` for `events`.
-pub(super) fn push_events<DB>(query: &mut QueryBuilder<DB>, events: &[AuditEvent])
+fn push_events<DB>(query: &mut QueryBuilder<DB>, events: &[AuditEvent])
 where
     DB: Database,
     for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
@@ -61,7 +66,7 @@ where
 }
 
 /// Pushes ` WHERE ...` for `filter`.
-pub(super) fn push_audit_where<DB>(query: &mut QueryBuilder<DB>, filter: &AuditFilter)
+fn push_audit_where<DB>(query: &mut QueryBuilder<DB>, filter: &AuditFilter)
 where
     DB: Database,
     for<'t> String: Encode<'t, DB> + Type<DB>,
@@ -89,11 +94,11 @@ where
 
 /// The order of `AuditStore::find`: newest first, ties by id descending
 /// (as `MemoryAudit` sorts).
-pub(super) const AUDIT_ORDER: &str = " ORDER BY at DESC, id DESC";
+const AUDIT_ORDER: &str = " ORDER BY at DESC, id DESC";
 
 /// An event read back; a row with an action this binary does not know is
 /// skipped with a warning.
-pub(super) fn audit_event(row: AuditRow) -> Option<AuditEvent> {
+fn audit_event(row: AuditRow) -> Option<AuditEvent> {
     let (
         id,
         at,
@@ -137,6 +142,88 @@ pub(super) fn audit_event(row: AuditRow) -> Option<AuditEvent> {
 }
 
 /// A failed audit query.
-pub(super) fn audit_error(err: &sqlx::Error) -> AuditError {
+fn audit_error(err: &sqlx::Error) -> AuditError {
     AuditError::Store(err.to_string())
+}
+
+impl<S> AuditStore for S
+where
+    S: SqlBacked,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    usize: ColumnIndex<<S::Db as Database>::Row>,
+    for<'t> String: Encode<'t, S::Db> + Decode<'t, S::Db> + Type<S::Db>,
+    for<'t> i64: Encode<'t, S::Db> + Decode<'t, S::Db> + Type<S::Db>,
+    for<'t> Option<String>: Encode<'t, S::Db>,
+{
+    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), AuditError>> {
+        async move {
+            let mut tx = self
+                .pools()
+                .writer
+                .begin()
+                .await
+                .map_err(|e| audit_error(&e))?;
+            for chunk in events.chunks(AUDIT_INSERT_CHUNK) {
+                let mut insert = QueryBuilder::<S::Db>::new(format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) "
+                ));
+                push_events(&mut insert, chunk);
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| audit_error(&e))?;
+            }
+            tx.commit().await.map_err(|e| audit_error(&e))
+        }
+        .boxed()
+    }
+
+    fn find(
+        &self,
+        filter: AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<AuditPage, AuditError>> {
+        async move {
+            let reader = &self.pools().reader;
+            let mut count = QueryBuilder::<S::Db>::new("SELECT count(*) FROM audit_events");
+            push_audit_where(&mut count, &filter);
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(reader)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            let mut select =
+                QueryBuilder::<S::Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+            push_audit_where(&mut select, &filter);
+            select
+                .push(AUDIT_ORDER)
+                .push(" LIMIT ")
+                .push_bind(to_i64(limit))
+                .push(" OFFSET ")
+                .push_bind(to_i64(offset));
+            let rows: Vec<AuditRow> = select
+                .build_query_as()
+                .fetch_all(reader)
+                .await
+                .map_err(|e| audit_error(&e))?;
+            Ok(AuditPage {
+                events: rows.into_iter().filter_map(audit_event).collect(),
+                total: to_usize(total),
+            })
+        }
+        .boxed()
+    }
+
+    fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, AuditError>> {
+        async move {
+            prune_in_batches(&self.pools().writer, "audit_events", "at", before)
+                .await
+                .map_err(|e| audit_error(&e))
+        }
+        .boxed()
+    }
 }

@@ -1,182 +1,129 @@
 //! Owns what the two SQL stores (`sqlite.rs`, `postgres.rs`) share: the
-//! columns an ended session is stored as, the `WHERE` clause of a
-//! `SessionFilter`, and how sqlx and migration errors become
-//! `HistoryError`s. The SQL dialects differ only in the text search, which
-//! each store pushes itself.
+//! seam between them (`Dialect`: what a database writes its own way;
+//! `SqlBacked`: a store and its pools), the queries of `HistoryStore`
+//! written once for both (`sql/store.rs`), the columns an ended session is
+//! stored as (`sql/columns.rs`), the `WHERE` clause of a `SessionFilter`
+//! (`sql/filter.rs`), and how sqlx and migration errors become
+//! `HistoryError`s. Placeholders are written by `QueryBuilder` in each
+//! database's own style (`?`, `$1`).
+//!
+//! A store file keeps only what differs: opening and migrating its
+//! database, and its `Dialect`.
 
-use serde_json::Value;
+mod columns;
+mod filter;
+mod store;
+
+pub(super) use filter::push_searched;
+
+use std::future::Future;
+
 use sqlx::encode::Encode;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::query_builder::Separated;
-use sqlx::{Database, QueryBuilder, Type};
+use sqlx::{Database, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
-use super::{HistoryError, SessionFilter};
-use crate::model::{MetaCriterion, SessionView};
-
-/// Rows per `INSERT`: 29 parameters each, well inside SQLite's 32,766 and
-/// PostgreSQL's 65,535.
-pub(super) const INSERT_CHUNK: usize = 200;
+use super::HistoryError;
+use crate::model::{MetaCriterion, Millis, SessionView};
 
 /// Rows per retention `DELETE`, so pruning never holds a long lock.
 pub(super) const PRUNE_BATCH: i64 = 1000;
 
-/// The columns of `sessions` that `INSERT` writes, in `push_row`'s order.
-pub(super) const INSERT_COLUMNS: &str = "session_id, user_id, name, org, email, team, node_id, \
-     transport, ip, user_agent, platform, device_type, browser, app_name, app_version, page, \
-     meta, connected_at, last_activity, ended_at, end_cause, duration_s, msgs_in, msgs_out, \
-     bytes_in, bytes_out, rtt_ms, timeline, view";
+/// What one SQL database writes its own way in the queries the stores
+/// share.
+pub(super) trait Dialect: Database {
+    /// The store's name for logs and metrics (`HistoryStore::name`).
+    const NAME: &'static str;
 
-/// One ended session as stored: the contract's Session JSON (`view`, read
-/// back as is) plus every field a query filters, sorts or aggregates on.
-/// Fields the model does not carry yet (`email`, `team`, `traffic`,
-/// `rtt_ms`) are taken from the JSON when present, so they fill in as the
-/// model gains them.
-pub(super) struct Columns {
-    text: [Option<String>; 16],
-    meta: Option<String>,
-    times: [i64; 3],
-    end_cause: Option<String>,
-    duration_s: f64,
-    traffic: [Option<i64>; 4],
-    rtt_ms: Option<f64>,
-    timeline: Option<String>,
-    view: String,
+    /// What follows the placeholder of a JSON column (`::jsonb` on
+    /// PostgreSQL).
+    const JSON_CAST: &'static str;
+
+    /// The `ON CONFLICT` clause that merges a revoke into the one kept:
+    /// every column keeps the larger of the two values.
+    const REVOKED_MERGE: &'static str;
+
+    /// Pushes the condition of a non-empty `q`.
+    fn push_text(query: &mut QueryBuilder<Self>, q: &str);
+
+    /// Pushes the condition of one `meta.<key>=<value>`.
+    fn push_meta(query: &mut QueryBuilder<Self>, criterion: &MetaCriterion);
+
+    /// How many rows a statement inserted or deleted.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Awaited between two batches of a prune.
+    fn between_prune_batches() -> impl Future<Output = ()> + Send;
 }
 
-fn text_at(value: &Value, path: &[&str]) -> Option<String> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+/// Where a store's statements go: every write to `writer`, every read to
+/// `reader`. SQLite has one writing connection beside a read pool;
+/// PostgreSQL one pool for both.
+#[derive(Debug)]
+pub(super) struct Pools<D: Database> {
+    /// Reads.
+    pub(super) reader: Pool<D>,
+    /// Writes (and the reads that follow a write they depend on).
+    pub(super) writer: Pool<D>,
 }
 
-impl Columns {
-    pub(super) fn of(session: &SessionView) -> Result<Self, HistoryError> {
-        let value =
-            serde_json::to_value(session).map_err(|e| HistoryError::Store(e.to_string()))?;
-        let at = |path: &[&str]| text_at(&value, path);
-        let number = |key: &str| value.get("traffic").and_then(|t| t.get(key)?.as_i64());
-        Ok(Self {
-            text: [
-                Some(session.session_id.to_string()),
-                Some(session.user_id.as_str().to_string()),
-                session.name.clone(),
-                session.org.clone(),
-                at(&["email"]),
-                at(&["team"]),
-                Some(session.node_id.to_string()),
-                at(&["transport"]),
-                session.ip.clone(),
-                session.user_agent.clone(),
-                at(&["device", "platform"]),
-                at(&["device", "device_type"]),
-                at(&["device", "browser"]),
-                at(&["app", "name"]),
-                at(&["app", "version"]),
-                session.page.clone(),
-            ],
-            meta: session
-                .meta
-                .as_ref()
-                .map(|meta| Value::Object(meta.clone()).to_string()),
-            times: [
-                session.connected_at,
-                session.last_activity,
-                session.ended_at.unwrap_or(session.connected_at),
-            ],
-            end_cause: at(&["end_cause"]),
-            duration_s: session.duration_s,
-            traffic: [
-                number("msgs_in"),
-                number("msgs_out"),
-                number("bytes_in"),
-                number("bytes_out"),
-            ],
-            rtt_ms: value.get("rtt_ms").and_then(Value::as_f64),
-            timeline: session
-                .timeline
-                .as_ref()
-                .and_then(|t| serde_json::to_string(t).ok()),
-            view: value.to_string(),
-        })
-    }
-}
-
-/// Pushes one row's values in `INSERT_COLUMNS` order; `json_cast` follows
-/// the `meta` placeholder (`::jsonb` on PostgreSQL).
-pub(super) fn push_row<DB>(row: &mut Separated<'_, DB, &'static str>, c: &Columns, json_cast: &str)
-where
-    DB: Database,
-    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
-    for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> f64: Encode<'t, DB> + Type<DB>,
-    for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
-    for<'t> Option<f64>: Encode<'t, DB> + Type<DB>,
-{
-    for text in &c.text {
-        row.push_bind(text.clone());
-    }
-    row.push_bind(c.meta.clone()).push_unseparated(json_cast);
-    for time in c.times {
-        row.push_bind(time);
-    }
-    row.push_bind(c.end_cause.clone());
-    row.push_bind(c.duration_s);
-    for count in c.traffic {
-        row.push_bind(count);
-    }
-    row.push_bind(c.rtt_ms);
-    row.push_bind(c.timeline.clone())
-        .push_unseparated(json_cast);
-    row.push_bind(c.view.clone());
-}
-
-/// Pushes ` WHERE ...` for `filter` (always a `WHERE`, so callers may add
-/// `AND ...`). `text` pushes the store's own condition for `q`, `meta` its
-/// condition for one `meta.<key>=<value>`.
-pub(super) fn push_where<DB>(
-    query: &mut QueryBuilder<DB>,
-    filter: &SessionFilter,
-    text: impl FnOnce(&mut QueryBuilder<DB>, &str),
-    meta: impl Fn(&mut QueryBuilder<DB>, &MetaCriterion),
-) where
-    DB: Database,
-    for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> i64: Encode<'t, DB> + Type<DB>,
-{
-    query.push(" WHERE TRUE");
-    for (column, value) in [
-        ("user_id", &filter.user_id),
-        ("org", &filter.org),
-        ("node_id", &filter.node_id),
-        ("email", &filter.email),
-        ("team", &filter.team),
-    ] {
-        if let Some(value) = value {
-            query.push(format_args!(" AND {column} = "));
-            query.push_bind(value.clone());
+impl<D: Database> Clone for Pools<D> {
+    fn clone(&self) -> Self {
+        Self {
+            reader: self.reader.clone(),
+            writer: self.writer.clone(),
         }
     }
-    if let Some(from) = filter.from {
-        query.push(" AND connected_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        query.push(" AND connected_at < ").push_bind(to);
-    }
-    if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-        query.push(" AND ");
-        text(query, q);
-    }
-    for criterion in &filter.meta {
-        query.push(" AND ");
-        meta(query, criterion);
+}
+
+/// A records store kept in an SQL database. `HistoryStore`
+/// (`sql/store.rs`) and `AuditStore` (`audit_sql.rs`) are implemented once
+/// for every such store, over its pools.
+pub(super) trait SqlBacked: Clone + Send + Sync + 'static {
+    /// The database, and how it writes what differs.
+    type Db: Dialect;
+
+    /// Where the store's statements go.
+    fn pools(&self) -> &Pools<Self::Db>;
+}
+
+/// Deletes the rows of `table` whose `column` is before `before`,
+/// `PRUNE_BATCH` at a time (the dialect's pause between batches), and
+/// returns how many.
+pub(super) async fn prune_in_batches<D>(
+    writer: &Pool<D>,
+    table: &str,
+    column: &str,
+    before: Millis,
+) -> Result<usize, sqlx::Error>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'t> i64: Encode<'t, D> + Type<D>,
+{
+    let mut total = 0;
+    loop {
+        let mut delete = QueryBuilder::<D>::new(format!(
+            "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} WHERE {column} < "
+        ));
+        delete
+            .push_bind(before)
+            .push(format_args!(" ORDER BY {column} LIMIT "))
+            .push_bind(PRUNE_BATCH)
+            .push(")");
+        let done = delete.build().execute(writer).await?;
+        let pruned = D::rows_affected(&done);
+        total += usize::try_from(pruned).unwrap_or(0);
+        if pruned < PRUNE_BATCH.unsigned_abs() {
+            return Ok(total);
+        }
+        D::between_prune_batches().await;
     }
 }
 
 /// A stored Session JSON read back; an unreadable one is skipped with a
 /// warning rather than failing the whole query.
-pub(super) fn parse_view(json: &str) -> Option<SessionView> {
+fn parse_view(json: &str) -> Option<SessionView> {
     match serde_json::from_str(json) {
         Ok(view) => Some(view),
         Err(err) => {
@@ -197,7 +144,7 @@ pub(super) fn to_i64(n: usize) -> i64 {
 }
 
 /// A failed query.
-pub(super) fn store_error(err: &sqlx::Error) -> HistoryError {
+fn store_error(err: &sqlx::Error) -> HistoryError {
     HistoryError::Store(err.to_string())
 }
 

@@ -1,10 +1,13 @@
 //! Owns the counts the map keeps up to date on every change (sessions by
-//! status, device type, node, transport and org; today's peak), so stats and
-//! metrics never scan the sessions.
+//! status, device type, node, transport and org; live sessions by start
+//! day; today's peak, and a peak from before a restart taken in), so stats
+//! and metrics never scan the sessions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::PresenceState;
 use super::record::SessionRecord;
+use crate::model::time::day_of;
 use crate::model::{Day, Millis, NodeId, SessionStatus, Transport};
 
 /// Live counts kept up to date on every change, so stats never scan.
@@ -74,4 +77,52 @@ pub struct Peak {
     pub users: usize,
     /// When the peak was first reached.
     pub at: Millis,
+}
+
+impl PresenceState {
+    /// Live sessions by the UTC day they started, for days `>= since`.
+    pub fn started_by_day(&self, since: Day) -> BTreeMap<Day, u64> {
+        self.started_live
+            .range(since..)
+            .map(|(d, n)| (*d, *n))
+            .collect()
+    }
+
+    /// Takes in a peak recorded before this process started (the records
+    /// store keeps the day's peak across restarts); a lower one is ignored.
+    pub fn seed_peak(&mut self, peak: Peak, now: Millis) {
+        let today = self.peak_today(now);
+        if peak.day == today.day && peak.users > today.users {
+            self.peak = peak;
+        }
+    }
+
+    /// Today's peak of online users (a new day starts from the current count).
+    pub fn peak_today(&self, now: Millis) -> Peak {
+        if self.peak.day == day_of(now) {
+            self.peak
+        } else {
+            // No change yet today: whoever is online has been since midnight.
+            let day = day_of(now);
+            Peak {
+                day,
+                users: self.users.len(),
+                at: day * 86_400_000,
+            }
+        }
+    }
+
+    pub(super) fn track_peak(&mut self, now: Millis) {
+        let today = self.peak_today(now);
+        let online = self.users.len();
+        self.peak = if online > today.users {
+            Peak {
+                day: today.day,
+                users: online,
+                at: now,
+            }
+        } else {
+            today
+        };
+    }
 }

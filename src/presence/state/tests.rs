@@ -1,5 +1,8 @@
 use super::*;
-use crate::model::{SessionMeta, UserStatus};
+use crate::model::{Change, SessionEvent};
+use crate::model::{
+    EndCause, ManualStatus, NodeId, SessionMeta, SessionStatus, UserStatus, UserView,
+};
 
 const T: Thresholds = Thresholds {
     idle_after: 1_000,
