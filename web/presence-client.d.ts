@@ -1,5 +1,6 @@
-// Type declarations for presence-client.js (the browser client of
-// presence-hub). Checked by `tsc --noEmit -p web/tsconfig.json` against
+// Type declarations for presence-client.js (the browser and Node client of
+// presence-hub, the main entry of the npm package `@presence-hub/client`).
+// Checked by `tsc --noEmit -p web/tsconfig.json` against
 // web/test/types-example.ts in scripts/test.
 
 /** A session's derived status. */
@@ -9,7 +10,14 @@ export type ManualStatus = 'busy' | 'away';
 /** The client's connection state. */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'terminated' | 'closed';
 /** Why the hub terminated a session. */
-export type TerminateReason = 'admin' | 'revoked' | 'session_limit' | 'shutdown';
+export type TerminateReason =
+  | 'admin'
+  | 'revoked'
+  | 'session_limit'
+  | 'user'
+  | 'max_age'
+  | 'token_expired'
+  | 'shutdown';
 
 /** Used until the welcome frame says otherwise (the hub's default). */
 export const DEFAULT_IDLE_AFTER_MS: number;
@@ -25,6 +33,8 @@ export const FINAL_REASONS: readonly TerminateReason[];
 export const FINAL_CLOSE_CODES: readonly number[];
 /** The DOM events that count as a person doing something. */
 export const ACTIVITY_EVENTS: readonly string[];
+/** The default `sessionStorage` key of the resume token. */
+export const RESUME_KEY: string;
 
 /** An application name, or name and version. */
 export type AppOption = string | { name?: string | null; version?: string | null };
@@ -36,21 +46,55 @@ export interface DeviceInfo {
   browser?: string | null;
 }
 
+/**
+ * What the client needs of a WebSocket: the browser's `WebSocket`, the `ws`
+ * package's, or a test double.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+}
+
+/** A WebSocket constructor (`new WebSocket(url)`). */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** The part of `sessionStorage` the client uses (the resume token). */
+export interface ResumeStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
 /** Everything the client uses from its surroundings (injectable for tests). */
 export interface ClientEnv {
-  WebSocket: { new (url: string): WebSocket };
+  WebSocket: WebSocketConstructor | null;
   window: Window | null;
   document: Document | null;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(id: unknown): void;
   now(): number;
   random(): number;
+  /** `sessionStorage`, or null where it is missing (Node) or refused. */
+  storage: ResumeStorage | null;
 }
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
-  /** Default `ws(s)://<this host>/ws`; `http(s)://` and relative URLs work too. */
+  /**
+   * Default `ws(s)://<this host>/ws`; `http(s)://` and relative URLs work
+   * too. Required outside a browser.
+   */
   url?: string;
+  /**
+   * The WebSocket constructor to use; default the global `WebSocket`.
+   * Needed where there is none (Node before 22: `import WebSocket from 'ws'`).
+   */
+  WebSocket?: WebSocketConstructor;
   /** JWT mode: the client token. */
   token?: string;
   /** Dev mode: the user id. */
@@ -69,6 +113,13 @@ export interface ConnectOptions {
   manual?: ManualStatus | null;
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /**
+   * JWT mode: called when the hub asks for a new token (`auth_required`);
+   * return the new JWT, or a promise of it.
+   */
+  onTokenExpiring?: (info: { expiresAt: string | null }) => string | null | undefined | Promise<string | null | undefined>;
+  /** The `sessionStorage` key of the resume token. */
+  resumeKey?: string;
   env?: Partial<ClientEnv>;
 }
 
@@ -152,6 +203,8 @@ export interface ClientEvents {
     idleAfterMs: number;
     awayAfterMs: number | null;
     heartbeatIntervalMs: number | null;
+    /** The welcome resumed an existing session (same `sessionId`). */
+    resumed: boolean;
   };
   status: { status: SessionStatus | null; manual: ManualStatus | null };
   error: { code: string; message: string; room?: string; server?: boolean };
@@ -162,8 +215,14 @@ export interface ClientEvents {
     willReconnect: boolean;
     delayMs?: number;
     attempt?: number;
+    /** Another socket resumed this session (close 4003 with no `terminated`). */
+    replaced?: boolean;
   };
   pong: { type: 'pong'; id?: number | string; ts: string };
+  /** The hub asks for a new token (before `onTokenExpiring` is called). */
+  auth_required: { expiresAt: string | null };
+  /** The hub accepted the new token. */
+  auth: { expiresAt: string | null };
 }
 
 /** One tab's presence. */
@@ -179,6 +238,10 @@ export class PresenceClient {
   page: string | null;
   idleAfterMs: number;
   terminatedReason: string | null;
+  /** The last welcome resumed an existing session. */
+  resumed: boolean;
+  /** JWT mode: the token's `exp` (ISO string) as last told by the hub. */
+  expiresAt: string | null;
   on<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): () => void;
   off<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): void;
   setStatus(manual: ManualStatus | null): void;
@@ -193,7 +256,11 @@ export class PresenceClient {
   rooms(): PresenceRoom[];
 }
 
-/** Connects this tab to the hub and keeps it connected. */
+/**
+ * Connects this tab (or process) to the hub and keeps it connected. Throws a
+ * TypeError without a WebSocket implementation, or without `url` outside a
+ * browser.
+ */
 export function connect(options?: ConnectOptions): PresenceClient;
 
 export function activityInterval(idleAfterMs: number | undefined): number;

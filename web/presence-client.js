@@ -1,4 +1,5 @@
-// presence-client.js: keeps one browser tab present on a presence-hub.
+// presence-client.js: keeps one browser tab (or one Node process) present
+// on a presence-hub.
 //
 // Owns the client side of the `/ws` protocol (contract v1, section 4, and
 // v1.1 sections 8 and 9): connecting, reporting real user activity as
@@ -11,6 +12,9 @@
 // the hub's `room` snapshots and `presence` diffs into the current member
 // list, and every room is joined or watched again after each reconnect. It
 // does not render anything; the resume token is the only state it keeps.
+// Outside a browser it needs a WebSocket implementation (`connect({
+// WebSocket })`, e.g. the `ws` package) and an absolute `url`; every use of
+// `window`, `document` and `sessionStorage` is skipped where they are absent.
 //
 //   import { connect } from '/presence-client.js';
 //   const presence = connect({ app: { name: 'shop', version: '1.4.0' } });
@@ -296,14 +300,27 @@ export class PresenceRoom {
 function defaultEnv() {
   const g = globalThis;
   return {
-    WebSocket: g.WebSocket,
+    WebSocket: g.WebSocket ?? null,
+    // Properties of globalThis, never bare names: Node has no `window`.
     window: g.window ?? null,
     document: g.document ?? null,
     setTimeout: (fn, ms) => g.setTimeout(fn, ms),
     clearTimeout: (id) => g.clearTimeout(id),
     now: () => Date.now(),
     random: Math.random,
-    storage: sessionStorageOf(g),
+    // Without sessionStorage (Node, or refused) the token lives as long as
+    // this client: reconnects still resume, a reload or restart does not.
+    storage: sessionStorageOf(g) ?? memoryStorage(),
+  };
+}
+
+/** A `sessionStorage` stand-in that forgets everything with its client. */
+function memoryStorage() {
+  const items = new Map();
+  return {
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => void items.set(key, String(value)),
+    removeItem: (key) => void items.delete(key),
   };
 }
 
@@ -347,6 +364,8 @@ export class PresenceClient {
   constructor(options = {}) {
     this.options = { ...options };
     this.env = { ...defaultEnv(), ...(options.env ?? {}) };
+    // `connect({ WebSocket })` (Node, tests) wins over the environment's.
+    if (options.WebSocket != null) this.env.WebSocket = options.WebSocket;
     this.state = 'connecting';
     this.sessionId = null;
     this.userId = null;
@@ -473,6 +492,14 @@ export class PresenceClient {
   // --- lifecycle --------------------------------------------------------
 
   _start() {
+    if (typeof this.env.WebSocket !== 'function') {
+      throw new TypeError(
+        'presence-client: no WebSocket implementation; outside a browser pass connect({ WebSocket }) (e.g. the ws package)',
+      );
+    }
+    if (this.options.url == null && !this.env.window?.location) {
+      throw new TypeError('presence-client: outside a browser `url` is required (ws://host:port/ws)');
+    }
     this._installListeners();
     this._open();
   }
@@ -481,7 +508,6 @@ export class PresenceClient {
     this._reconnectTimer = null;
     if (this._stopped) return;
     const { WebSocket: WS, window: win } = this.env;
-    if (typeof WS !== 'function') throw new Error('no WebSocket implementation available');
     const resume = this._storedResume();
     const url = buildSocketUrl({ ...this.options, page: this.page, resume }, win?.location);
     let ws;
@@ -818,12 +844,15 @@ export class PresenceClient {
 }
 
 /**
- * Connects this tab to the hub and keeps it connected.
+ * Connects this tab (or process) to the hub and keeps it connected. Throws a
+ * TypeError when there is no WebSocket implementation, or no `url` outside a
+ * browser.
  *
  * Options: `url` (default `ws(s)://<this host>/ws`), `token` (JWT mode),
  * `user`, `name`, `org` (dev mode), `page` (string or function; default the
  * current path), `app` (name or `{name, version}`), `device`, `meta`,
- * `manual`, `backoffBaseMs`, `backoffCapMs`, `onTokenExpiring` (called with
+ * `manual`, `backoffBaseMs`, `backoffCapMs`, `WebSocket` (the constructor
+ * to use; needed outside a browser, e.g. `ws`), `onTokenExpiring` (called with
  * `{expiresAt}` when the hub asks for a new token; return the new JWT or a
  * promise of it), `resumeKey` (the `sessionStorage` key of the resume token).
  */

@@ -475,6 +475,21 @@ describe('connect()', () => {
     c.close();
   });
 
+  test('the WebSocket option is the constructor used, over the environment', () => {
+    const { env, sockets } = fakeEnv();
+    const made = [];
+    class Other extends env.WebSocket {
+      constructor(url) {
+        super(url);
+        made.push(url);
+      }
+    }
+    const c = connect({ user: 'alice', env, WebSocket: Other });
+    assert.equal(made.length, 1);
+    assert.equal(sockets[0] instanceof Other, true);
+    c.close();
+  });
+
   test('setStatus rejects unknown values', () => {
     const { env } = fakeEnv();
     const c = connect({ user: 'alice', env });
