@@ -35,6 +35,10 @@ export const FINAL_CLOSE_CODES: readonly number[];
 export const ACTIVITY_EVENTS: readonly string[];
 /** The default `sessionStorage` key of the resume token. */
 export const RESUME_KEY: string;
+/** How long the HTTP probe after a close-before-open may take. */
+export const PROBE_TIMEOUT_MS: number;
+/** Closes-before-open with an unreadable probe before the token hook is asked. */
+export const SUSPECT_TOKEN_AFTER: number;
 
 /** An application name, or name and version. */
 export type AppOption = string | { name?: string | null; version?: string | null };
@@ -81,7 +85,24 @@ export interface ClientEnv {
   random(): number;
   /** `sessionStorage`, or null where it is missing (Node) or refused. */
   storage: ResumeStorage | null;
+  /** For the probe after a close-before-open; null: no probe. */
+  fetch:
+    | ((url: string, init?: Record<string, unknown>) => Promise<{
+        type?: string;
+        status: number;
+        json(): Promise<unknown>;
+      }>)
+    | null;
 }
+
+/** Why the token hook is called. */
+export type TokenRequestReason =
+  /** The hub sent `auth_required`: the token expires soon. */
+  | 'expiring'
+  /** The hub refused the token (401 upgrade, or 4001 at its `exp`). */
+  | 'unauthorized'
+  /** Several closes-before-open in a row whose cause could not be read. */
+  | 'unreachable';
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -114,10 +135,15 @@ export interface ConnectOptions {
   backoffBaseMs?: number;
   backoffCapMs?: number;
   /**
-   * JWT mode: called when the hub asks for a new token (`auth_required`);
-   * return the new JWT, or a promise of it.
+   * JWT mode: called when the hub asks for a new token (`auth_required`),
+   * when it refused the token (once, before giving up), and after a streak
+   * of failed connects; return the new JWT, or a promise of it (nothing:
+   * no new token).
    */
-  onTokenExpiring?: (info: { expiresAt: string | null }) => string | null | undefined | Promise<string | null | undefined>;
+  onTokenExpiring?: (info: {
+    expiresAt: string | null;
+    reason: TokenRequestReason;
+  }) => string | null | undefined | Promise<string | null | undefined>;
   /** The `sessionStorage` key of the resume token. */
   resumeKey?: string;
   env?: Partial<ClientEnv>;
@@ -194,6 +220,24 @@ export class PresenceRoom {
   applyError(msg: { code: string; message?: string }): void;
 }
 
+/** The payload of `error` events (and `client.lastError`). */
+export interface ClientError {
+  /**
+   * `unauthorized`: the hub refused the token; `forbidden`: it refused the
+   * connection (Origin or Host); `socket`: the socket failed; `token`: the
+   * token hook threw; otherwise the code of a hub `error` frame.
+   */
+  code: 'unauthorized' | 'forbidden' | 'socket' | 'token' | (string & {});
+  message: string;
+  /** For `unauthorized`/`forbidden` from the upgrade: 401/403 (null for close 4001). */
+  status?: number | null;
+  /** For `unauthorized`: the client will try once more with a token from the hook. */
+  willRetry?: boolean;
+  room?: string;
+  /** A hub `error` frame; the connection stays open. */
+  server?: boolean;
+}
+
 /** Payloads of the client's events. */
 export interface ClientEvents {
   open: {
@@ -207,7 +251,7 @@ export interface ClientEvents {
     resumed: boolean;
   };
   status: { status: SessionStatus | null; manual: ManualStatus | null };
-  error: { code: string; message: string; room?: string; server?: boolean };
+  error: ClientError;
   terminated: { reason: string | null; final: boolean };
   close: {
     code: number;
@@ -217,6 +261,8 @@ export interface ClientEvents {
     attempt?: number;
     /** Another socket resumed this session (close 4003 with no `terminated`). */
     replaced?: boolean;
+    /** The close was a refused token (`error` with `unauthorized` came first). */
+    unauthorized?: boolean;
   };
   pong: { type: 'pong'; id?: number | string; ts: string };
   /** The hub asks for a new token (before `onTokenExpiring` is called). */
@@ -242,6 +288,8 @@ export class PresenceClient {
   resumed: boolean;
   /** JWT mode: the token's `exp` (ISO string) as last told by the hub. */
   expiresAt: string | null;
+  /** The last `unauthorized`/`forbidden` error; null again after a welcome. */
+  lastError: ClientError | null;
   on<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): () => void;
   off<E extends keyof ClientEvents>(event: E, fn: (payload: ClientEvents[E]) => void): void;
   setStatus(manual: ManualStatus | null): void;
@@ -283,5 +331,12 @@ export function buildSocketUrl(
   options: ConnectOptions,
   location?: { protocol: string; host: string } | null,
 ): string;
+/** The `http(s)://` URL that asks the hub the same question as a `ws(s)://` one. */
+export function probeUrl(socketUrl: string): string;
+/** A refusal (401, 403) from a probe's answer, or null. */
+export function refusalOf(
+  status: number,
+  body: unknown,
+): { code: 'unauthorized' | 'forbidden'; status: number; message: string } | null;
 export function compareMembers(a: Member, b: Member): number;
 export function diffMembers(before: Member[], after: Member[]): MemberChange[];

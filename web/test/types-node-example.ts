@@ -25,11 +25,16 @@ const bot = connect({
   url: 'ws://127.0.0.1:8080/ws',
   WebSocket: Ctor,
   token: 'header.payload.signature',
-  onTokenExpiring: async ({ expiresAt }) => (expiresAt ? 'fresh.jwt.token' : null),
+  onTokenExpiring: async ({ expiresAt, reason }) =>
+    reason === 'unauthorized' || expiresAt ? 'fresh.jwt.token' : null,
   resumeKey: 'bot-1',
 });
 bot.on('open', ({ sessionId, resumed }) => console.log(sessionId, resumed));
 bot.on('auth', ({ expiresAt }) => console.log(expiresAt, bot.expiresAt, bot.resumed));
-bot.on('close', ({ replaced }) => console.log(replaced === true));
+bot.on('close', ({ replaced, unauthorized }) => console.log(replaced === true, unauthorized));
+bot.on('error', (error) => {
+  if (error.code === 'unauthorized' && !error.willRetry) console.log('sign in again', error.status);
+});
+if (bot.lastError?.code === 'forbidden') console.log(bot.lastError.message);
 bot.close();
 console.log(browserCtor);
