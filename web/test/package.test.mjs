@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const webDir = fileURLToPath(new URL('..', import.meta.url));
@@ -52,6 +52,8 @@ test('npm pack ships only the client, the hook, their declarations, README and L
     'package.json',
     'presence-client.d.ts',
     'presence-client.js',
+    'react.d.ts',
+    'react.js',
   ]);
 });
 
@@ -74,6 +76,36 @@ test('the package name resolves to the client module (self-reference)', async ()
   const byName = await import(pkg.name);
   const byPath = await import('../presence-client.js');
   assert.equal(byName.connect, byPath.connect);
+  // Resolved, not loaded: react.js needs React, which web/ does not have.
+  assert.equal(
+    import.meta.resolve(`${pkg.name}/react`),
+    new URL('../react.js', import.meta.url).href,
+  );
+});
+
+test('React is an optional peer dependency, pinned for the tests only', () => {
+  assert.equal(pkg.peerDependencies.react, '>=18');
+  assert.equal(pkg.peerDependenciesMeta.react.optional, true);
+  assert.equal(pkg.dependencies, undefined, 'the package itself has no dependencies');
+  assert.match(pkg.devDependencies.react, /^\d+\.\d+\.\d+$/, 'exact pin');
+});
+
+test('the panel, the demo and the self-service page never load the React module', () => {
+  const dir = new URL('../', import.meta.url);
+  const pages = readdirSync(dir).filter((f) => /\.(js|html)$/.test(f) && f !== 'react.js');
+  assert.ok(pages.includes('index.html') && pages.includes('app.js'));
+  for (const file of pages) {
+    const text = readFileSync(new URL(file, dir), 'utf8');
+    assert.doesNotMatch(text, /react\.js|from\s+['"]react['"]/, `${file} loads React`);
+  }
+});
+
+test('web/ has no node_modules: the hub embeds the directory as it is', () => {
+  assert.equal(
+    existsSync(new URL('../node_modules', import.meta.url)),
+    false,
+    'install the dev tools in target/web-tools (scripts/test does), never in web/',
+  );
 });
 
 test('the package LICENSE is the repository LICENSE', () => {
