@@ -1,7 +1,7 @@
 // The npm package `web/` is: its version follows the hub's, `npm pack`
 // ships only the client, the React hook and their declarations, and every
 // entry of `exports` resolves to a file that ships. Run with
-// `node --test web/test/` (needs npm on PATH).
+// `node --test web/test/*.test.mjs` (needs npm on PATH).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

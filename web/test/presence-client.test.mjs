@@ -1,6 +1,6 @@
 // Unit tests for web/presence-client.js: the pure throttle and backoff
 // functions, and the connection state machine against a fake WebSocket,
-// fake timers and a fake window/document. Run with `node --test web/test/`.
+// fake timers and a fake window/document. Run with `node --test web/test/*.test.mjs`.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Unit tests for web/react.js (run by vitest with jsdom from
-// target/web-tools; see web/vitest.config.mjs). The hooks run over the
+// target/web-tools; see web/test/vitest.config.mjs). The hooks run over the
 // real presence-client.js with a WebSocket stub that plays the hub; no hub,
 // no network. The real-hub tests of the client are web/test/node-*.test.mjs.
 
