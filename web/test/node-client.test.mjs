@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect } from '../presence-client.js';
+import { connect, probeUrl, RESUME_KEY } from '../presence-client.js';
 import { loadWs, nextEvent, roomMembers, startHub } from './support/hub.mjs';
 
 const WebSocket = loadWs();
@@ -87,6 +87,28 @@ test('a dropped socket reconnects and resumes the session (resume token in memor
     assert.equal(first.resumed, false);
     const again = nextEvent(client, 'open');
     // The socket goes away under the client (a proxy closing it, say).
+    client._ws.close(4000, 'dropped by the test');
+    const second = await again;
+    assert.equal(second.resumed, true);
+    assert.equal(second.sessionId, first.sessionId);
+  } finally {
+    client.close();
+  }
+});
+
+test('the hub answers the probe of a good handshake with 400 and the probe does not use up a resume token', async () => {
+  const client = connect({ url: hub.ws, WebSocket, user: 'node-probe', backoffCapMs: 100 });
+  try {
+    const first = await nextEvent(client, 'open');
+    // What the client fetches after a close-before-open: the same URL over http.
+    const res = await fetch(probeUrl(client._url));
+    assert.equal(res.status, 400, 'the token (here: dev identity) passed; only the upgrade is missing');
+    assert.equal((await res.json()).error.code, 'bad_request');
+    // The probe of the resume URL of the next connect leaves the token usable.
+    const resume = client.env.storage.getItem(RESUME_KEY);
+    const probe = await fetch(probeUrl(`${hub.ws}?user=node-probe&resume=${resume}`));
+    assert.equal(probe.status, 400);
+    const again = nextEvent(client, 'open');
     client._ws.close(4000, 'dropped by the test');
     const second = await again;
     assert.equal(second.resumed, true);
