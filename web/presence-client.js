@@ -742,7 +742,7 @@ export class PresenceClient {
         this._emit('close', { code, reason, willReconnect: false, replaced: true });
         return;
       }
-      if (!this._stopped) this._onTerminated(code === 4008 ? 'session_limit' : 'admin');
+      this._onTerminated(code === 4008 ? 'session_limit' : 'admin');
       this._emit('close', { code, reason, willReconnect: false });
       return;
     }
@@ -839,17 +839,15 @@ export class PresenceClient {
   /**
    * The hub refused the token (401 before the upgrade, or 4001 on a live
    * socket). No backoff can fix that: ask `onTokenExpiring` once for a
-   * fresh token and try again with it at once, else stop.
+   * fresh token and try again with it at once, else stop. The client's
+   * last word is always an `error` with `willRetry: false`.
    */
   _onUnauthorized(refusal, close) {
     const hook = this.options.onTokenExpiring;
     const willRetry = typeof hook === 'function' && !this._authRetried;
     this._reportError({ ...refusal, willRetry });
-    const stopState = close.code === 4001 ? 'terminated' : 'closed';
     if (!willRetry) {
-      this._forgetResume();
-      this._stop(stopState);
-      this._emit('close', { ...close, willReconnect: false, unauthorized: true });
+      this._stopUnauthorized(close);
       return;
     }
     this._authRetried = true;
@@ -857,9 +855,8 @@ export class PresenceClient {
     this._askForToken(hook, 'unauthorized').then((token) => {
       if (this._stopped) return;
       if (token == null) {
-        this._forgetResume();
-        this._stop(stopState);
-        this._emit('close', { ...close, willReconnect: false, unauthorized: true });
+        this._reportError({ ...refusal, willRetry: false });
+        this._stopUnauthorized(close);
         return;
       }
       this._attempt += 1;
@@ -872,6 +869,13 @@ export class PresenceClient {
       });
       this._reconnectTimer = this.env.setTimeout(() => this._open(), 0);
     });
+  }
+
+  /** Gives up after a refused token: `terminated` after a 4001, else `closed`. */
+  _stopUnauthorized(close) {
+    this._forgetResume();
+    this._stop(this.terminatedReason === 'token_expired' ? 'terminated' : 'closed');
+    this._emit('close', { ...close, willReconnect: false, unauthorized: true });
   }
 
   /** The hub refused the connection for good (403: Origin or Host). */

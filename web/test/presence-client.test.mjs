@@ -691,15 +691,19 @@ describe('auth failures', () => {
     assert.equal(sockets.length, 2);
   });
 
-  test('a hook that gives no token stops the client', async () => {
+  test('a hook that gives no token stops the client, with a last error that says so', async () => {
     const { env, sockets, clock } = fakeEnv();
+    const errors = [];
     const c = connect({
       token: 'old.jwt',
       env: { ...env, fetch: fakeFetch(() => 401).fetch },
       onTokenExpiring: () => null,
     });
+    c.on('error', (e) => errors.push(e.willRetry));
     sockets[0].serverClose(1006);
     await settle();
+    assert.deepEqual(errors, [true, false]);
+    assert.equal(c.lastError.willRetry, false);
     assert.equal(c.state, 'closed');
     clock.advance(120_000);
     assert.equal(sockets.length, 1);
@@ -808,6 +812,19 @@ describe('auth failures', () => {
     await settle();
     assert.deepEqual(asked, ['unauthorized', 'unauthorized']);
     c.close();
+  });
+
+  test('a token_expired frame followed by a drop (no 4001) still ends as terminated', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const c = connect({ token: 'old.jwt', env });
+    sockets[0].serverOpen();
+    sockets[0].serverSend({ type: 'terminated', reason: 'token_expired' });
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.equal(c.state, 'terminated');
+    assert.equal(c.lastError.code, 'unauthorized');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1);
   });
 });
 
