@@ -132,17 +132,23 @@ const SNAPSHOT_EVENTS = ['open', 'status', 'close', 'error', 'terminated', 'auth
  *
  * `options` are those of `connect()`, plus `enabled` (default true; false
  * closes and waits, e.g. until a token has been fetched). The connection
- * is made again only when `url`, `user`, `org` or `enabled` change; a new
- * `token` is used for the next connect without dropping this one, and the
- * latest `onTokenExpiring` is always the one called.
+ * is made again only when `url`, `user`, `org` or `enabled` change, or when
+ * a new `token` comes after the client gave up on a refused one; otherwise
+ * a new `token` is used for the next connect without dropping this one.
+ * The latest `onTokenExpiring` is always the one called.
  */
 export function usePresence(options = {}) {
   const { enabled = true, ...connectOptions } = options;
   const latest = useRef(connectOptions);
-  latest.current = connectOptions;
   const [store] = useState(() => snapshotStore(enabled ? CONNECTING : DISABLED));
+  const [restarts, setRestarts] = useState(0);
   const snapshot = useSyncExternalStore(store.subscribe, store.get, store.get);
   const { url = null, user = null, org = null, token = null } = connectOptions;
+
+  // Before the connect effect of the same commit, which reads it.
+  useEffect(() => {
+    latest.current = connectOptions;
+  });
 
   useEffect(() => {
     if (!enabled) {
@@ -162,14 +168,24 @@ export function usePresence(options = {}) {
       for (const off of offs) off();
       client.close();
     };
-  }, [store, url, user, org, enabled]);
+  }, [store, url, user, org, enabled, restarts]);
 
-  // A new token from the component is used from the next connect on.
+  // A new token is used from the next connect on; after the client gave up
+  // on a refused token, it connects again at once with the new one.
   useEffect(() => {
-    if (snapshot.client && token) snapshot.client.options.token = token;
-  }, [snapshot.client, token]);
+    const { client } = snapshot;
+    if (!client || !token || token === client.options.token) return;
+    client.options.token = token;
+    if (gaveUpOnToken(client)) setRestarts((n) => n + 1);
+  }, [snapshot, token]);
 
   return snapshot;
+}
+
+/** True when the client stopped for good because the hub refused its token. */
+function gaveUpOnToken(client) {
+  const stopped = client.state === 'closed' || client.state === 'terminated';
+  return stopped && client.lastError?.code === 'unauthorized' && client.lastError.willRetry === false;
 }
 
 /** `connect()` with a hook that always calls the latest `onTokenExpiring`; an Error if it throws. */

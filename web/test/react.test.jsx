@@ -176,6 +176,26 @@ describe('usePresence', () => {
     expect(result.current.state).toBe('terminated');
   });
 
+  test('a new token after the client gave up on a refused one connects again', () => {
+    const { StubSocket, sockets } = stubSocketClass();
+    const base = { url: 'ws://hub.test/ws', WebSocket: StubSocket, env: { fetch: null } };
+    const { result, rerender } = renderHook((props) => usePresence(props), {
+      initialProps: { ...base, token: 'old.jwt' },
+    });
+    act(() => sockets[0].hubWelcome());
+    act(() => sockets[0].close(4001, 'token_expired'));
+    expect(result.current.error).toMatchObject({ code: 'unauthorized', willRetry: false });
+    expect(sockets).toHaveLength(1);
+
+    rerender({ ...base, token: 'fresh.jwt' });
+    expect(sockets).toHaveLength(2);
+    expect(new URL(sockets[1].url).searchParams.get('token')).toBe('fresh.jwt');
+    act(() => sockets[1].hubWelcome({ session_id: 's-new' }));
+    expect(result.current.state).toBe('open');
+    expect(result.current.error).toBeNull();
+    expect(result.current.session.sessionId).toBe('s-new');
+  });
+
   test('connect() throwing (no WebSocket) is an error, not a crash', () => {
     const { result } = renderHook(() =>
       usePresence({ url: 'ws://hub.test/ws', env: { WebSocket: null, fetch: null } }),
