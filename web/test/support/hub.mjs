@@ -79,6 +79,11 @@ export async function startHub(env = {}, { timeoutMs = 15_000 } = {}) {
     });
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  // A test process that ends without stop() (a failure, a timeout) must not
+  // leave its hub running.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   return {
     addr,
     http: `http://${addr}`,
