@@ -8,7 +8,7 @@
 import { api } from './auth.js';
 import { $, setText } from './dom.js';
 import { countPresence } from './panel-core.js';
-import { nodeCounts, peakText } from './panel-view.js';
+import { nodeCounts, nodeItem, peakText } from './panel-view.js';
 import { state } from './state.js';
 
 // Sessions started today and the peak move with the stream; re-read them
@@ -29,17 +29,25 @@ export function renderCounters() {
   setText($('counter-nodes'), String(nodes.length));
   const list = $('counter-by-node');
   const existing = new Map([...list.children].map((li) => [li.dataset.nodeId, li]));
-  nodes.forEach(({ node, count, self }, i) => {
+  nodes.forEach((entry, i) => {
+    const { node, self } = entry;
+    const item = nodeItem(entry);
     let li = existing.get(node);
     if (!li) {
       li = document.createElement('li');
       li.dataset.nodeId = node;
-      li.innerHTML = '<span class="node-name"></span> <span class="node-count"></span>';
-      li.querySelector('.node-name').textContent = node;
+      // The mark sits beside the name, which alone is cut short when long.
+      li.innerHTML =
+        '<span class="node-name"></span><span class="node-self"></span> <span class="node-count"></span>';
+      li.querySelector('.node-name').textContent = item.name;
     }
     existing.delete(node);
     li.classList.toggle('self', self);
-    setText(li.querySelector('.node-count'), String(count));
+    li.title = item.title;
+    const mark = li.querySelector('.node-self');
+    setText(mark, item.selfMark ?? '');
+    mark.hidden = item.selfMark == null;
+    setText(li.querySelector('.node-count'), item.count);
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
   });
   for (const li of existing.values()) li.remove();

@@ -156,6 +156,21 @@ presence.on('terminated', ({ reason, final }) => {
 
 presence.on('error', (e) => {
   if (e.server) log(`hub error ${e.code}: ${e.message}`);
+  if (e.code !== 'unauthorized' && e.code !== 'forbidden') return;
+  log(`refused (${e.code}): ${e.message}`);
+  // A token that ran out on a live socket already has its banner.
+  if (e.willRetry || presence.terminatedReason === 'token_expired') return;
+  const hint = $('demo-hint');
+  hint.dataset.code = e.code;
+  if (e.code === 'forbidden') {
+    hint.textContent = `The hub refused this page (${e.message}).`;
+  } else if (who.token) {
+    hint.textContent = `The hub refused the token (${e.message}). Open this page with a fresh demo.html?token=<jwt>.`;
+  } else {
+    hint.textContent =
+      'The hub requires a token (it runs with PRESENCE_JWT_SECRET): open this page as demo.html?token=<jwt>.';
+  }
+  hint.hidden = false;
 });
 
 for (const radio of document.querySelectorAll('input[name=manual]')) {

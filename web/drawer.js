@@ -7,16 +7,26 @@
 // buttons in it belong to actions.js.
 
 import { $, setText } from './dom.js';
-import { describeApp, formatAgo, formatDuration, parseTime } from './panel-core.js';
+import {
+  describeApp,
+  formatAgo,
+  formatDuration,
+  parseTime,
+  sessionTabs,
+  userTabs,
+} from './panel-core.js';
 import {
   drawerSession,
   formatClock,
   isEnded,
   isoTitle,
   listedSessions,
+  manualMark,
   sessionListKey,
   sessionPick,
   sessionTimes,
+  statusText,
+  tabsTitle,
 } from './panel-view.js';
 import { state } from './state.js';
 
@@ -87,7 +97,11 @@ export function renderDrawer() {
   setStatusCell(f('status'), status, user?.manual ?? null);
   setText(f('user-id'), drawer.userId);
   setText(f('org'), org || '-');
-  setText(f('session-count'), String(user?.session_count ?? live.length));
+  const tabs = user ? userTabs(model, user) : sessionTabs(live);
+  setText(f('session-count'), String(tabs.tabs));
+  f('session-count').title = tabsTitle(tabs);
+  if (tabs.http) f('session-count').dataset.http = String(tabs.http);
+  else delete f('session-count').dataset.http;
   const since = parseTime(user?.online_since);
   setText(f('online-since'), formatClock(since));
   f('online-since').title = isoTitle(since);
@@ -101,7 +115,7 @@ export function renderDrawer() {
 
 function setStatusCell(cell, status, manual) {
   cell.dataset.status = status;
-  cell.dataset.manual = manual ?? '';
+  cell.dataset.manual = manualMark(status, manual);
   let dot = cell.querySelector('.dot');
   let text = cell.querySelector('.status-text');
   if (!dot) {
@@ -117,8 +131,9 @@ function setStatusCell(cell, status, manual) {
     cell.append(line);
   }
   dot.dataset.status = status;
+  dot.dataset.manual = manualMark(status, manual);
   dot.classList.toggle('busy', manual === 'busy');
-  setText(text, manual === 'busy' ? `${status}, busy` : status);
+  setText(text, manual === 'busy' ? `${status}, busy` : statusText(status, manual));
 }
 
 function renderDrawerSessions(live, selected) {
@@ -142,6 +157,7 @@ function renderDrawerSessions(live, selected) {
     const dot = document.createElement('span');
     dot.className = 'dot';
     dot.dataset.status = pick.status;
+    dot.dataset.manual = pick.mark;
     dot.classList.toggle('busy', pick.manual === 'busy');
     dot.setAttribute('aria-hidden', 'true');
     const label = document.createElement('span');

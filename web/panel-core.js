@@ -240,11 +240,38 @@ export function countPresence(model) {
   return counts;
 }
 
+/**
+ * A user's live sessions split by transport: `tabs` are WebSocket sessions
+ * (a browser tab, an app window), `http` those kept by HTTP heartbeats
+ * (a server-side integration, not a tab).
+ */
+export function sessionTabs(sessions) {
+  let tabs = 0;
+  let http = 0;
+  for (const s of sessions) {
+    if (s?.transport === 'http') http += 1;
+    else tabs += 1;
+  }
+  return { tabs, http };
+}
+
+/**
+ * The tab counts of a user from the model's live sessions; the User's
+ * `session_count` (which counts every transport) only when the model holds
+ * none of the user's sessions.
+ */
+export function userTabs(model, user) {
+  const ids = model.sessionsByUser.get(user.user_id);
+  if (!ids || ids.size === 0) return { tabs: user.session_count ?? 0, http: 0 };
+  return sessionTabs([...ids].map((id) => model.sessions.get(id)));
+}
+
 /** One users-table row: the User plus what sorting and display need. */
 export function userRow(model, user) {
   const id = user.user_id;
   const name = user.name || id;
   const org = user.org ?? '';
+  const { tabs, http } = userTabs(model, user);
   return {
     user,
     id,
@@ -253,7 +280,9 @@ export function userRow(model, user) {
     hay: `${id}\u0000${name}\u0000${org}`.toLowerCase(),
     status: user.status,
     busy: user.manual === 'busy',
-    tabs: user.session_count ?? model.sessionsByUser.get(id)?.size ?? 0,
+    manualAway: user.manual === 'away',
+    tabs,
+    httpSessions: http,
     onlineSince: parseTime(user.online_since),
     lastActivity: model.lastActivityOf(id),
   };

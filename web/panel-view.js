@@ -3,8 +3,10 @@
 // Owns what the DOM modules work out before they touch the page: local time
 // texts, reading an API error body, the token form's input and why a token
 // was refused, the admin stream's URL and when it resubscribes at once, the
-// connection countdown, the counters' node list and peak text, the org
-// options, sorting clicks, the pager texts, the drawer's choice of session,
+// connection countdown, the counters' node list and items and peak text,
+// the status texts (a manual away apart from a derived one), the tab counts'
+// titles, the org options, sorting clicks, the pager texts, the drawer's
+// choice of session,
 // its session list and ticking values, the confirmation texts, the chart's
 // stored samples and label, the tabs' keyboard moves and the render
 // scheduler's rest. The model and the table's filtering and sorting live in
@@ -97,6 +99,48 @@ export function nodeCounts(byNode, selfId) {
   return [...counts.keys()]
     .sort((a, b) => a.localeCompare(b))
     .map((node) => ({ node, count: counts.get(node), self: node === selfId }));
+}
+
+/**
+ * What one node of the NODES card shows: the name (which may be cut short
+ * with an ellipsis, so `title` has it whole), the "(this)" mark of the
+ * serving node as its own part that is never cut, and the count.
+ */
+export function nodeItem({ node, count, self }) {
+  return {
+    name: node,
+    title: self ? `${node}: the node serving this panel` : node,
+    selfMark: self ? '(this)' : null,
+    count: String(count),
+  };
+}
+
+/**
+ * The status text of a user or session: a manual `away` (set by the person,
+ * it stays until cleared) reads apart from a derived one (no activity);
+ * `busy` is shown beside the status, by the caller.
+ */
+export function statusText(status, manual) {
+  if (status === 'away' && manual === 'away') return 'away (manual)';
+  return status ?? '-';
+}
+
+/** The `data-manual` of a status cell or dot: 'busy', 'away' or ''. */
+export function manualMark(status, manual) {
+  if (manual === 'busy') return 'busy';
+  if (manual === 'away' && status === 'away') return 'away';
+  return '';
+}
+
+/**
+ * The `title` of a Tabs cell: '' when every live session is a tab,
+ * otherwise how many more sessions are kept by HTTP heartbeats (which are
+ * not tabs, so the number leaves them out).
+ */
+export function tabsTitle({ tabs, http }) {
+  if (!http) return '';
+  const t = `${tabs} tab${tabs === 1 ? '' : 's'}`;
+  return `${t}, plus ${http} session${http === 1 ? '' : 's'} kept by HTTP heartbeats (not counted as tabs)`;
 }
 
 /** "3 users at 10:04:05" from the stats' `peak_online`, or "-". */
@@ -198,11 +242,13 @@ export function sessionPick(session) {
   const status = ended ? 'ended' : session.status;
   const manual = ended ? null : session.manual;
   const via = session.transport === 'http' ? ' · via HTTP heartbeats' : '';
+  const busy = manual === 'busy' ? ' (busy)' : '';
   return {
     status,
     manual,
+    mark: manualMark(status, manual),
     label: describeDevice(session),
-    sub: `${status}${manual ? ` (${manual})` : ''} · ${session.page ?? 'no page'}${via}`,
+    sub: `${statusText(status, manual)}${busy} · ${session.page ?? 'no page'}${via}`,
   };
 }
 

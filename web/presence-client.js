@@ -1,4 +1,5 @@
-// presence-client.js: keeps one browser tab present on a presence-hub.
+// presence-client.js: keeps one browser tab (or one Node process) present
+// on a presence-hub.
 //
 // Owns the client side of the `/ws` protocol (contract v1, section 4, and
 // v1.1 sections 8 and 9): connecting, reporting real user activity as
@@ -6,11 +7,16 @@
 // reconnecting with exponential backoff and full jitter (or after the hub's
 // `retry_after_ms`), resuming the tab's session after a reload or a drop
 // (the resume token is kept in `sessionStorage`, per tab), renewing the
-// token when the hub asks (`onTokenExpiring`), ending the session for good
-// on `close()`; and rooms: `join`/`watch` return a `PresenceRoom` that folds
+// token when the hub asks (`onTokenExpiring`), telling a refused token
+// (`unauthorized`) from a network error and asking `onTokenExpiring` for a
+// fresh token once before giving up, ending the session for good on
+// `close()`; and rooms: `join`/`watch` return a `PresenceRoom` that folds
 // the hub's `room` snapshots and `presence` diffs into the current member
 // list, and every room is joined or watched again after each reconnect. It
 // does not render anything; the resume token is the only state it keeps.
+// Outside a browser it needs a WebSocket implementation (`connect({
+// WebSocket })`, e.g. the `ws` package) and an absolute `url`; every use of
+// `window`, `document` and `sessionStorage` is skipped where they are absent.
 //
 //   import { connect } from '/presence-client.js';
 //   const presence = connect({ app: { name: 'shop', version: '1.4.0' } });
@@ -45,6 +51,18 @@ export const FINAL_REASONS = Object.freeze([
  * this client stops (the session lives on elsewhere).
  */
 export const FINAL_CLOSE_CODES = Object.freeze([4001, 4003, 4008]);
+/**
+ * How long the HTTP probe after a close-before-open may take (see
+ * `probeUrl`); a probe that takes longer counts as a network error.
+ */
+export const PROBE_TIMEOUT_MS = 5_000;
+/**
+ * After this many closes-before-open in a row whose probe could not be
+ * read (a cross-origin hub without CORS on `/ws`, or no `fetch`), the
+ * client asks `onTokenExpiring` for a fresh token for the next attempts,
+ * once per streak, without giving up: the cause may be a refused token.
+ */
+export const SUSPECT_TOKEN_AFTER = 3;
 /** Where the resume token of this tab's session is kept (`sessionStorage`). */
 export const RESUME_KEY = 'presence-client.resume';
 
@@ -148,6 +166,33 @@ export function buildSocketUrl(options, location) {
   if (app?.version) q.set('app_version', app.version);
   if (resume != null && resume !== '') q.set('resume', resume);
   return target.toString();
+}
+
+/**
+ * The plain HTTP URL that asks the hub the same question as a WebSocket
+ * URL: the hub checks the token before the upgrade, so a `GET` of it
+ * without upgrade headers answers 401 `unauthorized` for a refused token
+ * and 400 `bad_request` ("expected a WebSocket upgrade") for a good one.
+ */
+export function probeUrl(socketUrl) {
+  const url = new URL(socketUrl);
+  if (url.protocol === 'ws:') url.protocol = 'http:';
+  if (url.protocol === 'wss:') url.protocol = 'https:';
+  return url.toString();
+}
+
+/**
+ * What a probe's HTTP answer says about a close-before-open: a refusal
+ * (`{code: 'unauthorized' | 'forbidden', status, message}`) that no retry
+ * with the same token can fix, or null (anything else: 400 means the
+ * handshake would pass, 503 is the hub shedding load or shutting down,
+ * which backing off handles). `body` is the parsed error JSON, if any.
+ */
+export function refusalOf(status, body) {
+  const message = typeof body?.error?.message === 'string' ? body.error.message : null;
+  if (status === 401) return { code: 'unauthorized', status, message: message ?? 'unauthorized' };
+  if (status === 403) return { code: 'forbidden', status, message: message ?? 'forbidden' };
+  return null;
 }
 
 /** The order of a room's member list: oldest member first, then by user id. */
@@ -296,14 +341,29 @@ export class PresenceRoom {
 function defaultEnv() {
   const g = globalThis;
   return {
-    WebSocket: g.WebSocket,
+    WebSocket: g.WebSocket ?? null,
+    // Properties of globalThis, never bare names: Node has no `window`.
     window: g.window ?? null,
     document: g.document ?? null,
     setTimeout: (fn, ms) => g.setTimeout(fn, ms),
     clearTimeout: (id) => g.clearTimeout(id),
     now: () => Date.now(),
     random: Math.random,
-    storage: sessionStorageOf(g),
+    // Called through globalThis: a browser's fetch refuses another `this`.
+    fetch: typeof g.fetch === 'function' ? (url, init) => g.fetch(url, init) : null,
+    // Without sessionStorage (Node, or refused) the token lives as long as
+    // this client: reconnects still resume, a reload or restart does not.
+    storage: sessionStorageOf(g) ?? memoryStorage(),
+  };
+}
+
+/** A `sessionStorage` stand-in that forgets everything with its client. */
+function memoryStorage() {
+  const items = new Map();
+  return {
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => void items.set(key, String(value)),
+    removeItem: (key) => void items.delete(key),
   };
 }
 
@@ -347,6 +407,8 @@ export class PresenceClient {
   constructor(options = {}) {
     this.options = { ...options };
     this.env = { ...defaultEnv(), ...(options.env ?? {}) };
+    // `connect({ WebSocket })` (Node, tests) wins over the environment's.
+    if (options.WebSocket != null) this.env.WebSocket = options.WebSocket;
     this.state = 'connecting';
     this.sessionId = null;
     this.userId = null;
@@ -358,8 +420,14 @@ export class PresenceClient {
     this.terminatedReason = null;
     this.resumed = false;
     this.expiresAt = null;
+    this.lastError = null;
 
     this._listeners = new Map();
+    this._url = null;
+    this._socketOpened = false;
+    this._authRetried = false;
+    this._closedBeforeOpen = 0;
+    this._suspectAsked = false;
     this._retryAfterMs = null;
     this._ws = null;
     this._attempt = 0;
@@ -473,6 +541,14 @@ export class PresenceClient {
   // --- lifecycle --------------------------------------------------------
 
   _start() {
+    if (typeof this.env.WebSocket !== 'function') {
+      throw new TypeError(
+        'presence-client: no WebSocket implementation; outside a browser pass connect({ WebSocket }) (e.g. the ws package)',
+      );
+    }
+    if (this.options.url == null && !this.env.window?.location) {
+      throw new TypeError('presence-client: outside a browser `url` is required (ws://host:port/ws)');
+    }
     this._installListeners();
     this._open();
   }
@@ -481,9 +557,10 @@ export class PresenceClient {
     this._reconnectTimer = null;
     if (this._stopped) return;
     const { WebSocket: WS, window: win } = this.env;
-    if (typeof WS !== 'function') throw new Error('no WebSocket implementation available');
     const resume = this._storedResume();
     const url = buildSocketUrl({ ...this.options, page: this.page, resume }, win?.location);
+    this._url = url;
+    this._socketOpened = false;
     let ws;
     try {
       ws = new WS(url);
@@ -493,8 +570,13 @@ export class PresenceClient {
       return;
     }
     this._ws = ws;
+    ws.onopen = () => {
+      if (this._ws === ws) this._socketOpened = true;
+    };
     ws.onmessage = (event) => {
-      if (this._ws === ws) this._onFrame(event.data);
+      if (this._ws !== ws) return;
+      this._socketOpened = true;
+      this._onFrame(event.data);
     };
     ws.onerror = () => {
       if (this._ws === ws) this._emit('error', { code: 'socket', message: 'WebSocket error' });
@@ -546,6 +628,10 @@ export class PresenceClient {
 
   _onWelcome(msg) {
     this._attempt = 0;
+    this._authRetried = false;
+    this._closedBeforeOpen = 0;
+    this._suspectAsked = false;
+    this.lastError = null;
     this.state = 'open';
     this.sessionId = msg.session_id ?? null;
     this.userId = msg.user_id ?? null;
@@ -596,7 +682,11 @@ export class PresenceClient {
   _onTerminated(reason) {
     this.terminatedReason = reason ?? null;
     const final = isFinalReason(reason);
-    if (final) {
+    if (reason === 'token_expired') {
+      // The session is over; whether the client starts a new one with a
+      // fresh token is decided when the close (4001) follows.
+      this._forgetResume();
+    } else if (final) {
       this._forgetResume();
       this._stop('terminated');
     }
@@ -611,7 +701,7 @@ export class PresenceClient {
     if (typeof hook !== 'function') return;
     const ws = this._ws;
     Promise.resolve()
-      .then(() => hook({ expiresAt: this.expiresAt }))
+      .then(() => hook({ expiresAt: this.expiresAt, reason: 'expiring' }))
       .then((token) => {
         if (typeof token !== 'string' || token === '') return;
         // Reconnects use the fresh token too.
@@ -626,10 +716,24 @@ export class PresenceClient {
   _onClose(event) {
     const code = event?.code ?? 1006;
     const reason = event?.reason ?? '';
+    const opened = this._socketOpened;
     this._ws = null;
     this._clearTrailing();
     for (const room of this._rooms.values()) room._disconnected();
-    if (!this._stopped && isFinalCloseCode(code)) {
+    if (this._stopped) {
+      this._emit('close', { code, reason, willReconnect: false });
+      return;
+    }
+    if (code === 4001 || this.terminatedReason === 'token_expired') {
+      // The token's exp passed on a live socket (§9): a refused token.
+      if (this.terminatedReason !== 'token_expired') this._onTerminated('token_expired');
+      this._onUnauthorized(
+        { code: 'unauthorized', status: null, message: 'token expired' },
+        { code, reason },
+      );
+      return;
+    }
+    if (isFinalCloseCode(code)) {
       // No terminated frame: for 4003 that is another socket that resumed
       // this session (stop quietly, the session lives on there); otherwise
       // the frame was lost and the close code still says it all.
@@ -638,13 +742,152 @@ export class PresenceClient {
         this._emit('close', { code, reason, willReconnect: false, replaced: true });
         return;
       }
-      this._onTerminated(code === 4008 ? 'session_limit' : code === 4001 ? 'token_expired' : 'admin');
-    }
-    if (this._stopped) {
+      this._onTerminated(code === 4008 ? 'session_limit' : 'admin');
       this._emit('close', { code, reason, willReconnect: false });
       return;
     }
+    if (!opened) {
+      this._onClosedBeforeOpen({ code, reason });
+      return;
+    }
     this._scheduleReconnect({ code, reason });
+  }
+
+  /**
+   * The socket closed before it opened: a browser shows a refused upgrade
+   * (401, 403) and an unreachable hub the same way, as close 1006. A plain
+   * GET of the same URL tells them apart (see `probeUrl`, `refusalOf`).
+   */
+  _onClosedBeforeOpen(close) {
+    this._closedBeforeOpen += 1;
+    const fetchFn = this.env.fetch;
+    if (typeof fetchFn !== 'function' || this._url == null) {
+      this._onInconclusiveProbe(close);
+      return;
+    }
+    this.state = 'reconnecting';
+    this._probe(fetchFn, this._url).then((answer) => {
+      if (this._stopped) return;
+      if (answer === undefined) this._onInconclusiveProbe(close);
+      else if (answer?.code === 'unauthorized') this._onUnauthorized(answer, close);
+      else if (answer?.code === 'forbidden') this._onRefused(answer, close);
+      else this._scheduleReconnect(close);
+    });
+  }
+
+  /**
+   * The HTTP answer to the socket URL: a refusal, null (the hub answered,
+   * and not with a refusal), or undefined when no answer could be read
+   * (network error, CORS, timeout).
+   */
+  async _probe(fetchFn, socketUrl) {
+    const Abort = globalThis.AbortController;
+    const abort = typeof Abort === 'function' ? new Abort() : null;
+    const timer = this.env.setTimeout(() => abort?.abort(), PROBE_TIMEOUT_MS);
+    try {
+      const res = await fetchFn(probeUrl(socketUrl), {
+        method: 'GET',
+        cache: 'no-store',
+        credentials: 'omit',
+        ...(abort ? { signal: abort.signal } : {}),
+      });
+      if (res.type === 'opaque' || !Number.isFinite(res.status) || res.status === 0) return undefined;
+      let body = null;
+      if (res.status === 401 || res.status === 403) body = await res.json().catch(() => null);
+      return refusalOf(res.status, body);
+    } catch {
+      return undefined;
+    } finally {
+      this.env.clearTimeout(timer);
+    }
+  }
+
+  /**
+   * No probe answer: back off as for a network error. After a streak of
+   * such closes a token client asks for a fresh token once, in case the
+   * hub is refusing this one where the probe cannot see it.
+   */
+  _onInconclusiveProbe(close) {
+    const hook = this.options.onTokenExpiring;
+    const suspect =
+      this._closedBeforeOpen >= SUSPECT_TOKEN_AFTER &&
+      !this._suspectAsked &&
+      this.options.token &&
+      typeof hook === 'function';
+    if (suspect) {
+      this._suspectAsked = true;
+      this._askForToken(hook, 'unreachable');
+    }
+    this._scheduleReconnect(close);
+  }
+
+  /** Calls the token hook; a token it gives is used from the next attempt on. */
+  _askForToken(hook, reason) {
+    return Promise.resolve()
+      .then(() => hook({ expiresAt: this.expiresAt, reason }))
+      .then((token) => {
+        if (typeof token !== 'string' || token === '') return null;
+        this.options.token = token;
+        return token;
+      })
+      .catch((err) => {
+        this._emit('error', { code: 'token', message: String(err?.message ?? err) });
+        return null;
+      });
+  }
+
+  /**
+   * The hub refused the token (401 before the upgrade, or 4001 on a live
+   * socket). No backoff can fix that: ask `onTokenExpiring` once for a
+   * fresh token and try again with it at once, else stop. The client's
+   * last word is always an `error` with `willRetry: false`.
+   */
+  _onUnauthorized(refusal, close) {
+    const hook = this.options.onTokenExpiring;
+    const willRetry = typeof hook === 'function' && !this._authRetried;
+    this._reportError({ ...refusal, willRetry });
+    if (!willRetry) {
+      this._stopUnauthorized(close);
+      return;
+    }
+    this._authRetried = true;
+    this.state = 'reconnecting';
+    this._askForToken(hook, 'unauthorized').then((token) => {
+      if (this._stopped) return;
+      if (token == null) {
+        this._reportError({ ...refusal, willRetry: false });
+        this._stopUnauthorized(close);
+        return;
+      }
+      this._attempt += 1;
+      this._emit('close', {
+        ...close,
+        willReconnect: true,
+        delayMs: 0,
+        attempt: this._attempt,
+        unauthorized: true,
+      });
+      this._reconnectTimer = this.env.setTimeout(() => this._open(), 0);
+    });
+  }
+
+  /** Gives up after a refused token: `terminated` after a 4001, else `closed`. */
+  _stopUnauthorized(close) {
+    this._forgetResume();
+    this._stop(this.terminatedReason === 'token_expired' ? 'terminated' : 'closed');
+    this._emit('close', { ...close, willReconnect: false, unauthorized: true });
+  }
+
+  /** The hub refused the connection for good (403: Origin or Host). */
+  _onRefused(refusal, close) {
+    this._reportError({ ...refusal, willRetry: false });
+    this._stop('closed');
+    this._emit('close', { ...close, willReconnect: false });
+  }
+
+  _reportError(error) {
+    this.lastError = error;
+    this._emit('error', error);
   }
 
   _scheduleReconnect({ code, reason }) {
@@ -818,12 +1061,15 @@ export class PresenceClient {
 }
 
 /**
- * Connects this tab to the hub and keeps it connected.
+ * Connects this tab (or process) to the hub and keeps it connected. Throws a
+ * TypeError when there is no WebSocket implementation, or no `url` outside a
+ * browser.
  *
  * Options: `url` (default `ws(s)://<this host>/ws`), `token` (JWT mode),
  * `user`, `name`, `org` (dev mode), `page` (string or function; default the
  * current path), `app` (name or `{name, version}`), `device`, `meta`,
- * `manual`, `backoffBaseMs`, `backoffCapMs`, `onTokenExpiring` (called with
+ * `manual`, `backoffBaseMs`, `backoffCapMs`, `WebSocket` (the constructor
+ * to use; needed outside a browser, e.g. `ws`), `onTokenExpiring` (called with
  * `{expiresAt}` when the hub asks for a new token; return the new JWT or a
  * promise of it), `resumeKey` (the `sessionStorage` key of the resume token).
  */

@@ -12,8 +12,11 @@ import {
   ariaSort,
   formatClock,
   isoTitle,
+  manualMark,
   nextSort,
   orgOptions,
+  statusText,
+  tabsTitle,
   usersCountText,
 } from './panel-view.js';
 import { markDirty, state } from './state.js';
@@ -73,16 +76,17 @@ function updateField(entry, key, value, apply) {
 
 function updateRow(entry, row, now) {
   const { refs, tr } = entry;
-  updateField(entry, 'status', row.status, (v) => {
-    tr.dataset.status = v;
-    refs.status.dataset.status = v;
-    refs.dot.dataset.status = v;
-    refs.statusText.textContent = v;
-  });
-  updateField(entry, 'busy', row.busy, (v) => {
-    refs.dot.classList.toggle('busy', v);
-    refs.busy.hidden = !v;
-    refs.status.dataset.manual = v ? 'busy' : '';
+  const manual = row.busy ? 'busy' : row.manualAway ? 'away' : null;
+  updateField(entry, 'status', `${row.status}|${manual}`, () => {
+    tr.dataset.status = row.status;
+    refs.status.dataset.status = row.status;
+    refs.dot.dataset.status = row.status;
+    refs.statusText.textContent = statusText(row.status, manual);
+    const mark = manualMark(row.status, manual);
+    refs.status.dataset.manual = mark;
+    refs.dot.dataset.manual = mark;
+    refs.dot.classList.toggle('busy', row.busy);
+    refs.busy.hidden = !row.busy;
   });
   updateField(entry, 'name', row.name, (v) => {
     refs.name.textContent = v;
@@ -94,8 +98,11 @@ function updateRow(entry, row, now) {
   updateField(entry, 'org', row.org, (v) => {
     refs.org.textContent = v || '-';
   });
-  updateField(entry, 'tabs', row.tabs, (v) => {
-    refs.tabs.textContent = String(v);
+  updateField(entry, 'tabs', `${row.tabs}|${row.httpSessions}`, () => {
+    refs.tabs.textContent = String(row.tabs);
+    refs.tabs.title = tabsTitle({ tabs: row.tabs, http: row.httpSessions });
+    if (row.httpSessions) refs.tabs.dataset.http = String(row.httpSessions);
+    else delete refs.tabs.dataset.http;
   });
   updateField(entry, 'since', row.onlineSince, (v) => {
     refs.since.textContent = formatClock(v);

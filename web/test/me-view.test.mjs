@@ -1,5 +1,5 @@
 // Unit tests for web/me-view.js, the self-service page's pure functions.
-// Run with `node --test web/test/`.
+// Run with `node --test web/test/*.test.mjs`.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';

@@ -22,6 +22,9 @@ import {
   niceMax,
   paginate,
   selectUsers,
+  sessionTabs,
+  userRow,
+  userTabs,
 } from '../panel-core.js';
 
 const T0 = '2026-01-01T10:00:00.000Z';
@@ -213,6 +216,54 @@ test('countPresence', () => {
     ['n1', 2],
     ['n2', 1],
   ]);
+});
+
+describe('tabs and manual away', () => {
+  test('sessionTabs counts WebSocket sessions as tabs, HTTP-heartbeat ones apart', () => {
+    assert.deepEqual(sessionTabs([]), { tabs: 0, http: 0 });
+    assert.deepEqual(
+      sessionTabs([session('a', 'u'), session('b', 'u', { transport: 'http' }), session('c', 'u')]),
+      { tabs: 2, http: 1 },
+    );
+  });
+
+  test("a user's Tabs leave out sessions kept by HTTP heartbeats", () => {
+    const m = new PresenceModel();
+    m.applySnapshot({
+      type: 'snapshot',
+      seq: 0,
+      at: T0,
+      node_id: 'n1',
+      // session_count counts every transport: 3.
+      users: [user('alice', { session_count: 3 }), user('svc', { session_count: 1 })],
+      sessions: [
+        session('s1', 'alice'),
+        session('s2', 'alice', { transport: 'http' }),
+        session('s3', 'alice'),
+        session('s4', 'svc', { transport: 'http' }),
+      ],
+    });
+    assert.deepEqual(userTabs(m, m.users.get('alice')), { tabs: 2, http: 1 });
+    const alice = m.row('alice');
+    assert.equal(alice.tabs, 2);
+    assert.equal(alice.httpSessions, 1);
+    assert.equal(m.row('svc').tabs, 0, 'an integration is not a tab');
+    assert.deepEqual(
+      selectUsers(m, { sortKey: 'tabs', sortDir: 'desc' }).map((r) => r.id),
+      ['alice', 'svc'],
+    );
+    // A user whose sessions the model does not hold falls back to session_count.
+    assert.deepEqual(userTabs(new PresenceModel(), user('x', { session_count: 2 })), { tabs: 2, http: 0 });
+  });
+
+  test('the row tells a manual away from a derived one', () => {
+    const m = new PresenceModel();
+    const set = userRow(m, user('a', { status: 'away', manual: 'away' }));
+    const went = userRow(m, user('b', { status: 'away', manual: null }));
+    assert.equal(set.manualAway, true);
+    assert.equal(went.manualAway, false);
+    assert.equal(set.status, went.status, 'both filter and sort as away');
+  });
 });
 
 describe('users table selection', () => {

@@ -17,9 +17,11 @@ import {
   isEnded,
   isoTitle,
   listedSessions,
+  manualMark,
   movesStats,
   nextSort,
   nodeCounts,
+  nodeItem,
   normalizeToken,
   orgOptions,
   peakText,
@@ -31,8 +33,10 @@ import {
   sessionListKey,
   sessionPick,
   sessionTimes,
+  statusText,
   storedSamples,
   tabKeyTarget,
+  tabsTitle,
   terminatePrompt,
   usersCountText,
 } from '../panel-view.js';
@@ -155,6 +159,47 @@ describe('counters and the users table', () => {
     ]);
     assert.deepEqual(nodeCounts(byNode, 'n2')[1], { node: 'n2', count: 3, self: true });
     assert.deepEqual(nodeCounts(new Map(), null), []);
+  });
+
+  test('nodeItem: the "(this)" mark is a part of its own, never inside the cut-short name', () => {
+    const long = 'node-eu-west-1-presence-7f3c9a1b2d4e';
+    const self = nodeItem({ node: long, count: 12, self: true });
+    assert.deepEqual(self, {
+      name: long,
+      title: `${long}: the node serving this panel`,
+      selfMark: '(this)',
+      count: '12',
+    });
+    assert.ok(!self.name.includes('(this)'));
+    assert.deepEqual(nodeItem({ node: 'n2', count: 0, self: false }), {
+      name: 'n2',
+      title: 'n2',
+      selfMark: null,
+      count: '0',
+    });
+  });
+
+  test('the NODES card CSS truncates only the name, not the "(this)" mark', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const css = await readFile(new URL('../style.css', import.meta.url), 'utf8');
+    const counters = await readFile(new URL('../counters.js', import.meta.url), 'utf8');
+    assert.doesNotMatch(css, /\.node-name::after/, 'a mark inside the truncated name is cut off');
+    const rule = css.match(/#counter-by-node \.node-self \{([^}]*)\}/);
+    assert.ok(rule, 'a rule for .node-self');
+    assert.match(rule[1], /flex:\s*none/, 'the mark does not shrink');
+    assert.match(counters, /node-self/, 'counters.js renders the mark');
+  });
+
+  test('tabsTitle names the HTTP-heartbeat sessions the Tabs number leaves out', () => {
+    assert.equal(tabsTitle({ tabs: 2, http: 0 }), '');
+    assert.equal(
+      tabsTitle({ tabs: 1, http: 1 }),
+      '1 tab, plus 1 session kept by HTTP heartbeats (not counted as tabs)',
+    );
+    assert.equal(
+      tabsTitle({ tabs: 0, http: 3 }),
+      '0 tabs, plus 3 sessions kept by HTTP heartbeats (not counted as tabs)',
+    );
   });
 
   test('peakText', () => {
@@ -287,13 +332,32 @@ describe('drawer and actions', () => {
     assert.notEqual(sessionListKey([{ ...a, page: '/x' }], a), key, 'page');
   });
 
+  test('a manual away reads and is marked apart from a derived away', () => {
+    assert.equal(statusText('away', 'away'), 'away (manual)');
+    assert.equal(statusText('away', null), 'away');
+    assert.equal(statusText('active', 'busy'), 'active', 'busy is shown beside, not in, the text');
+    assert.equal(statusText('idle', null), 'idle');
+    assert.notEqual(statusText('away', 'away'), statusText('away', null));
+    assert.equal(manualMark('away', 'away'), 'away');
+    assert.equal(manualMark('away', null), '');
+    assert.equal(manualMark('idle', 'busy'), 'busy');
+    assert.equal(manualMark('ended', null), '');
+  });
+
   test('sessionPick', () => {
     assert.deepEqual(sessionPick(session('a', 'u', { manual: 'busy', page: '/shop' })), {
       status: 'active',
       manual: 'busy',
+      mark: 'busy',
       label: 'Chrome on Linux (desktop)',
       sub: 'active (busy) · /shop',
     });
+    const setAway = sessionPick(session('a', 'u', { status: 'away', manual: 'away' }));
+    assert.equal(setAway.sub, 'away (manual) · /', 'not "away (away)"');
+    assert.equal(setAway.mark, 'away');
+    const wentAway = sessionPick(session('a', 'u', { status: 'away' }));
+    assert.equal(wentAway.sub, 'away · /');
+    assert.equal(wentAway.mark, '');
     const http = sessionPick(session('a', 'u', { status: 'idle', transport: 'http', page: null }));
     assert.equal(http.sub, 'idle · no page · via HTTP heartbeats');
     const ended = sessionPick(session('a', 'u', { ended_at: T0, manual: 'busy' }));
@@ -380,5 +444,36 @@ describe('chart, tabs, rendering', () => {
     assert.equal(renderRest(100, 10, 100), 40);
     assert.equal(renderRest(100, 10, 130), 10);
     assert.equal(renderRest(100, 10, 200), 0);
+  });
+});
+
+describe('panel markup and styles', () => {
+  const read = async (file) => {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(new URL(`../${file}`, import.meta.url), 'utf8');
+  };
+
+  test('session ids never wrap mid-string', async () => {
+    const css = await read('style.css');
+    const rule = css.match(/(?:^|\n)code\.id \{([^}]*)\}/);
+    assert.ok(rule, 'a code.id rule');
+    assert.match(rule[1], /white-space:\s*nowrap/);
+    // The global `code { word-break: break-all }` must be undone for ids.
+    assert.match(rule[1], /word-break:\s*normal/);
+    assert.match(rule[1], /overflow-wrap:\s*normal/);
+    for (const [file, pattern] of [
+      ['index.html', /<code[^>]*data-field="session-id"[^>]*>/g],
+      ['demo.html', /<code[^>]*id="demo-session-id"[^>]*>/g],
+    ]) {
+      const tags = (await read(file)).match(pattern) ?? [];
+      assert.ok(tags.length > 0, `${file} shows a session id`);
+      for (const tag of tags) assert.match(tag, /class="id"/, `${file}: ${tag}`);
+    }
+  });
+
+  test('a manual away has its own dot style, and the Tabs hint is a pseudo-element', async () => {
+    const css = await read('style.css');
+    assert.match(css, /\.dot\[data-status="away"\]\[data-manual="away"\] \{/);
+    assert.match(css, /\[data-field="session-count"\]\[data-http\]::after \{[^}]*attr\(data-http\)/);
   });
 });

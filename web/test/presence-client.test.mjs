@@ -1,6 +1,6 @@
 // Unit tests for web/presence-client.js: the pure throttle and backoff
 // functions, and the connection state machine against a fake WebSocket,
-// fake timers and a fake window/document. Run with `node --test web/test/`.
+// fake timers and a fake window/document. Run with `node --test web/test/*.test.mjs`.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,10 @@ import {
   isFinalReason,
   normalizeApp,
   pageOf,
+  probeUrl,
+  refusalOf,
   throttleDecision,
+  SUSPECT_TOKEN_AFTER,
   BACKOFF_CAP_MS,
   DEFAULT_IDLE_AFTER_MS,
   RESUME_KEY,
@@ -266,6 +269,8 @@ function fakeEnv() {
     now: clock.now,
     random: () => 0.5,
     storage,
+    // No HTTP probe unless a test gives one (see the auth failure tests).
+    fetch: null,
   };
   return { env, clock, sockets, win, doc, storage };
 }
@@ -475,6 +480,21 @@ describe('connect()', () => {
     c.close();
   });
 
+  test('the WebSocket option is the constructor used, over the environment', () => {
+    const { env, sockets } = fakeEnv();
+    const made = [];
+    class Other extends env.WebSocket {
+      constructor(url) {
+        super(url);
+        made.push(url);
+      }
+    }
+    const c = connect({ user: 'alice', env, WebSocket: Other });
+    assert.equal(made.length, 1);
+    assert.equal(sockets[0] instanceof Other, true);
+    c.close();
+  });
+
   test('setStatus rejects unknown values', () => {
     const { env } = fakeEnv();
     const c = connect({ user: 'alice', env });
@@ -567,14 +587,245 @@ describe('session continuity (v1.1 section 9)', () => {
 
   for (const reason of ['user', 'max_age', 'token_expired']) {
     test(`terminated (${reason}) is final and forgets the token`, () => {
-      const { env, sockets, storage } = fakeEnv();
+      const { env, sockets, storage, clock } = fakeEnv();
       const c = connect({ user: 'alice', env });
       sockets[0].serverOpen({ resume_token: 'tok-1' });
       sockets[0].serverSend({ type: 'terminated', reason });
-      assert.equal(c.state, 'terminated');
       assert.equal(storage.getItem(RESUME_KEY), null);
+      sockets[0].serverClose(reason === 'token_expired' ? 4001 : 4003);
+      assert.equal(c.state, 'terminated');
+      clock.advance(120_000);
+      assert.equal(sockets.length, 1);
     });
   }
+});
+
+// --- auth failures ----------------------------------------------------------
+
+/** A fetch that answers every probe with `answer(url)`: a status, or throws. */
+function fakeFetch(answer) {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init });
+    const status = answer(url);
+    if (status instanceof Error) throw status;
+    const messages = { 401: 'token expired', 403: 'origin not allowed', 400: 'expected a WebSocket upgrade request' };
+    return {
+      type: 'basic',
+      status,
+      json: async () => ({ error: { code: String(status), message: messages[status] ?? 'x' } }),
+    };
+  };
+  return { fetch, calls };
+}
+
+/** Lets pending promise callbacks (probe, token hook) run. */
+async function settle() {
+  for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('auth failures', () => {
+  test('probeUrl is the http(s) twin of the socket URL; refusalOf reads 401 and 403 only', () => {
+    assert.equal(probeUrl('ws://h:1/ws?token=a.b.c&page=%2F'), 'http://h:1/ws?token=a.b.c&page=%2F');
+    assert.equal(probeUrl('wss://h/ws?user=x'), 'https://h/ws?user=x');
+    assert.deepEqual(refusalOf(401, { error: { code: 'unauthorized', message: 'token expired' } }), {
+      code: 'unauthorized',
+      status: 401,
+      message: 'token expired',
+    });
+    assert.equal(refusalOf(403, null).code, 'forbidden');
+    for (const status of [400, 404, 500, 503]) assert.equal(refusalOf(status, null), null);
+  });
+
+  test('a refused upgrade (401) without a token hook is unauthorized and stops', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const probe = fakeFetch(() => 401);
+    const errors = [];
+    const closes = [];
+    const c = connect({ token: 'old.jwt', env: { ...env, fetch: probe.fetch } });
+    c.on('error', (e) => errors.push(e));
+    c.on('close', (e) => closes.push(e));
+    sockets[0].serverClose(1006); // what a browser shows for a 401 upgrade
+    await settle();
+    assert.equal(probe.calls.length, 1);
+    assert.match(probe.calls[0].url, /^http:\/\/127\.0\.0\.1:8080\/ws\?token=old\.jwt/);
+    assert.deepEqual(errors, [
+      { code: 'unauthorized', status: 401, message: 'token expired', willRetry: false },
+    ]);
+    assert.equal(c.lastError.code, 'unauthorized');
+    assert.equal(c.state, 'closed');
+    assert.equal(closes.at(-1).willReconnect, false);
+    assert.equal(closes.at(-1).unauthorized, true);
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1, 'no retry loop');
+  });
+
+  test('a refused upgrade asks onTokenExpiring once and retries at once with the new token', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const probe = fakeFetch(() => 401);
+    const asked = [];
+    const errors = [];
+    const c = connect({
+      token: 'old.jwt',
+      env: { ...env, fetch: probe.fetch },
+      onTokenExpiring: async (info) => {
+        asked.push(info);
+        return `new-${asked.length}.jwt`;
+      },
+    });
+    c.on('error', (e) => errors.push(e));
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.deepEqual(asked, [{ expiresAt: null, reason: 'unauthorized' }]);
+    assert.equal(errors[0].willRetry, true);
+    clock.advance(0);
+    assert.equal(sockets.length, 2);
+    assert.equal(new URL(sockets[1].url).searchParams.get('token'), 'new-1.jwt');
+    // The fresh token is refused too: no second hook call, no loop.
+    sockets[1].serverClose(1006);
+    await settle();
+    assert.equal(asked.length, 1);
+    assert.equal(errors.at(-1).willRetry, false);
+    assert.equal(c.state, 'closed');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 2);
+  });
+
+  test('a hook that gives no token stops the client, with a last error that says so', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const errors = [];
+    const c = connect({
+      token: 'old.jwt',
+      env: { ...env, fetch: fakeFetch(() => 401).fetch },
+      onTokenExpiring: () => null,
+    });
+    c.on('error', (e) => errors.push(e.willRetry));
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.deepEqual(errors, [true, false]);
+    assert.equal(c.lastError.willRetry, false);
+    assert.equal(c.state, 'closed');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1);
+  });
+
+  test('a probe that finds the handshake acceptable (400) or the hub busy (503) backs off as usual', async () => {
+    for (const status of [400, 503]) {
+      const { env, sockets, clock } = fakeEnv();
+      const closes = [];
+      const errors = [];
+      const c = connect({ token: 't', env: { ...env, fetch: fakeFetch(() => status).fetch } });
+      c.on('close', (e) => closes.push(e));
+      c.on('error', (e) => errors.push(e));
+      sockets[0].serverClose(1006);
+      await settle();
+      assert.equal(closes[0].willReconnect, true, `status ${status}`);
+      assert.deepEqual(errors, []);
+      clock.advance(BACKOFF_CAP_MS);
+      assert.equal(sockets.length, 2);
+      c.close();
+    }
+  });
+
+  test('a 403 (Origin or Host refused) is reported as forbidden and stops', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const errors = [];
+    const c = connect({ user: 'alice', env: { ...env, fetch: fakeFetch(() => 403).fetch } });
+    c.on('error', (e) => errors.push(e));
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.equal(errors[0].code, 'forbidden');
+    assert.equal(c.state, 'closed');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1);
+  });
+
+  test('no probe after a socket that opened: a drop is never taken for a refusal', async () => {
+    const { env, sockets } = fakeEnv();
+    const probe = fakeFetch(() => 401);
+    const c = connect({ token: 't', env: { ...env, fetch: probe.fetch } });
+    sockets[0].serverOpen();
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.equal(probe.calls.length, 0);
+    assert.equal(c.state, 'reconnecting');
+    c.close();
+  });
+
+  test('an unreadable probe backs off; a streak of them asks for a fresh token once', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const probe = fakeFetch(() => new TypeError('Failed to fetch'));
+    const asked = [];
+    const c = connect({
+      token: 'old.jwt',
+      env: { ...env, fetch: probe.fetch },
+      onTokenExpiring: (info) => {
+        asked.push(info.reason);
+        return 'fresh.jwt';
+      },
+    });
+    for (let i = 0; i < SUSPECT_TOKEN_AFTER + 2; i += 1) {
+      sockets.at(-1).serverClose(1006);
+      await settle();
+      assert.equal(c.state, 'reconnecting');
+      clock.advance(BACKOFF_CAP_MS);
+    }
+    assert.deepEqual(asked, ['unreachable'], 'once per streak');
+    assert.equal(sockets.length, SUSPECT_TOKEN_AFTER + 3, 'still retrying');
+    assert.equal(new URL(sockets.at(-1).url).searchParams.get('token'), 'fresh.jwt');
+    c.close();
+  });
+
+  test('close 4001 on a live socket is unauthorized; the hook gives a token for a new session', async () => {
+    const { env, sockets, clock, storage } = fakeEnv();
+    const asked = [];
+    const seen = [];
+    const c = connect({
+      token: 'old.jwt',
+      env,
+      onTokenExpiring: ({ reason }) => {
+        asked.push(reason);
+        return 'new.jwt';
+      },
+    });
+    c.on('terminated', (e) => seen.push(['terminated', e.reason, e.final]));
+    c.on('error', (e) => seen.push(['error', e.code, e.willRetry]));
+    sockets[0].serverOpen({ resume_token: 'tok-1' });
+    sockets[0].serverSend({ type: 'terminated', reason: 'token_expired' });
+    sockets[0].serverClose(4001, 'token_expired');
+    await settle();
+    assert.deepEqual(seen, [
+      ['terminated', 'token_expired', true],
+      ['error', 'unauthorized', true],
+    ]);
+    assert.deepEqual(asked, ['unauthorized']);
+    clock.advance(0);
+    assert.equal(sockets.length, 2);
+    const url = new URL(sockets[1].url);
+    assert.equal(url.searchParams.get('token'), 'new.jwt');
+    assert.equal(url.searchParams.get('resume'), null, 'an expired session cannot be resumed');
+    assert.equal(storage.getItem(RESUME_KEY), null);
+    // A welcome resets the once-only rule: the next expiry asks again.
+    sockets[1].serverOpen();
+    assert.equal(c.lastError, null);
+    sockets[1].serverClose(4001, 'token_expired');
+    await settle();
+    assert.deepEqual(asked, ['unauthorized', 'unauthorized']);
+    c.close();
+  });
+
+  test('a token_expired frame followed by a drop (no 4001) still ends as terminated', async () => {
+    const { env, sockets, clock } = fakeEnv();
+    const c = connect({ token: 'old.jwt', env });
+    sockets[0].serverOpen();
+    sockets[0].serverSend({ type: 'terminated', reason: 'token_expired' });
+    sockets[0].serverClose(1006);
+    await settle();
+    assert.equal(c.state, 'terminated');
+    assert.equal(c.lastError.code, 'unauthorized');
+    clock.advance(120_000);
+    assert.equal(sockets.length, 1);
+  });
 });
 
 describe('rooms', () => {
