@@ -1,6 +1,6 @@
 //! Owns the command line: the stable interface other tools script.
 //!
-//! `presence-loadtest <hold|rtt|propagation|churn|mix> --url URL [--clients N]
+//! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume> --url URL [--clients N]
 //! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
 //! options each scenario needs. It does not validate targets (see `target`).
 
@@ -31,6 +31,9 @@ pub enum Command {
     Churn(ChurnArgs),
     /// A realistic blend: idle and active tabs, churners, HTTP heartbeats, admins.
     Mix(MixArgs),
+    /// Every client joins and watches a room; members change, watchers time
+    /// the changes, check `seq` and compare their view with the hub's.
+    Rooms(RoomsArgs),
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
@@ -168,4 +171,31 @@ pub struct MixArgs {
     /// Admin subscribers per worker watching the stream.
     #[arg(long, default_value_t = 1)]
     pub admins: u32,
+}
+
+/// Options of `rooms`.
+#[derive(Debug, Args)]
+pub struct RoomsArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Rooms; client i is a member of room i mod N, so each room has about
+    /// clients / N members, all of them watching it.
+    #[arg(long, default_value_t = 10)]
+    pub rooms: u64,
+    /// Member changes per second in each room, taken by its members in
+    /// turn; a change is a ping with a new page carrying its send time (a
+    /// member may change at most 50 times a second, the hub's client limit).
+    #[arg(long, default_value_t = 1.0)]
+    pub room_changes_per_s: f64,
+    /// Base URL for the final check, GET /api/v1/rooms/{room} (default: --url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// A second hub node on the same Redis: every other member of each room
+    /// connects there, so each room is spread over both nodes.
+    #[arg(long)]
+    pub peer_url: Option<String>,
+    /// How long after the last change the views get before the check.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
 }

@@ -6,7 +6,8 @@
 //! - `plan`: what each worker runs, split over `--workers`;
 //! - `spawn`: runs shares in-process or as child processes;
 //! - `worker`: one share's ramp, phases and stopping;
-//! - `scenario`: what simulated clients do (hold, rtt, propagation, churn, mix);
+//! - `scenario`: what simulated clients do (hold, rtt, propagation, churn,
+//!   mix, rooms, resume);
 //! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
@@ -56,36 +57,57 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Other nodes a scenario talks to besides `--url`.
+#[derive(Debug, Default)]
+struct Nodes {
+    /// Admin stream / admin REST base URL.
+    admin: Option<String>,
+    /// A second node clients connect to.
+    peer: Option<String>,
+}
+
 /// Builds the scenario from its subcommand and runs it.
 async fn run_command(command: Command) -> Result<()> {
-    let (scenario, common, admin_url) = match command {
-        Command::Hold(args) => (plan::hold(&args), args.common, None),
-        Command::Rtt(args) => (plan::rtt(&args), args.common, None),
-        Command::Propagation(args) => (plan::propagation(&args)?, args.common, args.admin_url),
-        Command::Churn(args) => (plan::churn(&args), args.common, None),
-        Command::Mix(args) => (plan::mix(&args)?, args.common, None),
+    let none = Nodes::default;
+    let (scenario, common, nodes) = match command {
+        Command::Hold(args) => (plan::hold(&args), args.common, none()),
+        Command::Rtt(args) => (plan::rtt(&args), args.common, none()),
+        Command::Propagation(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone(),
+                peer: None,
+            };
+            (plan::propagation(&args)?, args.common, nodes)
+        }
+        Command::Churn(args) => (plan::churn(&args), args.common, none()),
+        Command::Mix(args) => (plan::mix(&args)?, args.common, none()),
+        Command::Rooms(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone(),
+                peer: args.peer_url.clone(),
+            };
+            (plan::rooms(&args)?, args.common, nodes)
+        }
         Command::Worker | Command::Table { .. } => internal_command()?,
     };
-    run_scenario(scenario, &common, admin_url.as_deref()).await
+    run_scenario(scenario, &common, &nodes).await
 }
 
 /// Internal subcommands are dispatched before `run_command`.
-fn internal_command() -> Result<(Scenario, CommonArgs, Option<String>)> {
+fn internal_command() -> Result<(Scenario, CommonArgs, Nodes)> {
     anyhow::bail!("internal subcommands are not scenarios")
 }
 
 /// Resolves the target, runs every worker, prints and writes the report.
-async fn run_scenario(
-    scenario: Scenario,
-    common: &CommonArgs,
-    admin_url: Option<&str>,
-) -> Result<()> {
+async fn run_scenario(scenario: Scenario, common: &CommonArgs, nodes: &Nodes) -> Result<()> {
     let target = Target::resolve(
         &common.url,
-        admin_url,
+        nodes.admin.as_deref(),
         common.allow_remote,
         common.source_addrs,
     )
+    .await?
+    .with_peer(nodes.peer.as_deref(), common.allow_remote)
     .await?;
     let name = scenario.name();
     let whole = plan::build(scenario, common, target.clone())?;

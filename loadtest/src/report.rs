@@ -45,6 +45,12 @@ pub struct WorkerResult {
     pub rtt: String,
     /// Propagation histogram, V2 + base64.
     pub propagation: String,
+    /// Scenario counters (`room_gaps`, `resume_failed`, ...).
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    /// Scenario histograms (`room_convergence_ms`, `resume_ms`), V2 + base64.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
 }
 
 impl WorkerResult {
@@ -61,6 +67,12 @@ impl WorkerResult {
             connect: encode(&connect)?,
             rtt: encode(&rtt)?,
             propagation: encode(&propagation)?,
+            counts: stats.counts(),
+            extra: stats
+                .extra_histograms()
+                .iter()
+                .map(|(name, h)| Ok((name.clone(), encode(h)?)))
+                .collect::<Result<_>>()?,
         })
     }
 }
@@ -159,6 +171,10 @@ pub struct Report {
     /// (after - before) / clients_connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_bytes: Option<i64>,
+    /// Scenario figures: counters as numbers, histograms as percentiles
+    /// (`null` when nothing was measured).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// Hub RSS samples taken by the parent.
@@ -200,6 +216,7 @@ pub fn merge(
         }
         window = window.max(result.window_s);
     }
+    let extra = merge_extra(results)?;
     let [connect, rtt, propagation] = histograms;
     let per_connection = match (rss.before, rss.after) {
         (Some(before), Some(after)) if connected > 0 => {
@@ -220,7 +237,39 @@ pub fn merge(
         hub_rss_before_bytes: rss.before,
         hub_rss_after_bytes: rss.after,
         rss_per_connection_bytes: per_connection,
+        extra,
     })
+}
+
+/// Sums the scenario counters and merges the scenario histograms.
+fn merge_extra(results: &[WorkerResult]) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut histograms: BTreeMap<String, Micros> = BTreeMap::new();
+    for result in results {
+        for (name, n) in &result.counts {
+            *counts.entry(name.clone()).or_insert(0) += n;
+        }
+        for (name, text) in &result.extra {
+            histograms
+                .entry(name.clone())
+                .or_insert_with(new_histogram)
+                .add(decode(text)?)
+                .map_err(|e| anyhow::anyhow!("cannot merge histograms: {e:?}"))?;
+        }
+    }
+    let mut extra: BTreeMap<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(name, n)| (name, serde_json::Value::from(n)))
+        .collect();
+    for (name, histogram) in histograms {
+        let value = if histogram.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::to_value(Percentiles::of(&histogram))?
+        };
+        extra.insert(name, value);
+    }
+    Ok(extra)
 }
 
 /// A human summary of a report, several lines.
@@ -253,6 +302,7 @@ pub fn summary(report: &Report) -> String {
         let _ = writeln!(out, "  reconnects accepted: {accepted} ({rate:.0}/s)");
     }
     summarize_rss(&mut out, report);
+    summarize_extra(&mut out, report);
     summarize_errors(&mut out, report);
     out
 }
@@ -267,6 +317,28 @@ fn summarize_rss(out: &mut String, report: &Report) {
             after as f64 / 1048576.0,
             report.rss_per_connection_bytes.unwrap_or(0)
         );
+    }
+}
+
+/// Appends the scenario's own figures.
+fn summarize_extra(out: &mut String, report: &Report) {
+    for (name, value) in &report.extra {
+        match value {
+            serde_json::Value::Object(p) => {
+                let get = |k: &str| p.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                let _ = writeln!(
+                    out,
+                    "  {name}: p50 {:.3}  p99 {:.3}  max {:.3}  (n={})",
+                    get("p50"),
+                    get("p99"),
+                    get("max"),
+                    get("count")
+                );
+            }
+            other => {
+                let _ = writeln!(out, "  {name}: {other}");
+            }
+        }
     }
 }
 
