@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::scenario::DropKind;
+
 /// Drives a presence hub with simulated clients and reports what it measured.
 #[derive(Debug, Parser)]
 #[command(name = "presence-loadtest", version, about)]
@@ -34,6 +36,8 @@ pub enum Command {
     /// Every client joins and watches a room; members change, watchers time
     /// the changes, check `seq` and compare their view with the hub's.
     Rooms(RoomsArgs),
+    /// Tabs drop at once and come back with their resume token.
+    Resume(ResumeArgs),
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
@@ -198,4 +202,31 @@ pub struct RoomsArgs {
     /// How long after the last change the views get before the check.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub settle: Duration,
+}
+
+/// Options of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Shared options. `--duration` is how long admin subscribers keep
+    /// counting after the last tab came back.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The tabs come back with `?resume=<token>` spread evenly over this
+    /// window (the hub's PRESENCE_RESUME_GRACE must be longer).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub storm_window: Duration,
+    /// How the tabs drop: `eof` (TCP closed without a close frame), `close`
+    /// (a close frame), or `hub` (wait until the hub closes them, e.g. a
+    /// node stopped with SIGTERM, and come back after its retry_after_ms).
+    #[arg(long, value_enum, default_value = "close")]
+    pub drop: DropKind,
+    /// The node tabs come back to (default: --url).
+    #[arg(long)]
+    pub peer_url: Option<String>,
+    /// Admin stream base URL (default: --peer-url, else --url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// Admin subscribers per worker counting ended and offline events.
+    #[arg(long, default_value_t = 1)]
+    pub admins: u32,
 }

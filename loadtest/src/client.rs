@@ -143,6 +143,15 @@ pub struct Frame<'a> {
     /// `reason` of a terminated frame.
     #[serde(default, borrow)]
     pub reason: Option<Cow<'a, str>>,
+    /// `resume_token` of a welcome.
+    #[serde(default)]
+    pub resume_token: Option<String>,
+    /// `resumed` of a welcome.
+    #[serde(default)]
+    pub resumed: Option<bool>,
+    /// `retry_after_ms` of a `terminated` frame with reason `shutdown`.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// What reading the socket produced, owned so it can outlive the buffer.
@@ -167,6 +176,12 @@ pub struct OwnedFrame {
     pub id: Option<u64>,
     /// `code` of an error, `reason` of a terminated frame.
     pub detail: Option<String>,
+    /// `resume_token` of a welcome.
+    pub resume_token: Option<String>,
+    /// `resumed` of a welcome.
+    pub resumed: Option<bool>,
+    /// `retry_after_ms` of a shutdown `terminated` frame.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Reads the next message and classifies it.
@@ -194,6 +209,9 @@ pub fn parse_frame(text: &str) -> Incoming {
             kind: frame.kind.into_owned(),
             id: frame.id,
             detail: frame.code.or(frame.reason).map(Cow::into_owned),
+            resume_token: frame.resume_token,
+            resumed: frame.resumed,
+            retry_after_ms: frame.retry_after_ms,
         }),
         Err(_) => Incoming::Other,
     }

@@ -88,6 +88,13 @@ async fn run_command(command: Command) -> Result<()> {
             };
             (plan::rooms(&args)?, args.common, nodes)
         }
+        Command::Resume(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone().or_else(|| args.peer_url.clone()),
+                peer: args.peer_url.clone(),
+            };
+            (plan::resume(&args), args.common, nodes)
+        }
         Command::Worker | Command::Table { .. } => internal_command()?,
     };
     run_scenario(scenario, &common, &nodes).await

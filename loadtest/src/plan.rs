@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ChurnArgs, CommonArgs, HoldArgs, MixArgs, PropagationArgs, RoomsArgs, RttArgs};
+use crate::cli::{
+    ChurnArgs, CommonArgs, HoldArgs, MixArgs, PropagationArgs, ResumeArgs, RoomsArgs, RttArgs,
+};
+use crate::scenario::{DropKind, HUB_DROP_WAIT, ResumeShape};
 use crate::target::Target;
 
 /// A scenario and its own parameters.
@@ -45,6 +48,8 @@ pub enum Scenario {
     Mix(MixShape),
     /// Room members changing and watching.
     Rooms(RoomsShape),
+    /// A drop of every tab and a storm of resumes.
+    Resume(ResumeShape),
 }
 
 /// The shape of the `rooms` scenario.
@@ -87,6 +92,7 @@ impl Scenario {
             Self::Churn { .. } => "churn",
             Self::Mix(_) => "mix",
             Self::Rooms(_) => "rooms",
+            Self::Resume(_) => "resume",
         }
     }
 }
@@ -135,6 +141,13 @@ impl Plan {
                 ..
             } => change_interval.saturating_mul(changes.saturating_add(1)),
             Scenario::Rooms(shape) => self.duration + shape.settle + Duration::from_secs(60),
+            Scenario::Resume(shape) => {
+                let drop_wait = match shape.drop {
+                    DropKind::Hub => HUB_DROP_WAIT,
+                    DropKind::Eof | DropKind::Close => Duration::ZERO,
+                };
+                drop_wait + shape.storm_window + self.duration + Duration::from_secs(30)
+            }
             _ => self.duration,
         };
         ramp + steady + self.connect_timeout * 2 + Duration::from_secs(15)
@@ -280,6 +293,15 @@ pub fn rooms(args: &RoomsArgs) -> Result<Scenario> {
         changes_per_s: args.room_changes_per_s,
         settle: args.settle,
     }))
+}
+
+/// The `resume` scenario from its options.
+pub fn resume(args: &ResumeArgs) -> Scenario {
+    Scenario::Resume(ResumeShape {
+        storm_window: args.storm_window,
+        drop: args.drop,
+        admins: args.admins,
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ mod heartbeat;
 mod hold;
 mod mix;
 mod propagation;
+mod resume;
+mod resume_events;
 mod room_check;
 mod room_view;
 mod rooms;
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+pub use self::resume::{DropKind, HUB_DROP_WAIT, ResumeShape};
 use crate::plan::Scenario;
 use crate::report::Measures;
 use crate::worker::Ctx;
@@ -42,5 +45,6 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
         } => churn::run(ctx, reconnects, reconnect_rate).await,
         Scenario::Mix(shape) => mix::run(ctx, shape).await,
         Scenario::Rooms(shape) => rooms::run(ctx, shape).await,
+        Scenario::Resume(shape) => resume::run(ctx, shape).await,
     }
 }

@@ -12,6 +12,7 @@
 //! `redis-server` on the `PATH`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod resume;
 mod rooms;
 mod scenarios;
 mod support;

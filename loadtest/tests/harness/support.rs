@@ -254,3 +254,46 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// The hub's `presence_connections` gauge, read from `/metrics` (0 when it
+/// cannot be read).
+pub fn open_connections(url: &str) -> u64 {
+    use std::io::Write as _;
+    let Some(addr) = url.strip_prefix("http://") else {
+        return 0;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.lines()
+        .find_map(|line| line.strip_prefix("presence_connections "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Waits until `check` holds, or panics after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Hub {
+    /// Sends SIGTERM to the hub process.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+}
