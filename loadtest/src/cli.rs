@@ -88,6 +88,12 @@ pub struct CommonArgs {
     /// Give up on one connection attempt after this long.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// Exit with status 3 when the report meets this condition, e.g.
+    /// `rtt.p99>5ms`, `errors>0`, `room_gaps>0` (repeatable; a field not
+    /// measured also fails). Fewer clients connected than --clients always
+    /// exits with 3.
+    #[arg(long = "fail-if", value_name = "FIELD>VALUE")]
+    pub fail_if: Vec<String>,
 }
 
 /// Options of `hold`.

@@ -12,7 +12,11 @@
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
 //! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds;
+//! - `threshold`: `--fail-if` and the clients-connected rule (exit 3);
 //! - `bench`: the Markdown tables `scripts/bench` writes into the docs.
+//!
+//! Exit status: 0 the run passed, 1 it could not run, 2 bad usage, 3 it ran
+//! but failed a threshold or fewer clients connected than asked for.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bench;
@@ -27,6 +31,7 @@ mod scenario;
 mod spawn;
 mod stats;
 mod target;
+mod threshold;
 mod token;
 mod worker;
 
@@ -44,12 +49,18 @@ use crate::target::Target;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Worker => spawn::child_main().await,
-        Command::Table { reports } => bench::print_tables(&reports),
+        Command::Worker => spawn::child_main().await.map(|()| Vec::new()),
+        Command::Table { reports } => bench::print_tables(&reports).map(|()| Vec::new()),
         command => run_command(command).await,
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(failures) if failures.is_empty() => ExitCode::SUCCESS,
+        Ok(failures) => {
+            for failure in failures {
+                eprintln!("presence-loadtest: failed: {failure}");
+            }
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("presence-loadtest: {e:#}");
             ExitCode::FAILURE
@@ -66,8 +77,9 @@ struct Nodes {
     peer: Option<String>,
 }
 
-/// Builds the scenario from its subcommand and runs it.
-async fn run_command(command: Command) -> Result<()> {
+/// Builds the scenario from its subcommand and runs it; returns why the
+/// run failed its thresholds (empty when it passed).
+async fn run_command(command: Command) -> Result<Vec<String>> {
     let none = Nodes::default;
     let (scenario, common, nodes) = match command {
         Command::Hold(args) => (plan::hold(&args), args.common, none()),
@@ -105,8 +117,18 @@ fn internal_command() -> Result<(Scenario, CommonArgs, Nodes)> {
     anyhow::bail!("internal subcommands are not scenarios")
 }
 
-/// Resolves the target, runs every worker, prints and writes the report.
-async fn run_scenario(scenario: Scenario, common: &CommonArgs, nodes: &Nodes) -> Result<()> {
+/// Resolves the target, runs every worker, prints and writes the report;
+/// returns the thresholds it failed.
+async fn run_scenario(
+    scenario: Scenario,
+    common: &CommonArgs,
+    nodes: &Nodes,
+) -> Result<Vec<String>> {
+    let thresholds = common
+        .fail_if
+        .iter()
+        .map(|t| threshold::Threshold::parse(t))
+        .collect::<Result<Vec<_>>>()?;
     let target = Target::resolve(
         &common.url,
         nodes.admin.as_deref(),
@@ -136,5 +158,8 @@ async fn run_scenario(scenario: Scenario, common: &CommonArgs, nodes: &Nodes) ->
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    Ok(threshold::failures(
+        &serde_json::to_value(&report)?,
+        &thresholds,
+    ))
 }

@@ -112,8 +112,13 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Summarizes a microsecond histogram.
-    fn of(histogram: &Micros) -> Self {
+    /// Summarizes a microsecond histogram; `None` when it has no sample.
+    fn of(histogram: &Micros) -> Option<Self> {
+        (!histogram.is_empty()).then(|| Self::of_samples(histogram))
+    }
+
+    /// Summarizes a histogram with at least one sample.
+    fn of_samples(histogram: &Micros) -> Self {
         let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
         let at = |q: f64| {
             if histogram.is_empty() {
@@ -153,15 +158,15 @@ pub struct Report {
     /// Ping/pong round trips per second in the measured phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msgs_per_s: Option<f64>,
-    /// Ping -> pong latency.
+    /// Ping -> pong latency (`null` when measured but no sample came).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<Percentiles>,
+    pub rtt_ms: Option<Option<Percentiles>>,
     /// Status change -> admin event latency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub propagation_ms: Option<Percentiles>,
+    pub propagation_ms: Option<Option<Percentiles>>,
     /// TCP connect + upgrade + welcome latency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connect_ms: Option<Percentiles>,
+    pub connect_ms: Option<Option<Percentiles>>,
     /// Hub RSS before the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hub_rss_before_bytes: Option<u64>,
@@ -262,11 +267,7 @@ fn merge_extra(results: &[WorkerResult]) -> Result<BTreeMap<String, serde_json::
         .map(|(name, n)| (name, serde_json::Value::from(n)))
         .collect();
     for (name, histogram) in histograms {
-        let value = if histogram.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::to_value(Percentiles::of(&histogram))?
-        };
+        let value = serde_json::to_value(Percentiles::of(&histogram))?;
         extra.insert(name, value);
     }
     Ok(extra)
@@ -288,7 +289,7 @@ pub fn summary(report: &Report) -> String {
         ("rtt", &report.rtt_ms),
         ("propagation", &report.propagation_ms),
     ] {
-        if let Some(p) = p {
+        if let Some(Some(p)) = p {
             let _ = writeln!(
                 out,
                 "  {name:<11} ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  (n={})",
@@ -297,7 +298,10 @@ pub fn summary(report: &Report) -> String {
         }
     }
     if report.scenario == "churn" && report.duration_s > 0.0 {
-        let accepted = report.connect_ms.as_ref().map_or(0, |p| p.count);
+        let accepted = report
+            .connect_ms
+            .as_ref()
+            .map_or(0, |p| p.as_ref().map_or(0, |p| p.count));
         let rate = accepted as f64 / report.duration_s;
         let _ = writeln!(out, "  reconnects accepted: {accepted} ({rate:.0}/s)");
     }
@@ -389,8 +393,8 @@ mod tests {
         let report = merge("rtt", 3, &[worker(1, 1), worker(9, 2)], rss).unwrap();
         assert_eq!(report.clients_connected, 3);
         assert_eq!(report.errors["pong_timeout"], 2);
-        assert_eq!(report.rtt_ms.as_ref().unwrap().count, 2);
-        assert!((report.rtt_ms.as_ref().unwrap().max - 9.0).abs() < 0.01);
+        assert_eq!(report.rtt_ms.clone().flatten().unwrap().count, 2);
+        assert!((report.rtt_ms.clone().flatten().unwrap().max - 9.0).abs() < 0.01);
         assert_eq!(report.msgs_per_s, Some(1.0));
         assert_eq!(report.rss_per_connection_bytes, Some(4096));
         assert!(report.propagation_ms.is_none());

@@ -45,7 +45,10 @@ fn count(report: &Value, field: &str) -> u64 {
 
 /// Appends the rooms table, if any rooms run is present.
 pub fn rooms_table(out: &mut String, reports: &[Labelled]) {
-    let rooms: Vec<_> = reports.iter().filter(|l| l.report["scenario"] == "rooms").collect();
+    let rooms: Vec<_> = reports
+        .iter()
+        .filter(|l| l.report["scenario"] == "rooms")
+        .collect();
     if rooms.is_empty() {
         return;
     }
@@ -75,7 +78,10 @@ pub fn rooms_table(out: &mut String, reports: &[Labelled]) {
 
 /// Appends the resume table, if any resume run is present.
 pub fn resume_table(out: &mut String, reports: &[Labelled]) {
-    let runs: Vec<_> = reports.iter().filter(|l| l.report["scenario"] == "resume").collect();
+    let runs: Vec<_> = reports
+        .iter()
+        .filter(|l| l.report["scenario"] == "resume")
+        .collect();
     if runs.is_empty() {
         return;
     }

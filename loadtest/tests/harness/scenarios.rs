@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Hub, assert_clean, loopback_address, run_bounded, run_loadtest};
+use crate::support::{Hub, assert_clean, loopback_address, run_bounded, run_loadtest, run_status};
 
 #[test]
 fn hold_connects_every_client_and_answers_pings() {
@@ -202,4 +202,52 @@ fn non_loopback_target_is_refused_without_allow_remote() {
 fn bound_address_is_found_in_a_log_line() {
     let line = "2026-01-01T00:00:00Z INFO presence_hub::app: listening bind=127.0.0.1:0 addr=127.0.0.1:40123";
     assert_eq!(loopback_address(line).as_deref(), Some("127.0.0.1:40123"));
+}
+
+/// Runs the harness with `args` and returns its exit code and output.
+fn exit_code(args: &[&str]) -> (Option<i32>, String) {
+    let (status, output) =
+        run_status(Command::new(env!("CARGO_BIN_EXE_presence-loadtest")).args(args));
+    (status.code(), output)
+}
+
+#[test]
+fn fail_if_exits_with_3_only_when_a_threshold_is_met() {
+    let hub = Hub::start();
+    let base = [
+        "hold",
+        "--url",
+        &hub.url,
+        "--clients",
+        "20",
+        "--duration",
+        "500ms",
+    ];
+    let (code, output) = exit_code(&[&base[..], &["--fail-if", "errors>0"]].concat());
+    assert_eq!(code, Some(0), "{output}");
+    let (code, output) = exit_code(&[&base[..], &["--fail-if", "connect.count>=20"]].concat());
+    assert_eq!(code, Some(3), "{output}");
+    assert!(output.contains("connect.count>=20"), "{output}");
+    let (code, output) = exit_code(&[&base[..], &["--fail-if", "rtt.p99>5ms"]].concat());
+    assert_eq!(code, Some(3), "an unmeasured field fails: {output}");
+}
+
+#[test]
+fn fewer_clients_connected_than_asked_for_exits_with_3() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, output) = exit_code(&[
+        "hold",
+        "--url",
+        &url,
+        "--clients",
+        "5",
+        "--duration",
+        "200ms",
+        "--connect-timeout",
+        "2s",
+    ]);
+    assert_eq!(code, Some(3), "{output}");
+    assert!(output.contains("only 0 of 5 clients connected"), "{output}");
 }

@@ -170,6 +170,12 @@ pub fn run_loadtest(name: &str, args: &[&str]) -> Value {
 
 /// Runs a command with a time limit; returns (success, stdout + stderr).
 pub fn run_bounded(command: &mut Command) -> (bool, String) {
+    let (status, output) = run_status(command);
+    (status.success(), output)
+}
+
+/// Runs a command with a time limit; returns its status and output.
+pub fn run_status(command: &mut Command) -> (std::process::ExitStatus, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -190,7 +196,7 @@ pub fn run_bounded(command: &mut Command) -> (bool, String) {
     };
     thread::sleep(Duration::from_millis(50));
     let output: Vec<String> = lines.try_iter().collect();
-    (status.success(), output.join("\n"))
+    (status, output.join("\n"))
 }
 
 /// Asserts the report's common counts: everyone connected, nothing failed.
