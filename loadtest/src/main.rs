@@ -12,6 +12,7 @@
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
 //! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds;
+//! - `meta`: the run's parameters, start time and versions in the report;
 //! - `threshold`: `--fail-if` and the clients-connected rule (exit 3);
 //! - `bench`: the Markdown tables `scripts/bench` writes into the docs.
 //!
@@ -23,6 +24,7 @@ mod bench;
 mod cli;
 mod client;
 mod failure;
+mod meta;
 mod monitor;
 mod plan;
 mod report;
@@ -141,6 +143,7 @@ async fn run_scenario(
     let name = scenario.name();
     let whole = plan::build(scenario, common, target.clone())?;
     let deadline = Instant::now() + whole.deadline() + std::time::Duration::from_secs(10);
+    let run = meta::RunInfo::start(&target).await;
     let rss_before = rss::hub_rss(common.hub_pid, &target).await;
     let (events, _children) = spawn::start(whole.split(common.workers))?;
     let watch = monitor::Watch {
@@ -151,7 +154,8 @@ async fn run_scenario(
         deadline,
     };
     let (results, rss) = monitor::watch(&watch, rss_before, events).await?;
-    let report = report::merge(name, common.clients, &results, rss)?;
+    let mut report = report::merge(name, common.clients, &results, rss)?;
+    report.run = Some(run);
     print!("{}", report::summary(&report));
     if let Some(path) = &common.json {
         let json = serde_json::to_string_pretty(&report)?;

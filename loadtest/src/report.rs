@@ -176,6 +176,9 @@ pub struct Report {
     /// (after - before) / clients_connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_bytes: Option<i64>,
+    /// Parameters, start time and versions of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<crate::meta::RunInfo>,
     /// Scenario figures: counters as numbers, histograms as percentiles
     /// (`null` when nothing was measured).
     #[serde(flatten)]
@@ -242,6 +245,7 @@ pub fn merge(
         hub_rss_before_bytes: rss.before,
         hub_rss_after_bytes: rss.after,
         rss_per_connection_bytes: per_connection,
+        run: None,
         extra,
     })
 }

@@ -33,6 +33,18 @@ fn hold_connects_every_client_and_answers_pings() {
     assert!(report["hub_rss_before_bytes"].as_u64().unwrap() > 0);
     assert!(report["hub_rss_after_bytes"].as_u64().unwrap() > 0);
     assert!(report["rss_per_connection_bytes"].is_i64(), "{report:#}");
+    let run = &report["run"];
+    assert_eq!(run["parameters"][0], "hold", "{report:#}");
+    assert_eq!(
+        run["loadtest_version"],
+        env!("CARGO_PKG_VERSION"),
+        "{report:#}"
+    );
+    assert!(run["hub_version"].is_string(), "{report:#}");
+    assert!(
+        run["started_at"].as_str().unwrap().ends_with('Z'),
+        "{report:#}"
+    );
 }
 
 #[test]
