@@ -169,6 +169,27 @@ fn mix_runs_every_kind_of_client_without_errors() {
         report["rtt_ms"]["count"].as_u64().unwrap() > 0,
         "{report:#}"
     );
+    // 15% active, 3% churning, 2% HTTP, the rest idle.
+    assert_eq!(report["mix_active_connected"], 30, "{report:#}");
+    assert_eq!(report["mix_churn_connected"], 6, "{report:#}");
+    assert_eq!(report["mix_http_connected"], 4, "{report:#}");
+    assert_eq!(report["mix_idle_connected"], 160, "{report:#}");
+    assert!(
+        report["mix_churn_reconnects"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["mix_churn_connect_ms"]["count"], report["mix_churn_reconnects"],
+        "{report:#}"
+    );
+    assert_eq!(
+        report["mix_heartbeat_ms"]["count"], report["mix_heartbeats"],
+        "{report:#}"
+    );
+    assert!(
+        report["mix_heartbeats"].as_u64().unwrap() >= 4,
+        "{report:#}"
+    );
 }
 
 #[test]
