@@ -81,3 +81,31 @@ fn rooms_spread_over_two_nodes_converge_on_both() {
     assert_clean(&report, "rooms", 20);
     assert_rooms_converged(&report);
 }
+
+#[test]
+fn rooms_in_jwt_mode_join_with_minted_tokens_and_check_with_an_admin_token() {
+    let secret = "loadtest-secret-for-tests-only-32+";
+    let hub = Hub::start_with(&[("PRESENCE_JWT_SECRET", secret)]);
+    let report = run_loadtest(
+        "rooms-jwt",
+        &[
+            "rooms",
+            "--url",
+            &hub.url,
+            "--clients",
+            "6",
+            "--rooms",
+            "2",
+            "--room-changes-per-s",
+            "4",
+            "--duration",
+            "1s",
+            "--settle",
+            "500ms",
+            "--jwt-secret",
+            secret,
+        ],
+    );
+    assert_clean(&report, "rooms", 6);
+    assert_rooms_converged(&report);
+}
