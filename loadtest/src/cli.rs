@@ -7,9 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::scenario::DropKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 /// Drives a presence hub with simulated clients and reports what it measured.
 #[derive(Debug, Parser)]
@@ -235,4 +234,17 @@ pub struct ResumeArgs {
     /// Admin subscribers per worker counting ended and offline events.
     #[arg(long, default_value_t = 1)]
     pub admins: u32,
+}
+
+/// How tabs lose their connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DropKind {
+    /// Close the TCP connection without a close frame.
+    Eof,
+    /// Send a close frame and close at once, without waiting for the answer.
+    Close,
+    /// Wait for the hub to close the socket (e.g. a node stopped with
+    /// SIGTERM), then reconnect after its `retry_after_ms`.
+    Hub,
 }

@@ -9,9 +9,9 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{
-    ChurnArgs, CommonArgs, HoldArgs, MixArgs, PropagationArgs, ResumeArgs, RoomsArgs, RttArgs,
+    ChurnArgs, CommonArgs, DropKind, HoldArgs, MixArgs, PropagationArgs, ResumeArgs, RoomsArgs,
+    RttArgs,
 };
-use crate::scenario::{DropKind, HUB_DROP_WAIT, ResumeShape};
 use crate::target::Target;
 
 /// A scenario and its own parameters.
@@ -50,6 +50,20 @@ pub enum Scenario {
     Rooms(RoomsShape),
     /// A drop of every tab and a storm of resumes.
     Resume(ResumeShape),
+}
+
+/// How long `--drop hub` waits for the hub to close a socket.
+pub const HUB_DROP_WAIT: Duration = Duration::from_secs(60);
+
+/// The shape of the `resume` scenario.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ResumeShape {
+    /// Reconnects are spread evenly over this window (not with `Hub`).
+    pub storm_window: Duration,
+    /// How the tabs drop.
+    pub drop: DropKind,
+    /// Admin subscribers in this worker.
+    pub admins: u32,
 }
 
 /// The shape of the `rooms` scenario.

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-pub use self::resume::{DropKind, HUB_DROP_WAIT, ResumeShape};
 use crate::plan::Scenario;
 use crate::report::Measures;
 use crate::worker::Ctx;

@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures_util::SinkExt as _;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::resume_events::{self, RESUME_ENDED, RESUME_OFFLINE};
 use super::tab::{self, End};
+use crate::cli::DropKind;
 use crate::client::{self, Incoming, Ws};
+use crate::plan::{HUB_DROP_WAIT, ResumeShape};
 use crate::report::Measures;
 use crate::stats::Attempt;
 use crate::worker::{self, Ctx, Open};
@@ -32,33 +33,6 @@ pub const RESUME_FAILED: &str = "resume_failed";
 pub const RESUME_MS: &str = "resume_ms";
 /// Report histogram: the drop -> the resumed `welcome`.
 pub const RESUME_GAP_MS: &str = "resume_gap_ms";
-
-/// How long `--drop hub` waits for the hub to close a socket.
-pub const HUB_DROP_WAIT: Duration = Duration::from_secs(60);
-
-/// How tabs lose their connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum DropKind {
-    /// Close the TCP connection without a close frame.
-    Eof,
-    /// Send a close frame and close at once, without waiting for the answer.
-    Close,
-    /// Wait for the hub to close the socket (e.g. a node stopped with
-    /// SIGTERM), then reconnect after its `retry_after_ms`.
-    Hub,
-}
-
-/// The shape of the `resume` scenario.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct ResumeShape {
-    /// Reconnects are spread evenly over this window (not with `Hub`).
-    pub storm_window: Duration,
-    /// How the tabs drop.
-    pub drop: DropKind,
-    /// Admin subscribers in this worker.
-    pub admins: u32,
-}
 
 /// Runs `resume`; the window is from the drop to the last reconnect.
 pub async fn run(ctx: Arc<Ctx>, shape: ResumeShape) -> Result<(Measures, Duration)> {
