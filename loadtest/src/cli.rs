@@ -1,13 +1,14 @@
 //! Owns the command line: the stable interface other tools script.
 //!
-//! `presence-loadtest <hold|rtt|propagation|churn|mix> --url URL [--clients N]
+//! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume> --url URL [--clients N]
 //! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
 //! options each scenario needs. It does not validate targets (see `target`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 /// Drives a presence hub with simulated clients and reports what it measured.
 #[derive(Debug, Parser)]
@@ -31,6 +32,11 @@ pub enum Command {
     Churn(ChurnArgs),
     /// A realistic blend: idle and active tabs, churners, HTTP heartbeats, admins.
     Mix(MixArgs),
+    /// Every client joins and watches a room; members change, watchers time
+    /// the changes, check `seq` and compare their view with the hub's.
+    Rooms(RoomsArgs),
+    /// Tabs drop at once and come back with their resume token.
+    Resume(ResumeArgs),
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
@@ -81,6 +87,12 @@ pub struct CommonArgs {
     /// Give up on one connection attempt after this long.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// Exit with status 3 when the report meets this condition, e.g.
+    /// `rtt.p99>5ms`, `errors>0`, `room_gaps>0` (repeatable; a field not
+    /// measured also fails). Fewer clients connected than --clients always
+    /// exits with 3.
+    #[arg(long = "fail-if", value_name = "FIELD>VALUE")]
+    pub fail_if: Vec<String>,
 }
 
 /// Options of `hold`.
@@ -168,4 +180,71 @@ pub struct MixArgs {
     /// Admin subscribers per worker watching the stream.
     #[arg(long, default_value_t = 1)]
     pub admins: u32,
+}
+
+/// Options of `rooms`.
+#[derive(Debug, Args)]
+pub struct RoomsArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Rooms; client i is a member of room i mod N, so each room has about
+    /// clients / N members, all of them watching it.
+    #[arg(long, default_value_t = 10)]
+    pub rooms: u64,
+    /// Member changes per second in each room, taken by its members in
+    /// turn; a change is a ping with a new page carrying its send time (a
+    /// member may change at most 50 times a second, the hub's client limit).
+    #[arg(long, default_value_t = 1.0)]
+    pub room_changes_per_s: f64,
+    /// Base URL for the final check, GET /api/v1/rooms/{room} (default: --url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// A second hub node on the same Redis: every other member of each room
+    /// connects there, so each room is spread over both nodes.
+    #[arg(long)]
+    pub peer_url: Option<String>,
+    /// How long after the last change the views get before the check.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+}
+
+/// Options of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Shared options. `--duration` is how long admin subscribers keep
+    /// counting after the last tab came back.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The tabs come back with `?resume=<token>` spread evenly over this
+    /// window (the hub's PRESENCE_RESUME_GRACE must be longer).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub storm_window: Duration,
+    /// How the tabs drop: `eof` (TCP closed without a close frame), `close`
+    /// (a close frame), or `hub` (wait until the hub closes them, e.g. a
+    /// node stopped with SIGTERM, and come back after its retry_after_ms).
+    #[arg(long, value_enum, default_value = "close")]
+    pub drop: DropKind,
+    /// The node tabs come back to (default: --url).
+    #[arg(long)]
+    pub peer_url: Option<String>,
+    /// Admin stream base URL (default: --peer-url, else --url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// Admin subscribers per worker counting ended and offline events.
+    #[arg(long, default_value_t = 1)]
+    pub admins: u32,
+}
+
+/// How tabs lose their connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DropKind {
+    /// Close the TCP connection without a close frame.
+    Eof,
+    /// Send a close frame and close at once, without waiting for the answer.
+    Close,
+    /// Wait for the hub to close the socket (e.g. a node stopped with
+    /// SIGTERM), then reconnect after its `retry_after_ms`.
+    Hub,
 }

@@ -45,6 +45,17 @@ pub fn admin_config() -> WebSocketConfig {
         .max_frame_size(Some(512 << 20))
 }
 
+/// Buffers for a room member: a `room` snapshot lists every member, so a
+/// 5,000-member room is a frame of about a megabyte.
+pub fn room_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20))
+}
+
 /// How to open one connection.
 #[derive(Debug)]
 pub struct Dial<'a> {
@@ -68,14 +79,19 @@ pub struct Dial<'a> {
 
 /// Opens a connection and checks its first frame.
 pub async fn dial(dial: Dial<'_>) -> Result<Ws, Failure> {
+    dial_first(dial).await.map(|(ws, _)| ws)
+}
+
+/// Opens a connection, checks its first frame and returns it.
+pub async fn dial_first(dial: Dial<'_>) -> Result<(Ws, OwnedFrame), Failure> {
     let timeout = dial.timeout;
     tokio::time::timeout(timeout, dial_unbounded(dial))
         .await
         .unwrap_or(Err(Failure::ConnectTimeout))
 }
 
-/// [`dial`] without the time bound.
-async fn dial_unbounded(dial: Dial<'_>) -> Result<Ws, Failure> {
+/// [`dial_first`] without the time bound.
+async fn dial_unbounded(dial: Dial<'_>) -> Result<(Ws, OwnedFrame), Failure> {
     let stream = connect_tcp(dial.endpoint.addr, dial.source).await?;
     let url = dial.endpoint.ws_url(dial.path, &dial.query);
     let mut request = url.into_client_request().map_err(|_| Failure::Handshake)?;
@@ -89,7 +105,7 @@ async fn dial_unbounded(dial: Dial<'_>) -> Result<Ws, Failure> {
             .await
             .map_err(|e| Failure::from_ws(&e))?;
     match next_frame(&mut ws).await {
-        Incoming::Frame(frame) if frame.kind == dial.first_frame => Ok(ws),
+        Incoming::Frame(frame) if frame.kind == dial.first_frame => Ok((ws, frame)),
         Incoming::Failed(failure) => Err(failure),
         Incoming::Closed(code) => Err(Failure::Closed(code)),
         _ => Err(Failure::NoWelcome),
@@ -127,6 +143,15 @@ pub struct Frame<'a> {
     /// `reason` of a terminated frame.
     #[serde(default, borrow)]
     pub reason: Option<Cow<'a, str>>,
+    /// `resume_token` of a welcome.
+    #[serde(default)]
+    pub resume_token: Option<String>,
+    /// `resumed` of a welcome.
+    #[serde(default)]
+    pub resumed: Option<bool>,
+    /// `retry_after_ms` of a `terminated` frame with reason `shutdown`.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// What reading the socket produced, owned so it can outlive the buffer.
@@ -151,6 +176,12 @@ pub struct OwnedFrame {
     pub id: Option<u64>,
     /// `code` of an error, `reason` of a terminated frame.
     pub detail: Option<String>,
+    /// `resume_token` of a welcome.
+    pub resume_token: Option<String>,
+    /// `resumed` of a welcome.
+    pub resumed: Option<bool>,
+    /// `retry_after_ms` of a shutdown `terminated` frame.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Reads the next message and classifies it.
@@ -172,12 +203,15 @@ pub async fn next_frame(ws: &mut Ws) -> Incoming {
 }
 
 /// Parses a text frame; unparseable text counts as uninteresting.
-fn parse_frame(text: &str) -> Incoming {
+pub fn parse_frame(text: &str) -> Incoming {
     match serde_json::from_str::<Frame<'_>>(text) {
         Ok(frame) => Incoming::Frame(OwnedFrame {
             kind: frame.kind.into_owned(),
             id: frame.id,
             detail: frame.code.or(frame.reason).map(Cow::into_owned),
+            resume_token: frame.resume_token,
+            resumed: frame.resumed,
+            retry_after_ms: frame.retry_after_ms,
         }),
         Err(_) => Incoming::Other,
     }
@@ -206,6 +240,16 @@ pub async fn close(mut ws: Ws) {
 /// `{"type":"ping","id":N}`.
 pub fn ping(id: u64) -> String {
     format!(r#"{{"type":"ping","id":{id}}}"#)
+}
+
+/// `{"type":"ping","id":N,"page":P}`.
+pub fn ping_page(id: u64, page: &str) -> String {
+    serde_json::json!({"type": "ping", "id": id, "page": page}).to_string()
+}
+
+/// `{"type":"join","room":R}`.
+pub fn join(room: &str) -> String {
+    serde_json::json!({"type": "join", "room": room}).to_string()
 }
 
 /// `{"type":"status","manual":"busy"}` or `... null`.

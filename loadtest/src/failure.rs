@@ -46,6 +46,10 @@ pub enum Failure {
     HeartbeatStatus(u16),
     /// An HTTP heartbeat failed at the transport level.
     HeartbeatIo,
+    /// The room check's `GET /api/v1/rooms/{room}` got this status.
+    RoomCheckStatus(u16),
+    /// The room check's request failed or its answer was unreadable.
+    RoomCheckIo,
 }
 
 impl Failure {
@@ -70,6 +74,8 @@ impl Failure {
             Self::AdminNoSnapshot => "admin_no_snapshot".into(),
             Self::HeartbeatStatus(code) => format!("heartbeat_http_{code}"),
             Self::HeartbeatIo => "heartbeat_io".into(),
+            Self::RoomCheckStatus(code) => format!("room_check_http_{code}"),
+            Self::RoomCheckIo => "room_check_io".into(),
         }
     }
 

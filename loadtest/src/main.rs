@@ -6,18 +6,25 @@
 //! - `plan`: what each worker runs, split over `--workers`;
 //! - `spawn`: runs shares in-process or as child processes;
 //! - `worker`: one share's ramp, phases and stopping;
-//! - `scenario`: what simulated clients do (hold, rtt, propagation, churn, mix);
+//! - `scenario`: what simulated clients do (hold, rtt, propagation, churn,
+//!   mix, rooms, resume);
 //! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
 //! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds;
+//! - `meta`: the run's parameters, start time and versions in the report;
+//! - `threshold`: `--fail-if` and the clients-connected rule (exit 3);
 //! - `bench`: the Markdown tables `scripts/bench` writes into the docs.
+//!
+//! Exit status: 0 the run passed, 1 it could not run, 2 bad usage, 3 it ran
+//! but failed a threshold or fewer clients connected than asked for.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bench;
 mod cli;
 mod client;
 mod failure;
+mod meta;
 mod monitor;
 mod plan;
 mod report;
@@ -26,6 +33,7 @@ mod scenario;
 mod spawn;
 mod stats;
 mod target;
+mod threshold;
 mod token;
 mod worker;
 
@@ -43,12 +51,18 @@ use crate::target::Target;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Worker => spawn::child_main().await,
-        Command::Table { reports } => bench::print_tables(&reports),
+        Command::Worker => spawn::child_main().await.map(|()| Vec::new()),
+        Command::Table { reports } => bench::print_tables(&reports).map(|()| Vec::new()),
         command => run_command(command).await,
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(failures) if failures.is_empty() => ExitCode::SUCCESS,
+        Ok(failures) => {
+            for failure in failures {
+                eprintln!("presence-loadtest: failed: {failure}");
+            }
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("presence-loadtest: {e:#}");
             ExitCode::FAILURE
@@ -56,40 +70,80 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Builds the scenario from its subcommand and runs it.
-async fn run_command(command: Command) -> Result<()> {
-    let (scenario, common, admin_url) = match command {
-        Command::Hold(args) => (plan::hold(&args), args.common, None),
-        Command::Rtt(args) => (plan::rtt(&args), args.common, None),
-        Command::Propagation(args) => (plan::propagation(&args)?, args.common, args.admin_url),
-        Command::Churn(args) => (plan::churn(&args), args.common, None),
-        Command::Mix(args) => (plan::mix(&args)?, args.common, None),
+/// Other nodes a scenario talks to besides `--url`.
+#[derive(Debug, Default)]
+struct Nodes {
+    /// Admin stream / admin REST base URL.
+    admin: Option<String>,
+    /// A second node clients connect to.
+    peer: Option<String>,
+}
+
+/// Builds the scenario from its subcommand and runs it; returns why the
+/// run failed its thresholds (empty when it passed).
+async fn run_command(command: Command) -> Result<Vec<String>> {
+    let none = Nodes::default;
+    let (scenario, common, nodes) = match command {
+        Command::Hold(args) => (plan::hold(&args), args.common, none()),
+        Command::Rtt(args) => (plan::rtt(&args), args.common, none()),
+        Command::Propagation(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone(),
+                peer: None,
+            };
+            (plan::propagation(&args)?, args.common, nodes)
+        }
+        Command::Churn(args) => (plan::churn(&args), args.common, none()),
+        Command::Mix(args) => (plan::mix(&args)?, args.common, none()),
+        Command::Rooms(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone(),
+                peer: args.peer_url.clone(),
+            };
+            (plan::rooms(&args)?, args.common, nodes)
+        }
+        Command::Resume(args) => {
+            let nodes = Nodes {
+                admin: args.admin_url.clone().or_else(|| args.peer_url.clone()),
+                peer: args.peer_url.clone(),
+            };
+            (plan::resume(&args), args.common, nodes)
+        }
         Command::Worker | Command::Table { .. } => internal_command()?,
     };
-    run_scenario(scenario, &common, admin_url.as_deref()).await
+    run_scenario(scenario, &common, &nodes).await
 }
 
 /// Internal subcommands are dispatched before `run_command`.
-fn internal_command() -> Result<(Scenario, CommonArgs, Option<String>)> {
+fn internal_command() -> Result<(Scenario, CommonArgs, Nodes)> {
     anyhow::bail!("internal subcommands are not scenarios")
 }
 
-/// Resolves the target, runs every worker, prints and writes the report.
+/// Resolves the target, runs every worker, prints and writes the report;
+/// returns the thresholds it failed.
 async fn run_scenario(
     scenario: Scenario,
     common: &CommonArgs,
-    admin_url: Option<&str>,
-) -> Result<()> {
+    nodes: &Nodes,
+) -> Result<Vec<String>> {
+    let thresholds = common
+        .fail_if
+        .iter()
+        .map(|t| threshold::Threshold::parse(t))
+        .collect::<Result<Vec<_>>>()?;
     let target = Target::resolve(
         &common.url,
-        admin_url,
+        nodes.admin.as_deref(),
         common.allow_remote,
         common.source_addrs,
     )
+    .await?
+    .with_peer(nodes.peer.as_deref(), common.allow_remote)
     .await?;
     let name = scenario.name();
     let whole = plan::build(scenario, common, target.clone())?;
     let deadline = Instant::now() + whole.deadline() + std::time::Duration::from_secs(10);
+    let run = meta::RunInfo::start(&target).await;
     let rss_before = rss::hub_rss(common.hub_pid, &target).await;
     let (events, _children) = spawn::start(whole.split(common.workers))?;
     let watch = monitor::Watch {
@@ -100,12 +154,16 @@ async fn run_scenario(
         deadline,
     };
     let (results, rss) = monitor::watch(&watch, rss_before, events).await?;
-    let report = report::merge(name, common.clients, &results, rss)?;
+    let mut report = report::merge(name, common.clients, &results, rss)?;
+    report.run = Some(run);
     print!("{}", report::summary(&report));
     if let Some(path) = &common.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    Ok(threshold::failures(
+        &serde_json::to_value(&report)?,
+        &thresholds,
+    ))
 }

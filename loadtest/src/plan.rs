@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ChurnArgs, CommonArgs, HoldArgs, MixArgs, PropagationArgs, RttArgs};
+use crate::cli::{
+    ChurnArgs, CommonArgs, DropKind, HoldArgs, MixArgs, PropagationArgs, ResumeArgs, RoomsArgs,
+    RttArgs,
+};
 use crate::target::Target;
 
 /// A scenario and its own parameters.
@@ -43,6 +46,35 @@ pub enum Scenario {
     },
     /// A blend of client kinds.
     Mix(MixShape),
+    /// Room members changing and watching.
+    Rooms(RoomsShape),
+    /// A drop of every tab and a storm of resumes.
+    Resume(ResumeShape),
+}
+
+/// How long `--drop hub` waits for the hub to close a socket.
+pub const HUB_DROP_WAIT: Duration = Duration::from_secs(60);
+
+/// The shape of the `resume` scenario.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ResumeShape {
+    /// Reconnects are spread evenly over this window (not with `Hub`).
+    pub storm_window: Duration,
+    /// How the tabs drop.
+    pub drop: DropKind,
+    /// Admin subscribers in this worker.
+    pub admins: u32,
+}
+
+/// The shape of the `rooms` scenario.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct RoomsShape {
+    /// Rooms of the run (client i is in room i mod rooms).
+    pub rooms: u64,
+    /// Member changes per second in each room.
+    pub changes_per_s: f64,
+    /// Wait after the last change before views are compared.
+    pub settle: Duration,
 }
 
 /// The proportions and periods of the `mix` scenario.
@@ -73,6 +105,8 @@ impl Scenario {
             Self::Propagation { .. } => "propagation",
             Self::Churn { .. } => "churn",
             Self::Mix(_) => "mix",
+            Self::Rooms(_) => "rooms",
+            Self::Resume(_) => "resume",
         }
     }
 }
@@ -120,6 +154,14 @@ impl Plan {
                 changes,
                 ..
             } => change_interval.saturating_mul(changes.saturating_add(1)),
+            Scenario::Rooms(shape) => self.duration + shape.settle + Duration::from_secs(60),
+            Scenario::Resume(shape) => {
+                let drop_wait = match shape.drop {
+                    DropKind::Hub => HUB_DROP_WAIT,
+                    DropKind::Eof | DropKind::Close => Duration::ZERO,
+                };
+                drop_wait + shape.storm_window + self.duration + Duration::from_secs(30)
+            }
             _ => self.duration,
         };
         ramp + steady + self.connect_timeout * 2 + Duration::from_secs(15)
@@ -252,6 +294,30 @@ pub fn mix(args: &MixArgs) -> Result<Scenario> {
     }))
 }
 
+/// The `rooms` scenario from its options.
+pub fn rooms(args: &RoomsArgs) -> Result<Scenario> {
+    if args.rooms == 0 || args.rooms > args.common.clients {
+        bail!("--rooms must be between 1 and --clients");
+    }
+    if !(args.room_changes_per_s >= 0.0 && args.room_changes_per_s.is_finite()) {
+        bail!("--room-changes-per-s must be a number of at least 0");
+    }
+    Ok(Scenario::Rooms(RoomsShape {
+        rooms: args.rooms,
+        changes_per_s: args.room_changes_per_s,
+        settle: args.settle,
+    }))
+}
+
+/// The `resume` scenario from its options.
+pub fn resume(args: &ResumeArgs) -> Scenario {
+    Scenario::Resume(ResumeShape {
+        storm_window: args.storm_window,
+        drop: args.drop,
+        admins: args.admins,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +338,7 @@ mod tests {
                 hub: endpoint.clone(),
                 admin: endpoint,
                 source_addrs: 1,
+                peer: None,
             },
             run_id: "lt".into(),
             worker: 0,

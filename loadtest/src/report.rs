@@ -45,6 +45,12 @@ pub struct WorkerResult {
     pub rtt: String,
     /// Propagation histogram, V2 + base64.
     pub propagation: String,
+    /// Scenario counters (`room_gaps`, `resume_failed`, ...).
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    /// Scenario histograms (`room_convergence_ms`, `resume_ms`), V2 + base64.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
 }
 
 impl WorkerResult {
@@ -61,6 +67,12 @@ impl WorkerResult {
             connect: encode(&connect)?,
             rtt: encode(&rtt)?,
             propagation: encode(&propagation)?,
+            counts: stats.counts(),
+            extra: stats
+                .extra_histograms()
+                .iter()
+                .map(|(name, h)| Ok((name.clone(), encode(h)?)))
+                .collect::<Result<_>>()?,
         })
     }
 }
@@ -100,8 +112,13 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Summarizes a microsecond histogram.
-    fn of(histogram: &Micros) -> Self {
+    /// Summarizes a microsecond histogram; `None` when it has no sample.
+    fn of(histogram: &Micros) -> Option<Self> {
+        (!histogram.is_empty()).then(|| Self::of_samples(histogram))
+    }
+
+    /// Summarizes a histogram with at least one sample.
+    fn of_samples(histogram: &Micros) -> Self {
         let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
         let at = |q: f64| {
             if histogram.is_empty() {
@@ -141,15 +158,15 @@ pub struct Report {
     /// Ping/pong round trips per second in the measured phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msgs_per_s: Option<f64>,
-    /// Ping -> pong latency.
+    /// Ping -> pong latency (`null` when measured but no sample came).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_ms: Option<Percentiles>,
+    pub rtt_ms: Option<Option<Percentiles>>,
     /// Status change -> admin event latency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub propagation_ms: Option<Percentiles>,
+    pub propagation_ms: Option<Option<Percentiles>>,
     /// TCP connect + upgrade + welcome latency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connect_ms: Option<Percentiles>,
+    pub connect_ms: Option<Option<Percentiles>>,
     /// Hub RSS before the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hub_rss_before_bytes: Option<u64>,
@@ -159,6 +176,13 @@ pub struct Report {
     /// (after - before) / clients_connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_bytes: Option<i64>,
+    /// Parameters, start time and versions of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<crate::meta::RunInfo>,
+    /// Scenario figures: counters as numbers, histograms as percentiles
+    /// (`null` when nothing was measured).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// Hub RSS samples taken by the parent.
@@ -200,6 +224,7 @@ pub fn merge(
         }
         window = window.max(result.window_s);
     }
+    let extra = merge_extra(results)?;
     let [connect, rtt, propagation] = histograms;
     let per_connection = match (rss.before, rss.after) {
         (Some(before), Some(after)) if connected > 0 => {
@@ -220,7 +245,36 @@ pub fn merge(
         hub_rss_before_bytes: rss.before,
         hub_rss_after_bytes: rss.after,
         rss_per_connection_bytes: per_connection,
+        run: None,
+        extra,
     })
+}
+
+/// Sums the scenario counters and merges the scenario histograms.
+fn merge_extra(results: &[WorkerResult]) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut histograms: BTreeMap<String, Micros> = BTreeMap::new();
+    for result in results {
+        for (name, n) in &result.counts {
+            *counts.entry(name.clone()).or_insert(0) += n;
+        }
+        for (name, text) in &result.extra {
+            histograms
+                .entry(name.clone())
+                .or_insert_with(new_histogram)
+                .add(decode(text)?)
+                .map_err(|e| anyhow::anyhow!("cannot merge histograms: {e:?}"))?;
+        }
+    }
+    let mut extra: BTreeMap<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(name, n)| (name, serde_json::Value::from(n)))
+        .collect();
+    for (name, histogram) in histograms {
+        let value = serde_json::to_value(Percentiles::of(&histogram))?;
+        extra.insert(name, value);
+    }
+    Ok(extra)
 }
 
 /// A human summary of a report, several lines.
@@ -239,7 +293,7 @@ pub fn summary(report: &Report) -> String {
         ("rtt", &report.rtt_ms),
         ("propagation", &report.propagation_ms),
     ] {
-        if let Some(p) = p {
+        if let Some(Some(p)) = p {
             let _ = writeln!(
                 out,
                 "  {name:<11} ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  (n={})",
@@ -248,11 +302,15 @@ pub fn summary(report: &Report) -> String {
         }
     }
     if report.scenario == "churn" && report.duration_s > 0.0 {
-        let accepted = report.connect_ms.as_ref().map_or(0, |p| p.count);
+        let accepted = report
+            .connect_ms
+            .as_ref()
+            .map_or(0, |p| p.as_ref().map_or(0, |p| p.count));
         let rate = accepted as f64 / report.duration_s;
         let _ = writeln!(out, "  reconnects accepted: {accepted} ({rate:.0}/s)");
     }
     summarize_rss(&mut out, report);
+    summarize_extra(&mut out, report);
     summarize_errors(&mut out, report);
     out
 }
@@ -267,6 +325,28 @@ fn summarize_rss(out: &mut String, report: &Report) {
             after as f64 / 1048576.0,
             report.rss_per_connection_bytes.unwrap_or(0)
         );
+    }
+}
+
+/// Appends the scenario's own figures.
+fn summarize_extra(out: &mut String, report: &Report) {
+    for (name, value) in &report.extra {
+        match value {
+            serde_json::Value::Object(p) => {
+                let get = |k: &str| p.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                let _ = writeln!(
+                    out,
+                    "  {name}: p50 {:.3}  p99 {:.3}  max {:.3}  (n={})",
+                    get("p50"),
+                    get("p99"),
+                    get("max"),
+                    get("count")
+                );
+            }
+            other => {
+                let _ = writeln!(out, "  {name}: {other}");
+            }
+        }
     }
 }
 
@@ -317,8 +397,8 @@ mod tests {
         let report = merge("rtt", 3, &[worker(1, 1), worker(9, 2)], rss).unwrap();
         assert_eq!(report.clients_connected, 3);
         assert_eq!(report.errors["pong_timeout"], 2);
-        assert_eq!(report.rtt_ms.as_ref().unwrap().count, 2);
-        assert!((report.rtt_ms.as_ref().unwrap().max - 9.0).abs() < 0.01);
+        assert_eq!(report.rtt_ms.clone().flatten().unwrap().count, 2);
+        assert!((report.rtt_ms.clone().flatten().unwrap().max - 9.0).abs() < 0.01);
         assert_eq!(report.msgs_per_s, Some(1.0));
         assert_eq!(report.rss_per_connection_bytes, Some(4096));
         assert!(report.propagation_ms.is_none());

@@ -103,6 +103,8 @@ pub struct Stats {
     connect: Mutex<Micros>,
     rtt: Mutex<Micros>,
     propagation: Mutex<Micros>,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    extra: Mutex<BTreeMap<&'static str, Micros>>,
 }
 
 impl Default for Stats {
@@ -119,6 +121,8 @@ impl Default for Stats {
             connect: Mutex::new(new_histogram()),
             rtt: Mutex::new(new_histogram()),
             propagation: Mutex::new(new_histogram()),
+            counts: Mutex::new(BTreeMap::new()),
+            extra: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -232,6 +236,56 @@ impl Stats {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Names report counters (`room_gaps`, ...) so they show even when 0.
+    pub fn declare(&self, counters: &[&'static str], histograms: &[&'static str]) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        for name in counters {
+            counts.entry(name).or_insert(0);
+        }
+        drop(counts);
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        for name in histograms {
+            extra.entry(name).or_insert_with(new_histogram);
+        }
+    }
+
+    /// Adds `n` to the report counter `name`.
+    pub fn count(&self, name: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(name).or_insert(0) += n;
+    }
+
+    /// Records samples into the scenario histogram `name` under one lock.
+    pub fn record_extra(&self, name: &'static str, samples: &[Duration]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let histogram = extra.entry(name).or_insert_with(new_histogram);
+        for sample in samples {
+            let micros = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX).max(1);
+            histogram.saturating_record(micros);
+        }
+    }
+
+    /// The report counters by name.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
+    /// Copies of the scenario histograms by name.
+    pub fn extra_histograms(&self) -> BTreeMap<String, Micros> {
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     /// Copies of the connect, RTT and propagation histograms.

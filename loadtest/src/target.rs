@@ -29,6 +29,9 @@ pub struct Target {
     pub admin: Endpoint,
     /// Client sockets bind to 127.0.0.1 .. 127.0.0.N before connecting.
     pub source_addrs: u32,
+    /// A second node of the same cluster (`rooms`, `resume`), if any.
+    #[serde(default)]
+    pub peer: Option<Endpoint>,
 }
 
 impl Target {
@@ -54,7 +57,16 @@ impl Target {
             hub,
             admin,
             source_addrs,
+            peer: None,
         })
+    }
+
+    /// Adds the second node at `url` (same loopback guard).
+    pub async fn with_peer(mut self, url: Option<&str>, allow_remote: bool) -> Result<Self> {
+        if let Some(url) = url {
+            self.peer = Some(Endpoint::resolve(url, allow_remote).await?);
+        }
+        Ok(self)
     }
 
     /// The source address client number `index` binds to, if any.

@@ -1,4 +1,5 @@
-//! Owns JWT minting for JWT-mode hubs (HS256, claims `sub`, `exp`, `name`, `role`).
+//! Owns JWT minting for JWT-mode hubs (HS256, claims `sub`, `exp`, `name`,
+//! `role`, and for clients `rooms: ["*"]`, so they may join any explicit room).
 //!
 //! Tokens travel in the `Authorization` header, never in URLs, so they do not
 //! end up in access logs. Dev mode needs no token and does not use this.
@@ -16,6 +17,8 @@ struct Claims<'a> {
     exp: u64,
     name: &'a str,
     role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rooms: Option<[&'a str; 1]>,
 }
 
 /// Mints tokens with one secret.
@@ -45,21 +48,22 @@ impl Minter {
 
     /// A client token for `user_id`.
     pub fn client(&self, user_id: &str) -> Result<String> {
-        self.mint(user_id, "user")
+        self.mint(user_id, "user", Some(["*"]))
     }
 
     /// An admin token.
     pub fn admin(&self, user_id: &str) -> Result<String> {
-        self.mint(user_id, "admin")
+        self.mint(user_id, "admin", None)
     }
 
     /// Encodes one token.
-    fn mint(&self, sub: &str, role: &str) -> Result<String> {
+    fn mint(&self, sub: &str, role: &str, rooms: Option<[&str; 1]>) -> Result<String> {
         let claims = Claims {
             sub,
             exp: self.exp,
             name: sub,
             role,
+            rooms,
         };
         jsonwebtoken::encode(&Header::default(), &claims, &self.key).context("cannot mint JWT")
     }

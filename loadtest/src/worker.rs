@@ -15,18 +15,43 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{self, Dial, Ws};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::client::{self, Dial, OwnedFrame, Ws};
 use crate::failure::Failure;
 use crate::plan::Plan;
 use crate::report::WorkerResult;
 use crate::scenario;
 use crate::stats::{Attempt, Phase, Progress, Stats};
+use crate::target::Endpoint;
 use crate::token::Minter;
 
 /// How often a worker reports progress.
 const TICK: Duration = Duration::from_millis(250);
 /// How long closing connections may take at the end.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Where and how one client connection opens.
+#[derive(Debug, Clone, Copy)]
+pub struct Open<'a> {
+    /// The hub node.
+    pub endpoint: &'a Endpoint,
+    /// `resume_token` to present (`?resume=`).
+    pub resume: Option<&'a str>,
+    /// Buffer sizes and limits.
+    pub config: WebSocketConfig,
+}
+
+impl<'a> Open<'a> {
+    /// A fresh session on `endpoint` with a simulated client's buffers.
+    pub fn new(endpoint: &'a Endpoint) -> Self {
+        Self {
+            endpoint,
+            resume: None,
+            config: client::client_config(),
+        }
+    }
+}
 
 /// What every task of one worker shares.
 #[derive(Debug)]
@@ -79,14 +104,28 @@ impl Ctx {
 
     /// Opens a connection for client `index` (absolute) and records it.
     pub async fn connect_client(&self, index: u64, attempt: Attempt) -> Option<Ws> {
-        let result = self.dial_client(index).await;
+        let open = Open::new(&self.plan.target.hub);
+        self.open_client(index, &open, attempt)
+            .await
+            .map(|(ws, _, _)| ws)
+    }
+
+    /// Opens a connection as `open` says for client `index` and records it;
+    /// returns the socket, its `welcome` and the latency.
+    pub async fn open_client(
+        &self,
+        index: u64,
+        open: &Open<'_>,
+        attempt: Attempt,
+    ) -> Option<(Ws, OwnedFrame, Duration)> {
+        let result = self.dial_client(index, open).await;
         if attempt.is_first() {
             self.settle();
         }
         match result {
-            Ok((ws, latency)) => {
+            Ok((ws, welcome, latency)) => {
                 self.stats.connected(latency, attempt);
-                Some(ws)
+                Some((ws, welcome, latency))
             }
             Err(failure) => {
                 self.stats.fail(&failure);
@@ -95,11 +134,15 @@ impl Ctx {
         }
     }
 
-    /// Dials `/ws` as client `index`; returns the socket and its latency.
-    async fn dial_client(&self, index: u64) -> Result<(Ws, Duration), Failure> {
+    /// Dials `/ws` as client `index`; returns the socket, welcome and latency.
+    async fn dial_client(
+        &self,
+        index: u64,
+        open: &Open<'_>,
+    ) -> Result<(Ws, OwnedFrame, Duration), Failure> {
         let _permit = self.pending.acquire().await.map_err(|_| Failure::Io)?;
         let user = self.plan.user_id(index);
-        let (query, bearer) = match &self.minter {
+        let (mut query, bearer) = match &self.minter {
             Some(minter) => (
                 "app=presence-loadtest".to_owned(),
                 Some(minter.client(&user).map_err(|_| Failure::Handshake)?),
@@ -109,19 +152,23 @@ impl Ctx {
                 None,
             ),
         };
+        if let Some(token) = open.resume {
+            query.push_str("&resume=");
+            query.extend(url::form_urlencoded::byte_serialize(token.as_bytes()));
+        }
         let started = Instant::now();
-        let ws = client::dial(Dial {
-            endpoint: &self.plan.target.hub,
+        let (ws, welcome) = client::dial_first(Dial {
+            endpoint: open.endpoint,
             path: "/ws",
             query,
             source: self.plan.target.source_for(index),
             bearer,
-            config: client::client_config(),
+            config: open.config,
             first_frame: "welcome",
             timeout: self.plan.connect_timeout,
         })
         .await?;
-        Ok((ws, started.elapsed()))
+        Ok((ws, welcome, started.elapsed()))
     }
 
     /// Marks one client's first attempt as over.

@@ -13,6 +13,14 @@ use crate::failure::Failure;
 use crate::stats::Attempt;
 use crate::worker::Ctx;
 
+/// Report counter: heartbeats the hub accepted.
+pub const HEARTBEATS: &str = "mix_heartbeats";
+/// Report histogram: one heartbeat request -> answer.
+pub const HEARTBEAT_MS: &str = "mix_heartbeat_ms";
+
+/// Report counter: HTTP clients whose first session opened.
+pub const HTTP_CONNECTED: &str = "mix_http_connected";
+
 /// Bound on one heartbeat request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,13 +46,21 @@ pub async fn heartbeat_client(ctx: &Ctx, http: &reqwest::Client, index: u64, int
             None => json!({ "active": true }),
         };
         let was_open = session.is_some();
+        let sent = Instant::now();
         session = post(ctx, http, &user, &body).await;
+        if session.is_some() {
+            ctx.stats.count(HEARTBEATS, 1);
+            ctx.stats.record_extra(HEARTBEAT_MS, &[sent.elapsed()]);
+        }
         let attempt = if ever_open {
             Attempt::Renewed
         } else {
             Attempt::InitialUntimed
         };
         record_transition(ctx, was_open, session.is_some(), attempt);
+        if !ever_open && session.is_some() {
+            ctx.stats.count(HTTP_CONNECTED, 1);
+        }
         ever_open |= session.is_some();
         if first {
             ctx.settle();

@@ -1,6 +1,12 @@
 //! Owns the `mix` scenario: a realistic blend. By client index modulo 100:
 //! active tabs ping on a period, churners reconnect on a period, HTTP clients
 //! send heartbeats, everyone else is an idle tab; admin subscribers watch.
+//!
+//! Besides the shared figures (where `rtt_ms` is the active tabs'), the
+//! report has per-kind ones: clients of each kind that connected
+//! (`mix_<kind>_connected`), the churners' reconnects (`mix_churn_reconnects`,
+//! `mix_churn_connect_ms`) and the HTTP clients' accepted heartbeats
+//! (`mix_heartbeats`, `mix_heartbeat_ms`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +22,7 @@ use super::tab::{self, End};
 use crate::plan::MixShape;
 use crate::report::Measures;
 use crate::stats::Attempt;
-use crate::worker::{self, Ctx};
+use crate::worker::{self, Ctx, Open};
 
 /// What one client of the blend is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +32,23 @@ enum Role {
     Churner,
     Http,
 }
+
+impl Role {
+    /// The report counter of clients of this kind that connected.
+    fn connected_counter(self) -> &'static str {
+        match self {
+            Self::Idle => "mix_idle_connected",
+            Self::Active => "mix_active_connected",
+            Self::Churner => "mix_churn_connected",
+            Self::Http => heartbeat::HTTP_CONNECTED,
+        }
+    }
+}
+
+/// Report counter: churners' reconnects that got a `welcome`.
+const CHURN_RECONNECTS: &str = "mix_churn_reconnects";
+/// Report histogram: a churner's reconnect latency.
+const CHURN_CONNECT_MS: &str = "mix_churn_connect_ms";
 
 /// The role of client `index` under `shape`.
 fn role(shape: &MixShape, index: u64) -> Role {
@@ -47,6 +70,11 @@ pub async fn run(ctx: Arc<Ctx>, shape: MixShape) -> Result<(Measures, Duration)>
         .pool_max_idle_per_host(64)
         .build()
         .context("cannot build HTTP client")?;
+    let kinds = [Role::Idle, Role::Active, Role::Churner, Role::Http];
+    let mut counters = kinds.map(Role::connected_counter).to_vec();
+    counters.extend([CHURN_RECONNECTS, heartbeat::HEARTBEATS]);
+    ctx.stats
+        .declare(&counters, &[CHURN_CONNECT_MS, heartbeat::HEARTBEAT_MS]);
     let watchers = start_admins(&ctx, shape.admins).await;
     let clients = worker::spawn_clients(&ctx, move |ctx, index| {
         mixed_client(ctx, index, shape.clone(), http.clone())
@@ -77,35 +105,48 @@ async fn start_admins(ctx: &Arc<Ctx>, admins: u32) -> JoinSet<()> {
 
 /// One client of the blend, by role.
 async fn mixed_client(ctx: Arc<Ctx>, index: u64, shape: MixShape, http: reqwest::Client) {
-    match role(&shape, index) {
+    let role = role(&shape, index);
+    let counter = role.connected_counter();
+    match role {
         Role::Http => {
             heartbeat::heartbeat_client(&ctx, &http, index, shape.heartbeat_interval).await;
         }
-        Role::Churner => churner(&ctx, index, shape.churn_interval).await,
-        Role::Active => tab_client(&ctx, index, Some(shape.ping_interval)).await,
-        Role::Idle => tab_client(&ctx, index, None).await,
+        Role::Churner => churner(&ctx, index, shape.churn_interval, counter).await,
+        Role::Active => tab_client(&ctx, index, Some(shape.ping_interval), counter).await,
+        Role::Idle => tab_client(&ctx, index, None, counter).await,
     }
 }
 
 /// An idle or active tab: connect, hold, ping if active.
-async fn tab_client(ctx: &Ctx, index: u64, pings: Option<Duration>) {
+async fn tab_client(ctx: &Ctx, index: u64, pings: Option<Duration>, counter: &'static str) {
     let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         return;
     };
+    ctx.stats.count(counter, 1);
     let end = tab::hold_open(ctx, &mut ws, pings, None).await;
     tab::finish(ctx, ws, end).await;
 }
 
 /// A churning tab: connect, hold for about `interval`, close, repeat.
-async fn churner(ctx: &Ctx, index: u64, interval: Duration) {
+async fn churner(ctx: &Ctx, index: u64, interval: Duration, counter: &'static str) {
     let mut first = true;
+    let open = Open::new(&ctx.plan.target.hub);
     while !ctx.stop.is_cancelled() {
         let attempt = if first {
             Attempt::Initial
         } else {
             Attempt::Reconnect
         };
-        let ws = ctx.connect_client(index, attempt).await;
+        let opened = ctx.open_client(index, &open, attempt).await;
+        let ws = opened.map(|(ws, _, latency)| {
+            if first {
+                ctx.stats.count(counter, 1);
+            } else {
+                ctx.stats.count(CHURN_RECONNECTS, 1);
+                ctx.stats.record_extra(CHURN_CONNECT_MS, &[latency]);
+            }
+            ws
+        });
         first = false;
         let until = Instant::now() + interval.mul_f64(rand::rng().random_range(0.5..1.5));
         let Some(mut ws) = ws else {

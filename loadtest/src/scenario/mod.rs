@@ -11,6 +11,11 @@ mod heartbeat;
 mod hold;
 mod mix;
 mod propagation;
+mod resume;
+mod resume_events;
+mod room_check;
+mod room_view;
+mod rooms;
 mod rtt;
 mod tab;
 
@@ -38,5 +43,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
             reconnect_rate,
         } => churn::run(ctx, reconnects, reconnect_rate).await,
         Scenario::Mix(shape) => mix::run(ctx, shape).await,
+        Scenario::Rooms(shape) => rooms::run(ctx, shape).await,
+        Scenario::Resume(shape) => resume::run(ctx, shape).await,
     }
 }

@@ -138,6 +138,13 @@ fn on_frame(ctx: &Ctx, frame: &OwnedFrame, pinger: Option<&mut Pinger>) {
     }
 }
 
+/// Counts an `error` or `terminated` frame read as raw text.
+pub fn count_frame(ctx: &Ctx, text: &str) {
+    if let Incoming::Frame(frame) = client::parse_frame(text) {
+        on_frame(ctx, &frame, None);
+    }
+}
+
 /// The frame's code or reason, or `unknown`.
 fn detail(frame: &OwnedFrame) -> String {
     frame.detail.clone().unwrap_or_else(|| "unknown".into())

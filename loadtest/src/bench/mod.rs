@@ -2,14 +2,17 @@
 //! (hidden `table` subcommand, used by `scripts/bench`).
 //!
 //! Reports are named `SERVER:RUN` (e.g. `hub:rtt-1000`, `node:rtt-1000`).
-//! It prints the results table, the targets table (hub runs only) and the
-//! side-by-side table; it does not run anything.
+//! It prints the results table, the rooms and resume tables (`rooms`), the
+//! targets table (hub runs only) and the side-by-side table; it does not run
+//! anything.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
+
+mod rooms;
 
 /// One labelled report.
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub fn print_tables(args: &[String]) -> Result<()> {
     let mut out = String::new();
     results_table(&mut out, &reports);
     out.push('\n');
+    rooms::rooms_table(&mut out, &reports);
+    rooms::resume_table(&mut out, &reports);
     targets_table(&mut out, &reports);
     out.push('\n');
     side_by_side(&mut out, &reports);
@@ -166,7 +171,7 @@ fn rss_per_conn(report: &Value) -> String {
 /// Appends the targets table (hub runs only).
 fn targets_table(out: &mut String, reports: &[Labelled]) {
     out.push_str("| target | measured here | met |\n|---|---|---|\n");
-    for goal in GOALS {
+    for goal in GOALS.iter().chain(rooms::GOALS) {
         let found = reports
             .iter()
             .find(|l| l.server == "hub" && l.run == goal.run);

@@ -1,14 +1,6 @@
-//! Owns the harness's end-to-end tests: the real `presence-hub` binary on
-//! port 0, driven by the real `presence-loadtest` binary at small scale.
-//!
-//! They check the report's counts (clients connected, no errors, one
-//! propagation sample per status change), never its timings.
-//!
-//! The hub binary is `$PRESENCE_HUB_BIN` when set; otherwise the newest
-//! `presence-hub` in the `debug/` or `release/` directory of the target
-//! directory these tests were built in (or `<workspace>/target`). Build it
-//! first, e.g. `cargo build -p presence-hub`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Owns what the harness tests share: starting a real hub (and a real
+//! redis-server) on free loopback ports, running `presence-loadtest` with a
+//! time bound, and reading its report.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -25,19 +17,19 @@ const HUB_START: Duration = Duration::from_secs(30);
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
 /// A running hub process, killed on drop.
-struct Hub {
-    child: Child,
-    url: String,
+pub struct Hub {
+    pub child: Child,
+    pub url: String,
 }
 
 impl Hub {
     /// Starts the hub in dev mode on 127.0.0.1:0.
-    fn start() -> Self {
+    pub fn start() -> Self {
         Self::start_with(&[])
     }
 
     /// Starts the hub with extra environment variables.
-    fn start_with(env: &[(&str, &str)]) -> Self {
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let bin = hub_binary();
         let mut command = Command::new(&bin);
         command
@@ -149,7 +141,7 @@ fn wait_for_address(lines: &mpsc::Receiver<String>) -> Option<String> {
 }
 
 /// The first `127.0.0.1:PORT` in `line` whose port is not 0.
-fn loopback_address(line: &str) -> Option<String> {
+pub fn loopback_address(line: &str) -> Option<String> {
     line.match_indices("127.0.0.1:").find_map(|(at, prefix)| {
         let rest = &line[at + prefix.len()..];
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -159,7 +151,7 @@ fn loopback_address(line: &str) -> Option<String> {
 }
 
 /// Runs the harness with `args` plus `--json`, returns the report.
-fn run_loadtest(name: &str, args: &[&str]) -> Value {
+pub fn run_loadtest(name: &str, args: &[&str]) -> Value {
     let json = std::env::temp_dir().join(format!(
         "presence-loadtest-{}-{name}.json",
         std::process::id()
@@ -177,7 +169,13 @@ fn run_loadtest(name: &str, args: &[&str]) -> Value {
 }
 
 /// Runs a command with a time limit; returns (success, stdout + stderr).
-fn run_bounded(command: &mut Command) -> (bool, String) {
+pub fn run_bounded(command: &mut Command) -> (bool, String) {
+    let (status, output) = run_status(command);
+    (status.success(), output)
+}
+
+/// Runs a command with a time limit; returns its status and output.
+pub fn run_status(command: &mut Command) -> (std::process::ExitStatus, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -198,11 +196,11 @@ fn run_bounded(command: &mut Command) -> (bool, String) {
     };
     thread::sleep(Duration::from_millis(50));
     let output: Vec<String> = lines.try_iter().collect();
-    (status.success(), output.join("\n"))
+    (status, output.join("\n"))
 }
 
 /// Asserts the report's common counts: everyone connected, nothing failed.
-fn assert_clean(report: &Value, scenario: &str, clients: u64) {
+pub fn assert_clean(report: &Value, scenario: &str, clients: u64) {
     assert_eq!(report["scenario"], scenario, "{report:#}");
     assert_eq!(report["clients_target"], clients, "{report:#}");
     assert_eq!(report["clients_connected"], clients, "{report:#}");
@@ -210,201 +208,98 @@ fn assert_clean(report: &Value, scenario: &str, clients: u64) {
     assert!(report["duration_s"].as_f64().unwrap() > 0.0, "{report:#}");
 }
 
-#[test]
-fn hold_connects_every_client_and_answers_pings() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "hold",
-        &[
-            "hold",
-            "--url",
-            &hub.url,
-            "--clients",
-            "200",
-            "--duration",
-            "2s",
-            "--ping-interval",
-            "500ms",
-            "--hub-pid",
-            &hub.child.id().to_string(),
-        ],
-    );
-    assert_clean(&report, "hold", 200);
-    assert_eq!(report["connect_ms"]["count"], 200, "{report:#}");
-    assert!(
-        report["rtt_ms"]["count"].as_u64().unwrap() > 0,
-        "{report:#}"
-    );
-    assert!(report["hub_rss_before_bytes"].as_u64().unwrap() > 0);
-    assert!(report["hub_rss_after_bytes"].as_u64().unwrap() > 0);
-    assert!(report["rss_per_connection_bytes"].is_i64(), "{report:#}");
+/// A throwaway redis-server on a free loopback port, killed on drop.
+pub struct Redis {
+    child: Child,
+    /// `redis://127.0.0.1:PORT`.
+    pub url: String,
 }
 
-#[test]
-fn hold_spreads_clients_over_worker_processes() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "workers",
-        &[
-            "hold",
-            "--url",
-            &hub.url,
-            "--clients",
-            "300",
-            "--workers",
-            "3",
-            "--source-addrs",
-            "5",
-            "--duration",
-            "1s",
-            "--ping-interval",
-            "300ms",
-        ],
-    );
-    assert_clean(&report, "hold", 300);
-    assert_eq!(report["connect_ms"]["count"], 300, "{report:#}");
+impl Redis {
+    /// Starts redis-server without persistence and waits until it listens.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
+        let deadline = Instant::now() + HUB_START;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Starts hub node `node` on this Redis in namespace `ns`, with `extra`
+    /// environment.
+    pub fn start_node(&self, ns: &str, node: &str, extra: &[(&str, &str)]) -> Hub {
+        let mut env = vec![
+            ("PRESENCE_REDIS_URL", self.url.as_str()),
+            ("PRESENCE_NAMESPACE", ns),
+            ("PRESENCE_NODE_ID", node),
+        ];
+        env.extend_from_slice(extra);
+        Hub::start_with(&env)
+    }
 }
 
-#[test]
-fn rtt_counts_round_trips_of_every_client() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "rtt",
-        &[
-            "rtt",
-            "--url",
-            &hub.url,
-            "--clients",
-            "50",
-            "--duration",
-            "1s",
-            "--client-rate",
-            "40",
-        ],
-    );
-    assert_clean(&report, "rtt", 50);
-    assert!(
-        report["rtt_ms"]["count"].as_u64().unwrap() >= 50,
-        "{report:#}"
-    );
-    assert!(report["msgs_per_s"].as_f64().unwrap() > 0.0, "{report:#}");
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-#[test]
-fn propagation_samples_equal_status_changes_times_subscribers() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "propagation",
-        &[
-            "propagation",
-            "--url",
-            &hub.url,
-            "--clients",
-            "150",
-            "--changes",
-            "4",
-            "--change-interval",
-            "250ms",
-            "--admins",
-            "2",
-        ],
-    );
-    assert_clean(&report, "propagation", 150);
-    assert_eq!(report["propagation_ms"]["count"], 150 * 4 * 2, "{report:#}");
+/// The hub's `presence_connections` gauge, read from `/metrics` (0 when it
+/// cannot be read).
+pub fn open_connections(url: &str) -> u64 {
+    use std::io::Write as _;
+    let Some(addr) = url.strip_prefix("http://") else {
+        return 0;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.lines()
+        .find_map(|line| line.strip_prefix("presence_connections "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
-#[test]
-fn churn_completes_every_reconnect() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "churn",
-        &[
-            "churn",
-            "--url",
-            &hub.url,
-            "--clients",
-            "150",
-            "--reconnects",
-            "450",
-            "--duration",
-            "20s",
-        ],
-    );
-    assert_clean(&report, "churn", 150);
-    assert_eq!(report["connect_ms"]["count"], 450, "{report:#}");
+/// Waits until `check` holds, or panics after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
-#[test]
-fn mix_runs_every_kind_of_client_without_errors() {
-    let hub = Hub::start();
-    let report = run_loadtest(
-        "mix",
-        &[
-            "mix",
-            "--url",
-            &hub.url,
-            "--clients",
-            "200",
-            "--duration",
-            "2s",
-            "--ping-interval",
-            "300ms",
-            "--churn-interval",
-            "400ms",
-            "--heartbeat-interval",
-            "300ms",
-            "--admins",
-            "2",
-        ],
-    );
-    assert_clean(&report, "mix", 200);
-    assert!(
-        report["rtt_ms"]["count"].as_u64().unwrap() > 0,
-        "{report:#}"
-    );
-}
-
-#[test]
-fn jwt_mode_mints_tokens_for_clients_and_admins() {
-    let secret = "loadtest-secret-for-tests-only-32+";
-    let hub = Hub::start_with(&[("PRESENCE_JWT_SECRET", secret)]);
-    let report = run_loadtest(
-        "jwt",
-        &[
-            "propagation",
-            "--url",
-            &hub.url,
-            "--clients",
-            "50",
-            "--changes",
-            "2",
-            "--change-interval",
-            "200ms",
-            "--jwt-secret",
-            secret,
-        ],
-    );
-    assert_clean(&report, "propagation", 50);
-    assert_eq!(report["propagation_ms"]["count"], 50 * 2, "{report:#}");
-}
-
-#[test]
-fn non_loopback_target_is_refused_without_allow_remote() {
-    let (ok, output) = run_bounded(Command::new(env!("CARGO_BIN_EXE_presence-loadtest")).args([
-        "hold",
-        "--url",
-        "http://192.0.2.1:8080",
-        "--clients",
-        "1",
-        "--duration",
-        "1s",
-    ]));
-    assert!(!ok, "{output}");
-    assert!(output.contains("--allow-remote"), "{output}");
-}
-
-#[test]
-fn bound_address_is_found_in_a_log_line() {
-    let line = "2026-01-01T00:00:00Z INFO presence_hub::app: listening bind=127.0.0.1:0 addr=127.0.0.1:40123";
-    assert_eq!(loopback_address(line).as_deref(), Some("127.0.0.1:40123"));
+impl Hub {
+    /// Sends SIGTERM to the hub process.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
 }
