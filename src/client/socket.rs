@@ -23,8 +23,9 @@ use std::pin::Pin;
 
 use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 
 use super::lifetime::TokenClock;
@@ -349,6 +350,11 @@ impl Connection {
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
                 Box::pin(self.close(CloseCode::TooBig, "message too big")).await;
                 return Some(Outcome::End(EndCause::Policy));
+            }
+            // EOF or a reset without a close frame: a drop like any other
+            // (v1.1 §14), resumable.
+            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                return Some(Outcome::Drop(EndCause::ClientClosed));
             }
             Some(Err(WsError::Protocol(_))) => {
                 Box::pin(self.close(CloseCode::ProtocolError, "protocol error")).await;

@@ -31,7 +31,6 @@ use users::UserEntry;
 
 use super::derive::{Thresholds, next_transition_at};
 use super::liveness::TrafficCounters;
-use crate::model::timeline::TimelineKind;
 use crate::model::{Day, Millis, SessionId, Transport, UserId};
 
 /// Activity-only updates are published at most this often per session.
@@ -78,21 +77,6 @@ impl PresenceState {
     pub fn with_timeline_limit(mut self, limit: usize) -> Self {
         self.timeline_limit = limit;
         self
-    }
-
-    /// Appends a timeline entry to a live session (rooms, resume and any
-    /// other feature record their changes through this).
-    pub fn record_timeline(
-        &mut self,
-        id: SessionId,
-        kind: TimelineKind,
-        from: Option<String>,
-        to: Option<String>,
-        now: Millis,
-    ) {
-        if let Some(record) = self.sessions.get_mut(&id) {
-            record.note(kind, from, to, now);
-        }
     }
 
     /// Shares the connection's traffic counters with a session's record.

@@ -344,6 +344,31 @@ async fn a_dropped_tab_resumes_its_session_without_ended_started_or_offline() {
 }
 
 #[tokio::test]
+async fn a_connection_lost_without_a_close_frame_is_resumable() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.resume_grace = ms(5000)).await;
+        let (mut admin, _) = hub.admin("").await;
+        let (client, welcome) = hub.welcomed_client("alice").await;
+        let id = welcome["session_id"].as_str().unwrap().to_string();
+        let token = welcome["resume_token"].as_str().unwrap().to_string();
+        // Dropping the socket closes the TCP connection with no close frame.
+        drop(client);
+        admin_session_event(&mut admin, ms(2000), "reconnecting", |e, s| {
+            e == "updated" && s["reconnecting"] == true
+        })
+        .await;
+        let mut back =
+            WsClient::connect(&hub.ws_url(&format!("/ws?user=alice&resume={token}"))).await;
+        let again = back.recv_type("welcome", ms(2000)).await;
+        assert_eq!(again["resumed"], true);
+        assert_eq!(again["session_id"], id.as_str());
+        let rest = admin.collect_for(ms(300)).await;
+        assert!(rest.iter().all(|f| f["event"] != "ended"), "{rest:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn without_a_resume_the_session_ends_at_the_time_of_the_drop() {
     within(LIMIT, async {
         let hub = TestHub::start(|c| {
