@@ -18,6 +18,7 @@ mod snapshot;
 mod state;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -242,18 +243,36 @@ impl PresenceHandle {
             })
             .await?;
         let mut asked: Option<crate::model::NodeId> = None;
+        let started = tokio::time::Instant::now();
         loop {
-            let (owner, token, session, liveness) = match step {
+            let (owner, token, session, liveness, in_transit) = match step {
                 ConnectStep::Done(connected) => return Ok(connected),
                 ConnectStep::Elsewhere {
                     owner,
                     token,
                     session,
                     liveness,
-                } => (owner, token, session, liveness),
+                    in_transit,
+                } => (owner, token, session, liveness, in_transit),
             };
+            let already_asked = asked.as_ref() == Some(&owner);
+            if already_asked && should_wait_for_transit(started.elapsed(), in_transit) {
+                // The owner said no and may be shutting down: its offer of
+                // the session to another node (perhaps this one) is on its
+                // way. Look again shortly.
+                tokio::time::sleep(TRANSIT_POLL).await;
+                step = self
+                    .ask(|reply| Command::Connect {
+                        session,
+                        liveness,
+                        resume: Some(token),
+                        reply,
+                    })
+                    .await?;
+                continue;
+            }
             // Asked that owner already: it said no, so a new session.
-            let view = if asked.as_ref() == Some(&owner) {
+            let view = if already_asked {
                 None
             } else {
                 // The owner hands the session over through the replicator
@@ -363,4 +382,24 @@ impl PresenceHandle {
         })
         .await
     }
+}
+
+/// How often a resume whose owner said no looks again for a session in
+/// transit between nodes.
+const TRANSIT_POLL: Duration = Duration::from_millis(25);
+/// How long it looks while the session does not show as `reconnecting`
+/// (the owner's drop may not have replicated yet).
+const TRANSIT_UNSEEN_WAIT: Duration = Duration::from_millis(300);
+/// How long it looks for a session that shows as `reconnecting`.
+const TRANSIT_WAIT: Duration = Duration::from_secs(2);
+
+/// True while a resume refused by the session's owner should keep looking
+/// for the session to arrive from that owner's shutdown.
+fn should_wait_for_transit(waited: Duration, in_transit: bool) -> bool {
+    let limit = if in_transit {
+        TRANSIT_WAIT
+    } else {
+        TRANSIT_UNSEEN_WAIT
+    };
+    waited < limit
 }

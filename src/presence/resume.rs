@@ -32,6 +32,10 @@ pub enum ConnectStep {
         session: Box<super::state::NewSession>,
         /// The new socket's liveness.
         liveness: std::sync::Arc<super::liveness::SessionLiveness>,
+        /// The session is `reconnecting` here: its owner may be handing it
+        /// on to another node (a shutdown), so a "no" may be followed by
+        /// its arrival.
+        in_transit: bool,
     },
 }
 

@@ -78,14 +78,5 @@ fn tabs_of_a_node_stopped_with_sigterm_resume_on_the_other_node() {
     assert_clean(&report, "resume", 20);
     // Every tab came back to node B after its retry_after_ms.
     assert_eq!(report["resume_ms"]["count"], 20, "{report:#}");
-    // FIXME: the contract wants every tab resumed with no `ended` or
-    // `offline` event (`assert_all_resumed`). The hub at this commit
-    // sometimes answers a tab that returns within milliseconds of the
-    // shutdown with `resumed:false`, or emits an `ended` event for a
-    // session that resumed, so only what it does every time is asserted:
-    // the counts are consistent and most tabs resumed.
-    let failed = report["resume_failed"].as_u64().unwrap();
-    let gaps = report["resume_gap_ms"]["count"].as_u64().unwrap();
-    assert_eq!(failed + gaps, 20, "{report:#}");
-    assert!(failed <= 5, "{report:#}");
+    assert_all_resumed(&report, 20);
 }

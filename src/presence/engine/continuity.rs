@@ -52,11 +52,13 @@ impl Engine {
     ) -> ConnectStep {
         match resume {
             Some(token) if let Some(owner) = self.owner_elsewhere(&token) => {
+                let in_transit = session_of(&token).is_some_and(|id| self.state.is_dropped(id));
                 ConnectStep::Elsewhere {
                     owner,
                     token,
                     session,
                     liveness,
+                    in_transit,
                 }
             }
             resume => ConnectStep::Done(self.connect(*session, liveness, resume.as_deref(), now)),

@@ -22,6 +22,14 @@ impl Engine {
 
     pub(super) fn apply_replica(&mut self, update: ReplicaUpdate, now: Millis) {
         match update {
+            // A session this node took over (a shutdown's offer can
+            // overtake the old owner's last delta about it): the delta is
+            // stale, ownership moves only through this node's engine.
+            ReplicaUpdate::Upsert(view) | ReplicaUpdate::End(view)
+                if self.is_local(view.session_id) =>
+            {
+                tracing::debug!(session_id = %view.session_id, "stale replica update about a local session ignored");
+            }
             ReplicaUpdate::Upsert(view) if view.node_id != self.config.node_id => {
                 let changes = self.state.upsert_replica(*view, now);
                 self.pending.extend(changes);
@@ -36,6 +44,9 @@ impl Engine {
                 ended,
             } if node != self.config.node_id => {
                 let keep: HashSet<SessionId> = sessions.iter().map(|s| s.session_id).collect();
+                let theirs = |view: &SessionView| !self.is_local(view.session_id);
+                let ended: Vec<SessionView> = ended.into_iter().filter(theirs).collect();
+                let sessions: Vec<SessionView> = sessions.into_iter().filter(theirs).collect();
                 for view in ended.iter().filter(|v| !keep.contains(&v.session_id)) {
                     let changes = self.state.end_replica(view);
                     self.pending.extend(changes);
