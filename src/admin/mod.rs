@@ -74,6 +74,8 @@ pub struct AdminContext {
     pub closing: CancellationToken,
     /// Open-socket limits (contract v1.1 section 13).
     pub admission: Admission,
+    /// How long one write to an admin stream may take.
+    pub write_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for AdminContext {

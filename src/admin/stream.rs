@@ -1,7 +1,9 @@
 //! Owns one admin stream: the snapshot, then every matching event numbered
 //! 1, 2, 3, ... without gaps. A subscriber the feed dropped for lagging is
 //! closed with 4009 after what was queued for it, so it is never silently
-//! skipped; it reconnects for a fresh snapshot.
+//! skipped; it reconnects for a fresh snapshot. One that stops reading
+//! altogether (a write misses `PRESENCE_WRITE_TIMEOUT`) is dropped and
+//! counted as a lag close too.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use tracing::Instrument;
 
 use super::AdminContext;
 use crate::feed::Subscription;
-use crate::http::websocket::{UpgradedSocket, close};
+use crate::http::websocket::{UpgradedSocket, close, write_within};
 use crate::model::CloseCode;
 
 type AdminSocket = UpgradedSocket;
@@ -47,54 +49,88 @@ pub async fn serve_admin_stream(
         };
         hub.metrics.admin_subscribers.inc();
         tracing::debug!("admin subscribed");
-        let (code, reason) = stream_events(&mut ws, subscription, &hub).await;
-        if code == Some(CloseCode::Lagging) {
-            hub.metrics.admin_lag_closes.inc();
-        }
-        if let Some(code) = code {
-            close(&mut ws, code, reason).await;
+        let end = stream_events(&mut ws, subscription, &hub).await;
+        match end {
+            StreamEnd::Close(code, reason) => {
+                if code == CloseCode::Lagging {
+                    hub.metrics.admin_lag_closes.inc();
+                }
+                close(&mut ws, code, reason).await;
+            }
+            StreamEnd::Stalled => {
+                hub.metrics.admin_lag_closes.inc();
+                tracing::info!("admin stream stopped reading and is dropped");
+            }
+            StreamEnd::Gone => {}
         }
         hub.metrics.admin_subscribers.dec();
-        tracing::debug!(code = code.map(CloseCode::as_u16), "admin stream closed");
+        tracing::debug!(?end, "admin stream closed");
     }
     .instrument(span)
     .await;
 }
 
-/// Sends the snapshot and events; returns the close code to send (`None`
-/// when the client is already gone).
+/// How an admin stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamEnd {
+    /// Close it with this code and reason.
+    Close(CloseCode, &'static str),
+    /// The client is gone already.
+    Gone,
+    /// A write missed its deadline: the client stopped reading.
+    Stalled,
+}
+
+impl StreamEnd {
+    fn of_write_error(error: &tokio_tungstenite::tungstenite::Error) -> Self {
+        if crate::http::websocket::is_write_timeout(error) {
+            Self::Stalled
+        } else {
+            Self::Gone
+        }
+    }
+}
+
+/// Sends the snapshot and events, every write within the deadline; says
+/// how the stream ended.
 async fn stream_events(
     ws: &mut AdminSocket,
     mut subscription: Subscription,
     hub: &AdminContext,
-) -> (Option<CloseCode>, &'static str) {
+) -> StreamEnd {
+    let deadline = hub.write_timeout;
     let snapshot = std::mem::take(&mut subscription.snapshot);
-    if ws.send(Message::text(snapshot)).await.is_err() {
-        return (None, "");
+    if let Err(error) = write_within(deadline, ws.send(Message::text(snapshot))).await {
+        return StreamEnd::of_write_error(&error);
     }
     let mut seq: u64 = 0;
     loop {
         tokio::select! {
             biased;
-            () = hub.closing.cancelled() => return (Some(CloseCode::GoingAway), "shutdown"),
+            () = hub.closing.cancelled() => return StreamEnd::Close(CloseCode::GoingAway, "shutdown"),
             event = subscription.events.recv() => match event {
                 Some(frame) => {
                     seq += 1;
-                    if ws.feed(Message::text(frame.to_text(seq))).await.is_err() {
-                        return (None, "");
+                    let text = Message::text(frame.to_text(seq));
+                    if let Err(error) = write_within(deadline, ws.feed(text)).await {
+                        return StreamEnd::of_write_error(&error);
                     }
                     hub.metrics.ops.admin_fanout_delay.observe(frame.age().as_secs_f64());
-                    if subscription.events.is_empty() && ws.flush().await.is_err() {
-                        return (None, "");
+                    if subscription.events.is_empty()
+                        && let Err(error) = write_within(deadline, ws.flush()).await
+                    {
+                        return StreamEnd::of_write_error(&error);
                     }
                 }
-                None if subscription.has_lagged() => return (Some(CloseCode::Lagging), "lagging: reconnect for a fresh snapshot"),
-                None => return (Some(CloseCode::GoingAway), "shutdown"),
+                None if subscription.has_lagged() => return StreamEnd::Close(CloseCode::Lagging, "lagging: reconnect for a fresh snapshot"),
+                None => return StreamEnd::Close(CloseCode::GoingAway, "shutdown"),
             },
             incoming = ws.next() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return (None, ""),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return StreamEnd::Gone,
                 Some(Ok(_)) => {
-                    let _ = ws.flush().await;
+                    if let Err(error) = write_within(deadline, ws.flush()).await {
+                        return StreamEnd::of_write_error(&error);
+                    }
                 }
             },
         }

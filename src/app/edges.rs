@@ -122,6 +122,7 @@ impl Edges {
             sockets: self.sockets,
             closing: self.closing,
             admission: self.admission,
+            write_timeout: self.client_limits.write_timeout,
         };
         let ops = OpsContext {
             presence: self.presence,

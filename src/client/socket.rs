@@ -140,6 +140,12 @@ pub async fn serve_connection(
             .run(&connected.resume_token, connected.resumed)
             .await;
         let gone = match outcome {
+            // The peer stopped reading: as silent as a dead one.
+            Outcome::End(EndCause::ClientClosed) | Outcome::Drop(EndCause::ClientClosed)
+                if connection.write_stalled =>
+            {
+                Some((EndCause::Timeout, true))
+            }
             Outcome::End(cause) => Some((cause, false)),
             Outcome::Drop(cause) => Some((cause, true)),
             Outcome::Terminated => None,
@@ -179,6 +185,8 @@ struct Connection {
     rooms: Option<Box<ClientRooms>>,
     /// When the unanswered Ping went out.
     ping_sent_at: Option<Instant>,
+    /// A write missed its deadline: the socket ends as `timeout`.
+    write_stalled: bool,
 }
 
 impl Connection {
@@ -212,6 +220,7 @@ impl Connection {
             access,
             rooms: None,
             ping_sent_at: None,
+            write_stalled: false,
             ctx,
         }
     }
@@ -261,7 +270,31 @@ impl Connection {
     async fn send_text(&mut self, text: String, kind: OutFrame) -> Result<(), WsError> {
         self.ctx.metrics.messages_out.count(kind);
         self.liveness.traffic().count_out(text.len());
-        self.ws.send(Message::text(text)).await
+        self.write(Message::text(text)).await
+    }
+
+    /// Sends one message within the write deadline.
+    async fn write(&mut self, message: Message) -> Result<(), WsError> {
+        let deadline = self.ctx.limits.write_timeout;
+        let result = websocket::write_within(deadline, self.ws.send(message)).await;
+        self.note_write(result)
+    }
+
+    /// Flushes what tungstenite queued (Pong replies) within the deadline.
+    async fn flush(&mut self) -> Result<(), WsError> {
+        let deadline = self.ctx.limits.write_timeout;
+        let result = websocket::write_within(deadline, self.ws.flush()).await;
+        self.note_write(result)
+    }
+
+    /// Remembers a write that missed its deadline: the peer stopped reading.
+    fn note_write(&mut self, result: Result<(), WsError>) -> Result<(), WsError> {
+        if let Err(error) = &result
+            && websocket::is_write_timeout(error)
+        {
+            self.write_stalled = true;
+        }
+        result
     }
 
     /// The engine changed the status, or terminated the session.
@@ -317,12 +350,7 @@ impl Connection {
         if now >= self.next_ping {
             self.next_ping = now + self.ctx.limits.heartbeat_interval;
             self.ping_sent_at = Some(now);
-            if self
-                .ws
-                .send(Message::Ping(Default::default()))
-                .await
-                .is_err()
-            {
+            if self.write(Message::Ping(Default::default())).await.is_err() {
                 return Some(Outcome::Drop(EndCause::ClientClosed));
             }
         }
@@ -384,15 +412,29 @@ impl Connection {
                 if let Some(sent) = self.ping_sent_at.take() {
                     self.liveness.traffic().set_rtt(self.last_frame - sent);
                 }
-                let _ = self.ws.flush().await;
-                None
+                self.flush_or_drop().await
             }
             Message::Ping(_) | Message::Frame(_) => {
-                let _ = self.ws.flush().await;
-                None
+                // A Ping is a message like any other for the rate limit, so
+                // a Ping flood is closed instead of filling the send queue
+                // with Pongs.
+                if !self.rate.admit(now_millis()) {
+                    Box::pin(self.close(CloseCode::Policy, "message rate exceeded")).await;
+                    return Some(Outcome::End(EndCause::Policy));
+                }
+                self.flush_or_drop().await
             }
             Message::Close(_) => Some(Outcome::Drop(EndCause::ClientClosed)),
         }
+    }
+
+    /// Flushes queued control replies; a peer that does not take them
+    /// within the write deadline is gone.
+    async fn flush_or_drop(&mut self) -> Option<Outcome> {
+        if self.flush().await.is_err() {
+            return Some(Outcome::Drop(EndCause::ClientClosed));
+        }
+        None
     }
 
     /// A data frame: rate-limited, then parsed and applied.

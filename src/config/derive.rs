@@ -181,6 +181,9 @@ impl Config {
                 "must be greater than PRESENCE_HEARTBEAT_INTERVAL".into(),
             );
         }
+        if self.write_timeout < Duration::from_millis(100) {
+            return conflict("PRESENCE_WRITE_TIMEOUT", "must be at least 100ms".into());
+        }
         if self.http_session_ttl.is_zero() {
             return conflict(
                 "PRESENCE_HTTP_SESSION_TTL",

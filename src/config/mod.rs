@@ -70,6 +70,10 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_DEAD_AFTER", default_value = "45s", value_parser = parse_duration)]
     pub dead_after: Duration,
 
+    /// A write to a WebSocket (client or admin) that has not finished after this long drops the socket: the peer stopped reading.
+    #[arg(long, env = "PRESENCE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// An HTTP-heartbeat session with no heartbeat for this long ends (timeout).
     #[arg(long, env = "PRESENCE_HTTP_SESSION_TTL", default_value = "90s", value_parser = parse_duration)]
     pub http_session_ttl: Duration,
@@ -253,6 +257,7 @@ impl Config {
             away_after: Duration::from_secs(300),
             heartbeat_interval: Duration::from_secs(20),
             dead_after: Duration::from_secs(45),
+            write_timeout: Duration::from_secs(10),
             http_session_ttl: Duration::from_secs(90),
             node_timeout: Duration::from_secs(5),
             max_sessions_per_user: 0,
@@ -316,6 +321,7 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 heartbeat_interval: self.heartbeat_interval,
                 dead_after: self.dead_after,
+                write_timeout: self.write_timeout,
                 allowed_origins: parse_origins(
                     "PRESENCE_ALLOWED_ORIGINS",
                     self.allowed_origins.as_deref(),

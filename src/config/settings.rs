@@ -108,6 +108,8 @@ pub struct ClientLimits {
     pub heartbeat_interval: Duration,
     /// Silence that ends a session.
     pub dead_after: Duration,
+    /// How long one write to a WebSocket may take.
+    pub write_timeout: Duration,
     /// Allowed `Origin` values (None = any).
     pub allowed_origins: Option<Vec<String>>,
     /// Origins answered with CORS headers (None = no CORS).

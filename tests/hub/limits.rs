@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::support::{TestHub, admin_session_event, ms, within};
@@ -81,6 +82,78 @@ async fn a_client_at_30_messages_per_second_is_never_closed() {
             client.send_json(json!({"type": "ping", "id": i})).await;
             assert_eq!(client.recv_type("pong", ms(3000)).await["id"], i);
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_flood_of_websocket_pings_counts_against_the_rate_and_is_closed_with_1008() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        let (mut admin, _) = hub.admin("").await;
+        let (mut client, _) = hub.welcomed_client("alice").await;
+        for _ in 0..150 {
+            let _ = client.socket.send(Message::Ping(Default::default())).await;
+        }
+        assert_eq!(client.recv_close(ms(3000)).await, Some(1008));
+        let ended =
+            admin_session_event(&mut admin, ms(5000), "policy end", |e, _| e == "ended").await;
+        assert_eq!(ended["session"]["end_cause"], "policy");
+    })
+    .await;
+}
+
+/// One sample of a metric without labels on `/metrics`.
+async fn metric(hub: &TestHub, name: &str) -> f64 {
+    let text = reqwest::get(hub.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::test]
+async fn an_admin_stream_that_stops_reading_is_dropped_at_the_write_deadline() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| c.write_timeout = ms(300)).await;
+        let meta: serde_json::Map<String, serde_json::Value> = (0..10)
+            .map(|i| (format!("k{i}"), json!("m".repeat(90))))
+            .collect();
+        // A few connections, reused: thousands of idle ones would crowd
+        // the process that runs both the hub and the test.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()
+            .unwrap();
+        futures_util::stream::iter(0..4000)
+            .for_each_concurrent(16, |_| {
+                let request = http
+                    .post(hub.http("/api/v1/heartbeat?user=bulk"))
+                    .json(&json!({"active": true, "meta": meta}));
+                async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+            })
+            .await;
+
+        // A snapshot of several megabytes (more than the kernel buffers on
+        // loopback hold) into a socket whose reader never reads.
+        let stalled = crate::support::slow_reader(&hub.ws_url("/admin/ws")).await;
+        crate::support::eventually(ms(10_000), "the stalled admin dropped", || async {
+            let dropped = metric(&hub, "presence_admin_lag_closes_total").await >= 1.0;
+            let none_left = metric(&hub, "presence_admin_subscribers").await == 0.0;
+            (dropped && none_left).then_some(())
+        })
+        .await;
+        drop(stalled);
+        let (mut client, _) = hub.welcomed_client("alice").await;
+        client.send_json(json!({"type": "ping", "id": 1})).await;
+        assert_eq!(client.recv_type("pong", ms(3000)).await["id"], 1);
     })
     .await;
 }
