@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
@@ -38,7 +38,7 @@ use crate::http::websocket;
 use crate::metrics::{Metrics, OutFrame};
 use crate::model::time::now_millis;
 use crate::model::{
-    CloseCode, EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionStatus, UserId,
+    CloseCode, EndCause, ManualStatus, Millis, NodeId, SessionId, SessionStatus, UserId,
 };
 use crate::presence::{NewSession, PresenceHandle, SessionLiveness, TerminateReason};
 
@@ -49,6 +49,7 @@ const REPORT_EVERY_MS: Millis = 1_000;
 
 mod room_frames;
 mod token;
+mod writes;
 
 /// The WebSocket stream type the hub drives.
 pub type ClientSocket = crate::http::websocket::UpgradedSocket;
@@ -273,30 +274,6 @@ impl Connection {
         self.write(Message::text(text)).await
     }
 
-    /// Sends one message within the write deadline.
-    async fn write(&mut self, message: Message) -> Result<(), WsError> {
-        let deadline = self.ctx.limits.write_timeout;
-        let result = websocket::write_within(deadline, self.ws.send(message)).await;
-        self.note_write(result)
-    }
-
-    /// Flushes what tungstenite queued (Pong replies) within the deadline.
-    async fn flush(&mut self) -> Result<(), WsError> {
-        let deadline = self.ctx.limits.write_timeout;
-        let result = websocket::write_within(deadline, self.ws.flush()).await;
-        self.note_write(result)
-    }
-
-    /// Remembers a write that missed its deadline: the peer stopped reading.
-    fn note_write(&mut self, result: Result<(), WsError>) -> Result<(), WsError> {
-        if let Err(error) = &result
-            && websocket::is_write_timeout(error)
-        {
-            self.write_stalled = true;
-        }
-        result
-    }
-
     /// The engine changed the status, or terminated the session.
     async fn on_engine_signal(&mut self) -> Option<Outcome> {
         if self.liveness.replaced() {
@@ -498,44 +475,6 @@ impl Connection {
             self.reported_at = now;
             self.ctx.presence.offer_activity(self.id);
         }
-    }
-
-    async fn reject_frame(&mut self, error: &FrameError, now: Millis) -> Option<Outcome> {
-        tracing::debug!(code = error.code(), "bad frame");
-        self.ctx.metrics.messages_in.bad.inc();
-        self.ctx
-            .metrics
-            .bad_frames
-            .with_label_values(&[error.code()])
-            .inc();
-        if !self.bad_frames.admit(now) {
-            self.close(CloseCode::Policy, "too many bad frames").await;
-            return Some(Outcome::End(EndCause::Policy));
-        }
-        let message = error.to_string();
-        let frame = ServerMessage::Error {
-            code: error.code(),
-            room: error.room().map(RoomName::as_str),
-            message: &message,
-        };
-        if self
-            .send_text(frame.to_text(), OutFrame::Error)
-            .await
-            .is_err()
-        {
-            return Some(Outcome::Drop(EndCause::ClientClosed));
-        }
-        None
-    }
-
-    /// Sends a close frame; `drain` later waits for the client's reply.
-    async fn close(&mut self, code: CloseCode, reason: &'static str) {
-        websocket::send_close(&mut self.ws, code, reason).await;
-    }
-
-    /// Finishes the close handshake (bounded), after the session was ended.
-    async fn drain(&mut self) {
-        websocket::drain(&mut self.ws).await;
     }
 }
 

@@ -44,7 +44,7 @@ pub const RETRY_AFTER_S: u64 = 5;
 /// answer a refusal.
 const MIN_FD_RESERVE: u64 = 32;
 /// At most this many descriptors are kept back, whatever the limit.
-const MAX_FD_RESERVE: u64 = 1024;
+const MAX_FD_RESERVE: u64 = 256;
 
 /// The limits admission control applies.
 #[derive(Debug, Clone, Default)]
@@ -339,7 +339,8 @@ mod tests {
     fn the_ceiling_keeps_a_reserve_of_descriptors() {
         assert_eq!(connection_ceiling(64), 32);
         assert_eq!(connection_ceiling(1024), 922);
-        assert_eq!(connection_ceiling(1_048_576), 1_047_552);
+        assert_eq!(connection_ceiling(1_048_576), 1_048_320);
+        assert_eq!(connection_ceiling(20_000), 19_744);
         assert_eq!(connection_ceiling(10), 1);
     }
 }
