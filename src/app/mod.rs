@@ -59,7 +59,9 @@ use crate::webhooks::{WebhookStatus, Webhooks};
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
 /// Cross-node requests waiting for the replicator (overflow: not found).
-const REMOTE_QUEUE: usize = 4096;
+/// A shutdown offers every local session at once, and a storm of resumes
+/// asks for as many handovers: the tabs of a full node must fit.
+const REMOTE_QUEUE: usize = 65_536;
 /// Revokes waiting to be published to the other nodes.
 const REVOKED_QUEUE: usize = 1024;
 

@@ -75,12 +75,16 @@ pub struct ConnectionContext {
 
 impl ConnectionContext {
     /// The tungstenite configuration: small buffers, the message size limit.
+    /// The write buffer has no cap of its own: a `room` snapshot of a large
+    /// room is one frame of any size (about 150 bytes per member), each
+    /// write is a whole `send` (so at most one frame waits in the buffer),
+    /// and the write deadline drops a peer that does not take it.
     pub fn websocket_config(&self) -> WebSocketConfig {
         let max = self.limits.max_message_bytes;
         WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
-            .max_write_buffer_size(256 * 1024)
+            .max_write_buffer_size(usize::MAX)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
