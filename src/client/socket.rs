@@ -246,7 +246,9 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 () = self.liveness.changed() => Box::pin(self.on_engine_signal()).await,
-                frame = self.ws.next() => self.on_frame(frame).await,
+                // Boxed: the frame handlers' state would otherwise sit in
+                // every idle connection's future (about 1 KiB).
+                frame = self.ws.next() => Box::pin(self.on_frame(frame)).await,
                 delivery = next_delivery(&mut self.rooms) => {
                     Box::pin(self.on_room_delivery(delivery)).await
                 }
