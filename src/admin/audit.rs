@@ -1,7 +1,6 @@
 //! Owns `GET /api/v1/audit` (the audit trail, filtered and paged, newest
 //! first) and `GET /api/v1/audit/export` (CSV or NDJSON, streamed).
 
-use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +8,7 @@ use warp::reply::Reply;
 
 use super::AdminContext;
 use super::query::{Paging, parse_pairs, text, time};
+use super::tabular::{csv_table, ndjson_lines, send_chunk};
 use crate::audit::store::{AuditError, AuditFilter};
 use crate::http::error::ApiError;
 use crate::http::streamed::{BodySender, streamed_response};
@@ -138,7 +138,7 @@ async fn write_export(
     body: &BodySender,
 ) -> Result<(), String> {
     if csv {
-        send(body, csv_rows(&[], true)?).await?;
+        send_chunk(body, csv_rows(&[], true)?).await?;
     }
     let mut offset = 0;
     loop {
@@ -150,9 +150,9 @@ async fn write_export(
         let chunk = if csv {
             csv_rows(&page.events, false)?
         } else {
-            ndjson_rows(&page.events)?
+            ndjson_lines(&page.events)?
         };
-        send(body, chunk).await?;
+        send_chunk(body, chunk).await?;
         offset += page.events.len();
         if page.events.len() < BATCH {
             return Ok(());
@@ -160,51 +160,29 @@ async fn write_export(
     }
 }
 
-async fn send(body: &BodySender, chunk: Vec<u8>) -> Result<(), String> {
-    if chunk.is_empty() {
-        return Ok(());
-    }
-    body.send(Bytes::from(chunk))
-        .await
-        .map_err(|_| "the client went away".to_string())
-}
-
-fn ndjson_rows(events: &[AuditEvent]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for event in events {
-        serde_json::to_writer(&mut out, event).map_err(|e| e.to_string())?;
-        out.push(b'\n');
-    }
-    Ok(out)
-}
-
 /// CSV rows for `events` (with the header row first when asked); absent
 /// values are empty cells.
 pub fn csv_rows(events: &[AuditEvent], header: bool) -> Result<Vec<u8>, String> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    if header {
-        writer.write_record(CSV_HEADER).map_err(|e| e.to_string())?;
-    }
-    for event in events {
-        let actor = event.actor.as_ref();
-        let cell = |value: Option<&str>| value.unwrap_or("").to_string();
-        writer
-            .write_record([
-                event.id.clone(),
-                format_rfc3339(event.at),
-                event.action.as_str().to_string(),
-                cell(actor.and_then(|a| a.user_id.as_deref())),
-                cell(actor.and_then(|a| a.role.as_deref())),
-                cell(actor.and_then(|a| a.ip.as_deref())),
-                cell(event.target.user_id.as_deref()),
-                cell(event.target.session_id.as_deref()),
-                cell(event.reason.as_deref()),
-                event.node_id.clone(),
-                event.result.clone(),
-            ])
-            .map_err(|e| e.to_string())?;
-    }
-    writer.into_inner().map_err(|e| e.to_string())
+    csv_table(
+        header.then_some(&CSV_HEADER[..]),
+        events.iter().map(csv_record),
+    )
+}
+
+fn csv_record(event: &AuditEvent) -> [String; 11] {
+    let actor = event.actor.as_ref();
+    let cell = |value: Option<&str>| value.unwrap_or("").to_string();
+    [
+        event.id.clone(),
+        format_rfc3339(event.at),
+        event.action.as_str().to_string(),
+        cell(actor.and_then(|a| a.user_id.as_deref())),
+        cell(actor.and_then(|a| a.role.as_deref())),
+        cell(actor.and_then(|a| a.ip.as_deref())),
+        cell(event.target.user_id.as_deref()),
+        cell(event.target.session_id.as_deref()),
+        cell(event.reason.as_deref()),
+        event.node_id.clone(),
+        event.result.clone(),
+    ]
 }

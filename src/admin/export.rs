@@ -9,10 +9,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::query::{parse_pairs, text, time};
 use super::sessions::live_sessions;
+use super::tabular::{csv_table, ndjson_lines, send_chunk};
 use super::{AdminContext, audit_outcome};
 use crate::audit::Caller;
 use crate::history::SessionFilter;
@@ -124,9 +123,9 @@ async fn write_export(
     body: &BodySender,
 ) -> Result<(), String> {
     if format == Format::Csv {
-        send(body, csv_rows(&[], true)?).await?;
+        send_chunk(body, csv_rows(&[], true)?).await?;
     }
-    send(body, encode(format, &live)?).await?;
+    send_chunk(body, encode(format, &live)?).await?;
     let mut cursor = 0;
     loop {
         let (batch, next) = hub
@@ -134,7 +133,7 @@ async fn write_export(
             .scan(filter.clone(), cursor, BATCH)
             .await
             .map_err(|e| e.to_string())?;
-        send(body, encode(format, &batch)?).await?;
+        send_chunk(body, encode(format, &batch)?).await?;
         match next {
             Some(next) => cursor = next,
             None => return Ok(()),
@@ -142,53 +141,19 @@ async fn write_export(
     }
 }
 
-async fn send(body: &BodySender, chunk: Vec<u8>) -> Result<(), String> {
-    if chunk.is_empty() {
-        return Ok(());
-    }
-    body.send(Bytes::from(chunk))
-        .await
-        .map_err(|_| "the client went away".to_string())
-}
-
 fn encode(format: Format, sessions: &[SessionView]) -> Result<Vec<u8>, String> {
     match format {
         Format::Csv => csv_rows(sessions, false),
-        Format::Ndjson => {
-            let mut out = Vec::new();
-            for session in sessions {
-                serde_json::to_writer(&mut out, session).map_err(|e| e.to_string())?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        }
+        Format::Ndjson => ndjson_lines(sessions),
     }
 }
 
 /// CSV rows for `sessions` (with the header row first when asked).
 pub fn csv_rows(sessions: &[SessionView], header: bool) -> Result<Vec<u8>, String> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    if header {
-        writer.write_record(CSV_HEADER).map_err(|e| e.to_string())?;
-    }
-    for session in sessions {
-        writer
-            .write_record(csv_record(session).map(formula_safe))
-            .map_err(|e| e.to_string())?;
-    }
-    writer.into_inner().map_err(|e| e.to_string())
-}
-
-/// A cell a spreadsheet will not evaluate: `'` before a leading `=`, `+`,
-/// `-`, `@`, tab or carriage return.
-fn formula_safe(cell: String) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell
-    }
+    csv_table(
+        header.then_some(&CSV_HEADER[..]),
+        sessions.iter().map(csv_record),
+    )
 }
 
 fn csv_record(s: &SessionView) -> [String; 21] {
@@ -222,19 +187,4 @@ fn csv_record(s: &SessionView) -> [String; 21] {
             .map(|m| serde_json::Value::Object(m.clone()).to_string())
             .unwrap_or_default(),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_that_look_like_formulas_are_quoted_with_an_apostrophe() {
-        for risky in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(formula_safe(risky.to_string()), format!("'{risky}"));
-        }
-        for plain in ["alice", "", "1.5", "a=b", "'already"] {
-            assert_eq!(formula_safe(plain.to_string()), plain);
-        }
-    }
 }

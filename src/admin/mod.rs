@@ -14,6 +14,7 @@ pub mod rooms;
 pub mod sessions;
 pub mod stats;
 pub mod stream;
+pub mod tabular;
 pub mod users;
 pub mod webhooks;
 
