@@ -130,11 +130,32 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 0;
+        // A token is not valid before its `nbf` (RFC 7519 §4.1.5).
+        validation.validate_nbf = true;
+        // Without PRESENCE_JWT_AUDIENCE an `aud` is not checked, so tokens
+        // of identity providers (which always set one) are accepted.
+        validation.validate_aud = false;
         Self {
             key: secret.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             validation,
             revocations: Revocations::default(),
         }
+    }
+
+    /// This authenticator requiring the `iss` claim `issuer` and an `aud`
+    /// naming `audience`, each when given.
+    #[must_use]
+    pub fn expecting(mut self, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        if let Some(issuer) = issuer {
+            self.validation.set_issuer(&[issuer]);
+            self.validation.required_spec_claims.insert("iss".into());
+        }
+        if let Some(audience) = audience {
+            self.validation.set_audience(&[audience]);
+            self.validation.validate_aud = true;
+            self.validation.required_spec_claims.insert("aud".into());
+        }
+        self
     }
 
     /// This authenticator checking tokens against `revocations`.
@@ -192,6 +213,9 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
+        if has_critical_header(token) {
+            return Err(AuthError::Invalid);
+        }
         let data =
             jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(
                 |err| match err.kind() {
@@ -240,6 +264,21 @@ fn dev_principal(dev: &DevIdentity<'_>) -> Result<Principal, AuthError> {
     })
 }
 
+/// True when the token's header has a `crit` member. The hub understands
+/// no JWS extension, so a token that marks one as critical must be refused
+/// (RFC 7515 §4.1.11); an unreadable header is left to the verifier.
+fn has_critical_header(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|header| header.get("crit").is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +297,80 @@ mod tests {
 
     fn jwt_mode() -> Authenticator {
         Authenticator::new(Some(&SecretString::from("s3cret")))
+    }
+
+    fn signed(claims: &serde_json::Value, header: &Header) -> String {
+        encode(header, claims, &EncodingKey::from_secret(b"s3cret")).unwrap()
+    }
+
+    fn claims_with(extra: serde_json::Value) -> serde_json::Value {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let mut claims = serde_json::json!({"sub": "alice", "exp": exp});
+        if let (Some(claims), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
+            claims.extend(extra);
+        }
+        claims
+    }
+
+    fn check(auth: &Authenticator, token: &str) -> Result<Principal, AuthError> {
+        auth.client(Some(token), &DevIdentity::default())
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf() {
+        let later = chrono::Utc::now().timestamp() + 30;
+        let early = signed(
+            &claims_with(serde_json::json!({"nbf": later})),
+            &Header::default(),
+        );
+        assert_eq!(check(&jwt_mode(), &early).unwrap_err(), AuthError::Invalid);
+        let now = chrono::Utc::now().timestamp() - 1;
+        let ready = signed(
+            &claims_with(serde_json::json!({"nbf": now})),
+            &Header::default(),
+        );
+        assert!(check(&jwt_mode(), &ready).is_ok());
+    }
+
+    #[test]
+    fn a_critical_header_extension_is_refused() {
+        // The header is built by hand: `crit` is not a field of `Header`.
+        use base64::Engine as _;
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let plain = signed(&claims_with(serde_json::json!({})), &Header::default());
+        let payload = plain.split('.').nth(1).unwrap();
+        let header = b64(&serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp"]}));
+        let signing_input = format!("{header}.{payload}");
+        let signature = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &EncodingKey::from_secret(b"s3cret"),
+            jsonwebtoken::Algorithm::HS256,
+        )
+        .unwrap();
+        let token = format!("{signing_input}.{signature}");
+        assert_eq!(check(&jwt_mode(), &token).unwrap_err(), AuthError::Invalid);
+        assert!(check(&jwt_mode(), &plain).is_ok());
+    }
+
+    #[test]
+    fn aud_is_checked_only_when_an_audience_is_configured() {
+        let for_other = signed(
+            &claims_with(serde_json::json!({"aud": "other-app"})),
+            &Header::default(),
+        );
+        assert!(
+            check(&jwt_mode(), &for_other).is_ok(),
+            "no audience configured"
+        );
+        let strict = jwt_mode().expecting(Some("https://idp.example"), Some("presence"));
+        assert_eq!(check(&strict, &for_other).unwrap_err(), AuthError::Invalid);
+        let ours = serde_json::json!({"aud": ["presence", "x"], "iss": "https://idp.example"});
+        assert!(check(&strict, &signed(&claims_with(ours), &Header::default())).is_ok());
+        let foreign_issuer = serde_json::json!({"aud": "presence", "iss": "https://evil.example"});
+        let foreign = signed(&claims_with(foreign_issuer), &Header::default());
+        assert_eq!(check(&strict, &foreign).unwrap_err(), AuthError::Invalid);
     }
 
     #[test]

@@ -43,7 +43,10 @@ impl Edges {
         Self {
             client_limits: settings.client.clone(),
             presence,
-            auth: Authenticator::new(settings.jwt_secret.as_ref()),
+            auth: Authenticator::new(settings.jwt_secret.as_ref()).expecting(
+                settings.jwt_issuer.as_deref(),
+                settings.jwt_audience.as_deref(),
+            ),
             metrics,
             history,
             readiness,

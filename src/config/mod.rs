@@ -42,6 +42,14 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
 
+    /// When set, a JWT must carry this `iss` claim.
+    #[arg(long, env = "PRESENCE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, a JWT's `aud` claim must name this audience; unset, `aud` is not checked.
+    #[arg(long, env = "PRESENCE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// Redis URL (redis:// or rediss://); unset means a single node in memory.
     #[arg(long, env = "PRESENCE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -250,6 +258,8 @@ impl Config {
         Self {
             bind: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             redis_url: None,
             namespace: "presence".into(),
             node_id: None,
@@ -316,6 +326,8 @@ impl Config {
             bind,
             listen_backlog: self.listen_backlog.max(128),
             jwt_secret: self.jwt_secret.clone(),
+            jwt_issuer: self.jwt_issuer.clone().filter(|v| !v.trim().is_empty()),
+            jwt_audience: self.jwt_audience.clone().filter(|v| !v.trim().is_empty()),
             presence: self.presence_config(),
             client: ClientLimits {
                 max_message_bytes: self.max_message_bytes,

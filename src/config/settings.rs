@@ -167,6 +167,10 @@ pub struct Settings {
     pub listen_backlog: u32,
     /// JWT secret (None = dev mode).
     pub jwt_secret: Option<SecretString>,
+    /// The `iss` a JWT must carry, when set.
+    pub jwt_issuer: Option<String>,
+    /// The audience a JWT's `aud` must name, when set.
+    pub jwt_audience: Option<String>,
     /// Presence engine settings.
     pub presence: PresenceConfig,
     /// Client connection limits.
