@@ -35,6 +35,7 @@ impl CorsPolicy {
     /// True for the paths CORS applies to.
     pub fn covers(path: &str) -> bool {
         path == "/presence-client.js"
+            || path == "/ws"
             || path == "/api/v1/heartbeat"
             || path == "/api/v1/me"
             || path.starts_with("/api/v1/me/")

@@ -94,6 +94,17 @@ async fn listed_origins_get_cors_headers_on_the_client_routes_only() {
         assert_eq!(script.status(), 200);
         assert_eq!(allow_origin(&script), Some(LISTED));
 
+        // The client's probe after a refused upgrade: a plain GET of `/ws`,
+        // whose status the page may read.
+        let probe = reqwest::Client::new()
+            .get(hub.http("/ws?user=alice"))
+            .header("origin", LISTED)
+            .send()
+            .await
+            .unwrap();
+        assert!(probe.status().is_client_error(), "{}", probe.status());
+        assert_eq!(allow_origin(&probe), Some(LISTED));
+
         let admin = reqwest::Client::new()
             .get(hub.http("/api/v1/users"))
             .header("origin", LISTED)
