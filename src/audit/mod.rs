@@ -278,6 +278,7 @@ impl AuditTask {
             self.recorded
                 .with_label_values(&[event.action.as_str()])
                 .inc();
+            log_audit(event);
         }
         self.store_events(events.clone()).await;
         for event in events {
@@ -340,4 +341,24 @@ async fn sleep_or_never(wait: Option<Duration>) {
         Some(wait) => tokio::time::sleep(wait).await,
         None => std::future::pending().await,
     }
+}
+
+/// One info line per audit event, `event="audit"`, for a SIEM reading
+/// `PRESENCE_LOG_FORMAT=json` (the fields of docs/operations.md).
+fn log_audit(event: &AuditEvent) {
+    let actor = event.actor.as_ref();
+    tracing::info!(
+        event = "audit",
+        audit_id = %event.id,
+        action = event.action.as_str(),
+        actor_user_id = actor.and_then(|a| a.user_id.as_deref()).unwrap_or(""),
+        actor_role = actor.and_then(|a| a.role.as_deref()).unwrap_or(""),
+        actor_ip = actor.and_then(|a| a.ip.as_deref()).unwrap_or(""),
+        target_user_id = event.target.user_id.as_deref().unwrap_or(""),
+        target_session_id = event.target.session_id.as_deref().unwrap_or(""),
+        reason = event.reason.as_deref().unwrap_or(""),
+        result = %event.result,
+        node_id = %event.node_id,
+        "audit event"
+    );
 }

@@ -143,6 +143,51 @@ async fn json_logs_carry_the_start_line() {
     .await;
 }
 
+/// The hub's JSON log lines (fields flattened) whose `event` is `event`.
+fn log_events(hub: &HubProcess, event: &str) -> Vec<serde_json::Value> {
+    let lines = hub.logs.lock().unwrap().clone();
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["event"] == event)
+        .collect()
+}
+
+#[tokio::test]
+async fn json_logs_give_a_siem_one_line_per_session_start_end_and_audit_event() {
+    within(LIMIT, async {
+        let hub = HubProcess::start(&[("PRESENCE_LOG_FORMAT", "json")]).await;
+        let (_client, id) = hub.client("user=alice&org=acme").await;
+        let deleted = reqwest::Client::new()
+            .delete(hub.http(&format!("/api/v1/sessions/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200);
+        crate::support::eventually(ms(5000), "the three lines", || async {
+            let audit = log_events(&hub, "audit");
+            let done = !log_events(&hub, "session.ended").is_empty() && !audit.is_empty();
+            done.then_some(())
+        })
+        .await;
+        let started = &log_events(&hub, "session.started")[0];
+        assert_eq!(started["session_id"], id.as_str());
+        assert_eq!(started["user_id"], "alice");
+        assert_eq!(started["org"], "acme");
+        let ended = &log_events(&hub, "session.ended")[0];
+        assert_eq!(ended["session_id"], id.as_str());
+        assert_eq!(ended["cause"], "terminated");
+        let audit = log_events(&hub, "audit");
+        let terminate = audit
+            .iter()
+            .find(|a| a["action"] == "session.terminate")
+            .unwrap_or_else(|| panic!("{audit:?}"));
+        assert_eq!(terminate["target_session_id"], id.as_str());
+        assert_eq!(terminate["result"], "ok");
+    })
+    .await;
+}
+
 /// A regression guard, not the benchmark (see docs/benchmarks.md).
 #[tokio::test]
 async fn idle_connections_cost_under_16_kib_each() {

@@ -13,6 +13,7 @@ pub mod temp;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -283,6 +284,8 @@ pub async fn admin_session_event(
 pub struct HubProcess {
     pub child: tokio::process::Child,
     pub addr: SocketAddr,
+    /// Every line the hub wrote to stderr (its log) so far.
+    pub logs: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HubProcess {
@@ -339,10 +342,11 @@ impl HubProcess {
         }
         let mut child = command.spawn().expect("spawn presence-hub");
         let stderr = child.stderr.take().expect("stderr");
-        let addr = timeout(ms(10_000), read_bound_address(stderr))
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = timeout(ms(10_000), read_bound_address(stderr, logs.clone()))
             .await
             .expect("hub announces its address");
-        Self { child, addr }
+        Self { child, addr, logs }
     }
 
     pub fn pid(&self) -> i32 {
@@ -372,9 +376,13 @@ fn send_signal(pid: i32, signal: i32) -> i32 {
     if status.success() { 0 } else { 1 }
 }
 
-async fn read_bound_address(stderr: tokio::process::ChildStderr) -> SocketAddr {
+async fn read_bound_address(
+    stderr: tokio::process::ChildStderr,
+    logs: Arc<std::sync::Mutex<Vec<String>>>,
+) -> SocketAddr {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        logs.lock().unwrap().push(line.clone());
         let text = line
             .split("bind=")
             .nth(1)
@@ -385,8 +393,13 @@ async fn read_bound_address(stderr: tokio::process::ChildStderr) -> SocketAddr {
                 .next()
                 .unwrap_or_default();
             if let Ok(addr) = addr.parse() {
-                // Keep draining stderr so the child never blocks on a full pipe.
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                // Keep reading stderr (into `logs`) so the child never
+                // blocks on a full pipe.
+                tokio::spawn(async move {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        logs.lock().unwrap().push(line);
+                    }
+                });
                 return addr;
             }
         }

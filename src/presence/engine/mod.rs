@@ -331,19 +331,26 @@ impl Engine {
     }
 }
 
-/// One info line per local session start and end (no token, no metadata).
+/// One info line per local session start and end (no token, no metadata);
+/// `event` names it for a SIEM reading `PRESENCE_LOG_FORMAT=json`.
 fn log_lifecycle(event: SessionEvent, session: &SessionView) {
     match event {
         SessionEvent::Started => tracing::info!(
+            event = "session.started",
             session_id = %session.session_id,
             user_id = %session.user_id,
+            org = session.org.as_deref().unwrap_or(""),
+            node_id = %session.node_id,
             transport = session.transport.as_str(),
             ip = session.ip.as_deref().unwrap_or(""),
             "session started"
         ),
         SessionEvent::Ended => tracing::info!(
+            event = "session.ended",
             session_id = %session.session_id,
             user_id = %session.user_id,
+            org = session.org.as_deref().unwrap_or(""),
+            node_id = %session.node_id,
             cause = session.end_cause.map_or("", EndCause::as_str),
             duration_s = session.duration_s,
             "session ended"
