@@ -125,7 +125,14 @@ impl AlertTask {
                 .alerts_raised
                 .with_label_values(&[alert.rule.as_str()])
                 .inc();
-            tracing::info!(event = "alert.raised", alert_id = %alert.id, rule = alert.rule.as_str(), user_id = ?alert.user_id.as_ref().map(|u| u.as_str()), ip = ?alert.ip, "alert raised");
+            tracing::info!(
+                event = "alert.raised",
+                alert_id = %alert.id,
+                rule = alert.rule.as_str(),
+                user_id = alert.user_id.as_ref().map_or("", |u| u.as_str()),
+                ip = alert.ip.as_deref().unwrap_or(""),
+                "alert raised"
+            );
         } else {
             tracing::info!(event = "alert.cleared", alert_id = %alert.id, rule = alert.rule.as_str(), "alert cleared");
         }
