@@ -15,6 +15,8 @@ mod continuity;
 mod outputs;
 mod rooms;
 mod sessions;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
