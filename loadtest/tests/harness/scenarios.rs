@@ -255,6 +255,10 @@ fn fail_if_exits_with_3_only_when_a_threshold_is_met() {
         "20",
         "--duration",
         "500ms",
+        // Idle clients: `rtt` is never measured (a jittered first ping
+        // could land inside the half second).
+        "--ping-interval",
+        "0s",
     ];
     let (code, output) = exit_code(&[&base[..], &["--fail-if", "errors>0"]].concat());
     assert_eq!(code, Some(0), "{output}");
