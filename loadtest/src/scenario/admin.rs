@@ -141,30 +141,34 @@ pub async fn watch(ctx: Arc<Ctx>, admin: u32, mut ws: Ws, pending: Option<Arc<Pe
 /// Reads one stream until stop or loss.
 async fn read_stream(ctx: &Ctx, admin: u32, ws: &mut Ws, pending: Option<&Pending>) {
     let mut last_seq = 0;
+    read_texts(ctx, ws, |text| {
+        on_event(ctx, admin, text, &mut last_seq, pending);
+    })
+    .await;
+}
+
+/// Hands each text frame of an admin stream to `on_text` until the worker
+/// stops (true) or the stream is lost (false; counted as a failure).
+pub async fn read_texts(ctx: &Ctx, ws: &mut Ws, mut on_text: impl FnMut(&str)) -> bool {
     loop {
         let message = tokio::select! {
-            () = ctx.stop.cancelled() => return,
+            () = ctx.stop.cancelled() => return true,
             message = ws.next() => message,
         };
-        match message {
+        let failure = match message {
             Some(Ok(Message::Text(text))) => {
-                on_event(ctx, admin, text.as_str(), &mut last_seq, pending);
+                on_text(text.as_str());
+                continue;
             }
             Some(Ok(Message::Close(frame))) => {
-                let code = frame.map_or(1005, |f| u16::from(f.code));
-                ctx.stats.fail(&Failure::Closed(code));
-                return;
+                Failure::Closed(frame.map_or(1005, |f| u16::from(f.code)))
             }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                ctx.stats.fail(&Failure::from_ws(&e));
-                return;
-            }
-            None => {
-                ctx.stats.fail(&Failure::Closed(0));
-                return;
-            }
-        }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => Failure::from_ws(&e),
+            None => Failure::Closed(0),
+        };
+        ctx.stats.fail(&failure);
+        return false;
     }
 }
 

@@ -11,14 +11,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::admin;
 use crate::client::{self, Ws};
-use crate::failure::Failure;
 use crate::worker::Ctx;
 
 /// Report counter: `ended` session events of this run's tabs during the storm.
@@ -63,30 +60,9 @@ pub async fn start(ctx: &Arc<Ctx>, admins: u32) -> Result<JoinSet<()>> {
 
 /// Reads one stream until the worker stops or the stream is lost.
 async fn count_events(ctx: Arc<Ctx>, mut ws: Ws) {
-    loop {
-        let message = tokio::select! {
-            () = ctx.stop.cancelled() => break,
-            message = ws.next() => message,
-        };
-        match message {
-            Some(Ok(Message::Text(text))) => on_event(&ctx, text.as_str()),
-            Some(Ok(Message::Close(frame))) => {
-                let code = frame.map_or(1005, |f| u16::from(f.code));
-                ctx.stats.fail(&Failure::Closed(code));
-                return;
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                ctx.stats.fail(&Failure::from_ws(&e));
-                return;
-            }
-            None => {
-                ctx.stats.fail(&Failure::Closed(0));
-                return;
-            }
-        }
+    if admin::read_texts(&ctx, &mut ws, |text| on_event(&ctx, text)).await {
+        client::close(ws).await;
     }
-    client::close(ws).await;
 }
 
 /// Counts an `ended` or `offline` event of one of this worker's tabs.
