@@ -293,10 +293,10 @@ mod tests {
     }
 
     #[test]
-    fn a_take_over_names_its_taker() {
+    fn a_take_over_carries_a_batch_and_its_answer_names_the_taker_and_the_taken() {
         let (reply, mut answer) = oneshot::channel();
-        let request = RemoteRequest::TakeOver {
-            session: Box::new(crate::model::SessionView {
+        let offer = crate::presence::Offer {
+            session: crate::model::SessionView {
                 session_id: session(),
                 user_id: user(),
                 name: None,
@@ -324,21 +324,29 @@ mod tests {
                 traffic: Default::default(),
                 rtt_ms: None,
                 timeline: None,
-            }),
+            },
             token: "t0k".into(),
             dropped_at: 5,
             cause: crate::model::EndCause::Shutdown,
+        };
+        let request = RemoteRequest::TakeOver {
+            offers: vec![offer.clone(), offer],
             reply,
         };
         let text = request_text(&NodeId::new("a"), 1, &request);
-        assert!(text.contains(r#""op":"take_over""#), "{text}");
+        assert!(text.contains(r#""op":"take_over","offers":[{"#), "{text}");
         assert!(
             text.contains(r#""dropped_at":5,"cause":"shutdown""#),
             "{text}"
         );
         assert_eq!(reply_name(&request), "taken_over");
-        complete(request, Answer::new("taken_over", serde_json::json!("b")));
-        assert_eq!(answer.try_recv().ok(), Some(Some(NodeId::new("b"))));
+        let taken = serde_json::json!({"node": "b", "sessions": [session()]});
+        complete(request, Answer::new("taken_over", taken));
+        let expected = crate::presence::Taken {
+            node: NodeId::new("b"),
+            sessions: vec![session()],
+        };
+        assert_eq!(answer.try_recv().ok(), Some(Some(expected)));
     }
 
     #[test]

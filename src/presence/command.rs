@@ -192,25 +192,21 @@ pub enum Command {
         /// Answered when done, with the hand-overs still waiting for a node.
         reply: oneshot::Sender<Vec<PendingMove>>,
     },
-    /// Where a session this node offered at shutdown went (None: nowhere,
-    /// it ends `shutdown` here).
+    /// Where a batch of sessions this node offered at shutdown went: the
+    /// ones `taken` names became the taker's; the rest end `shutdown` here.
     Moved {
-        /// Which session.
-        id: SessionId,
-        /// The node that took it.
-        to: Option<crate::model::NodeId>,
+        /// The sessions of the batch.
+        offered: Vec<SessionId>,
+        /// The node that took some of them, and which.
+        taken: Option<Taken>,
     },
-    /// A node that shuts down hands one of its dropped sessions on: keep it
-    /// `reconnecting` here for the rest of its grace (§9).
+    /// A node that shuts down hands a batch of its dropped sessions on:
+    /// keep them `reconnecting` here for the rest of their grace (§9).
     TakeOverDropped {
-        /// The session as its old owner had it.
-        view: Box<crate::model::SessionView>,
-        /// The token its tab holds.
-        token: String,
-        /// When and why its socket dropped.
-        dropped: (Millis, EndCause),
-        /// This node's id when it took the session.
-        reply: oneshot::Sender<Option<crate::model::NodeId>>,
+        /// The sessions, as their old owner had them.
+        offers: Vec<Offer>,
+        /// The ones this node took.
+        reply: oneshot::Sender<Option<Taken>>,
     },
 }
 
@@ -327,20 +323,14 @@ pub enum RemoteRequest {
         #[serde(skip, default = "unanswered")]
         reply: oneshot::Sender<HeartbeatOutcome>,
     },
-    /// Keep a dropped session of a node that shuts down (§9). Sent to any
-    /// live node: the replicator picks one.
+    /// Keep a batch of dropped sessions of a node that shuts down (§9).
+    /// Sent to any live node: the replicator picks one per batch.
     TakeOver {
-        /// The session as its old owner had it.
-        session: Box<crate::model::SessionView>,
-        /// The token its tab holds.
-        token: String,
-        /// When its socket dropped.
-        dropped_at: Millis,
-        /// Why.
-        cause: EndCause,
-        /// The node that took it, if one did.
+        /// The sessions offered.
+        offers: Vec<Offer>,
+        /// The node that took some of them, and which.
         #[serde(skip, default = "unanswered")]
-        reply: oneshot::Sender<Option<crate::model::NodeId>>,
+        reply: oneshot::Sender<Option<Taken>>,
     },
     /// Hand the session a resume token names over to another node (§9).
     Handover {
@@ -356,14 +346,37 @@ pub enum RemoteRequest {
     },
 }
 
-/// A session offered to another node at shutdown, and where its answer
-/// comes.
+/// A dropped session a node that shuts down offers to another (§9).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Offer {
+    /// The session as its old owner had it.
+    pub session: crate::model::SessionView,
+    /// The token its tab holds.
+    pub token: String,
+    /// When its socket dropped.
+    pub dropped_at: Millis,
+    /// Why.
+    pub cause: EndCause,
+}
+
+/// The answer to a batch of offers: the node that took sessions, and
+/// which (an offer it did not take is not listed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Taken {
+    /// The taker.
+    pub node: crate::model::NodeId,
+    /// The sessions it keeps.
+    pub sessions: Vec<SessionId>,
+}
+
+/// A batch of sessions offered to another node at shutdown, and where its
+/// answer comes.
 #[derive(Debug)]
 pub struct PendingMove {
-    /// Which session.
-    pub id: SessionId,
-    /// The node that took it, if one did.
-    pub answer: oneshot::Receiver<Option<crate::model::NodeId>>,
+    /// The sessions of the batch.
+    pub offered: Vec<SessionId>,
+    /// The node that took some of them, if one did.
+    pub answer: oneshot::Receiver<Option<Taken>>,
 }
 
 /// The reply channel of a request read from the wire: nobody waits on it,

@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::model::{Change, SessionEvent};
 pub use command::{
-    Command, HeartbeatOutcome, HeartbeatRequest, RemoteCommand, RemoteRequest, ReplicaUpdate,
-    RoomRequest,
+    Command, HeartbeatOutcome, HeartbeatRequest, Offer, RemoteCommand, RemoteRequest,
+    ReplicaUpdate, RoomRequest, Taken,
 };
 pub use engine::{Engine, Outboxes};
 pub use liveness::{SessionLiveness, TerminateReason};
@@ -359,28 +359,21 @@ impl PresenceHandle {
     /// by the cross-node request deadline).
     pub async fn shutdown(&self) -> Result<(), EngineStopped> {
         let moves = self.ask(|reply| Command::Shutdown { reply }).await?;
-        for command::PendingMove { id, answer } in moves {
-            let to = answer.await.ok().flatten();
-            self.send(Command::Moved { id, to }).await?;
+        for command::PendingMove { offered, answer } in moves {
+            let taken = answer.await.ok().flatten();
+            self.send(Command::Moved { offered, taken }).await?;
         }
         Ok(())
     }
 
-    /// A node that shuts down hands one of its dropped sessions on; answers
-    /// this node's id when it took it.
+    /// A node that shuts down hands a batch of its dropped sessions on;
+    /// answers which this node took.
     pub async fn take_over_dropped(
         &self,
-        view: crate::model::SessionView,
-        token: String,
-        dropped: (Millis, EndCause),
-    ) -> Result<Option<crate::model::NodeId>, EngineStopped> {
-        self.ask(|reply| Command::TakeOverDropped {
-            view: Box::new(view),
-            token,
-            dropped,
-            reply,
-        })
-        .await
+        offers: Vec<Offer>,
+    ) -> Result<Option<Taken>, EngineStopped> {
+        self.ask(|reply| Command::TakeOverDropped { offers, reply })
+            .await
     }
 }
 

@@ -211,3 +211,56 @@ async fn a_node_that_shuts_down_hands_its_tabs_to_another_node() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_node_that_shuts_down_hands_more_tabs_than_one_offer_batch_to_the_other_nodes() {
+    // 600 sessions: three batches of offers, each to a node picked at
+    // random, so both other nodes may take some.
+    const TABS: usize = 600;
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let namespace = unique_namespace("handon-batches");
+        let grace = [
+            ("PRESENCE_RESUME_GRACE", "30s"),
+            ("PRESENCE_RECONNECT_SPREAD", "1s"),
+        ];
+        let mut a = node(&redis, &namespace, "node-a", &grace).await;
+        let b = node(&redis, &namespace, "node-b", &grace).await;
+        let _c = node(&redis, &namespace, "node-c", &grace).await;
+        let mut tabs = Vec::with_capacity(TABS);
+        for i in 0..TABS {
+            let mut tab = WsClient::connect(&a.ws_url(&format!("/ws?user=u{i}"))).await;
+            tab.recv_type("welcome", ms(5000)).await;
+            tabs.push(tab);
+        }
+        eventually(ms(10_000), "b sees every session of a", || async {
+            let (_, listed) = b.get("/api/v1/sessions?page_size=1").await;
+            (listed["total"].as_u64() == Some(TABS as u64)).then_some(())
+        })
+        .await;
+
+        a.signal(15);
+        let status = tokio::time::timeout(ms(5000), a.child.wait())
+            .await
+            .expect("node-a exits within 5 s")
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+
+        // Every session lives on, reconnecting, on node-b or node-c.
+        let mut listed = Vec::new();
+        for page in 1..=2 {
+            let (_, sessions) = b
+                .get(&format!("/api/v1/sessions?page_size=300&page={page}"))
+                .await;
+            listed.extend(sessions["sessions"].as_array().unwrap().clone());
+        }
+        assert_eq!(listed.len(), TABS, "none ended");
+        for session in &listed {
+            let owner = session["node_id"].as_str().unwrap_or_default();
+            assert!(owner == "node-b" || owner == "node-c", "{session}");
+            assert_eq!(session["reconnecting"], true, "{session}");
+        }
+        drop(tabs);
+    })
+    .await;
+}

@@ -109,17 +109,8 @@ async fn serve(request: RemoteRequest, request_id: u64, presence: &PresenceHandl
                 .unwrap_or(HeartbeatOutcome::NotFound);
             wire::answer_text(request_id, Answer::new(reply, outcome))
         }
-        RemoteRequest::TakeOver {
-            session,
-            token,
-            dropped_at,
-            cause,
-            ..
-        } => {
-            let taken = presence
-                .take_over_dropped(*session, token, (dropped_at, cause))
-                .await
-                .unwrap_or(None);
+        RemoteRequest::TakeOver { offers, .. } => {
+            let taken = presence.take_over_dropped(offers).await.unwrap_or(None);
             wire::answer_text(request_id, Answer::new(reply, taken))
         }
         RemoteRequest::Handover {

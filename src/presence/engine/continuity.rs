@@ -4,6 +4,10 @@
 //! hands sessions on.
 
 use super::*;
+use crate::presence::command::{Offer, Taken};
+
+/// Sessions offered to another node in one cross-node request at shutdown.
+const OFFER_BATCH: usize = 256;
 
 impl Engine {
     /// A new socket: takes over the session its token names when that is a
@@ -139,59 +143,89 @@ impl Engine {
     /// Ends the local sessions for shutdown. In a cluster with a resume
     /// grace a WebSocket session is not ended: its socket gets `terminated`
     /// `shutdown`, the session turns `reconnecting`, and it is offered to
-    /// another node, which keeps it for the rest of its grace (§9).
+    /// another node, which keeps it for the rest of its grace (§9). Offers
+    /// go in batches of `OFFER_BATCH`, one cross-node request each.
     pub(super) fn shut_down(&mut self, now: Millis) -> Vec<PendingMove> {
         let hand_on = self.outboxes.remote.is_some() && self.state.resume_grace() > 0;
-        let mut moves = Vec::new();
+        let mut offers = Vec::new();
         for id in self.local_sessions() {
             let token = self.resume.token_of(id).map(str::to_string);
             let (true, Some(token)) = (hand_on, token) else {
                 self.end_local(id, TerminateReason::Shutdown, now);
                 continue;
             };
-            if let Some(liveness) = self.liveness.remove(&id) {
-                liveness.request_terminate(TerminateReason::Shutdown);
-            }
-            // Only the node that takes it can resume it from now on.
-            self.resume.forget(id);
-            let changes = self.state.mark_dropped(id, EndCause::Shutdown, now, now);
-            self.commit(id, changes);
-            let (Some(view), Some((dropped_at, cause))) = (
-                self.state.session(id).map(|s| s.view(now)),
-                self.state.drop_of(id),
-            ) else {
-                continue;
-            };
-            let (reply, answer) = oneshot::channel();
-            self.forward(RemoteCommand {
-                node: self.config.node_id.clone(),
-                request: RemoteRequest::TakeOver {
-                    session: Box::new(view),
-                    token,
-                    dropped_at,
-                    cause,
-                    reply,
-                },
-            });
-            moves.push(PendingMove { id, answer });
+            offers.extend(self.drop_for_hand_on(id, token, now));
+        }
+        let mut moves = Vec::new();
+        while !offers.is_empty() {
+            let rest = offers.split_off(offers.len().min(OFFER_BATCH));
+            let batch = std::mem::replace(&mut offers, rest);
+            moves.push(self.offer(batch));
         }
         moves
     }
 
-    /// Where a session offered at shutdown went: it becomes a replica of
-    /// the node that took it (and leaves this node's published state), or,
-    /// taken by none, ends `shutdown` here.
-    pub(super) fn moved(&mut self, id: SessionId, to: Option<NodeId>, now: Millis) {
+    /// Closes a session's socket for shutdown and marks it dropped; the
+    /// offer of it to another node.
+    fn drop_for_hand_on(&mut self, id: SessionId, token: String, now: Millis) -> Option<Offer> {
+        if let Some(liveness) = self.liveness.remove(&id) {
+            liveness.request_terminate(TerminateReason::Shutdown);
+        }
+        // Only the node that takes it can resume it from now on.
+        self.resume.forget(id);
+        let changes = self.state.mark_dropped(id, EndCause::Shutdown, now, now);
+        self.commit(id, changes);
+        let session = self.state.session(id)?.view(now);
+        let (dropped_at, cause) = self.state.drop_of(id)?;
+        Some(Offer {
+            session,
+            token,
+            dropped_at,
+            cause,
+        })
+    }
+
+    /// Sends one batch of offers to another node (the replicator picks it).
+    fn offer(&mut self, offers: Vec<Offer>) -> PendingMove {
+        let offered = offers
+            .iter()
+            .map(|offer| offer.session.session_id)
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.forward(RemoteCommand {
+            node: self.config.node_id.clone(),
+            request: RemoteRequest::TakeOver { offers, reply },
+        });
+        PendingMove { offered, answer }
+    }
+
+    /// Where a batch offered at shutdown went: each session `taken` names
+    /// becomes a replica of the taker (and leaves this node's published
+    /// state); the rest end `shutdown` here.
+    pub(super) fn moved(&mut self, offered: Vec<SessionId>, taken: Option<Taken>, now: Millis) {
+        let (taker, kept) = match taken {
+            Some(Taken { node, sessions }) if node != self.config.node_id => {
+                (Some(node), sessions.into_iter().collect::<HashSet<_>>())
+            }
+            _ => (None, HashSet::new()),
+        };
+        for id in offered {
+            let to = taker.as_ref().filter(|_| kept.contains(&id));
+            self.move_to(id, to, now);
+        }
+    }
+
+    /// One offered session: a replica of `to`, or ended `shutdown` here.
+    fn move_to(&mut self, id: SessionId, to: Option<&NodeId>, now: Millis) {
         if !self.is_local(id) {
             return;
         }
-        let to = to.filter(|node| *node != self.config.node_id);
         let (Some(to), Some(record)) = (to, self.state.session(id)) else {
             self.end(id, EndCause::Shutdown, now);
             return;
         };
         let mut view = record.view(now);
-        view.node_id = to;
+        view.node_id = to.clone();
         self.schedule.set(id, None);
         let changes = self.state.upsert_replica(view.clone(), now);
         self.pending.extend(changes);
@@ -201,16 +235,29 @@ impl Engine {
         });
     }
 
+    /// Keeps the dropped sessions of a node that shuts down; the ones
+    /// taken, under this node's id (None when it took none).
+    pub(super) fn take_over_offers(&mut self, offers: Vec<Offer>, now: Millis) -> Option<Taken> {
+        let sessions: Vec<SessionId> = offers
+            .into_iter()
+            .filter_map(|offer| self.take_over_dropped(offer, now))
+            .collect();
+        (!sessions.is_empty()).then(|| Taken {
+            node: self.config.node_id.clone(),
+            sessions,
+        })
+    }
+
     /// Keeps a dropped session of a node that shuts down, `reconnecting`,
     /// for the rest of its grace: its tab may resume it here or on any
     /// node; if none does, this node ends it with the drop's cause.
-    pub(super) fn take_over_dropped(
-        &mut self,
-        mut view: SessionView,
-        token: String,
-        (dropped_at, cause): (Millis, EndCause),
-        now: Millis,
-    ) -> Option<NodeId> {
+    pub(super) fn take_over_dropped(&mut self, offer: Offer, now: Millis) -> Option<SessionId> {
+        let Offer {
+            session: mut view,
+            token,
+            dropped_at,
+            cause,
+        } = offer;
         if view.transport != Transport::Ws || self.state.resume_grace() == 0 {
             return None;
         }
@@ -221,7 +268,7 @@ impl Engine {
         self.state.restore_drop(id, cause, dropped_at);
         self.resume.register(id, token);
         self.commit(id, changes);
-        Some(self.config.node_id.clone())
+        Some(id)
     }
 
     /// Takes over a session another node handed over: it becomes local,

@@ -239,14 +239,9 @@ impl Engine {
                 let moves = self.shut_down(now);
                 let _ = reply.send(moves);
             }
-            Command::Moved { id, to } => self.moved(id, to, now),
-            Command::TakeOverDropped {
-                view,
-                token,
-                dropped,
-                reply,
-            } => {
-                let _ = reply.send(self.take_over_dropped(*view, token, dropped, now));
+            Command::Moved { offered, taken } => self.moved(offered, taken, now),
+            Command::TakeOverDropped { offers, reply } => {
+                let _ = reply.send(self.take_over_offers(offers, now));
             }
         }
     }

@@ -42,15 +42,18 @@ async fn a_session_taken_over_stays_local_when_its_old_owners_last_delta_arrives
     offered.reconnecting = true;
     let id = offered.session_id;
 
-    let taken = presence
-        .take_over_dropped(
-            offered.clone(),
-            "resume-token".into(),
-            (now, EndCause::Shutdown),
-        )
-        .await
-        .unwrap();
-    assert_eq!(taken, Some(here.clone()));
+    let offer = crate::presence::Offer {
+        session: offered.clone(),
+        token: "resume-token".into(),
+        dropped_at: now,
+        cause: EndCause::Shutdown,
+    };
+    let taken = presence.take_over_dropped(vec![offer]).await.unwrap();
+    let expected = crate::presence::Taken {
+        node: here.clone(),
+        sessions: vec![id],
+    };
+    assert_eq!(taken, Some(expected));
     // The leaving node's delta about the session, overtaken by its offer.
     presence
         .apply_replica(ReplicaUpdate::Upsert(Box::new(offered.clone())))
