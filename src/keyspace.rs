@@ -35,6 +35,17 @@ impl Keys {
         format!("{}:revoked:new", self.namespace)
     }
 
+    /// The hash of alerts (alert id to JSON with the raising node), the
+    /// newest `alerts::store::ALERTS_KEPT`.
+    pub fn alerts(&self) -> String {
+        format!("{}:alerts", self.namespace)
+    }
+
+    /// The channel raised and cleared alerts are published to.
+    pub fn alerts_channel(&self) -> String {
+        format!("{}:alerts:new", self.namespace)
+    }
+
     /// The set of node ids that have published state.
     pub fn nodes(&self) -> String {
         format!("{}:nodes", self.namespace)

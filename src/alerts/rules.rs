@@ -324,11 +324,12 @@ impl Evaluator {
     }
 
     /// Raises `alert` unless one is active for its rule and subject.
-    fn raise(&mut self, subject: Subject, alert: Alert, out: &mut Vec<Alert>) {
+    fn raise(&mut self, subject: Subject, mut alert: Alert, out: &mut Vec<Alert>) {
         let key = (alert.rule, subject);
         if self.active.contains_key(&key) {
             return;
         }
+        alert.node_id = Some(self.node_id.clone());
         self.active.insert(key, alert.clone());
         out.push(alert);
     }
@@ -365,6 +366,7 @@ fn new_alert(
         details,
         cleared_at: None,
         org: None,
+        node_id: None,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Owns the alerts this node raised, kept in memory for
+//! Owns the alerts this node raised and those other nodes of the cluster
+//! raised (replicated by `cluster/redis/alerts.rs`), kept in memory for
 //! `GET /api/v1/alerts`: the newest `ALERTS_KEPT`, a cleared alert
 //! replacing its active version in place. When full, the oldest cleared
 //! alert goes first, then the oldest active one. Cloning is shallow; the
@@ -7,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::model::{Alert, AlertRule, Millis};
+use crate::model::{Alert, AlertRule, Millis, NodeId};
 
 /// Most alerts kept.
 pub const ALERTS_KEPT: usize = 10_000;
@@ -75,6 +76,25 @@ impl AlertStore {
         alerts.push_back(alert);
     }
 
+    /// True when the alert `id` is kept.
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().iter().any(|kept| kept.id == id)
+    }
+
+    /// Clears every active alert `node` raised, at `at` (the node is gone
+    /// and cannot); returns them as cleared.
+    pub fn clear_of_node(&self, node: &NodeId, at: Millis) -> Vec<Alert> {
+        let mut alerts = self.lock();
+        alerts
+            .iter_mut()
+            .filter(|alert| alert.is_active() && alert.node_id.as_ref() == Some(node))
+            .map(|alert| {
+                alert.cleared_at = Some(at);
+                alert.clone()
+            })
+            .collect()
+    }
+
     /// The matching alerts newest first: `(total, the page's slice)`.
     pub fn query(&self, query: &AlertQuery, offset: usize, limit: usize) -> (usize, Vec<Alert>) {
         let alerts = self.lock();
@@ -99,6 +119,7 @@ mod tests {
             details: serde_json::Map::new(),
             cleared_at: None,
             org: None,
+            node_id: None,
         }
     }
 

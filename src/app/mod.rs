@@ -151,6 +151,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         metrics: metrics.clone(),
         revoked: revocations.1,
         revocations: revocations.0.clone(),
+        alerts: alerts.clone(),
     };
     tasks.push(spawn_replicator(&settings, link, tasks.stop.clone())?);
     spawn_record_keepers(&settings, &history, &readiness, &presence, &mut tasks);

@@ -93,6 +93,8 @@ pub struct ReplicationLink {
     pub revoked: mpsc::Receiver<Revoked>,
     /// Where other nodes' revokes are added.
     pub revocations: Revocations,
+    /// Where other nodes' alerts are listed.
+    pub alerts: crate::alerts::store::AlertStore,
 }
 
 /// Where the replicator finds how a replica ended that vanished while this

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::ids::UserId;
+use super::ids::{NodeId, UserId};
 use super::time::{
     Millis, deserialize_opt_time, deserialize_time, serialize_opt_time, serialize_time,
 };
@@ -85,6 +85,10 @@ pub struct Alert {
     /// The user's organisation, for org-filtered admin streams; not on the wire.
     #[serde(skip)]
     pub org: Option<String>,
+    /// The node that raised it (it alone clears it and sends it to
+    /// webhooks); not on the wire.
+    #[serde(skip)]
+    pub node_id: Option<NodeId>,
 }
 
 impl Alert {

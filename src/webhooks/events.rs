@@ -120,6 +120,11 @@ impl EventBuilder {
                 }
                 vec![Event::new(kind, at, &to_json(user))]
             }
+            // Another node's alert, replicated for its admin streams: that
+            // node sends it.
+            Change::Alert(alert) if alert.node_id.as_ref().is_some_and(|n| *n != self.node_id) => {
+                Vec::new()
+            }
             Change::Alert(alert) => vec![Event::new(EventType::Alert, at, &to_json(alert))],
             Change::Audit(_) => Vec::new(),
         }
@@ -234,6 +239,27 @@ mod tests {
         kinds(&mut b, &user("u", 1));
         kinds(&mut b, &ended_at("u", "a", 2_000));
         assert_eq!(kinds(&mut b, &user("u", 0)), [EventType::UserOffline]);
+    }
+
+    #[test]
+    fn only_the_raising_node_sends_an_alert() {
+        let mut b = EventBuilder::new(NodeId::new("a"));
+        let alert = |node: &str| Applied {
+            at: 1,
+            change: Change::Alert(crate::model::Alert {
+                id: "x".into(),
+                rule: crate::model::AlertRule::MultiIp,
+                at: 1,
+                user_id: None,
+                ip: None,
+                details: serde_json::Map::new(),
+                cleared_at: None,
+                org: None,
+                node_id: Some(NodeId::new(node)),
+            }),
+        };
+        assert_eq!(kinds(&mut b, &alert("a")), [EventType::Alert]);
+        assert!(kinds(&mut b, &alert("b")).is_empty(), "node b sends it");
     }
 
     fn ended_at(user: &str, node: &str, ended: Millis) -> Applied {

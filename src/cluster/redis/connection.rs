@@ -56,6 +56,7 @@ pub(super) async fn connect(
     let mut pubsub = replicator.client.get_async_pubsub().await?;
     pubsub.subscribe(replicator.keys.deltas()).await?;
     pubsub.subscribe(replicator.keys.revoked_channel()).await?;
+    pubsub.subscribe(replicator.keys.alerts_channel()).await?;
     pubsub
         .subscribe(replicator.keys.inbox(&replicator.config.node_id))
         .await?;

@@ -102,6 +102,7 @@ impl<'a> Connected<'a> {
         self.publish_full_state(link).await?;
         self.bootstrap(link).await?;
         self.load_revoked(link).await?;
+        self.load_alerts(link).await?;
         link.readiness.clear();
         tracing::info!(node_id = %self.node(), epoch = self.epoch, nodes = self.table.len(), "cluster view synced");
         Ok(())

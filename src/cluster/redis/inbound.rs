@@ -1,7 +1,7 @@
 //! Owns what arrives on the subscription: other nodes' envelopes on the
 //! delta channel (applied, ignored, or answered with a resync, as the node
 //! table decides; a `goodbye` forgets the node), other nodes' revokes
-//! (handed to `revoked.rs`) and messages on this node's inbox (handed to
+//! (handed to `revoked.rs`) and alerts (handed to `alerts.rs`), and messages on this node's inbox (handed to
 //! `requests.rs`).
 
 use super::ClusterError;
@@ -32,6 +32,8 @@ impl Connected<'_> {
             }
         } else if message.get_channel_name() == self.keys().revoked_channel() {
             super::revoked::on_revoked(payload, link);
+        } else if message.get_channel_name() == self.keys().alerts_channel() {
+            super::alerts::on_alert(payload, self.node(), link).await?;
         } else {
             match serde_json::from_slice::<InboxMessage>(payload) {
                 Ok(message) => self.on_inbox(message, link),

@@ -18,6 +18,7 @@
 //! - `leave.rs`: the clean exit.
 //! - `scripts.rs`: the Lua scripts.
 
+mod alerts;
 mod connection;
 mod epoch;
 mod inbound;

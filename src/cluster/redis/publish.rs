@@ -95,13 +95,17 @@ impl Connected<'_> {
         let changes = take_batch(first, &mut link.local_changes);
         let mut pipe = redis::pipe();
         let mut published = 0;
+        let mut alerts = 0;
         for change in &changes {
-            if let Some(invocation) = self.delta_invocation(change) {
+            if let Change::Alert(alert) = change {
+                self.add_alert(&mut pipe, alert);
+                alerts += 1;
+            } else if let Some(invocation) = self.delta_invocation(change) {
                 pipe.invoke_script(&invocation).ignore();
                 published += 1;
             }
         }
-        if published == 0 {
+        if published + alerts == 0 {
             return Ok(());
         }
         pipe.query_async::<()>(&mut self.conn).await?;

@@ -132,6 +132,7 @@ impl Connected<'_> {
                 cause,
             })
             .await?;
+        super::alerts::clear_alerts_of(node, link).await?;
         self.report_nodes_known(link);
         Ok(())
     }

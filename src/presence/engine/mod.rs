@@ -303,6 +303,11 @@ impl Engine {
             self.state.track_rooms(&change, now);
             self.feed.publish(&change);
             self.observe(now, &change);
+            if let Change::Alert(alert) = &change
+                && alert.node_id.as_ref() == Some(&self.config.node_id)
+            {
+                self.replicate(&change);
+            }
             let Change::Session { event, session } = &change else {
                 continue;
             };
