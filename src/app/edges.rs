@@ -105,6 +105,7 @@ impl Edges {
             sockets: self.sockets.clone(),
             closing: self.closing.clone(),
             admission: self.admission.clone(),
+            creation: crate::client::creation::CreationRates::new(&self.client_limits),
             origins: self.origins.clone(),
             geoip: self.geoip,
         };
@@ -112,7 +113,7 @@ impl Edges {
             presence: self.presence.clone(),
             gate: AdminGate {
                 auth: self.auth,
-                limiter: AdminRateLimiter::new(self.api_rate_limit),
+                limiter: KeyedRateLimiter::new(self.api_rate_limit),
             },
             history: self.history,
             metrics: self.metrics.clone(),

@@ -23,9 +23,6 @@ use crate::model::MetaUpdate;
 use crate::model::{SessionId, SessionStatus, Transport};
 use crate::presence::{HeartbeatOutcome, HeartbeatRequest, NewSession};
 
-/// Largest JSON body the API accepts.
-pub const MAX_BODY_BYTES: u64 = 16 * 1024;
-
 /// A parsed heartbeat body.
 #[derive(Debug, Default, PartialEq)]
 struct Heartbeat {
@@ -44,7 +41,11 @@ pub fn routes(
         .and(raw_query())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<PeerAddr>())
-        .and(json_body(MAX_BODY_BYTES, hub.admission.handshake_timeout()))
+        // The limit of a WebSocket message: the same fields, the same cap.
+        .and(json_body(
+            u64::try_from(hub.connections.limits.max_message_bytes).unwrap_or(u64::MAX),
+            hub.admission.handshake_timeout(),
+        ))
         .and(warp::any().map(move || hub.clone()))
         .and_then(
             |query: String,
@@ -142,6 +143,7 @@ async fn open_session(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let ip = request_ip(headers, peer, hub);
+    hub.creation.admit(principal.user_id.as_str(), ip)?;
     let mut meta = session_meta_from(ip, user_agent, None, None);
     meta.location = hub.geoip.locate(ip);
     meta.merge(update);

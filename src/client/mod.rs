@@ -1,6 +1,7 @@
 //! Owns everything facing presence clients: the `GET /ws` upgrade (origin,
 //! auth, handshake, session metadata) and the per-connection task.
 
+pub mod creation;
 pub mod heartbeat;
 pub mod lifetime;
 pub mod limits;
@@ -75,6 +76,8 @@ pub struct ClientContext {
     pub closing: CancellationToken,
     /// Open-socket limits (contract v1.1 section 13).
     pub admission: Admission,
+    /// New sessions per user and per IP.
+    pub creation: creation::CreationRates,
     /// Which `Origin`s may open `/ws`.
     pub origins: OriginPolicy,
     /// Where session IPs are (`location`).
@@ -148,6 +151,8 @@ fn accept_client(
         },
     )?;
     let accept_key = check_handshake(headers)?;
+    hub.creation
+        .admit(principal.user_id.as_str(), request_ip(headers, peer, hub))?;
     let access = Box::new(rooms::RoomAccess {
         org: principal.org.clone().map(clip),
         grant: principal.rooms.clone(),

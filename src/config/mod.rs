@@ -157,6 +157,16 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_CLIENT_RATE_LIMIT", default_value = "50/s")]
     pub client_rate_limit: String,
 
+    /// New sessions one user may open, e.g. 10/s (burst twice that; every
+    /// /ws upgrade and first heartbeat counts); over it, 429. 0 = no limit.
+    #[arg(long, env = "PRESENCE_SESSION_RATE_PER_USER", default_value = "0")]
+    pub session_rate_per_user: String,
+
+    /// New sessions one client IP may open, e.g. 50/s (burst twice that);
+    /// over it, 429. 0 = no limit.
+    #[arg(long, env = "PRESENCE_SESSION_RATE_PER_IP", default_value = "0")]
+    pub session_rate_per_ip: String,
+
     /// Events queued per admin subscriber before it is closed with 4009.
     #[arg(long, env = "PRESENCE_ADMIN_QUEUE", default_value_t = 4096)]
     pub admin_queue: usize,
@@ -287,6 +297,8 @@ impl Config {
             admin_queue: 4096,
             listen_backlog: 4096,
             client_rate_limit: "50/s".into(),
+            session_rate_per_user: "0".into(),
+            session_rate_per_ip: "0".into(),
             max_connections: 0,
             max_connections_per_ip: 0,
             handshake_timeout: Duration::from_secs(10),
@@ -347,6 +359,14 @@ impl Config {
                         reason,
                     }
                 })?,
+                session_rate_per_user: optional_rate(
+                    "PRESENCE_SESSION_RATE_PER_USER",
+                    &self.session_rate_per_user,
+                )?,
+                session_rate_per_ip: optional_rate(
+                    "PRESENCE_SESSION_RATE_PER_IP",
+                    &self.session_rate_per_ip,
+                )?,
                 reconnect_spread: self.reconnect_spread,
                 token_refresh_window: self.token_refresh_window,
                 max_rooms_per_session: self.max_rooms_per_session,

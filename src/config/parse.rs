@@ -1,6 +1,6 @@
 //! Owns parsing the configuration's compound values: durations, origin
-//! lists, trusted proxies, webhook URLs and event types, each with an
-//! error that names its variable.
+//! lists, trusted proxies, webhook URLs, event types and optional rates,
+//! each with an error that names its variable.
 
 use super::*;
 
@@ -8,6 +8,23 @@ use super::*;
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|err| format!("{err} (use e.g. 500ms, 2s, 5m, 1h, 30d)"))
+}
+
+/// A rate such as `10/s` or `600/m`, or `0` for no limit.
+pub(super) fn optional_rate(
+    variable: &'static str,
+    text: &str,
+) -> Result<Option<RateLimit>, ConfigError> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|reason| ConfigError::Invalid {
+            variable,
+            value: text.to_string(),
+            reason,
+        })
 }
 
 /// The `PRESENCE_ALLOWED_ORIGINS` list, normalised (lowercase, no trailing

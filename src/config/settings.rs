@@ -118,6 +118,10 @@ pub struct ClientLimits {
     pub trusted_proxies: Vec<IpNet>,
     /// Message rate per connection (burst twice that).
     pub message_rate: RateLimit,
+    /// New sessions per user (burst twice that; None = no limit).
+    pub session_rate_per_user: Option<RateLimit>,
+    /// New sessions per client IP (burst twice that; None = no limit).
+    pub session_rate_per_ip: Option<RateLimit>,
     /// Upper bound of `retry_after_ms` on shutdown.
     pub reconnect_spread: Duration,
     /// How long before `exp` the client is asked for a new token.

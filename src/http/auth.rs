@@ -1,6 +1,6 @@
 //! Owns authentication at the HTTP edge: where a token is found, the admin
 //! filters (401/403 before any handler or upgrade runs) and the admin API's
-//! per-token rate limit.
+//! per-token rate limit (a `rate::KeyedRateLimiter`).
 //!
 //! WebSocket upgrades (`/ws`, `/admin/ws`) take `Authorization: Bearer` or,
 //! because a browser's `WebSocket` cannot set headers, `?token=`. REST
@@ -8,21 +8,14 @@
 //! proxies and browser history.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use warp::Filter;
 use warp::http::HeaderMap;
 
 use super::error::ApiError;
+use super::rate::KeyedRateLimiter;
 use super::upgrade::PeerAddr;
 use crate::auth::{AuthError, Authenticator, Principal};
-use crate::config::RateLimit;
-
-/// Keys kept in the rate limiter before stale ones are pruned.
-const LIMITER_PRUNE_AT: usize = 10_000;
 
 /// The token of a WebSocket upgrade: `Authorization: Bearer`, else `?token=`.
 pub fn token_of(headers: &HeaderMap, query: &str) -> Option<String> {
@@ -71,52 +64,13 @@ pub fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Inf
     warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
-/// The admin API's rate limiter: per token, or per IP in dev mode.
-#[derive(Clone)]
-pub struct AdminRateLimiter {
-    limiter: Arc<DefaultKeyedRateLimiter<String>>,
-}
-
-impl std::fmt::Debug for AdminRateLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminRateLimiter")
-    }
-}
-
-impl AdminRateLimiter {
-    /// `rate` per second with a burst of twice that.
-    pub fn new(rate: RateLimit) -> Self {
-        let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(rate.per_second.saturating_mul(2)).unwrap_or(per_second);
-        let quota = Quota::per_second(per_second).allow_burst(burst);
-        Self {
-            limiter: Arc::new(RateLimiter::keyed(quota)),
-        }
-    }
-
-    /// Admits one request for `key`, or says how long to wait.
-    pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        if self.limiter.len() > LIMITER_PRUNE_AT {
-            self.limiter.retain_recent();
-        }
-        self.limiter
-            .check_key(&key.to_string())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                ApiError::RateLimited {
-                    retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                }
-            })
-    }
-}
-
 /// What the admin filter needs.
 #[derive(Clone, Debug)]
 pub struct AdminGate {
     /// Token checks.
     pub auth: Authenticator,
     /// Per-token rate limit.
-    pub limiter: AdminRateLimiter,
+    pub limiter: KeyedRateLimiter,
 }
 
 fn peer_ip(peer: Option<PeerAddr>) -> IpAddr {
@@ -202,17 +156,5 @@ mod tests {
             Some("xyz")
         );
         assert_eq!(token_of(&HeaderMap::new(), ""), None);
-    }
-
-    #[test]
-    fn the_limiter_allows_a_burst_of_twice_the_rate() {
-        let limiter = AdminRateLimiter::new(RateLimit { per_second: 5 });
-        let admitted = (0..20).filter(|_| limiter.check("t").is_ok()).count();
-        assert_eq!(admitted, 10);
-        assert!(limiter.check("other").is_ok(), "keys are separate");
-        match limiter.check("t") {
-            Err(ApiError::RateLimited { retry_after_s }) => assert!(retry_after_s >= 1),
-            other => panic!("expected 429, got {other:?}"),
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! `Content-Length` over the limit is refused before reading, and a chunked
 //! body is refused as soon as it passes the limit (413 either way). The
 //! whole body must arrive within the deadline, which sets a minimum rate
-//! (16 KiB in 10 s); a body still arriving then gets 408 and the
+//! (the limit in 10 s); a body still arriving then gets 408 and the
 //! connection is closed. JSON routes also need `Content-Type:
 //! application/json` (415), so a cross-site form or `no-cors` fetch, which
 //! can only send `text/plain` and the like, is refused before any body is

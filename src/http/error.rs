@@ -46,7 +46,9 @@ pub enum ApiError {
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     /// The body is over the limit.
-    #[error("request body too large (limit 16 KiB)")]
+    #[error(
+        "request body too large (the limit is PRESENCE_MAX_MESSAGE_BYTES, 4096 bytes by default)"
+    )]
     PayloadTooLarge,
     /// Over the rate limit; retry after this many seconds.
     #[error("rate limit exceeded")]

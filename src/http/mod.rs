@@ -12,6 +12,7 @@ pub mod error;
 pub mod origin;
 pub mod panel;
 pub mod query;
+pub mod rate;
 pub mod server;
 pub mod streamed;
 pub mod upgrade;

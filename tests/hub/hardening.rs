@@ -146,3 +146,86 @@ async fn the_panel_is_sent_with_csp_frame_and_nosniff_headers() {
     })
     .await;
 }
+
+/// A heartbeat body of `page_bytes` of page from `user`: the status.
+async fn beat_with_page(hub: &TestHub, user: &str, page_bytes: usize) -> u16 {
+    reqwest::Client::new()
+        .post(hub.http(&format!("/api/v1/heartbeat?user={user}")))
+        .json(&json!({"active": true, "page": "p".repeat(page_bytes)}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_heartbeat_body_has_the_size_limit_of_a_websocket_message() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|_| {}).await;
+        // The default PRESENCE_MAX_MESSAGE_BYTES is 4096, as for a `hello`.
+        assert_eq!(beat_with_page(&hub, "alice", 3_900).await, 200);
+        assert_eq!(beat_with_page(&hub, "alice", 4_100).await, 413);
+        assert_eq!(beat_with_page(&hub, "alice", 8_001).await, 413);
+        let small = TestHub::start(|c| c.max_message_bytes = 512).await;
+        assert_eq!(beat_with_page(&small, "alice", 600).await, 413);
+        assert_eq!(beat_with_page(&small, "alice", 400).await, 200);
+    })
+    .await;
+}
+
+/// Opens `/ws` for `user` from `ip` (`X-Forwarded-For`): the HTTP status
+/// of the upgrade, and `Retry-After` when there is one.
+async fn upgrade_status(hub: &TestHub, user: &str, ip: &str) -> (u16, Option<String>) {
+    let url = hub.ws_url(&format!("/ws?user={user}"));
+    match WsClient::try_connect(&url, &[("x-forwarded-for", ip)]).await {
+        Ok(_) => (101, None),
+        Err(refused) => (refused.status, refused.retry_after),
+    }
+}
+
+#[tokio::test]
+async fn new_sessions_are_limited_per_user_over_both_transports() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| {
+            c.session_rate_per_user = "1/m".into();
+            c.trusted_proxies = "127.0.0.1".into();
+        })
+        .await;
+        // 1/m is one per second after rounding up, with a burst of two.
+        assert_eq!(upgrade_status(&hub, "alice", "192.0.2.1").await.0, 101);
+        assert_eq!(beat_with_page(&hub, "alice", 1).await, 200);
+        let (status, retry_after) = upgrade_status(&hub, "alice", "192.0.2.2").await;
+        assert_eq!(status, 429);
+        assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+        assert_eq!(beat_with_page(&hub, "alice", 1).await, 429);
+        assert_eq!(upgrade_status(&hub, "bob", "192.0.2.1").await.0, 101);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn new_sessions_are_limited_per_client_ip() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| {
+            c.session_rate_per_ip = "1/s".into();
+            c.trusted_proxies = "127.0.0.1".into();
+        })
+        .await;
+        for user in ["u1", "u2"] {
+            assert_eq!(upgrade_status(&hub, user, "198.51.100.7").await.0, 101);
+        }
+        assert_eq!(upgrade_status(&hub, "u3", "198.51.100.7").await.0, 429);
+        assert_eq!(upgrade_status(&hub, "u3", "198.51.100.8").await.0, 101);
+        let off = TestHub::start(|c| c.trusted_proxies = "127.0.0.1".into()).await;
+        for user in 0..10 {
+            let user = format!("u{user}");
+            assert_eq!(
+                upgrade_status(&off, &user, "198.51.100.7").await.0,
+                101,
+                "off by default"
+            );
+        }
+    })
+    .await;
+}
