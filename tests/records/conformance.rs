@@ -488,6 +488,27 @@ pub async fn the_online_series_keeps_one_point_per_bucket(backend: &dyn Backend)
     }
 }
 
+/// Stores without a database keep at most 8,640 points (24 h of 10 s),
+/// the newest; the SQL stores are bounded by pruning to 24 h instead.
+pub async fn the_online_series_is_bounded(backend: &dyn Backend) {
+    use presence_hub::history::SeriesPoint;
+    use presence_hub::history::series::MAX_SERIES_POINTS;
+    let store = backend.open().await;
+    let extra = 5;
+    let count = i64::try_from(MAX_SERIES_POINTS).unwrap() + extra;
+    for i in 0..count {
+        let point = SeriesPoint {
+            at: BASE + i * 10_000,
+            users: 1,
+            sessions: 1,
+        };
+        store.save_series_point(point).await.unwrap();
+    }
+    let kept = store.series(BASE, BASE + count * 10_000).await.unwrap();
+    assert_eq!(kept.len(), MAX_SERIES_POINTS);
+    assert_eq!(kept[0].at, BASE + extra * 10_000, "the oldest went first");
+}
+
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {
     let store = backend.open().await;
     let mut sessions: Vec<SessionView> = (0..5)

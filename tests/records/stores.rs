@@ -205,5 +205,7 @@ every_store!(
     postgres = Postgres,
 );
 
+suite!(series_bound_memory = Memory: the_online_series_is_bounded);
+suite!(series_bound_redis = Redis: the_online_series_is_bounded);
 suite!(revoked_sqlite = Sqlite: revoked_users_are_kept_merged_and_pruned);
 suite!(revoked_postgres = Postgres: revoked_users_are_kept_merged_and_pruned);
