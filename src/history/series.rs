@@ -1,8 +1,8 @@
 //! Owns the online series kept beside the records: what one point is (a
 //! bucket start, the online users and the live sessions of the cluster at
-//! that moment), how long points are kept (`SERIES_RETENTION`, 24 h), how
-//! many at most (`MAX_SERIES_POINTS`, one per 10 s for 24 h), and the
-//! bounded buffer the stores without a database keep them in. Sampling is
+//! that moment), how long points are kept (`SERIES_RETENTION_MS`, 24 h),
+//! how many at most (`MAX_SERIES_POINTS`, one per 10 s for 24 h), and the
+//! bounded buffer `MemoryHistory` keeps them in. Sampling is
 //! `crate::series`'s; the stores keep what it hands them, one point per
 //! bucket (a second write to a bucket replaces the first).
 
