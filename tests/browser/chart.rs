@@ -1,6 +1,7 @@
 //! The panel's "Last hour" chart is drawn from the hub's online series
 //! (`GET /api/v1/stats/series`), not sampled by the tab: a panel opened on a
-//! hub with an hour of history shows that hour at once.
+//! hub with an hour of history shows that hour at once, then appends the
+//! hub's new points.
 
 use std::time::Duration;
 
@@ -85,6 +86,26 @@ async fn the_chart_is_full_right_after_the_panel_loads() {
             "the hour's peak is the hub's: {label}"
         );
         assert_eq!(browser.text("#chart-max").await.as_deref(), Some("6"));
+        // Then the hub's own samples (nobody online) are appended as they
+        // come, without a reload.
+        browser
+            .wait_within(Duration::from_secs(30), "a live point appended", || async {
+                let label = browser
+                    .attr("#chart", "aria-label")
+                    .await
+                    .unwrap_or_default();
+                let now: usize = browser
+                    .attr("#chart", "data-points")
+                    .await
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                if now > points && label.starts_with("Now 0 users online in 0 sessions") {
+                    Ok(())
+                } else {
+                    Err((now, label))
+                }
+            })
+            .await;
     })
     .await;
 }
