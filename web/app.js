@@ -61,7 +61,9 @@ async function boot() {
   loadSeries();
   openStream();
   setInterval(tick, 1_000);
-  setInterval(sampleChart, CHART_SAMPLE_MS);
+  setInterval(() => {
+    if (document.visibilityState === 'visible') sampleChart();
+  }, CHART_SAMPLE_MS);
   setInterval(() => {
     if (document.visibilityState === 'visible' && state.stream.healthy) refreshStats();
   }, STATS_REFRESH_MS);

@@ -6,7 +6,8 @@
 // points since the last one are appended. So the chart starts full, every
 // tab shows the same curve, and it agrees with the stats' peak. Drawing is
 // the two SVG paths, the axis maximum and the label; a gap where the hub
-// kept no point.
+// kept no point. A hidden page reads nothing (app.js); it catches up when
+// shown.
 
 import { api } from './auth.js';
 import { $, setText } from './dom.js';
@@ -26,8 +27,13 @@ export async function sampleChart() {
   if (chart.fetching) return renderChart();
   chart.fetching = true;
   try {
+    // From the last point kept, or the whole hour when none is (at start,
+    // or after the page slept longer than the window).
     const last = chart.points.at(-1);
-    const query = last ? `from=${encodeURIComponent(new Date(last.t).toISOString())}` : `window=${CHART_WINDOW_MS / 1000}`;
+    const query =
+      last && now() - last.t < CHART_WINDOW_MS
+        ? `from=${encodeURIComponent(new Date(last.t).toISOString())}`
+        : `window=${CHART_WINDOW_MS / 1000}`;
     const res = await api(`/api/v1/stats/series?${query}`);
     if (res.ok) {
       const body = await res.json();
