@@ -90,6 +90,11 @@ impl Keys {
     pub fn history_last_by_user(&self) -> String {
         format!("{}:history:last_by_user", self.namespace)
     }
+
+    /// The online series: `at:users:sessions` members scored by `at`.
+    pub fn history_series(&self) -> String {
+        format!("{}:history:series", self.namespace)
+    }
 }
 
 #[cfg(test)]

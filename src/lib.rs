@@ -36,6 +36,8 @@
 //! - [`geo`]: IP geolocation from a MaxMind database.
 //! - [`peaks`]: today's `peak_online` kept across restarts (between the
 //!   presence map and the records store).
+//! - [`series`]: the online series (users and sessions every 10 s for
+//!   24 h), sampled from the presence map into the records store.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`telemetry`], [`shutdown`]: logging and signals.
 //!
@@ -70,6 +72,7 @@ mod peaks;
 mod presence;
 pub mod revocation;
 mod routes;
+mod series;
 mod shutdown;
 pub mod telemetry;
 mod webhooks;

@@ -2,13 +2,13 @@
 //
 // Owns start-up and the page's timers: binds each area's events, says what
 // a render draws, makes the auth check (GET /api/v1/stats), opens the admin
-// stream, and runs the one-second tick, the chart's samples and the stats
+// stream, and runs the one-second tick, the chart's reads and the stats
 // refresh. Each area lives in its own module (docs/panel.md lists them), its
 // mutable state in state.js, pure logic in panel-core.js and panel-view.js.
 
 import { bindActions } from './actions.js';
 import { api, bindAuth } from './auth.js';
-import { loadSamples, renderChart, sampleChart } from './chart.js';
+import { loadSeries, renderChart, sampleChart } from './chart.js';
 import { applyStats, refreshStats, renderCounters } from './counters.js';
 import { bindDrawer, renderDrawer, tickDrawer } from './drawer.js';
 import { bindHistory } from './history.js';
@@ -48,7 +48,6 @@ async function boot() {
     renderDrawer();
   });
   renderSortHeaders();
-  loadSamples();
   renderChart();
   if (location.hash === '#history') selectTab('history');
   try {
@@ -59,9 +58,12 @@ async function boot() {
     // Hub unreachable: the stream below retries with backoff.
   }
   state.booted = true;
+  loadSeries();
   openStream();
   setInterval(tick, 1_000);
-  setInterval(sampleChart, CHART_SAMPLE_MS);
+  setInterval(() => {
+    if (document.visibilityState === 'visible') sampleChart();
+  }, CHART_SAMPLE_MS);
   setInterval(() => {
     if (document.visibilityState === 'visible' && state.stream.healthy) refreshStats();
   }, STATS_REFRESH_MS);

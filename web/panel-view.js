@@ -8,8 +8,8 @@
 // titles, the org options, sorting clicks, the pager texts, the drawer's
 // choice of session,
 // its session list and ticking values, the confirmation texts, the chart's
-// stored samples and label, the tabs' keyboard moves and the render
-// scheduler's rest. The model and the table's filtering and sorting live in
+// points from the hub's series, their gaps and label, the tabs' keyboard
+// moves and the render scheduler's rest. The model and the table's filtering and sorting live in
 // panel-core.js. Tested by web/test/panel-view.test.mjs.
 
 import { CHART_WINDOW_MS, NO_ORG, describeDevice, formatAgo, parseTime } from './panel-core.js';
@@ -299,22 +299,43 @@ export function revokedText(terminated) {
 
 // --- chart, tabs, rendering ----------------------------------------------
 
-/** The chart samples kept in sessionStorage (`text`), without those older than the window. */
-export function storedSamples(text, now) {
-  try {
-    const saved = JSON.parse(text ?? '[]');
-    const oldest = now - CHART_WINDOW_MS;
-    return Array.isArray(saved) ? saved.filter((s) => s && s.t >= oldest) : [];
-  } catch {
-    return [];
+/** The points of a GET /api/v1/stats/series answer as `{t, users, sessions}`, oldest first. */
+export function seriesPoints(body) {
+  const points = Array.isArray(body?.points) ? body.points : [];
+  const out = [];
+  for (const p of points) {
+    const t = parseTime(p?.at);
+    if (t != null && Number.isFinite(p.users) && Number.isFinite(p.sessions)) {
+      out.push({ t, users: p.users, sessions: p.sessions });
+    }
   }
+  return out.sort((a, b) => a.t - b.t);
 }
 
-/** One chart sample from `countPresence()`; no values (a gap) while the stream is down. */
-export function chartSample(now, counts, live) {
-  return live
-    ? { t: now, users: counts.onlineUsers, sessions: counts.live }
-    : { t: now, users: null, sessions: null };
+/** `kept` and `fresh` points by time (a fresh one replaces a kept one of its time), none older than the window before `now`. */
+export function mergePoints(kept, fresh, now) {
+  const byTime = new Map(kept.map((p) => [p.t, p]));
+  for (const p of fresh) byTime.set(p.t, p);
+  const oldest = now - CHART_WINDOW_MS;
+  return [...byTime.values()].filter((p) => p.t >= oldest).sort((a, b) => a.t - b.t);
+}
+
+/**
+ * Chart samples from the hub's points: a gap (null values) where more than
+ * two intervals pass without a point, and at `now` when the last point is
+ * older than that (the hub stopped sampling, or cannot be reached).
+ */
+export function chartSamples(points, intervalMs, now) {
+  const gap = (t) => ({ t, users: null, sessions: null });
+  const out = [];
+  for (const p of points) {
+    const last = out.at(-1);
+    if (last && p.t - last.t > 2 * intervalMs) out.push(gap(last.t + intervalMs));
+    out.push(p);
+  }
+  const last = out.at(-1);
+  if (last && now - last.t > 3 * intervalMs) out.push(gap(now));
+  return out;
 }
 
 /** The chart's `aria-label` from its last sample and the hour's peak. */

@@ -3,7 +3,7 @@
 // Owns every value the page changes after load, in one object (`state`):
 // the admin token, the model of the cluster, the users table's view and
 // rows, the stream's connection, the drawer, the history page, the chart's
-// samples and the helpers' timers. The other modules import it and change
+// points and the helpers' timers. The other modules import it and change
 // their own part in place; nothing else is mutable at module level.
 // `markDirty()` asks for one batched render of whatever changed; app.js
 // says what a render draws (`setRenderer`).
@@ -13,8 +13,6 @@ import { renderRest } from './panel-view.js';
 
 /** sessionStorage key of the admin token (docs/panel.md). */
 export const TOKEN_KEY = 'presence.adminToken';
-/** sessionStorage key of the chart's samples (docs/panel.md). */
-export const CHART_KEY = 'presence.chart';
 
 export const state = {
   // auth.js
@@ -61,7 +59,8 @@ export const state = {
   hist: { page: 1, pageSize: 50, total: 0, items: new Map(), loading: false },
 
   // chart.js
-  chart: { samples: [], lastSampleAt: 0 },
+  /** The hub's series points of the last hour, its interval, and whether a read is running. */
+  chart: { points: [], intervalMs: 0, fetching: false },
 
   // counters.js, dom.js
   statsTimer: null,

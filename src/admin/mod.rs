@@ -1,5 +1,6 @@
 //! Owns everything facing admins: the live stream (`/admin/ws`) and the
-//! `/api/v1` management routes (users, sessions, export, stats, rooms).
+//! `/api/v1` management routes (users, sessions, export, stats and their
+//! series, rooms).
 //! Every route here checks the admin token first (401/403) and the API
 //! routes are rate limited per token; the one exception is
 //! `GET /api/v1/rooms/{room}`, which a client allowed to watch the room may
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod export;
 pub mod query;
 pub mod rooms;
+pub mod series;
 pub mod sessions;
 pub mod stats;
 pub mod stream;
@@ -77,6 +79,8 @@ pub struct AdminContext {
     pub admission: Admission,
     /// How long one write to an admin stream may take.
     pub write_timeout: std::time::Duration,
+    /// The bucket length of the online series.
+    pub series_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for AdminContext {
@@ -347,6 +351,12 @@ fn record_routes(hub: &Arc<AdminContext>) -> Vec<Route> {
         admin_route(hub, list("stats"), warp::get(), |hub, _| {
             Box::pin(async move { stats::stats(&hub).await })
         }),
+        admin_route(
+            hub,
+            warp::path!("api" / "v1" / "stats" / "series").and(raw_query()),
+            warp::get(),
+            |hub, query| Box::pin(async move { series::series(&hub, &query).await }),
+        ),
         admin_route(hub, list("rooms"), warp::get(), |hub, query| {
             Box::pin(async move { rooms::list_rooms(&hub, &query).await })
         }),

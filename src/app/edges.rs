@@ -28,6 +28,7 @@ pub(super) struct Edges {
     pub(super) auth_failures: AuthFailures,
     pub(super) geoip: crate::geo::GeoIp,
     pub(super) observer_drops: Arc<std::sync::atomic::AtomicU64>,
+    pub(super) series_interval: Duration,
 }
 
 impl Edges {
@@ -71,6 +72,7 @@ impl Edges {
             auth_failures: AuthFailures::default(),
             geoip: settings.geoip.clone(),
             observer_drops: Arc::default(),
+            series_interval: settings.series_interval,
         }
     }
 
@@ -127,6 +129,7 @@ impl Edges {
             closing: self.closing,
             admission: self.admission,
             write_timeout: self.client_limits.write_timeout,
+            series_interval: self.series_interval,
         };
         let ops = OpsContext {
             presence: self.presence,

@@ -125,8 +125,8 @@ pub(super) async fn load_revocations(
     (revocations, revoked_queue)
 }
 
-/// Pruning past the retention, the database watch behind `/readyz`, and
-/// today's peak kept in the store.
+/// Pruning past the retention, the database watch behind `/readyz`,
+/// today's peak and the online series kept in the store.
 pub(super) fn spawn_record_keepers(
     settings: &Settings,
     history: &Arc<dyn HistoryStore>,
@@ -152,8 +152,15 @@ pub(super) fn spawn_record_keepers(
             stop.clone(),
         )));
     }
-    let peak = crate::peaks::keep_peak(history.clone(), presence.clone(), stop);
+    let peak = crate::peaks::keep_peak(history.clone(), presence.clone(), stop.clone());
     tasks.push(tokio::spawn(peak));
+    let sampler = crate::series::Sampler {
+        store: history.clone(),
+        presence: presence.clone(),
+        readiness: readiness.clone(),
+        interval: settings.series_interval,
+    };
+    tasks.push(tokio::spawn(sampler.run(stop)));
 }
 
 /// The audit trail's store and writer. A database keeps it beside the

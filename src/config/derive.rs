@@ -159,6 +159,9 @@ impl Config {
         if self.idle_after.is_zero() {
             return conflict("PRESENCE_IDLE_AFTER", "must be greater than zero".into());
         }
+        if self.series_interval < std::time::Duration::from_millis(100) {
+            return conflict("PRESENCE_SERIES_INTERVAL", "must be at least 100ms".into());
+        }
         if self.away_after <= self.idle_after {
             return conflict(
                 "PRESENCE_AWAY_AFTER",

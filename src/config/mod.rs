@@ -106,6 +106,11 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_HISTORY_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub history_retention: Duration,
 
+    /// Length of a bucket of the online series (GET /api/v1/stats/series).
+    /// For tests only: the panel's chart assumes the default 10 s.
+    #[arg(long, env = "PRESENCE_SERIES_INTERVAL", default_value = "10s", value_parser = parse_duration, hide = true)]
+    pub series_interval: Duration,
+
     /// Comma list of allowed WebSocket origins; unset allows any.
     #[arg(long, env = "PRESENCE_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
@@ -284,6 +289,7 @@ impl Config {
             max_message_bytes: 4096,
             history_retention: Duration::from_secs(30 * 86_400),
             timeline_limit: crate::model::timeline::DEFAULT_TIMELINE_LIMIT,
+            series_interval: Duration::from_secs(10),
             allowed_origins: None,
             cors_origins: None,
             trusted_proxies: String::new(),
@@ -376,6 +382,7 @@ impl Config {
             namespace: self.namespace.clone(),
             node_timeout: self.node_timeout,
             history_retention: self.history_retention,
+            series_interval: self.series_interval,
             history_file: self.history_file.clone(),
             database: self.database()?,
             api_rate_limit: self

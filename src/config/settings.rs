@@ -187,6 +187,8 @@ pub struct Settings {
     pub node_timeout: Duration,
     /// History retention.
     pub history_retention: Duration,
+    /// Bucket length of the online series (10 s; shorter in tests).
+    pub series_interval: Duration,
     /// History file (single node).
     pub history_file: Option<std::path::PathBuf>,
     /// Where records are kept (`Memory` in cluster mode: in Redis).

@@ -17,6 +17,7 @@ fn config(args: &[&str]) -> Config {
             "--resume-grace" => base.resume_grace = parsed.resume_grace,
             "--reconnect-spread" => base.reconnect_spread = parsed.reconnect_spread,
             "--max-session-age" => base.max_session_age = parsed.max_session_age,
+            "--series-interval" => base.series_interval = parsed.series_interval,
             _ => {}
         }
     }
@@ -37,6 +38,33 @@ fn durations_accept_the_documented_units() {
         assert!(parse_duration(text).is_ok(), "{text}");
     }
     assert!(parse_duration("soon").is_err());
+}
+
+#[test]
+fn the_series_interval_is_10s_hidden_and_at_least_100ms() {
+    assert_eq!(
+        Config::defaults()
+            .validate()
+            .map(|s| s.series_interval)
+            .ok(),
+        Some(Duration::from_secs(10))
+    );
+    let settings = config(&["--series-interval", "200ms"]).validate();
+    assert_eq!(
+        settings.map(|s| s.series_interval).ok(),
+        Some(Duration::from_millis(200))
+    );
+    let err = config(&["--series-interval", "50ms"])
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PRESENCE_SERIES_INTERVAL"),
+        "{err}"
+    );
+    let help = <Config as clap::CommandFactory>::command()
+        .render_help()
+        .to_string();
+    assert!(!help.contains("series-interval"), "a test-only setting");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! when `PRESENCE_HISTORY_FILE` is set, appended to a JSON-lines file that is
 //! replayed at start. A torn or corrupt line is skipped with a warning, never
 //! a failed start. Pruning rewrites the file without the pruned records.
+//! The online series is kept in memory only (bounded, `series.rs`): the
+//! file holds sessions in the v1 format, and the series starts empty after
+//! a restart.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -13,7 +16,8 @@ use std::sync::{Mutex, RwLock};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter, day_of};
+use super::series::SeriesBuffer;
+use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter, day_of};
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
 #[derive(Debug, Default)]
@@ -62,6 +66,7 @@ impl Records {
 #[derive(Debug)]
 pub struct MemoryHistory {
     records: RwLock<Records>,
+    series: Mutex<SeriesBuffer>,
     file: Option<Mutex<HistoryFile>>,
 }
 
@@ -82,6 +87,7 @@ impl MemoryHistory {
     pub fn new() -> Self {
         Self {
             records: RwLock::new(Records::default()),
+            series: Mutex::new(SeriesBuffer::default()),
             file: None,
         }
     }
@@ -169,6 +175,14 @@ impl MemoryHistory {
         std::fs::rename(&temporary, &file.path)?;
         file.writer = BufWriter::new(OpenOptions::new().append(true).open(&file.path)?);
         Ok(())
+    }
+
+    fn series_now<T>(&self, f: impl FnOnce(&mut SeriesBuffer) -> T) -> Result<T, HistoryError> {
+        let mut series = self
+            .series
+            .lock()
+            .map_err(|_| HistoryError::Store("series lock poisoned".into()))?;
+        Ok(f(&mut series))
     }
 
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Records>, HistoryError> {
@@ -327,6 +341,22 @@ impl HistoryStore for MemoryHistory {
                 .collect()
         });
         std::future::ready(result).boxed()
+    }
+
+    fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
+        std::future::ready(self.series_now(|series| series.save(point))).boxed()
+    }
+
+    fn series(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
+        std::future::ready(self.series_now(|series| series.range(from, to))).boxed()
+    }
+
+    fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        std::future::ready(self.series_now(|series| series.prune(before))).boxed()
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use super::{
+    DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter,
+};
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
 /// Records handed to the database per transaction while importing.
@@ -255,6 +257,22 @@ impl HistoryStore for FileMirror {
 
     fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
         self.inner.peaks(from, to)
+    }
+
+    fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
+        self.inner.save_series_point(point)
+    }
+
+    fn series(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
+        self.inner.series(from, to)
+    }
+
+    fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        self.inner.prune_series(before)
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {

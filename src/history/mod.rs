@@ -5,13 +5,15 @@
 //! default), `PostgresHistory` (any number of nodes), `MemoryHistory`
 //! (`memory:`, optionally backed by an append-only file) and, in cluster
 //! mode without PostgreSQL, `RedisHistory`. One conformance suite
-//! (`tests/records/`) runs against every one of them.
+//! (`tests/records/`) runs against every one of them. Beside the sessions a
+//! store keeps the daily peaks and the online series (`series.rs`).
 
 mod audit_sql;
 pub mod memory;
 pub mod mirror;
 pub mod postgres;
 pub mod redis;
+pub mod series;
 mod sql;
 pub mod sqlite;
 pub mod writer;
@@ -26,6 +28,7 @@ use crate::revocation::Revoked;
 pub use crate::model::SessionFilter;
 
 pub use crate::model::time::{Day, day_of};
+pub use series::SeriesPoint;
 
 /// Why history could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,32 @@ pub trait HistoryStore: Send + Sync + 'static {
     fn peaks(&self, from: Day, to: Day) -> BoxFuture<'_, Result<DailyPeaks, HistoryError>> {
         let _ = (from, to);
         Box::pin(std::future::ready(Ok(BTreeMap::new())))
+    }
+
+    /// Keeps one point of the online series, replacing the point kept for
+    /// the same bucket (`point.at`), so nodes sampling the same bucket leave
+    /// one point. Stores that keep no series keep nothing.
+    fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
+        let _ = point;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The points of the online series with `from <= at <= to`, oldest
+    /// first.
+    fn series(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
+        let _ = (from, to);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Drops the points of the online series before `before`; returns how
+    /// many.
+    fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        let _ = before;
+        Box::pin(std::future::ready(Ok(0)))
     }
 
     /// Drops sessions that ended before `before`; returns how many.

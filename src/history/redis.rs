@@ -1,7 +1,10 @@
 //! Owns history in Redis (cluster mode): each ended session stored once
 //! under its id (`SET NX`, so several nodes recording the same loss keep one
 //! record), indexed by `connected_at` and `ended_at`, with per-day start
-//! counts, surviving restarts of every hub node.
+//! counts, surviving restarts of every hub node. The online series is a
+//! sorted set of `at:users:sessions` scored by the bucket `at`: a point
+//! replaces its bucket's in one script, so nodes sampling the same bucket
+//! leave one, and the set is trimmed by score (24 h, `series.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -11,7 +14,8 @@ use futures_util::future::BoxFuture;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter, day_of};
+use super::series::MAX_SERIES_POINTS;
+use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter, day_of};
 use crate::keyspace::Keys;
 use crate::model::{Millis, SessionId, SessionView, UserId};
 
@@ -69,6 +73,32 @@ return pruned
 ",
     )
 });
+
+/// KEYS: series. ARGV: at, member, most points kept. The bucket's point is
+/// replaced; past the bound the oldest go.
+static SAVE_POINT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
+return 1
+",
+    )
+});
+
+/// A series member read back (`at:users:sessions`); anything else is
+/// skipped.
+fn parse_point(member: &str) -> Option<SeriesPoint> {
+    let mut parts = member.split(':');
+    let point = SeriesPoint {
+        at: parts.next()?.parse().ok()?,
+        users: parts.next()?.parse().ok()?,
+        sessions: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(point)
+}
 
 /// History shared by every node through Redis.
 #[derive(Clone)]
@@ -299,6 +329,56 @@ impl HistoryStore for RedisHistory {
                     return Ok(total);
                 }
             }
+        }
+        .boxed()
+    }
+
+    fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let member = format!("{}:{}:{}", point.at, point.users, point.sessions);
+            SAVE_POINT
+                .key(self.keys.history_series())
+                .arg(point.at)
+                .arg(member)
+                .arg(MAX_SERIES_POINTS)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn series(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(self.keys.history_series())
+                .arg(from)
+                .arg(to)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(members.iter().filter_map(|m| parse_point(m)).collect())
+        }
+        .boxed()
+    }
+
+    fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("ZREMRANGEBYSCORE")
+                .arg(self.keys.history_series())
+                .arg("-inf")
+                .arg(format!("({before}"))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| store_error(&e))
         }
         .boxed()
     }

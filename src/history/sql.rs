@@ -3,7 +3,7 @@
 //! `SqlBacked`: a store and its pools), the queries of `HistoryStore`
 //! written once for both (`sql/store.rs`), the columns an ended session is
 //! stored as (`sql/columns.rs`), the `WHERE` clause of a `SessionFilter`
-//! (`sql/filter.rs`), and how sqlx and migration errors become
+//! (`sql/filter.rs`), the online series' queries (`sql/series.rs`), and how sqlx and migration errors become
 //! `HistoryError`s. Placeholders are written by `QueryBuilder` in each
 //! database's own style (`?`, `$1`).
 //!
@@ -12,6 +12,7 @@
 
 mod columns;
 mod filter;
+mod series;
 mod store;
 
 pub(super) use filter::push_searched;

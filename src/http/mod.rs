@@ -33,6 +33,7 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "v1", "sessions", _] => "/api/v1/sessions/{session_id}",
         ["api", "v1", "sessions", _, "timeline"] => "/api/v1/sessions/{session_id}/timeline",
         ["api", "v1", "stats"] => "/api/v1/stats",
+        ["api", "v1", "stats", "series"] => "/api/v1/stats/series",
         ["api", "v1", "audit"] => "/api/v1/audit",
         ["api", "v1", "analytics", "heatmap"] => "/api/v1/analytics/heatmap",
         ["api", "v1", "analytics", "durations"] => "/api/v1/analytics/durations",

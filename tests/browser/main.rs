@@ -11,6 +11,7 @@
 mod support;
 
 mod actions;
+mod chart;
 mod continuity;
 mod driver;
 mod pages;

@@ -24,6 +24,7 @@ mod process;
 mod records;
 mod revocation;
 mod rooms;
+mod series;
 mod status_timing;
 mod webhooks;
 mod ws_protocol;

@@ -125,6 +125,12 @@ const SERVED: &[(&str, &str, &str, Auth)] = &[
         Auth::Admin,
     ),
     ("get", "/api/v1/stats", "/api/v1/stats", Auth::Admin),
+    (
+        "get",
+        "/api/v1/stats/series",
+        "/api/v1/stats/series",
+        Auth::Admin,
+    ),
     ("get", "/api/v1/rooms", "/api/v1/rooms", Auth::Admin),
     (
         "get",
@@ -605,6 +611,9 @@ async fn documented_query_parameter_bounds_are_the_hubs() {
             "/api/v1/sessions/export?to",
             "/api/v1/rooms?page",
             "/api/v1/rooms?page_size",
+            "/api/v1/stats/series?from",
+            "/api/v1/stats/series?to",
+            "/api/v1/stats/series?window",
         ] {
             assert!(
                 probed.contains(expected),

@@ -28,6 +28,11 @@ pub trait Backend: Send + Sync {
     fn keeps_peaks(&self) -> bool {
         false
     }
+    /// Whether the online series survives reopening (all that persist but
+    /// the memory store's file, which holds sessions only).
+    fn series_persists(&self) -> bool {
+        self.persists()
+    }
 }
 
 /// 2026-11-02T00:00:00Z: every test time is after it.
@@ -433,6 +438,75 @@ pub async fn the_highest_peak_of_each_day_is_kept(backend: &dyn Backend) {
         let store = backend.open().await;
         assert_eq!(store.peak(day).await.unwrap(), Some((7, BASE + 30)));
     }
+}
+
+/// The online series: one point per bucket (the last write wins), read by
+/// range oldest first, pruned by time, and kept across reopening where the
+/// store persists it.
+pub async fn the_online_series_keeps_one_point_per_bucket(backend: &dyn Backend) {
+    use presence_hub::history::SeriesPoint;
+    let store = backend.open().await;
+    let point = |i: i64, users: u64| SeriesPoint {
+        at: BASE + i * 10_000,
+        users,
+        sessions: users + 1,
+    };
+    for i in [2, 0, 1, 3] {
+        store.save_series_point(point(i, 1)).await.unwrap();
+    }
+    store.save_series_point(point(1, 7)).await.unwrap();
+    let all = store.series(BASE, BASE + 30_000).await.unwrap();
+    assert_eq!(
+        all,
+        vec![point(0, 1), point(1, 7), point(2, 1), point(3, 1)],
+        "oldest first, one point per bucket, the last write kept"
+    );
+    assert_eq!(
+        store.series(BASE + 10_000, BASE + 20_000).await.unwrap(),
+        vec![point(1, 7), point(2, 1)],
+        "both ends are inclusive"
+    );
+    assert!(
+        store
+            .series(BASE + 40_000, BASE + 90_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.prune_series(BASE + 20_000).await.unwrap(), 2);
+    assert_eq!(
+        store.series(BASE, BASE + 30_000).await.unwrap(),
+        vec![point(2, 1), point(3, 1)]
+    );
+    drop(store);
+    let reopened = backend.open().await;
+    let kept = reopened.series(BASE, BASE + 30_000).await.unwrap();
+    if backend.series_persists() {
+        assert_eq!(kept, vec![point(2, 1), point(3, 1)]);
+    } else {
+        assert!(kept.is_empty(), "an in-memory series starts empty");
+    }
+}
+
+/// Stores without a database keep at most 8,640 points (24 h of 10 s),
+/// the newest; the SQL stores are bounded by pruning to 24 h instead.
+pub async fn the_online_series_is_bounded(backend: &dyn Backend) {
+    use presence_hub::history::SeriesPoint;
+    use presence_hub::history::series::MAX_SERIES_POINTS;
+    let store = backend.open().await;
+    let extra = 5;
+    let count = i64::try_from(MAX_SERIES_POINTS).unwrap() + extra;
+    for i in 0..count {
+        let point = SeriesPoint {
+            at: BASE + i * 10_000,
+            users: 1,
+            sessions: 1,
+        };
+        store.save_series_point(point).await.unwrap();
+    }
+    let kept = store.series(BASE, BASE + count * 10_000).await.unwrap();
+    assert_eq!(kept.len(), MAX_SERIES_POINTS);
+    assert_eq!(kept[0].at, BASE + extra * 10_000, "the oldest went first");
 }
 
 pub async fn find_is_newest_first_with_total_and_limit(backend: &dyn Backend) {

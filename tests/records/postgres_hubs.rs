@@ -1,7 +1,8 @@
 //! Hub binaries on PostgreSQL: two cluster nodes sharing one database see
 //! each other's ended sessions, and a node that loses its database reports
 //! `database_unreachable` on `/readyz` while the sessions that end meanwhile
-//! wait and are written once it is back.
+//! wait and are written once it is back; both nodes sample the online
+//! series into the one database, one point per bucket.
 
 use std::time::Duration;
 
@@ -145,6 +146,81 @@ async fn a_lost_database_makes_the_node_unready_and_records_wait_for_it() {
         .await;
         let (_, session) = hub.get(&format!("/api/v1/sessions/{during_id}")).await;
         assert_eq!(session["end_cause"], "client_closed");
+    })
+    .await;
+}
+
+/// The bucket starts (Unix ms) of `hub`'s series in the hour up to `to`
+/// (RFC 3339, or now when `None`), and the online users of each point.
+async fn series_until(hub: &HubProcess, to: Option<&str>) -> (Vec<i64>, Vec<u64>) {
+    let query = to.map_or(String::new(), |to| format!("?to={to}"));
+    let (status, body) = hub.get(&format!("/api/v1/stats/series{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    let points = body["points"].as_array().cloned().unwrap_or_default();
+    let at = |p: &Value| {
+        chrono::DateTime::parse_from_rfc3339(p["at"].as_str().unwrap_or_default())
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(-1)
+    };
+    (
+        points.iter().map(at).collect(),
+        points.iter().filter_map(|p| p["users"].as_u64()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn two_nodes_on_postgres_keep_one_series_point_per_bucket() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let database = PgServer::shared().database("series").await;
+        let namespace = unique_namespace("series");
+        let url = redis.url();
+        let env = |id: &'static str| {
+            vec![
+                ("PRESENCE_REDIS_URL", url.clone()),
+                ("PRESENCE_NAMESPACE", namespace.clone()),
+                ("PRESENCE_NODE_ID", id.to_string()),
+                ("PRESENCE_NODE_TIMEOUT", "2s".to_string()),
+                ("PRESENCE_DATABASE_URL", database.clone()),
+                ("PRESENCE_SERIES_INTERVAL", "200ms".to_string()),
+            ]
+        };
+        let mut nodes = Vec::new();
+        for id in ["node-a", "node-b"] {
+            let vars = env(id);
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let hub = HubProcess::start(&vars).await;
+            hub.ready().await;
+            nodes.push(hub);
+        }
+        let (a, b) = (&nodes[0], &nodes[1]);
+        let (_alice, _) = a.client("user=alice").await;
+        let (_bob, _) = b.client("user=bob").await;
+        eventually(ms(10_000), "a point of both users", || async {
+            let (_, users) = series_until(b, None).await;
+            users.contains(&2).then_some(())
+        })
+        .await;
+        // Both nodes sample the same buckets; up to a moment already a
+        // second past, both read the same series, one point per bucket.
+        tokio::time::sleep(ms(2_500)).await;
+        let until = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let until = until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (from_a, _) = series_until(a, Some(&until)).await;
+        let (from_b, _) = series_until(b, Some(&until)).await;
+        assert_eq!(from_a, from_b, "one series in the shared database");
+        assert!(from_a.len() >= 5, "{from_a:?}");
+        assert!(
+            from_a.iter().all(|at| at % 200 == 0) && from_a.windows(2).all(|w| w[0] < w[1]),
+            "one point per bucket, oldest first: {from_a:?}"
+        );
+        for hub in [a, b] {
+            let logs = hub.logs.lock().unwrap().join("\n");
+            assert!(
+                !logs.contains("online series failed"),
+                "both nodes write every bucket without a conflict: {logs}"
+            );
+        }
     })
     .await;
 }

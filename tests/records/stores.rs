@@ -51,6 +51,10 @@ impl MemoryFile {
 }
 
 impl Backend for MemoryFile {
+    fn series_persists(&self) -> bool {
+        false
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("history.jsonl");
         async move { Arc::new(MemoryHistory::open(&path).unwrap()) as Arc<dyn HistoryStore> }
@@ -180,6 +184,7 @@ macro_rules! every_store {
                 ended_durations_since_counts_by_end_time,
                 timelines_are_kept_with_ended_sessions,
                 the_highest_peak_of_each_day_is_kept,
+                the_online_series_keeps_one_point_per_bucket,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
                 last_of_user_is_the_most_recent_ended_session,
@@ -200,5 +205,7 @@ every_store!(
     postgres = Postgres,
 );
 
+suite!(series_bound_memory = Memory: the_online_series_is_bounded);
+suite!(series_bound_redis = Redis: the_online_series_is_bounded);
 suite!(revoked_sqlite = Sqlite: revoked_users_are_kept_merged_and_pruned);
 suite!(revoked_postgres = Postgres: revoked_users_are_kept_merged_and_pruned);

@@ -9,7 +9,7 @@ import {
   ariaSort,
   authFailureReason,
   chartLabel,
-  chartSample,
+  chartSamples,
   drawerSession,
   errorMessage,
   formatClock,
@@ -18,6 +18,7 @@ import {
   isoTitle,
   listedSessions,
   manualMark,
+  mergePoints,
   movesStats,
   nextSort,
   nodeCounts,
@@ -30,11 +31,11 @@ import {
   retryText,
   revokePrompt,
   revokedText,
+  seriesPoints,
   sessionListKey,
   sessionPick,
   sessionTimes,
   statusText,
-  storedSamples,
   tabKeyTarget,
   tabsTitle,
   terminatePrompt,
@@ -405,20 +406,43 @@ describe('drawer and actions', () => {
 });
 
 describe('chart, tabs, rendering', () => {
-  test('storedSamples keeps the last hour of what was stored', () => {
-    const now = T0_MS + 2 * CHART_WINDOW_MS;
-    const fresh = { t: now - 1_000, users: 1, sessions: 2 };
-    const stale = { t: now - CHART_WINDOW_MS - 1, users: 1, sessions: 1 };
-    assert.deepEqual(storedSamples(JSON.stringify([stale, null, fresh]), now), [fresh]);
-    assert.deepEqual(storedSamples(null, now), []);
-    assert.deepEqual(storedSamples('{"t": 1}', now), []);
-    assert.deepEqual(storedSamples('not json', now), []);
+  test('seriesPoints reads the hub series, oldest first, skipping bad points', () => {
+    const body = {
+      interval_ms: 10_000,
+      points: [
+        { at: '2026-01-01T00:00:10.000Z', users: 2, sessions: 3 },
+        { at: 'later', users: 1, sessions: 1 },
+        { at: '2026-01-01T00:00:00.000Z', users: 1, sessions: 1 },
+        { at: '2026-01-01T00:00:20.000Z', users: null, sessions: 1 },
+      ],
+    };
+    const t = Date.parse('2026-01-01T00:00:00.000Z');
+    assert.deepEqual(seriesPoints(body), [
+      { t, users: 1, sessions: 1 },
+      { t: t + 10_000, users: 2, sessions: 3 },
+    ]);
+    assert.deepEqual(seriesPoints(null), []);
+    assert.deepEqual(seriesPoints({ points: 'x' }), []);
   });
 
-  test('chartSample: values while live, a gap otherwise', () => {
-    const counts = { onlineUsers: 3, live: 5 };
-    assert.deepEqual(chartSample(7, counts, true), { t: 7, users: 3, sessions: 5 });
-    assert.deepEqual(chartSample(7, counts, false), { t: 7, users: null, sessions: null });
+  test('mergePoints replaces by time and keeps only the window', () => {
+    const now = T0_MS + 2 * CHART_WINDOW_MS;
+    const stale = { t: now - CHART_WINDOW_MS - 1, users: 9, sessions: 9 };
+    const kept = [stale, { t: now - 20_000, users: 1, sessions: 1 }];
+    const fresh = [
+      { t: now - 20_000, users: 2, sessions: 2 },
+      { t: now - 10_000, users: 3, sessions: 4 },
+    ];
+    assert.deepEqual(mergePoints(kept, fresh, now), fresh);
+  });
+
+  test('chartSamples breaks the line where points are missing and when they stop', () => {
+    const p = (t) => ({ t, users: 1, sessions: 1 });
+    const gap = (t) => ({ t, users: null, sessions: null });
+    assert.deepEqual(chartSamples([p(0), p(10), p(20)], 10, 25), [p(0), p(10), p(20)]);
+    assert.deepEqual(chartSamples([p(0), p(50)], 10, 55), [p(0), gap(10), p(50)]);
+    assert.deepEqual(chartSamples([p(0)], 10, 31), [p(0), gap(31)]);
+    assert.deepEqual(chartSamples([], 10, 31), []);
   });
 
   test('chartLabel', () => {

@@ -17,7 +17,9 @@ use super::columns::{Columns, INSERT_CHUNK, INSERT_COLUMNS, push_row};
 use super::filter::push_where;
 use super::{Dialect, SqlBacked, parse_view, prune_in_batches, store_error, to_i64, to_usize};
 use crate::audit::store::AuditStore;
-use crate::history::{DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SessionFilter};
+use crate::history::{
+    DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter,
+};
 use crate::model::timeline::Timeline;
 use crate::model::{Millis, SessionId, SessionView, UserId};
 use crate::revocation::{Deny, Revoked};
@@ -330,6 +332,22 @@ where
                 .collect())
         }
         .boxed()
+    }
+
+    fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
+        super::series::save(self.pools(), point).boxed()
+    }
+
+    fn series(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
+        super::series::range(self.pools(), from, to).boxed()
+    }
+
+    fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
+        super::series::prune(self.pools(), before).boxed()
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
