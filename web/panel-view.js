@@ -8,7 +8,7 @@
 // titles, the org options, sorting clicks, the pager texts, the drawer's
 // choice of session,
 // its session list and ticking values, the confirmation texts, the chart's
-// stored samples and label, the tabs' keyboard moves and the render
+// stored samples and label, the tabs' keyboard moves and hash, and the render
 // scheduler's rest. The model and the table's filtering and sorting live in
 // panel-core.js. Tested by web/test/panel-view.test.mjs.
 
@@ -331,6 +331,12 @@ export function tabKeyTarget(key, i, n) {
   if (key === 'Home') return 0;
   if (key === 'End') return n - 1;
   return null;
+}
+
+/** The tab a URL hash names: `#audit` is 'audit'; none, or one not in `names`, is 'live'. */
+export function tabFromHash(hash, names) {
+  const name = String(hash ?? '').replace(/^#/, '');
+  return name && name !== 'live' && names.includes(name) ? name : 'live';
 }
 
 /**

@@ -11,9 +11,11 @@
 mod support;
 
 mod actions;
+mod alerts;
 mod continuity;
 mod driver;
 mod pages;
 mod panel;
 mod reconnect;
+mod records;
 mod rooms;
