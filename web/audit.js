@@ -68,7 +68,10 @@ export async function loadAudit() {
   }
 }
 
-/** An audit event on the admin stream: the shown first page is read again. */
+/**
+ * An audit event on the admin stream (or a new snapshot, after which some
+ * may have been missed): the shown first page is read again.
+ */
 export function onAuditEvent() {
   const { audit } = state;
   if ($('panel-audit').hidden || audit.page !== 1 || audit.reloadTimer != null) return;

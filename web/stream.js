@@ -62,8 +62,10 @@ function onStreamMessage(ws, data) {
     sampleChart();
     markDirty();
     refreshStats();
-    // The snapshot lists no alerts: read the active ones.
+    // The snapshot lists no alerts: read the active ones. Audit frames
+    // may have been missed while the stream was down.
     loadAlerts();
+    onAuditEvent();
     return;
   }
   const result = model.apply(msg);
