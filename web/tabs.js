@@ -58,5 +58,9 @@ export function bindTabs() {
       }
     });
   }
-  addEventListener('hashchange', () => selectTab(tabOfLocation()));
+  addEventListener('hashchange', () => {
+    // Other anchors (the skip link's #main) leave the shown tab alone.
+    const name = location.hash.replace(/^#/, '');
+    if (name === '' || tabNames().includes(name)) selectTab(tabOfLocation());
+  });
 }

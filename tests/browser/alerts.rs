@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::driver::Browser;
-use crate::pages::{hub_defaults, open_panel};
+use crate::pages::{get_json, hub_defaults, open_panel, wait_in_history};
 use crate::support::mmdb::{remove, test_places, write_city_db};
 use crate::support::{TestHub, WsClient, ms, within};
 
@@ -44,6 +44,11 @@ async fn the_alerts_badge_and_list_follow_raised_and_cleared_alerts() {
         for _ in 0..3 {
             flood.push(hub.welcomed_client("flooder").await.0);
         }
+        let listed = hub.http("/api/v1/alerts?active=true");
+        crate::support::eventually(ms(10_000), "the flood alert", || async {
+            (get_json(&listed).await["total"] == 1).then_some(())
+        })
+        .await;
         let browser = Browser::start().await;
         open_panel(&browser, &hub).await;
         browser.wait_text("#alerts-count", "1").await;
@@ -171,6 +176,7 @@ async fn located_sessions_show_their_country_and_city() {
 
         // An ended session keeps its location in the history.
         ben.close().await;
+        wait_in_history(&hub, &ben_session).await;
         browser.click("#tab-history").await;
         let row = format!(r#"#history-tbody tr[data-session-id="{ben_session}"]"#);
         browser

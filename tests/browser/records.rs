@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
-use crate::pages::{get_json, hub_defaults};
+use crate::pages::{get_json, hub_defaults, wait_in_history};
 use crate::support::{TestHub, WsClient, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -191,6 +191,7 @@ async fn the_drawer_shows_the_timeline_of_a_live_then_ended_session() {
         // Ended: opened from the history, with its end.
         bob.close().await;
         browser.click("#drawer-close").await;
+        wait_in_history(&hub, &bob_session).await;
         browser.click("#tab-history").await;
         let row = format!(r#"#history-tbody tr[data-session-id="{bob_session}"]"#);
         browser.click(&format!("{row} [data-field=name]")).await;
@@ -242,15 +243,12 @@ async fn the_analytics_tab_draws_the_routes_figures() {
         let hub = TestHub::start(hub_defaults).await;
         let _a = hub.welcomed_client("ana").await;
         let _b = hub.welcomed_client("ben").await;
-        let (c, _) = hub.welcomed_client("cai").await;
+        let (c, welcome) = hub.welcomed_client("cai").await;
+        let cai_session = session_id(&welcome);
         tokio::time::sleep(ms(300)).await;
         c.close().await;
         // The end is in the records before the panel reads them.
-        crate::support::eventually(ms(5000), "cai's session in the history", || async {
-            let ended = get_json(&hub.http("/api/v1/sessions?status=ended")).await;
-            (ended["total"] == 1).then_some(())
-        })
-        .await;
+        wait_in_history(&hub, &cai_session).await;
 
         let browser = Browser::start().await;
         open_panel_at(&browser, &hub, "/#analytics").await;
