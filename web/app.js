@@ -4,7 +4,8 @@
 // a render draws, makes the auth check (GET /api/v1/stats), opens the admin
 // stream, and runs the one-second tick, the chart's samples and the stats
 // refresh. Each area lives in its own module (docs/panel.md lists them), its
-// mutable state in state.js, pure logic in panel-core.js and panel-view.js.
+// mutable state in state.js, pure logic in panel-core.js, panel-view.js and
+// records-view.js.
 
 import { bindActions } from './actions.js';
 import { bindAlerts, renderAlerts } from './alerts.js';

@@ -1,11 +1,12 @@
 // drawer.js: the session drawer (#drawer).
 //
-// Owns opening it for a user (from the table) or for an ended session (from
-// the history), closing it (the close button, Escape) and giving focus
-// back, and drawing the user's facts and active alerts (each a link to the
-// Alerts tab), their session list (pick one) and the chosen session, with its
-// location and its ticking duration and last activity. The two buttons in it
-// belong to actions.js, the session's timeline to timeline.js.
+// Owns opening it for a user (from the table, an alert or an audit event)
+// or for a session (from the history or an audit event), closing it (the
+// close button, Escape) and giving focus back, and drawing the user's facts
+// and active alerts (each a link to the Alerts tab), their session list
+// (pick one) and the chosen session, with its location and its ticking
+// duration and last activity. The two buttons in it belong to actions.js,
+// the session's timeline to timeline.js.
 
 import { $, setText } from './dom.js';
 import {
