@@ -4,9 +4,13 @@
 // a render draws, makes the auth check (GET /api/v1/stats), opens the admin
 // stream, and runs the one-second tick, the chart's reads and the stats
 // refresh. Each area lives in its own module (docs/panel.md lists them), its
-// mutable state in state.js, pure logic in panel-core.js and panel-view.js.
+// mutable state in state.js, pure logic in panel-core.js, panel-view.js and
+// records-view.js.
 
 import { bindActions } from './actions.js';
+import { bindAlerts, renderAlerts } from './alerts.js';
+import { bindAnalytics } from './analytics.js';
+import { bindAudit } from './audit.js';
 import { api, bindAuth } from './auth.js';
 import { loadSeries, renderChart, sampleChart } from './chart.js';
 import { applyStats, refreshStats, renderCounters } from './counters.js';
@@ -16,7 +20,7 @@ import { CHART_SAMPLE_MS } from './panel-core.js';
 import { setRenderer, state } from './state.js';
 import { bindStream, openStream, updateConnDetail } from './stream.js';
 import { bindTable, renderSortHeaders, renderTable, tickTable } from './table.js';
-import { bindTabs, selectTab } from './tabs.js';
+import { bindTabs, selectTab, tabOfLocation } from './tabs.js';
 
 const STATS_REFRESH_MS = 30_000;
 
@@ -40,16 +44,21 @@ async function boot() {
   bindDrawer();
   bindActions();
   bindHistory();
+  bindAnalytics();
+  bindAudit();
+  bindAlerts();
   bindTabs();
   bindAuth(onTokenChanged);
   setRenderer(() => {
     renderCounters();
     renderTable();
     renderDrawer();
+    renderAlerts();
   });
   renderSortHeaders();
   renderChart();
-  if (location.hash === '#history') selectTab('history');
+  const tab = tabOfLocation();
+  if (tab !== 'live') selectTab(tab);
   try {
     // Also the auth check: a 401 here asks for the admin token first.
     const res = await api('/api/v1/stats');

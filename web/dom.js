@@ -1,7 +1,8 @@
 // dom.js: small DOM helpers shared by the panel's modules.
 //
 // Owns looking up elements by id, text updates that skip writes which change
-// nothing, and the toast (#toast) that reports the result of an action.
+// nothing, saving a downloaded file, and the toast (#toast) that reports the
+// result of an action.
 
 import { state } from './state.js';
 
@@ -23,4 +24,16 @@ export function toast(message, kind = 'info') {
   state.toastTimer = setTimeout(() => {
     el.hidden = true;
   }, 6_000);
+}
+
+/** Saves `blob` as a download named `filename`. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -1,10 +1,12 @@
 // drawer.js: the session drawer (#drawer).
 //
-// Owns opening it for a user (from the table) or for an ended session (from
-// the history), closing it (the close button, Escape) and giving focus
-// back, and drawing the user's facts, their session list (pick one) and the
-// chosen session, with its ticking duration and last activity. The two
-// buttons in it belong to actions.js.
+// Owns opening it for a user (from the table, an alert or an audit event)
+// or for a session (from the history or an audit event), closing it (the
+// close button, Escape) and giving focus back, and drawing the user's facts
+// and active alerts (each a link to the Alerts tab), their session list
+// (pick one) and the chosen session, with its location and its ticking
+// duration and last activity. The two buttons in it belong to actions.js,
+// the session's timeline to timeline.js.
 
 import { $, setText } from './dom.js';
 import {
@@ -28,7 +30,9 @@ import {
   statusText,
   tabsTitle,
 } from './panel-view.js';
-import { state } from './state.js';
+import { ALERT_RULES, alertSummary, alertsFor, locationParts } from './records-view.js';
+import { markDirty, state } from './state.js';
+import { resetTimeline, showTimeline } from './timeline.js';
 
 /** Opens the drawer on a user and their newest live session. */
 export function openDrawerForUser(userId, opener) {
@@ -52,6 +56,7 @@ function showDrawer(opener) {
   const { drawer } = state;
   drawer.opener = opener ?? document.activeElement;
   drawer.listKey = '';
+  drawer.alertsKey = null;
   const el = $('drawer');
   el.hidden = false;
   document.body.classList.add('drawer-open');
@@ -73,6 +78,8 @@ function closeDrawer() {
   drawer.userId = null;
   drawer.sessionId = null;
   drawer.pinned = null;
+  drawer.alertsKey = '';
+  resetTimeline();
   target?.focus();
 }
 
@@ -108,8 +115,10 @@ export function renderDrawer() {
   $('revoke-user').disabled = live.length === 0;
   $('revoke-user').title = live.length === 0 ? 'This user has no live sessions' : '';
 
+  renderDrawerAlerts(drawer.userId, selected?.session_id);
   renderDrawerSessions(live, selected);
   renderDrawerSession(selected);
+  showTimeline(selected);
   tickDrawer();
 }
 
@@ -134,6 +143,31 @@ function setStatusCell(cell, status, manual) {
   dot.dataset.manual = manualMark(status, manual);
   dot.classList.toggle('busy', manual === 'busy');
   setText(text, manual === 'busy' ? `${status}, busy` : statusText(status, manual));
+}
+
+/** The active alerts about the drawer's user or its shown session, as links to the Alerts tab. */
+function renderDrawerAlerts(userId, sessionId) {
+  const { drawer } = state;
+  const found = alertsFor(state.alerts.active, userId, sessionId);
+  const key = found.map((a) => a.id).join(',');
+  if (key === drawer.alertsKey) return;
+  drawer.alertsKey = key;
+  $('drawer-alerts').hidden = found.length === 0;
+  const items = found.map((alert) => {
+    const li = document.createElement('li');
+    li.dataset.alertId = alert.id;
+    li.dataset.rule = alert.rule ?? '';
+    const a = document.createElement('a');
+    a.href = '#alerts';
+    a.dataset.alertId = alert.id;
+    a.textContent = ALERT_RULES[alert.rule] ?? alert.rule ?? 'alert';
+    const sub = document.createElement('span');
+    sub.className = 'muted small';
+    sub.textContent = alertSummary(alert);
+    li.append(a, ' ', sub);
+    return li;
+  });
+  $('drawer-alerts-list').replaceChildren(...items);
 }
 
 function renderDrawerSessions(live, selected) {
@@ -195,6 +229,10 @@ function renderDrawerSession(s) {
   setText(f('browser'), d.browser ?? '-');
   setText(f('platform'), d.platform ?? '-');
   setText(f('ip'), s.ip ?? '-');
+  const where = locationParts(s.location);
+  setText(f('country'), where.country);
+  setText(f('city'), where.city);
+  f('city').title = where.title;
   setText(f('app'), describeApp(s));
   setText(f('page'), s.page ?? '-');
   const connected = parseTime(s.connected_at);
@@ -243,6 +281,14 @@ export function bindDrawer() {
     if (!btn) return;
     state.drawer.sessionId = btn.dataset.sessionId;
     renderDrawer();
+  });
+  $('drawer-alerts-list').addEventListener('click', (e) => {
+    const link = e.target.closest('a[data-alert-id]');
+    if (!link) return;
+    // The link's own #alerts shows the tab (tabs.js follows the hash).
+    state.alerts.highlight = link.dataset.alertId;
+    state.alerts.listKey = '';
+    markDirty();
   });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('drawer').hidden && !document.querySelector('dialog[open]')) {

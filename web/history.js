@@ -6,7 +6,7 @@
 // (GET /api/v1/sessions/export).
 
 import { api } from './auth.js';
-import { $, setText, toast } from './dom.js';
+import { $, saveBlob, setText, toast } from './dom.js';
 import { openDrawerForSession } from './drawer.js';
 import {
   csvFilename,
@@ -17,6 +17,7 @@ import {
   parseTime,
 } from './panel-core.js';
 import { errorMessage, formatClock, historyPager, isoTitle } from './panel-view.js';
+import { anyLocated, locationParts } from './records-view.js';
 import { state } from './state.js';
 
 function historyFilters() {
@@ -86,6 +87,9 @@ function historyRow(s) {
   td(s.org || '-', 'col-org', 'org');
   td(describeDevice(s), 'col-device', 'device');
   td(s.ip ?? '-', 'col-ip', 'ip');
+  const where = locationParts(s.location);
+  td(where.country, 'col-geo', 'country');
+  td(where.city, 'col-geo', 'city').title = where.title;
   const connected = parseTime(s.connected_at);
   const c = td(formatClock(connected), '', 'connected-at');
   c.title = isoTitle(connected);
@@ -106,6 +110,9 @@ function renderHistory(body) {
   hist.total = body?.total ?? sessions.length;
   hist.items = new Map(sessions.map((s) => [s.session_id, s]));
   const rows = sessions.map(historyRow);
+  $('history-table').dataset.geo = anyLocated(sessions.map((s) => locationParts(s.location)))
+    ? 'on'
+    : 'off';
   $('history-tbody').replaceChildren(...rows);
   const empty = $('history-empty');
   empty.hidden = rows.length > 0;
@@ -129,15 +136,7 @@ async function downloadCsv() {
       toast(`Export failed: ${await errorMessage(res)}`, 'error');
       return;
     }
-    const blob = await res.blob();
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = csvFilename();
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    saveBlob(await res.blob(), csvFilename());
   } catch {
     toast('Could not reach the hub.', 'error');
   } finally {

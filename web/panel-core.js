@@ -3,8 +3,8 @@
 // Owns the panel's copy of the cluster's presence (built from the admin
 // stream's snapshot and events, contract v1 section 5), sequence checking,
 // and the pure decisions the page makes: filtering, sorting, paging,
-// counters, chart geometry and formatting. The page's other decisions are in
-// panel-view.js; the DOM belongs to the modules app.js starts (docs/panel.md).
+// counters, users' locations, chart geometry and formatting. The page's
+// other decisions are in panel-view.js and records-view.js; the DOM belongs to the modules app.js starts (docs/panel.md).
 // Tested by web/test/panel-core.test.mjs.
 
 /** Order of "presence", most present first. */
@@ -266,12 +266,31 @@ export function userTabs(model, user) {
   return sessionTabs([...ids].map((id) => model.sessions.get(id)));
 }
 
+/**
+ * Where a user's live sessions are: the distinct countries and cities, in
+ * the order of `sessions`, joined with ", "; '-' when none is located.
+ */
+export function userLocation(sessions) {
+  const countries = new Set();
+  const cities = new Set();
+  for (const s of sessions) {
+    if (s?.location?.country) countries.add(s.location.country);
+    if (s?.location?.city) cities.add(s.location.city);
+  }
+  return {
+    country: countries.size ? [...countries].join(', ') : '-',
+    city: cities.size ? [...cities].join(', ') : '-',
+  };
+}
+
 /** One users-table row: the User plus what sorting and display need. */
 export function userRow(model, user) {
   const id = user.user_id;
   const name = user.name || id;
   const org = user.org ?? '';
   const { tabs, http } = userTabs(model, user);
+  const ids = model.sessionsByUser.get(id) ?? [];
+  const where = userLocation([...ids].map((sid) => model.sessions.get(sid)));
   return {
     user,
     id,
@@ -283,6 +302,8 @@ export function userRow(model, user) {
     manualAway: user.manual === 'away',
     tabs,
     httpSessions: http,
+    country: where.country,
+    city: where.city,
     onlineSince: parseTime(user.online_since),
     lastActivity: model.lastActivityOf(id),
   };

@@ -9,7 +9,7 @@
 // choice of session,
 // its session list and ticking values, the confirmation texts, the chart's
 // points from the hub's series, their gaps and label, the tabs' keyboard
-// moves and the render scheduler's rest. The model and the table's filtering and sorting live in
+// moves and hash, and the render scheduler's rest. The model and the table's filtering and sorting live in
 // panel-core.js. Tested by web/test/panel-view.test.mjs.
 
 import { CHART_WINDOW_MS, NO_ORG, describeDevice, formatAgo, parseTime } from './panel-core.js';
@@ -352,6 +352,12 @@ export function tabKeyTarget(key, i, n) {
   if (key === 'Home') return 0;
   if (key === 'End') return n - 1;
   return null;
+}
+
+/** The tab a URL hash names: `#audit` is 'audit'; none, or one not in `names`, is 'live'. */
+export function tabFromHash(hash, names) {
+  const name = String(hash ?? '').replace(/^#/, '');
+  return name && name !== 'live' && names.includes(name) ? name : 'live';
 }
 
 /**

@@ -2,8 +2,9 @@
 //
 // Owns every value the page changes after load, in one object (`state`):
 // the admin token, the model of the cluster, the users table's view and
-// rows, the stream's connection, the drawer, the history page, the chart's
-// points and the helpers' timers. The other modules import it and change
+// rows, the stream's connection, the drawer and its timeline, the history,
+// analytics and audit tabs, the active alerts, the chart's points and the
+// helpers' timers. The other modules import it and change
 // their own part in place; nothing else is mutable at module level.
 // `markDirty()` asks for one batched render of whatever changed; app.js
 // says what a render draws (`setRenderer`).
@@ -49,14 +50,42 @@ export const state = {
   // drawer.js
   /**
    * The drawer's user and chosen session, the history row it was opened
-   * with (`pinned`), the element to give focus back to, and the key of the
-   * session list last drawn.
+   * with (`pinned`), the element to give focus back to, and the keys of the
+   * session list and the alert marks last drawn.
    */
-  drawer: { userId: null, sessionId: null, pinned: null, opener: null, listKey: '' },
+  drawer: { userId: null, sessionId: null, pinned: null, opener: null, listKey: '', alertsKey: '' },
 
   // history.js
   /** The history's page, its rows by session id, and whether a load is running. */
   hist: { page: 1, pageSize: 50, total: 0, items: new Map(), loading: false },
+
+  // timeline.js
+  /**
+   * The drawer's timeline: the session it shows, the key it was read for
+   * (`timelineKey`), the pending re-read, the re-reads after a 404, and a
+   * counter that drops stale answers.
+   */
+  timeline: { sessionId: null, session: null, key: '', timer: null, retries: 0, request: 0 },
+
+  // analytics.js
+  /** Per part, a counter that drops the answers of an older load. */
+  analytics: { heatmap: 0, durations: 0, daily: 0 },
+
+  // audit.js
+  /**
+   * The audit trail's page, whether a load runs (and whether to load once
+   * more after it), and the pending reload after a stream event.
+   */
+  audit: { page: 1, pageSize: 50, total: 0, loading: false, again: false, reloadTimer: null },
+
+  // alerts.js
+  /**
+   * The active alerts by id, the alert frames seen while the list is being
+   * read (`pending`, null when no read runs), whether to read once more
+   * when it is done (`again`), the alert to highlight in the list, and the
+   * key of the list last drawn.
+   */
+  alerts: { active: new Map(), pending: null, again: false, highlight: null, listKey: '' },
 
   // chart.js
   /** The hub's series points of the last hour, its interval, and whether a read is running. */

@@ -1,11 +1,14 @@
 // stream.js: the admin stream (`/admin/ws`, contract v1 section 5).
 //
 // Owns the subscription: opening it with the token and the page's `?org=`,
-// feeding its snapshot and events to the model, resubscribing at once after
+// feeding its snapshot and events to the model (and its alert and audit
+// frames to alerts.js and audit.js), resubscribing at once after
 // a seq gap or a 4009 close, reconnecting with backoff otherwise (at once
 // when the browser comes back online), and the connection state in the
 // header (#conn-state, #conn-detail, #hub-node, body[data-conn]).
 
+import { applyAlertFrame, loadAlerts } from './alerts.js';
+import { onAuditEvent } from './audit.js';
 import { sampleChart } from './chart.js';
 import { refreshStats, scheduleStatsRefresh } from './counters.js';
 import { $, setText } from './dom.js';
@@ -59,6 +62,10 @@ function onStreamMessage(ws, data) {
     sampleChart();
     markDirty();
     refreshStats();
+    // The snapshot lists no alerts: read the active ones. Audit frames
+    // may have been missed while the stream was down.
+    loadAlerts();
+    onAuditEvent();
     return;
   }
   const result = model.apply(msg);
@@ -69,6 +76,8 @@ function onStreamMessage(ws, data) {
     ws.close(4000, 'seq gap');
     return;
   }
+  if (msg?.type === 'alert') applyAlertFrame(msg.alert);
+  else if (msg?.type === 'audit') onAuditEvent();
   if (result.kind !== 'ignored') markDirty();
 }
 

@@ -3,7 +3,8 @@
 // Owns the search, filters and page size (#users-filters), the org options,
 // the sortable headers (aria-sort), the pager, and the rows: keyed by user
 // id, built from a template, updated field by field in place, with their
-// ticking "ago" texts. A click on a user opens the drawer.
+// ticking "ago" texts and their location columns (shown while a row of the
+// page is located). A click on a user opens the drawer.
 
 import { $, setText } from './dom.js';
 import { openDrawerForUser } from './drawer.js';
@@ -19,6 +20,7 @@ import {
   tabsTitle,
   usersCountText,
 } from './panel-view.js';
+import { anyLocated } from './records-view.js';
 import { markDirty, state } from './state.js';
 
 const ROW_TEMPLATE = document.createElement('template');
@@ -27,6 +29,8 @@ ROW_TEMPLATE.innerHTML = `<tr>
   <td class="cell-user"><button type="button" class="link" data-field="name"></button><span class="tag tag-busy" hidden>busy</span><span class="sub muted small" data-field="user-id"></span></td>
   <td class="col-org" data-field="org"></td>
   <td class="num" data-field="session-count"></td>
+  <td class="col-geo" data-field="country"></td>
+  <td class="col-geo" data-field="city"></td>
   <td class="col-since" data-field="online-since"></td>
   <td data-field="last-activity"></td>
 </tr>`;
@@ -60,6 +64,8 @@ function createRow(id) {
     userId: q('[data-field=user-id]'),
     org: q('[data-field=org]'),
     tabs: q('[data-field=session-count]'),
+    country: q('[data-field=country]'),
+    city: q('[data-field=city]'),
     since: q('[data-field=online-since]'),
     activity: q('[data-field=last-activity]'),
   };
@@ -103,6 +109,12 @@ function updateRow(entry, row, now) {
     refs.tabs.title = tabsTitle({ tabs: row.tabs, http: row.httpSessions });
     if (row.httpSessions) refs.tabs.dataset.http = String(row.httpSessions);
     else delete refs.tabs.dataset.http;
+  });
+  updateField(entry, 'country', row.country, (v) => {
+    refs.country.textContent = v;
+  });
+  updateField(entry, 'city', row.city, (v) => {
+    refs.city.textContent = v;
   });
   updateField(entry, 'since', row.onlineSince, (v) => {
     refs.since.textContent = formatClock(v);
@@ -151,6 +163,9 @@ function renderUsers() {
       rowCache.delete(id);
     }
   }
+  const geo = anyLocated(page.items) ? 'on' : 'off';
+  const table = $('users-table');
+  if (table.dataset.geo !== geo) table.dataset.geo = geo;
   const filtered = Boolean(view.q || view.status || view.org);
   const empty = $('users-empty');
   empty.hidden = rows.length > 0;

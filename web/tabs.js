@@ -1,14 +1,30 @@
-// tabs.js: the two views' tabs (#tab-live, #tab-history).
+// tabs.js: the views' tabs (#tab-live, #tab-history, #tab-analytics,
+// #tab-audit, #tab-alerts).
 //
 // Owns selecting a tab (ARIA tab pattern: click, arrow keys, Home/End),
-// keeping `#history` in the URL and following it, and loading the history
-// when its tab is shown.
+// keeping `#<tab>` in the URL (none for "Online now") and following it, and
+// loading a tab's data when it is shown.
 
+import { renderAlerts } from './alerts.js';
+import { loadAnalytics } from './analytics.js';
+import { loadAudit } from './audit.js';
 import { $ } from './dom.js';
 import { loadHistory } from './history.js';
-import { tabKeyTarget } from './panel-view.js';
+import { tabFromHash, tabKeyTarget } from './panel-view.js';
 
-/** Shows the tab `name` ('live' or 'history') and hides the other. */
+/** What showing a tab loads or draws. */
+const ON_SHOW = {
+  history: loadHistory,
+  analytics: loadAnalytics,
+  audit: loadAudit,
+  alerts: renderAlerts,
+};
+
+function tabNames() {
+  return [...document.querySelectorAll('[role=tab]')].map((tab) => tab.id.replace('tab-', ''));
+}
+
+/** Shows the tab `name` ('live', 'history', 'analytics', 'audit', 'alerts') and hides the others. */
 export function selectTab(name, { focus = false } = {}) {
   for (const tab of document.querySelectorAll('[role=tab]')) {
     const on = tab.id === `tab-${name}`;
@@ -17,11 +33,16 @@ export function selectTab(name, { focus = false } = {}) {
     if (on && focus) tab.focus();
     $(tab.getAttribute('aria-controls')).hidden = !on;
   }
-  const hash = name === 'history' ? '#history' : '';
+  const hash = name === 'live' ? '' : `#${name}`;
   if (location.hash !== hash) {
     window.history.replaceState(null, '', `${location.pathname}${location.search}${hash}`);
   }
-  if (name === 'history') loadHistory();
+  ON_SHOW[name]?.();
+}
+
+/** The tab the URL's hash names ('live' for none or an unknown one). */
+export function tabOfLocation() {
+  return tabFromHash(location.hash, tabNames());
 }
 
 /** Binds clicks and keys on the tabs, and the URL's hash. */
@@ -38,6 +59,8 @@ export function bindTabs() {
     });
   }
   addEventListener('hashchange', () => {
-    selectTab(location.hash === '#history' ? 'history' : 'live');
+    // Other anchors (the skip link's #main) leave the shown tab alone.
+    const name = location.hash.replace(/^#/, '');
+    if (name === '' || tabNames().includes(name)) selectTab(tabOfLocation());
   });
 }

@@ -11,10 +11,12 @@
 mod support;
 
 mod actions;
+mod alerts;
 mod chart;
 mod continuity;
 mod driver;
 mod pages;
 mod panel;
 mod reconnect;
+mod records;
 mod rooms;

@@ -97,3 +97,14 @@ pub async fn get_json(url: &str) -> Value {
     assert_eq!(response.status(), 200, "GET {url}");
     response.json().await.expect("a JSON body")
 }
+
+/// Waits until the hub's history lists the ended session `session_id`, so
+/// the History tab can show it.
+pub async fn wait_in_history(hub: &TestHub, session_id: &str) {
+    let url = hub.http(&format!("/api/v1/sessions?status=ended&q={session_id}"));
+    crate::support::eventually(WAIT, "the ended session in the history", || async {
+        let body = get_json(&url).await;
+        (body["total"] == 1).then_some(())
+    })
+    .await;
+}
