@@ -86,6 +86,9 @@ pub enum StartError {
     /// The history file could not be opened.
     #[error("PRESENCE_HISTORY_FILE: {0}")]
     History(#[from] crate::history::HistoryError),
+    /// The records store in Redis (cluster mode) could not be set up.
+    #[error("PRESENCE_REDIS_URL: {0}")]
+    RedisRecords(crate::history::HistoryError),
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
@@ -99,11 +102,11 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// The process exit code: 2 for a database the hub must not run on (as
-    /// for an invalid configuration), 1 otherwise.
+    /// The process exit code: 2 for a database or Redis URL the hub must
+    /// not run on (as for an invalid configuration), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Database(_) => 2,
+            Self::Database(_) | Self::RedisRecords(_) => 2,
             _ => 1,
         }
     }

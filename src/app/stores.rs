@@ -24,7 +24,9 @@ pub(super) async fn open_history(settings: &Settings) -> Result<Arc<dyn HistoryS
     let store: Arc<dyn HistoryStore> = match &settings.database {
         DatabaseUrl::Memory => {
             if let Some(url) = &settings.redis_url {
-                return Ok(Arc::new(RedisHistory::connect(url, &settings.namespace)?));
+                let store = RedisHistory::connect(url, &settings.namespace)
+                    .map_err(StartError::RedisRecords)?;
+                return Ok(Arc::new(store));
             }
             return Ok(match &settings.history_file {
                 Some(path) => Arc::new(MemoryHistory::open(path)?),

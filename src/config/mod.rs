@@ -125,9 +125,10 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
-    /// Lets dev mode (no JWT secret) bind a non-loopback address and answer to any Host.
+    /// Lets dev mode (no JWT secret) bind a non-loopback address and answer
+    /// to any Host (true/false, 1/0, yes/no, on/off).
     #[arg(long, env = "PRESENCE_INSECURE_DEV", default_value_t = false, action = ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
+          value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true)]
     pub insecure_dev: bool,
 
     /// Single-node history is appended to this file and replayed at start.
@@ -144,9 +145,9 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_API_RATE_LIMIT", default_value = "50/s")]
     pub api_rate_limit: String,
 
-    /// Serve Prometheus metrics at /metrics.
+    /// Serve Prometheus metrics at /metrics (true/false, 1/0, yes/no, on/off).
     #[arg(long, env = "PRESENCE_METRICS", default_value_t = true, action = ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
+          value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true)]
     pub metrics: bool,
 
     /// Serve /metrics on this IP:PORT instead of PRESENCE_BIND (then not on
@@ -378,7 +379,7 @@ impl Config {
                 max_rooms_per_session: self.max_rooms_per_session,
                 room_queue: self.room_queue,
             },
-            redis_url: self.redis_url.clone().filter(|url| !url.trim().is_empty()),
+            redis_url: parse_redis_url(self.redis_url.as_deref())?,
             namespace: self.namespace.clone(),
             node_timeout: self.node_timeout,
             history_retention: self.history_retention,

@@ -1,6 +1,6 @@
 //! Owns parsing the configuration's compound values: durations, origin
-//! lists, trusted proxies, webhook URLs, event types and optional rates,
-//! each with an error that names its variable.
+//! lists, trusted proxies, the Redis URL, webhook URLs, event types and
+//! optional rates, each with an error that names its variable.
 
 use super::*;
 
@@ -8,6 +8,36 @@ use super::*;
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|err| format!("{err} (use e.g. 500ms, 2s, 5m, 1h, 30d)"))
+}
+
+/// `PRESENCE_REDIS_URL` (unset or empty: single node), checked here so a
+/// wrong one stops the hub with exit 2 before anything starts. The value
+/// in the message has its password hidden.
+pub(super) fn parse_redis_url(text: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    match redis::Client::open(text) {
+        Ok(_) => Ok(Some(text.to_string())),
+        Err(err) => Err(ConfigError::Invalid {
+            variable: "PRESENCE_REDIS_URL",
+            value: without_password(text),
+            reason: format!(
+                "not a Redis URL ({err}); use redis://HOST:PORT, rediss://HOST:PORT or redis+unix:///PATH"
+            ),
+        }),
+    }
+}
+
+/// `text` with the password of a URL replaced by `***`.
+fn without_password(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => text.to_string(),
+    }
 }
 
 /// A rate such as `10/s` or `600/m`, or `0` for no limit.

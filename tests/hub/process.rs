@@ -60,6 +60,11 @@ fn invalid_configuration_exits_2_naming_the_variable() {
             &[("PRESENCE_MAX_SESSION_AGE", "forever")],
             "PRESENCE_MAX_SESSION_AGE",
         ),
+        (&[("PRESENCE_REDIS_URL", "http://x")], "PRESENCE_REDIS_URL"),
+        (
+            &[("PRESENCE_SESSION_RATE_PER_IP", "often")],
+            "PRESENCE_SESSION_RATE_PER_IP",
+        ),
     ];
     for (env, named) in cases {
         let output = run_binary(env);
@@ -106,9 +111,24 @@ fn help_documents_every_variable() {
         "PRESENCE_RECONNECT_SPREAD",
         "PRESENCE_TOKEN_REFRESH_WINDOW",
         "PRESENCE_MAX_SESSION_AGE",
+        "PRESENCE_SESSION_RATE_PER_USER",
+        "PRESENCE_SESSION_RATE_PER_IP",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }
+    // Switches take 1/0, yes/no and on/off too: listing only true and
+    // false would mislead.
+    assert!(!help.contains("[possible values: true, false]"), "{help}");
+}
+
+#[test]
+fn a_bad_redis_url_is_named_and_its_password_hidden() {
+    let output = run_binary(&[("PRESENCE_REDIS_URL", "http://user:s3cret@x")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PRESENCE_REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("PRESENCE_HISTORY_FILE"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 }
 
 #[tokio::test]
