@@ -141,10 +141,25 @@ fn bad(reason: impl Into<String>) -> FrameError {
     FrameError::BadMessage(reason.into())
 }
 
+/// A frame that does not parse, said for people rather than in the JSON
+/// parser's terms, with the column where it went wrong.
+fn unreadable(err: &serde_json::Error) -> FrameError {
+    let what = match err.classify() {
+        serde_json::error::Category::Data => {
+            "is JSON but not a message object (or its \"type\" is not a string)"
+        }
+        _ => "is not valid JSON",
+    };
+    bad(format!(
+        "the message {what} (column {}); send an object such as {{\"type\":\"ping\"}}",
+        err.column()
+    ))
+}
+
 /// Parses one text frame.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, FrameError> {
     let raw: RawMessage<'_> =
-        serde_json::from_str(text).map_err(|err| bad(format!("not a valid message: {err}")))?;
+        serde_json::from_str(text).map_err(|err| unreadable(&err))?;
     let kind = raw
         .kind
         .as_deref()

@@ -53,6 +53,23 @@ fn manual_status_accepts_busy_away_and_null_only() {
 }
 
 #[test]
+fn an_unreadable_frame_is_explained_in_words_not_parser_terms() {
+    let FrameError::BadMessage(not_json) = parse_client_message("nonsense").unwrap_err() else {
+        panic!("bad_message");
+    };
+    assert!(
+        not_json.starts_with("the message is not valid JSON (column 2)"),
+        "{not_json}"
+    );
+    assert!(not_json.ends_with(r#"send an object such as {"type":"ping"}"#));
+    assert!(!not_json.contains("expected"), "{not_json}");
+    let FrameError::BadMessage(not_object) = parse_client_message("[1]").unwrap_err() else {
+        panic!("bad_message");
+    };
+    assert!(not_object.contains("not a message object"), "{not_object}");
+}
+
+#[test]
 fn garbage_and_wrong_types_are_bad_messages() {
     for text in [
         "nope",
