@@ -1,9 +1,10 @@
 //! Owns the command line: the stable interface other tools script.
 //!
-//! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume> --url URL [--clients N]
+//! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume|webhooks> --url URL [--clients N]
 //! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
 //! options each scenario needs. It does not validate targets (see `target`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,9 @@ pub enum Command {
     Rooms(RoomsArgs),
     /// Tabs drop at once and come back with their resume token.
     Resume(ResumeArgs),
+    /// Short sessions make webhook events; its own receivers time their
+    /// delivery while pinging clients measure RTT.
+    Webhooks(WebhooksArgs),
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
@@ -247,4 +251,45 @@ pub enum DropKind {
     /// Wait for the hub to close the socket (e.g. a node stopped with
     /// SIGTERM), then reconnect after its `retry_after_ms`.
     Hub,
+}
+
+/// Options of `webhooks`.
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    /// Shared options. `--clients` is the number of pinging clients whose
+    /// RTT is measured; the short sessions come on top of them.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Short sessions started per second in the measured phase; each makes
+    /// four events (session.started, user.online, session.ended,
+    /// user.offline), so 2,500 is 10,000 events/s.
+    #[arg(long, default_value_t = 2500.0)]
+    pub sessions_per_s: f64,
+    /// Pings per second of each pinging client.
+    #[arg(long, default_value_t = 10.0)]
+    pub client_rate: f64,
+    /// Address the healthy receiver listens on (the hub's
+    /// PRESENCE_WEBHOOK_URLS lists `http://ADDR/hook`).
+    #[arg(long)]
+    pub receiver: SocketAddr,
+    /// Address of a second receiver that answers every request after
+    /// `--slow-delay` (listed in PRESENCE_WEBHOOK_URLS as `http://ADDR/slow`).
+    #[arg(long)]
+    pub slow_receiver: Option<SocketAddr>,
+    /// How long the slow receiver waits before it answers.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub slow_delay: Duration,
+    /// A loopback address nothing listens on, listed in
+    /// PRESENCE_WEBHOOK_URLS as a dead endpoint; the run checks that it
+    /// refuses connections and reports the hub's figures for it.
+    #[arg(long)]
+    pub dead_endpoint: Option<SocketAddr>,
+    /// The hub's PRESENCE_WEBHOOK_SECRET: every request's
+    /// X-Presence-Signature is checked with it.
+    #[arg(long, env = "PRESENCE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: String,
+    /// After the measured phase, how long to wait for events still on
+    /// their way before counting the missing ones.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
 }

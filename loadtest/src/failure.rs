@@ -50,6 +50,14 @@ pub enum Failure {
     RoomCheckStatus(u16),
     /// The room check's request failed or its answer was unreadable.
     RoomCheckIo,
+    /// A webhook request whose X-Presence-Signature does not verify.
+    WebhookBadSignature,
+    /// A webhook request whose body is not a batch of events.
+    WebhookBadBody,
+    /// `GET /api/v1/webhooks` got this status, or failed (0).
+    WebhookStatus(u16),
+    /// The dead endpoint accepted a connection (something listens there).
+    WebhookDeadListening,
 }
 
 impl Failure {
@@ -76,6 +84,10 @@ impl Failure {
             Self::HeartbeatIo => "heartbeat_io".into(),
             Self::RoomCheckStatus(code) => format!("room_check_http_{code}"),
             Self::RoomCheckIo => "room_check_io".into(),
+            Self::WebhookBadSignature => "webhook_bad_signature".into(),
+            Self::WebhookBadBody => "webhook_bad_body".into(),
+            Self::WebhookStatus(code) => format!("webhook_status_http_{code}"),
+            Self::WebhookDeadListening => "webhook_dead_endpoint_listening".into(),
         }
     }
 

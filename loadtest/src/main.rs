@@ -7,11 +7,12 @@
 //! - `spawn`: runs shares in-process or as child processes;
 //! - `worker`: one share's ramp, phases and stopping;
 //! - `scenario`: what simulated clients do (hold, rtt, propagation, churn,
-//!   mix, rooms, resume);
+//!   mix, rooms, resume, webhooks);
 //! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
-//! - `rss`, `token`, `failure`: hub memory, JWT minting, error kinds;
+//! - `rss`, `cpu`, `token`, `failure`: hub memory, hub CPU, JWT minting,
+//!   error kinds;
 //! - `meta`: the run's parameters, start time and versions in the report;
 //! - `threshold`: `--fail-if` and the clients-connected rule (exit 3);
 //! - `bench`: the Markdown tables `scripts/bench` writes into the docs.
@@ -23,6 +24,7 @@
 mod bench;
 mod cli;
 mod client;
+mod cpu;
 mod failure;
 mod meta;
 mod monitor;
@@ -109,6 +111,7 @@ async fn run_command(command: Command) -> Result<Vec<String>> {
             };
             (plan::resume(&args), args.common, nodes)
         }
+        Command::Webhooks(args) => (plan::webhooks(&args)?, args.common, none()),
         Command::Worker | Command::Table { .. } => internal_command()?,
     };
     run_scenario(scenario, &common, &nodes).await
@@ -153,8 +156,9 @@ async fn run_scenario(
         hub_pid: common.hub_pid,
         deadline,
     };
-    let (results, rss) = monitor::watch(&watch, rss_before, events).await?;
-    let mut report = report::merge(name, common.clients, &results, rss)?;
+    let (results, hub) = monitor::watch(&watch, rss_before, events).await?;
+    let mut report = report::merge(name, common.clients, &results, hub.rss)?;
+    report.hub_cpu_percent = hub.cpu_percent;
     report.run = Some(run);
     print!("{}", report::summary(&report));
     if let Some(path) = &common.json {

@@ -1,6 +1,7 @@
 //! Owns the parent's view of a run: the live progress line (connected/target,
-//! msgs/s, errors, elapsed), collecting results, and sampling hub RSS once
-//! every worker holds its clients.
+//! msgs/s, errors, elapsed), collecting results, sampling hub RSS once
+//! every worker holds its clients, and reading the hub's CPU time when the
+//! measured phase starts and when the first worker leaves it.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::cpu;
 use crate::report::{Rss, WorkerResult};
 use crate::rss;
 use crate::spawn::Event;
@@ -51,18 +53,61 @@ impl Seen {
         self.progress.iter().all(|p| p.phase >= Some(Phase::Steady))
     }
 
+    /// True once any worker left the steady phase.
+    fn any_past_steady(&self) -> bool {
+        self.progress.iter().any(|p| p.phase > Some(Phase::Steady))
+    }
+
     /// True once every worker reported its result.
     fn all_finished(&self) -> bool {
         self.results.iter().all(Option::is_some)
     }
 }
 
-/// Receives events until every worker finished; returns results and RSS.
+/// What the monitor measured on the hub.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HubUse {
+    /// Memory before and with every client connected.
+    pub rss: Rss,
+    /// CPU over the measured phase, percent of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+/// The two CPU readings around the measured phase.
+#[derive(Debug, Default)]
+struct CpuWindow {
+    from: Option<cpu::Reading>,
+    to: Option<cpu::Reading>,
+    taken_from: bool,
+    taken_to: bool,
+}
+
+impl CpuWindow {
+    /// Takes the first reading when the phase starts, the second when it ends.
+    async fn update(&mut self, seen: &Seen, pid: Option<u32>) {
+        if !self.taken_from && seen.all_steady() {
+            self.taken_from = true;
+            self.from = cpu::read(pid).await;
+        }
+        if self.taken_from && !self.taken_to && seen.any_past_steady() {
+            self.taken_to = true;
+            self.to = cpu::read(pid).await;
+        }
+    }
+
+    /// Percent of one core between the readings.
+    fn percent(&self) -> Option<f64> {
+        cpu::percent(self.from?, self.to?)
+    }
+}
+
+/// Receives events until every worker finished; returns results and what
+/// the hub used.
 pub async fn watch(
     watch: &Watch<'_>,
     rss_before: Option<u64>,
     mut events: mpsc::Receiver<Event>,
-) -> Result<(Vec<WorkerResult>, Rss)> {
+) -> Result<(Vec<WorkerResult>, HubUse)> {
     let bar = progress_bar();
     let mut seen = Seen {
         progress: vec![Progress::default(); watch.workers],
@@ -73,6 +118,7 @@ pub async fn watch(
         after: None,
     };
     let mut rss_due: Option<Instant> = None;
+    let mut cpu_window = CpuWindow::default();
     let mut rate = Rate::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while !seen.all_finished() {
@@ -95,12 +141,17 @@ pub async fn watch(
                 bail!("workers did not finish before the run's deadline");
             }
         }
+        cpu_window.update(&seen, watch.hub_pid).await;
         if rss.after.is_none() && rss_due.is_none() && seen.all_steady() {
             rss_due = Some(Instant::now() + SETTLE);
         }
     }
     bar.finish_and_clear();
-    Ok((collect(seen)?, rss))
+    let hub = HubUse {
+        rss,
+        cpu_percent: cpu_window.percent(),
+    };
+    Ok((collect(seen)?, hub))
 }
 
 /// Stores one event.

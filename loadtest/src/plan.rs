@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{
     ChurnArgs, CommonArgs, DropKind, HoldArgs, MixArgs, PropagationArgs, ResumeArgs, RoomsArgs,
-    RttArgs,
+    RttArgs, WebhooksArgs,
 };
 use crate::target::Target;
 
@@ -50,6 +50,29 @@ pub enum Scenario {
     Rooms(RoomsShape),
     /// A drop of every tab and a storm of resumes.
     Resume(ResumeShape),
+    /// Short sessions making webhook events, timed by the run's receivers.
+    Webhooks(WebhooksShape),
+}
+
+/// The shape of the `webhooks` scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhooksShape {
+    /// Short sessions per second in the measured phase.
+    pub sessions_per_s: f64,
+    /// Pings per second of each pinging client.
+    pub client_rate: f64,
+    /// The healthy receiver's address.
+    pub receiver: std::net::SocketAddr,
+    /// The slow receiver's address, if any.
+    pub slow_receiver: Option<std::net::SocketAddr>,
+    /// How long the slow receiver takes to answer.
+    pub slow_delay: Duration,
+    /// The dead endpoint's address, if any.
+    pub dead_endpoint: Option<std::net::SocketAddr>,
+    /// The hub's webhook secret.
+    pub secret: String,
+    /// Wait for late events after the measured phase.
+    pub settle: Duration,
 }
 
 /// How long `--drop hub` waits for the hub to close a socket.
@@ -107,6 +130,7 @@ impl Scenario {
             Self::Mix(_) => "mix",
             Self::Rooms(_) => "rooms",
             Self::Resume(_) => "resume",
+            Self::Webhooks(_) => "webhooks",
         }
     }
 }
@@ -161,6 +185,9 @@ impl Plan {
                     DropKind::Eof | DropKind::Close => Duration::ZERO,
                 };
                 drop_wait + shape.storm_window + self.duration + Duration::from_secs(30)
+            }
+            Scenario::Webhooks(shape) => {
+                self.duration + shape.settle + shape.slow_delay + Duration::from_secs(30)
             }
             _ => self.duration,
         };
@@ -316,6 +343,36 @@ pub fn resume(args: &ResumeArgs) -> Scenario {
         drop: args.drop,
         admins: args.admins,
     })
+}
+
+/// The `webhooks` scenario from its options.
+pub fn webhooks(args: &WebhooksArgs) -> Result<Scenario> {
+    if args.common.workers != 1 {
+        bail!("webhooks runs in one process (--workers 1): its receiver counts every event");
+    }
+    if !(args.sessions_per_s > 0.0 && args.sessions_per_s.is_finite()) {
+        bail!("--sessions-per-s must be a number above 0");
+    }
+    if !(args.client_rate > 0.0 && args.client_rate.is_finite()) {
+        bail!("--client-rate must be a number above 0");
+    }
+    let addrs = [Some(args.receiver), args.slow_receiver, args.dead_endpoint];
+    if addrs.iter().flatten().any(|a| !a.ip().is_loopback()) {
+        bail!("--receiver, --slow-receiver and --dead-endpoint must be loopback addresses");
+    }
+    if args.webhook_secret.is_empty() {
+        bail!("--webhook-secret (PRESENCE_WEBHOOK_SECRET) must not be empty");
+    }
+    Ok(Scenario::Webhooks(WebhooksShape {
+        sessions_per_s: args.sessions_per_s,
+        client_rate: args.client_rate,
+        receiver: args.receiver,
+        slow_receiver: args.slow_receiver,
+        slow_delay: args.slow_delay,
+        dead_endpoint: args.dead_endpoint,
+        secret: args.webhook_secret.clone(),
+        settle: args.settle,
+    }))
 }
 
 #[cfg(test)]

@@ -176,6 +176,10 @@ pub struct Report {
     /// (after - before) / clients_connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_bytes: Option<i64>,
+    /// Hub CPU (user + system) over the measured phase, percent of one
+    /// core (needs `--hub-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub_cpu_percent: Option<f64>,
     /// Parameters, start time and versions of the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<crate::meta::RunInfo>,
@@ -245,6 +249,7 @@ pub fn merge(
         hub_rss_before_bytes: rss.before,
         hub_rss_after_bytes: rss.after,
         rss_per_connection_bytes: per_connection,
+        hub_cpu_percent: None,
         run: None,
         extra,
     })
@@ -310,6 +315,12 @@ pub fn summary(report: &Report) -> String {
         let _ = writeln!(out, "  reconnects accepted: {accepted} ({rate:.0}/s)");
     }
     summarize_rss(&mut out, report);
+    if let Some(cpu) = report.hub_cpu_percent {
+        let _ = writeln!(
+            out,
+            "  hub CPU: {cpu:.1} % of one core over the measured phase"
+        );
+    }
     summarize_extra(&mut out, report);
     summarize_errors(&mut out, report);
     out

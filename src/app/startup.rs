@@ -36,6 +36,9 @@ pub(super) fn bind(
 
 /// The alert task, fed by the engine's changes and refused
 /// authentications; the alerts it keeps and the sender of those refusals.
+/// With `PRESENCE_ALERTS=off` there is no task: the store stays empty
+/// (alerts other nodes raise still reach it through the cluster) and
+/// refusals are not counted.
 pub(super) fn spawn_alerts(
     settings: &Settings,
     presence: &PresenceHandle,
@@ -44,6 +47,9 @@ pub(super) fn spawn_alerts(
     tasks: &mut Tasks,
 ) -> (AlertStore, AuthFailures) {
     let alerts = AlertStore::default();
+    if !settings.alerts.enabled {
+        return (alerts, AuthFailures::default());
+    }
     let (auth_failures, failure_queue) = AuthFailures::channel();
     let (alert_sender, alert_changes) = mpsc::channel(crate::alerts::CHANGE_QUEUE);
     observers.push(alert_sender);

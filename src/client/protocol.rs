@@ -158,8 +158,7 @@ fn unreadable(err: &serde_json::Error) -> FrameError {
 
 /// Parses one text frame.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, FrameError> {
-    let raw: RawMessage<'_> =
-        serde_json::from_str(text).map_err(|err| unreadable(&err))?;
+    let raw: RawMessage<'_> = serde_json::from_str(text).map_err(|err| unreadable(&err))?;
     let kind = raw
         .kind
         .as_deref()

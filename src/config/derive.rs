@@ -65,6 +65,7 @@ impl Config {
             });
         }
         Ok(AlertConfig {
+            enabled: self.alerts,
             multi_ip_min: at_least_one("PRESENCE_ALERT_MULTI_IP_MIN", self.alert_multi_ip_min)?,
             session_flood_min: at_least_one(
                 "PRESENCE_ALERT_SESSION_FLOOD_MIN",

@@ -245,6 +245,12 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_GEOIP_DB")]
     pub geoip_db: Option<std::path::PathBuf>,
 
+    /// Evaluate the alert rules on this node (off: no alert is raised here;
+    /// true/false, 1/0, yes/no, on/off).
+    #[arg(long, env = "PRESENCE_ALERTS", default_value_t = true, action = ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true)]
+    pub alerts: bool,
+
     /// Alert multi_ip: live sessions of one user from at least this many distinct IPs.
     #[arg(long, env = "PRESENCE_ALERT_MULTI_IP_MIN", default_value_t = 3)]
     pub alert_multi_ip_min: usize,
@@ -321,6 +327,7 @@ impl Config {
             webhook_max_attempts: 8,
             webhook_queue: 10_000,
             geoip_db: None,
+            alerts: true,
             alert_multi_ip_min: 3,
             alert_session_flood_min: 10,
             alert_reconnect_loop_min: 20,

@@ -150,6 +150,8 @@ pub struct WebhookConfig {
 /// The alert thresholds (§12).
 #[derive(Debug, Clone)]
 pub struct AlertConfig {
+    /// Whether this node evaluates the rules at all (`PRESENCE_ALERTS`).
+    pub enabled: bool,
     /// `multi_ip`: distinct IPs.
     pub multi_ip_min: usize,
     /// `session_flood`: starts within 60 s.

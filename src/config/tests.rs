@@ -18,6 +18,7 @@ fn config(args: &[&str]) -> Config {
             "--reconnect-spread" => base.reconnect_spread = parsed.reconnect_spread,
             "--max-session-age" => base.max_session_age = parsed.max_session_age,
             "--series-interval" => base.series_interval = parsed.series_interval,
+            "--alerts" => base.alerts = parsed.alerts,
             _ => {}
         }
     }
@@ -243,4 +244,22 @@ fn an_origin_list_naming_no_origin_is_an_error() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn alerts_are_on_unless_switched_off() {
+    assert!(Config::defaults().validate().unwrap().alerts.enabled);
+    for off in ["off", "false", "0", "no"] {
+        let settings = config(&["--alerts", off]).validate().unwrap();
+        assert!(!settings.alerts.enabled, "--alerts {off}");
+    }
+    assert!(
+        config(&["--alerts", "on"])
+            .validate()
+            .unwrap()
+            .alerts
+            .enabled
+    );
+    let bad = Config::try_parse_from(["presence-hub", "--alerts", "sometimes"]);
+    assert!(bad.is_err());
 }

@@ -268,3 +268,30 @@ async fn an_org_stream_gets_its_users_alerts_numbered_in_its_seq() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn no_alert_is_raised_with_alerts_off() {
+    within(LIMIT, async {
+        let hub = TestHub::start(|c| {
+            c.trusted_proxies = "127.0.0.1".into();
+            c.alerts = false;
+            c.alert_multi_ip_min = 2;
+            c.alert_session_flood_min = 2;
+        })
+        .await;
+        let (mut admin, _) = hub.admin("").await;
+        // Both multi_ip (two IPs) and session_flood (three starts) would fire.
+        let _a = client_from(&hub, "mallory", "192.0.2.1").await;
+        let _b = client_from(&hub, "mallory", "198.51.100.2").await;
+        let _c = client_from(&hub, "mallory", "203.0.113.3").await;
+        let frames = admin.collect_for(ms(1500)).await;
+        assert!(
+            frames.iter().any(|f| f["type"] == "session"),
+            "the admin stream saw the sessions: {frames:?}"
+        );
+        assert!(frames.iter().all(|f| f["type"] != "alert"), "{frames:?}");
+        let listed = alerts(&hub, "").await;
+        assert_eq!(listed["total"], 0, "{listed}");
+    })
+    .await;
+}

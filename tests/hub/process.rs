@@ -18,7 +18,7 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 13] = [
+    let cases: [(&[(&str, &str)], &str); 15] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",

@@ -384,6 +384,7 @@ fn help_documents_the_webhook_alert_and_geoip_variables() {
         "PRESENCE_WEBHOOK_MAX_ATTEMPTS",
         "PRESENCE_WEBHOOK_QUEUE",
         "PRESENCE_GEOIP_DB",
+        "PRESENCE_ALERTS",
         "PRESENCE_ALERT_MULTI_IP_MIN",
         "PRESENCE_ALERT_SESSION_FLOOD_MIN",
         "PRESENCE_ALERT_RECONNECT_LOOP_MIN",

@@ -3,8 +3,9 @@
 //!
 //! Reports are named `SERVER:RUN` (e.g. `hub:rtt-1000`, `node:rtt-1000`).
 //! It prints the results table, the rooms and resume tables (`rooms`), the
-//! targets table (hub runs only) and the side-by-side table; it does not run
-//! anything.
+//! webhook and alert-cost tables (`webhooks`, only when such runs are
+//! present), the targets table (hub runs only) and the side-by-side table;
+//! it does not run anything.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
 mod rooms;
+mod webhooks;
 
 /// One labelled report.
 #[derive(Debug)]
@@ -76,6 +78,7 @@ pub fn print_tables(args: &[String]) -> Result<()> {
     out.push('\n');
     rooms::rooms_table(&mut out, &reports);
     rooms::resume_table(&mut out, &reports);
+    webhooks::tables(&mut out, &reports);
     targets_table(&mut out, &reports);
     out.push('\n');
     side_by_side(&mut out, &reports);

@@ -18,6 +18,7 @@ mod room_view;
 mod rooms;
 mod rtt;
 mod tab;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,5 +46,6 @@ pub async fn run(ctx: Arc<Ctx>) -> Result<(Measures, Duration)> {
         Scenario::Mix(shape) => mix::run(ctx, shape).await,
         Scenario::Rooms(shape) => rooms::run(ctx, shape).await,
         Scenario::Resume(shape) => resume::run(ctx, shape).await,
+        Scenario::Webhooks(shape) => webhooks::run(ctx, shape).await,
     }
 }

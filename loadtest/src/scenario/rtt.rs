@@ -32,7 +32,7 @@ pub async fn run(ctx: Arc<Ctx>, client_rate: f64) -> Result<(Measures, Duration)
 
 /// One client: connect, wait for the start, ping in a closed loop, at most
 /// one ping per `gap` when given.
-async fn rtt_client(ctx: Arc<Ctx>, index: u64, gap: Option<Duration>) {
+pub(super) async fn rtt_client(ctx: Arc<Ctx>, index: u64, gap: Option<Duration>) {
     let Some(mut ws) = ctx.connect_client(index, Attempt::Initial).await else {
         return;
     };

@@ -3,7 +3,7 @@
 //!
 //! They check the report's counts (clients connected, no errors, one
 //! propagation sample per status change, no room gaps or mismatches, every
-//! tab resumed), never its timings.
+//! tab resumed, every webhook event received once), never its timings.
 //!
 //! The hub binary is `$PRESENCE_HUB_BIN` when set; otherwise the newest
 //! `presence-hub` in the `debug/` or `release/` directory of the target
@@ -16,3 +16,4 @@ mod resume;
 mod rooms;
 mod scenarios;
 mod support;
+mod webhooks;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 fn config() -> AlertConfig {
     AlertConfig {
+        enabled: true,
         multi_ip_min: 2,
         session_flood_min: 2,
         reconnect_loop_min: 2,
