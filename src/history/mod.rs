@@ -10,6 +10,8 @@
 mod audit_sql;
 pub mod memory;
 pub mod mirror;
+pub mod outbox;
+mod outbox_sql;
 pub mod postgres;
 pub mod redis;
 mod sql;
@@ -66,6 +68,13 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// The audit trail kept beside the records, when the store is a
     /// database (SQLite, PostgreSQL); `None` keeps it in memory.
     fn audit(&self) -> Option<std::sync::Arc<dyn crate::audit::store::AuditStore>> {
+        None
+    }
+
+    /// The webhook outbox kept beside the records, when the store is a
+    /// database (SQLite, PostgreSQL); `None`: queued webhook events live in
+    /// memory only and a restart loses them (`memory:`, Redis).
+    fn outbox(&self) -> Option<std::sync::Arc<dyn outbox::OutboxStore>> {
         None
     }
 

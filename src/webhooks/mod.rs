@@ -9,13 +9,17 @@
 //! signs (`sign.rs`) and POSTs. Nothing here can slow a client, the engine
 //! or another endpoint.
 //!
-//! It does not keep events across restarts: at shutdown each endpoint gets
-//! one last attempt, and what is still queued after it is lost (receivers
-//! de-duplicate on the stable event ids when the hub re-sends after a
-//! retry).
+//! On a database store (SQLite, PostgreSQL) every queue is also kept in the
+//! records store's outbox (`persist.rs`): at start each endpoint's queue is
+//! refilled from it, in order, before any new event, so a hub stopped or
+//! killed with undelivered events sends them after the restart (at least
+//! once; receivers de-duplicate on the stable event ids). On `memory:` and
+//! Redis there is no outbox: at shutdown each endpoint gets one last
+//! attempt, and what is still queued after it is lost.
 
 pub mod delivery;
 pub mod events;
+pub mod persist;
 pub mod queue;
 pub mod sign;
 
@@ -30,7 +34,8 @@ use crate::config::WebhookConfig;
 use crate::metrics::Metrics;
 use crate::model::{Applied, AuditAction, AuditTarget, EventType, NodeId};
 use delivery::{ATTEMPT_TIMEOUT, Delivery};
-use events::EventBuilder;
+use events::{Event, EventBuilder};
+use persist::OutboxLog;
 use queue::{EndpointQueue, EndpointStatus};
 
 /// Changes waiting for the dispatcher (overflow: dropped by the engine and
@@ -77,11 +82,13 @@ pub struct Webhooks {
 pub struct WebhookError(#[from] reqwest::Error);
 
 impl Webhooks {
-    /// The parts for `config`, or None when no endpoint is configured.
+    /// The parts for `config`, or None when no endpoint is configured;
+    /// with `outbox`, every queue is kept in the records store through it.
     pub fn build(
         config: &WebhookConfig,
         node_id: NodeId,
         metrics: &Metrics,
+        outbox: Option<&OutboxLog>,
     ) -> Result<Option<Self>, WebhookError> {
         let Some(secret) = config.secret.clone().filter(|_| !config.urls.is_empty()) else {
             return Ok(None);
@@ -96,7 +103,13 @@ impl Webhooks {
         let queues: Vec<Arc<EndpointQueue>> = config
             .urls
             .iter()
-            .map(|url| Arc::new(EndpointQueue::new(url.to_string(), config.queue)))
+            .map(|url| {
+                let queue = EndpointQueue::new(url.to_string(), config.queue);
+                Arc::new(match outbox {
+                    Some(log) => queue.kept_in(log.clone()),
+                    None => queue,
+                })
+            })
             .collect();
         let deliveries = config
             .urls
@@ -173,6 +186,30 @@ impl Dispatcher {
                 *dropped += queue.push(event.clone(), now);
             }
         }
+    }
+
+    /// Refills the queues with the events read back from the outbox
+    /// (`persist::restore`), before any new event; drops are reported as
+    /// for new events. Rows of endpoints no longer configured stay in the
+    /// outbox, untouched.
+    pub fn restore(&mut self, endpoints: Vec<(String, Vec<Arc<Event>>)>) {
+        let now = Instant::now();
+        let mut dropped = vec![0u64; self.queues.len()];
+        for (endpoint, events) in endpoints {
+            let found = self
+                .queues
+                .iter()
+                .position(|queue| queue.status().url == endpoint);
+            let Some(at) = found else {
+                tracing::info!(url = %endpoint, events = events.len(), "webhook outbox events kept for an endpoint no longer configured");
+                continue;
+            };
+            tracing::info!(url = %endpoint, events = events.len(), "webhook events from before the restart queued again");
+            for event in events {
+                dropped[at] += self.queues[at].restore(event, now);
+            }
+        }
+        self.report_drops(&dropped);
     }
 
     /// Records `webhook.dropped` audit events through `auditor`.
