@@ -1,0 +1,253 @@
+//! The webhook outbox across restarts of the hub binary, with a real HTTP
+//! receiver on loopback: the receiver is down (connection refused, or
+//! answering 503), events are queued and kept in the records store, the hub
+//! is stopped (SIGTERM) or killed (SIGKILL), started again on the same
+//! database, the receiver comes up, and every event arrives with the id it
+//! had, in order. On SQLite (the default file, restarted with a new random
+//! node id) and PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+
+use crate::support::postgres::PgServer;
+use crate::support::receiver::{Answer, Receiver};
+use crate::support::temp::TempDir;
+use crate::support::{HubProcess, eventually, free_port, ms, within};
+
+const LIMIT: Duration = Duration::from_secs(90);
+const SECRET: &str = "outbox-test-secret";
+const USERS: usize = 5;
+
+/// Where the hub keeps its records.
+enum Db {
+    /// `presence-hub.db` in this directory (the default store).
+    Sqlite(PathBuf),
+    /// This PostgreSQL database.
+    Postgres(String),
+}
+
+impl Db {
+    /// The outbox rows `(event_id, endpoint)`, in order key order.
+    async fn rows(&self) -> Vec<(String, String)> {
+        let select = "SELECT event_id, endpoint FROM webhook_outbox ORDER BY order_key";
+        match self {
+            Self::Sqlite(dir) => {
+                let url = format!("sqlite://{}?mode=ro", dir.join("presence-hub.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let rows = sqlx::query_as(select).fetch_all(&mut db).await;
+                db.close().await.unwrap();
+                rows.unwrap()
+            }
+            Self::Postgres(url) => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                let rows = sqlx::query_as(select).fetch_all(&mut db).await;
+                db.close().await.unwrap();
+                rows.unwrap()
+            }
+        }
+    }
+
+    /// Waits until the outbox holds `n` rows; returns their event ids.
+    async fn wait_for(&self, n: usize) -> Vec<String> {
+        eventually(ms(15_000), &format!("{n} rows in the outbox"), || async {
+            let rows = self.rows().await;
+            (rows.len() == n).then(|| rows.into_iter().map(|(id, _)| id).collect())
+        })
+        .await
+    }
+}
+
+async fn start_hub(db: &Db, dir: &Path, url: &str) -> HubProcess {
+    let mut env = vec![
+        ("PRESENCE_WEBHOOK_URLS", url.to_string()),
+        ("PRESENCE_WEBHOOK_SECRET", SECRET.to_string()),
+        (
+            "PRESENCE_WEBHOOK_EVENTS",
+            "session.started,session.ended".into(),
+        ),
+        // Never given up while the receiver is down.
+        ("PRESENCE_WEBHOOK_MAX_ATTEMPTS", "1000".into()),
+    ];
+    if let Db::Postgres(database) = db {
+        env.push(("PRESENCE_DATABASE_URL", database.clone()));
+        env.push(("PRESENCE_NODE_ID", "outbox-node".into()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let hub = HubProcess::start_in(dir, &env).await;
+    hub.ready().await;
+    hub
+}
+
+/// Opens and closes a session per user: 2 events each, in this order.
+async fn sessions(hub: &HubProcess, round: &str) -> Vec<String> {
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        let user = format!("{round}{n}");
+        let (client, _) = hub.client(&format!("user={user}")).await;
+        client.close().await;
+        users.push(user);
+    }
+    users
+}
+
+async fn exit(mut hub: HubProcess, signal: i32) {
+    hub.signal(signal);
+    let status = tokio::time::timeout(ms(10_000), hub.child.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    if signal == 15 {
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+/// Event ids in the order first received (a resent one counted once).
+fn first_seen(events: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for event in events {
+        let id = event["id"].as_str().unwrap().to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// What the receiver must get: `(type, user)` for every session, in order.
+fn expected(users: &[String]) -> Vec<(String, String)> {
+    users
+        .iter()
+        .flat_map(|user| {
+            ["session.started", "session.ended"].map(|kind| (kind.to_string(), user.clone()))
+        })
+        .collect()
+}
+
+fn received(events: &[Value]) -> Vec<(String, String)> {
+    let ids = first_seen(events);
+    ids.iter()
+        .map(|id| {
+            let event = events.iter().find(|e| e["id"] == id.as_str()).unwrap();
+            let kind = event["type"].as_str().unwrap().to_string();
+            (kind, event["data"]["user_id"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Receiver down (connection refused), SIGTERM, restart, receiver up.
+async fn refused_then_stopped(db: Db, dir: &TempDir) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let url = format!("http://{addr}/hook");
+    let hub = start_hub(&db, dir.path(), &url).await;
+    let users = sessions(&hub, "before").await;
+    let queued = db.wait_for(2 * USERS).await;
+    exit(hub, 15).await;
+    assert_eq!(
+        db.rows().await.len(),
+        2 * USERS,
+        "kept through the shutdown"
+    );
+
+    let hub = start_hub(&db, dir.path(), &url).await;
+    let (_, status) = hub.get("/api/v1/webhooks").await;
+    assert_eq!(
+        status["endpoints"][0]["queued"],
+        2 * USERS,
+        "queued again at start: {status}"
+    );
+    let receiver = Receiver::start_on(addr, vec![]).await;
+    let events = eventually(ms(30_000), "the events from before", || async {
+        let events = receiver.events();
+        (first_seen(&events).len() >= 2 * USERS).then_some(events)
+    })
+    .await;
+    assert_eq!(first_seen(&events), queued, "the same ids, in order");
+    assert_eq!(received(&events), expected(&users));
+    assert!(receiver.received().iter().all(|r| r.signed_with(SECRET)));
+    // New events follow the old ones, and delivered rows leave the outbox.
+    let later = sessions(&hub, "after").await;
+    let all = eventually(ms(15_000), "the new events", || async {
+        let events = receiver.events();
+        (first_seen(&events).len() >= 4 * USERS).then_some(events)
+    })
+    .await;
+    assert_eq!(
+        received(&all),
+        [expected(&users), expected(&later)].concat()
+    );
+    db.wait_for(0).await;
+    exit(hub, 15).await;
+}
+
+/// Receiver answering 503, SIGKILL, restart, receiver up.
+async fn unavailable_then_killed(db: Db, dir: &TempDir) {
+    let down = Receiver::start(vec![Answer::Status(503); 1000]).await;
+    let (addr, url) = (down.addr, down.url());
+    let hub = start_hub(&db, dir.path(), &url).await;
+    let users = sessions(&hub, "killed").await;
+    let queued = db.wait_for(2 * USERS).await;
+    let refused = eventually(ms(15_000), "a refused attempt", || async {
+        let events = down.events();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    exit(hub, 9).await;
+    drop(down);
+    assert_eq!(db.rows().await.len(), 2 * USERS, "kept through the kill");
+
+    let receiver = Receiver::start_on(addr, vec![]).await;
+    let hub = start_hub(&db, dir.path(), &url).await;
+    let events = eventually(ms(30_000), "the events from before the kill", || async {
+        let events = receiver.events();
+        (first_seen(&events).len() >= 2 * USERS).then_some(events)
+    })
+    .await;
+    let tried = first_seen(&refused);
+    assert_eq!(tried, queued[..tried.len()], "refused in queue order");
+    assert_eq!(first_seen(&events), queued, "the same ids, in order");
+    assert_eq!(received(&events), expected(&users));
+    db.wait_for(0).await;
+    exit(hub, 15).await;
+}
+
+#[tokio::test]
+async fn sqlite_queued_events_survive_a_stop_and_arrive_after_the_restart() {
+    within(LIMIT, async {
+        let dir = TempDir::new("outbox-stop");
+        refused_then_stopped(Db::Sqlite(dir.path().to_path_buf()), &dir).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_queued_events_survive_a_kill_and_arrive_after_the_restart() {
+    within(LIMIT, async {
+        let dir = TempDir::new("outbox-kill");
+        unavailable_then_killed(Db::Sqlite(dir.path().to_path_buf()), &dir).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_queued_events_survive_a_stop_and_arrive_after_the_restart() {
+    within(LIMIT, async {
+        let dir = TempDir::new("outbox-pg-stop");
+        let url = PgServer::shared().database("outbox_stop").await;
+        refused_then_stopped(Db::Postgres(url), &dir).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_queued_events_survive_a_kill_and_arrive_after_the_restart() {
+    within(LIMIT, async {
+        let dir = TempDir::new("outbox-pg-kill");
+        let url = PgServer::shared().database("outbox_kill").await;
+        unavailable_then_killed(Db::Postgres(url), &dir).await;
+    })
+    .await;
+}
