@@ -277,3 +277,97 @@ fn add(batch: &mut OutboxBatch, change: Change) {
 fn size(batch: &OutboxBatch) -> usize {
     batch.queued.len() + batch.gone.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::queue::EndpointQueue;
+
+    fn event(n: i64) -> Arc<Event> {
+        Arc::new(Event {
+            id: format!("e{n}"),
+            kind: EventType::Alert,
+            at: n,
+            json: format!(
+                r#"{{"id":"e{n}","type":"alert","at":"1970-01-01T00:00:00.00{n}Z","data":{{}}}}"#
+            )
+            .into(),
+        })
+    }
+
+    fn drain(changes: &mut OutboxChanges) -> OutboxBatch {
+        let mut batch = OutboxBatch::default();
+        while let Ok(change) = changes.0.try_recv() {
+            add(&mut batch, change);
+        }
+        batch
+    }
+
+    fn ids(gone: &[(String, String)]) -> Vec<&str> {
+        gone.iter().map(|(_, id)| id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_queue_tells_the_outbox_what_enters_and_leaves_in_order() {
+        let metrics = Metrics::new().unwrap();
+        let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
+        log.continue_from(40);
+        let queue = EndpointQueue::new("http://x/".into(), 2).kept_in(log);
+        assert!(queue.persists());
+        let now = Instant::now();
+        queue.restore(event(0), now);
+        for n in 1..=3 {
+            queue.push(event(n), now);
+        }
+        let batch = drain(&mut changes);
+        let queued: Vec<(&str, i64, &str)> = batch
+            .queued
+            .iter()
+            .map(|r| (r.event_id.as_str(), r.order_key, r.node_id.as_str()))
+            .collect();
+        assert_eq!(
+            queued,
+            [("e1", 40, "n"), ("e2", 41, "n"), ("e3", 42, "n")],
+            "a restored event is not written again"
+        );
+        assert_eq!(batch.queued[0].endpoint, "http://x/");
+        assert_eq!(&*batch.queued[0].payload, &*event(1).json);
+        assert_eq!(
+            ids(&batch.gone),
+            ["e0", "e1"],
+            "dropped from the full queue"
+        );
+        let taken = queue.take(10);
+        assert_eq!(taken.len(), 2);
+        assert!(drain(&mut changes).is_empty(), "in flight stays kept");
+        queue.record_success(1);
+        assert_eq!(ids(&drain(&mut changes).gone), ["e2", "e3"]);
+        queue.push(event(4), now);
+        queue.take(10);
+        queue.record_failure();
+        assert_eq!(
+            ids(&drain(&mut changes).gone),
+            ["e4"],
+            "given up leaves too"
+        );
+    }
+
+    #[test]
+    fn rows_read_back_become_the_events_they_were() {
+        let original = event(7);
+        let row = OutboxRow {
+            endpoint: "http://x/".into(),
+            event_id: original.id.clone(),
+            node_id: "n".into(),
+            order_key: 3,
+            queued_at: 0,
+            payload: original.json.to_string(),
+        };
+        assert_eq!(event_of(&row).as_deref(), Some(&*original));
+        let broken = OutboxRow {
+            payload: "{not json".into(),
+            ..row
+        };
+        assert!(event_of(&broken).is_none());
+    }
+}
