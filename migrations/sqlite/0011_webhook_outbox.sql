@@ -15,3 +15,11 @@ CREATE TABLE webhook_outbox (
 );
 
 CREATE INDEX webhook_outbox_order ON webhook_outbox (node_id, endpoint, order_key);
+
+-- When each node sharing the database last said it is alive (Unix
+-- milliseconds, the node's clock). In a cluster on PostgreSQL, the rows of
+-- a node silent for PRESENCE_NODE_TIMEOUT are taken over by a live node.
+CREATE TABLE webhook_outbox_nodes (
+    node_id TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+);

@@ -6,6 +6,7 @@
 use super::*;
 
 use crate::webhooks::Webhooks;
+use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
 use crate::webhooks::delivery::BATCH_MAX;
 use crate::webhooks::persist::{OutboxLog, restore, write_outbox};
 
@@ -65,7 +66,8 @@ pub(super) fn spawn_alerts(
 
 /// The webhook dispatcher and one delivery task per endpoint, when
 /// endpoints are configured, and on a database store the outbox writer,
-/// after the queues are refilled from the outbox. They stop with
+/// after the queues are refilled from the outbox (and, in a cluster on
+/// PostgreSQL, the task that adopts lost nodes' rows). They stop with
 /// replication, after the last session has ended: the dispatcher queues
 /// what the engine sent, then each delivery task makes one last attempt
 /// (`FLUSH_TIMEOUT`), then the outbox writer writes what is left.
@@ -85,10 +87,25 @@ pub(super) async fn spawn_webhooks(
     };
     let mut dispatcher = webhooks.dispatcher.audited_by(auditor.clone());
     if let Some(store) = &outbox {
-        let single = settings.redis_url.is_none();
-        let restored = restore(store.as_ref(), &node_id, single).await;
+        // A cluster sharing PostgreSQL: this node's rows are its own, and
+        // those of lost nodes are adopted; otherwise every row is this node's.
+        let clustered = settings.redis_url.is_some() && store.shared();
+        let adoption = Adoption {
+            store: store.clone(),
+            node: node_id.clone(),
+            node_timeout: settings.node_timeout,
+        };
+        if clustered {
+            adoption.heartbeat().await;
+        }
+        let restored = restore(store.as_ref(), &node_id, !clustered).await;
         log.continue_from(restored.next_key);
         dispatcher.restore(restored.endpoints);
+        if clustered {
+            let (adopted, adoptions) = mpsc::channel(ADOPTED_QUEUE);
+            dispatcher = dispatcher.adopting(adoptions);
+            tasks.push(tokio::spawn(adoption.run(adopted, tasks.stop.clone())));
+        }
     }
     let (sender, queue) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
     observers.push(sender);

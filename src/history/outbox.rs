@@ -29,7 +29,8 @@ pub struct OutboxRow {
 }
 
 /// One batch of outbox changes, applied in one transaction: `queued` rows
-/// inserted (an `(endpoint, event_id)` already kept is skipped), then the
+/// inserted (an `(endpoint, event_id)` already kept takes the new row's
+/// node and order key: how an adopted row joins its new node's order), then the
 /// `gone` rows deleted, then every `(node, endpoint)` that got rows trimmed
 /// to its newest `keep`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +52,11 @@ impl OutboxBatch {
 
 /// The webhook events waiting for delivery, kept in the records store.
 pub trait OutboxStore: Send + Sync + 'static {
+    /// Whether other nodes may use the same database (PostgreSQL); a
+    /// SQLite file belongs to one process, so every row in it is this
+    /// node's.
+    fn shared(&self) -> bool;
+
     /// Applies `batch` in one transaction.
     fn apply(&self, batch: OutboxBatch) -> BoxFuture<'_, Result<(), HistoryError>>;
 
@@ -58,6 +64,23 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// many changed hands: how a single node takes over what its earlier
     /// runs (with other random node ids) left.
     fn adopt_all<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<u64, HistoryError>>;
+
+    /// Notes that `node` is alive at `now`.
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, Result<(), HistoryError>>;
+
+    /// Hands to `node` the rows of every other node not seen alive since
+    /// `alive_since` (or never), and returns them by endpoint, each
+    /// endpoint's in order key order. A row changes hands once: when two
+    /// nodes adopt at the same time, each row goes to one of them.
+    fn adopt_lost<'a>(
+        &'a self,
+        node: &'a str,
+        alive_since: Millis,
+    ) -> BoxFuture<'a, Result<Vec<OutboxRow>, HistoryError>>;
 
     /// `node`'s rows, by endpoint, each endpoint's in order key order.
     fn load<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<Vec<OutboxRow>, HistoryError>>;

@@ -2,7 +2,10 @@
 //! 0011): `OutboxStore` implemented once for every `SqlBacked` store
 //! (`SqliteHistory`, `PostgresHistory`). A batch is one transaction on the
 //! store's writing pool: inserts, deletes by `(endpoint, event_id)`, then
-//! a trim per node and endpoint to the newest rows.
+//! a trim per node and endpoint to the newest rows. Nodes note that they
+//! are alive in `webhook_outbox_nodes`; adopting a lost node's rows is one
+//! `UPDATE ... RETURNING`, so under PostgreSQL's row locks a row goes to
+//! one adopter only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +18,7 @@ use sqlx::{ColumnIndex, Database, Executor, IntoArguments, QueryBuilder, Type};
 use super::HistoryError;
 use super::outbox::{OutboxBatch, OutboxRow, OutboxStore};
 use super::sql::{Dialect, SqlBacked, to_i64};
+use crate::model::Millis;
 
 /// The columns `INSERT` writes and `SELECT` reads, in `OutboxRow`'s order.
 const OUTBOX_COLUMNS: &str = "endpoint, event_id, node_id, order_key, queued_at, payload";
@@ -24,6 +28,17 @@ const OUTBOX_CHUNK: usize = 500;
 
 /// One row as `SELECT {OUTBOX_COLUMNS}` returns it.
 type Row = (String, String, String, i64, i64, String);
+
+fn row_of((endpoint, event_id, node_id, order_key, queued_at, payload): Row) -> OutboxRow {
+    OutboxRow {
+        endpoint,
+        event_id,
+        node_id,
+        order_key,
+        queued_at,
+        payload,
+    }
+}
 
 fn outbox_error(err: &sqlx::Error) -> HistoryError {
     HistoryError::Store(format!("webhook outbox: {err}"))
@@ -67,7 +82,10 @@ where
                         .push_bind(event.queued_at)
                         .push_bind(event.payload.clone());
                 });
-                insert.push(" ON CONFLICT (endpoint, event_id) DO NOTHING");
+                insert.push(
+                    " ON CONFLICT (endpoint, event_id) DO UPDATE SET \
+                     node_id = excluded.node_id, order_key = excluded.order_key",
+                );
                 let query = insert.build();
                 query.execute(&mut *tx).await.map_err(|e| outbox_error(&e))?;
             }
@@ -117,6 +135,75 @@ where
         .boxed()
     }
 
+    fn shared(&self) -> bool {
+        <S::Db as Dialect>::NAME == "postgres"
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a str,
+        now: Millis,
+    ) -> BoxFuture<'a, Result<(), HistoryError>> {
+        async move {
+            let mut upsert = QueryBuilder::<S::Db>::new(
+                "INSERT INTO webhook_outbox_nodes (node_id, seen_at) VALUES (",
+            );
+            upsert
+                .push_bind(node.to_string())
+                .push(", ")
+                .push_bind(now)
+                .push(") ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at");
+            upsert
+                .build()
+                .execute(&self.pools().writer)
+                .await
+                .map_err(|e| outbox_error(&e))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn adopt_lost<'a>(
+        &'a self,
+        node: &'a str,
+        alive_since: Millis,
+    ) -> BoxFuture<'a, Result<Vec<OutboxRow>, HistoryError>> {
+        async move {
+            let mut tx = self
+                .pools()
+                .writer
+                .begin()
+                .await
+                .map_err(|e| outbox_error(&e))?;
+            let mut adopt = QueryBuilder::<S::Db>::new("UPDATE webhook_outbox SET node_id = ");
+            adopt
+                .push_bind(node.to_string())
+                .push(" WHERE node_id <> ")
+                .push_bind(node.to_string())
+                .push(" AND node_id NOT IN (SELECT node_id FROM webhook_outbox_nodes WHERE seen_at >= ")
+                .push_bind(alive_since)
+                .push(format_args!(") RETURNING {OUTBOX_COLUMNS}"));
+            let rows: Vec<Row> = adopt
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| outbox_error(&e))?;
+            let mut forget =
+                QueryBuilder::<S::Db>::new("DELETE FROM webhook_outbox_nodes WHERE seen_at < ");
+            forget.push_bind(alive_since);
+            forget
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| outbox_error(&e))?;
+            tx.commit().await.map_err(|e| outbox_error(&e))?;
+            let mut rows: Vec<OutboxRow> = rows.into_iter().map(row_of).collect();
+            rows.sort_by(|a, b| (&a.endpoint, a.order_key).cmp(&(&b.endpoint, b.order_key)));
+            Ok(rows)
+        }
+        .boxed()
+    }
+
     fn adopt_all<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<u64, HistoryError>> {
         async move {
             let mut update = QueryBuilder::<S::Db>::new("UPDATE webhook_outbox SET node_id = ");
@@ -148,19 +235,7 @@ where
                 .fetch_all(&self.pools().writer)
                 .await
                 .map_err(|e| outbox_error(&e))?;
-            Ok(rows
-                .into_iter()
-                .map(
-                    |(endpoint, event_id, node_id, order_key, queued_at, payload)| OutboxRow {
-                        endpoint,
-                        event_id,
-                        node_id,
-                        order_key,
-                        queued_at,
-                        payload,
-                    },
-                )
-                .collect())
+            Ok(rows.into_iter().map(row_of).collect())
         }
         .boxed()
     }

@@ -17,6 +17,7 @@
 //! Redis there is no outbox: at shutdown each endpoint gets one last
 //! attempt, and what is still queued after it is lost.
 
+pub mod adopt;
 pub mod delivery;
 pub mod events;
 pub mod persist;
@@ -34,7 +35,7 @@ use crate::config::WebhookConfig;
 use crate::metrics::Metrics;
 use crate::model::{Applied, AuditAction, AuditTarget, EventType, NodeId};
 use delivery::{ATTEMPT_TIMEOUT, Delivery};
-use events::{Event, EventBuilder};
+use events::EventBuilder;
 use persist::OutboxLog;
 use queue::{EndpointQueue, EndpointStatus};
 
@@ -63,6 +64,7 @@ pub struct Dispatcher {
     queues: Vec<Arc<EndpointQueue>>,
     metrics: Metrics,
     auditor: Option<Auditor>,
+    adoptions: Option<mpsc::Receiver<adopt::Adopted>>,
 }
 
 /// Everything webhooks need running, built from the configuration.
@@ -134,6 +136,7 @@ impl Webhooks {
                 queues,
                 metrics: metrics.clone(),
                 auditor: None,
+                adoptions: None,
             },
             deliveries,
         }))
@@ -151,6 +154,7 @@ impl Dispatcher {
         done: CancellationToken,
     ) {
         let _done = done.drop_guard();
+        let mut adoptions = self.adoptions.take();
         loop {
             let mut dropped = vec![0u64; self.queues.len()];
             tokio::select! {
@@ -158,6 +162,7 @@ impl Dispatcher {
                     Some(applied) => self.dispatch(&applied, &mut dropped),
                     None => return,
                 },
+                Some(adopted) = next_adoption(&mut adoptions) => self.adopt(adopted),
                 () = stop.cancelled() => {
                     while let Ok(applied) = changes.try_recv() {
                         self.dispatch(&applied, &mut dropped);
@@ -192,7 +197,23 @@ impl Dispatcher {
     /// (`persist::restore`), before any new event; drops are reported as
     /// for new events. Rows of endpoints no longer configured stay in the
     /// outbox, untouched.
-    pub fn restore(&mut self, endpoints: Vec<(String, Vec<Arc<Event>>)>) {
+    pub fn restore(&mut self, endpoints: adopt::Adopted) {
+        self.requeue(endpoints, false);
+    }
+
+    /// Queues events adopted from a lost node (`adopt.rs`) after those
+    /// waiting, as new events of this node.
+    fn adopt(&mut self, endpoints: adopt::Adopted) {
+        self.requeue(endpoints, true);
+    }
+
+    /// Takes the events `adopt.rs` hands over while running.
+    pub fn adopting(mut self, adoptions: mpsc::Receiver<adopt::Adopted>) -> Self {
+        self.adoptions = Some(adoptions);
+        self
+    }
+
+    fn requeue(&mut self, endpoints: adopt::Adopted, adopted: bool) {
         let now = Instant::now();
         let mut dropped = vec![0u64; self.queues.len()];
         for (endpoint, events) in endpoints {
@@ -201,12 +222,17 @@ impl Dispatcher {
                 .iter()
                 .position(|queue| queue.status().url == endpoint);
             let Some(at) = found else {
-                tracing::info!(url = %endpoint, events = events.len(), "webhook outbox events kept for an endpoint no longer configured");
+                tracing::info!(url = %endpoint, events = events.len(), "webhook outbox events kept for an endpoint not configured here");
                 continue;
             };
-            tracing::info!(url = %endpoint, events = events.len(), "webhook events from before the restart queued again");
+            tracing::info!(url = %endpoint, events = events.len(), adopted, "webhook events from the outbox queued again");
+            let queue = &self.queues[at];
             for event in events {
-                dropped[at] += self.queues[at].restore(event, now);
+                dropped[at] += if adopted {
+                    queue.push(event, now)
+                } else {
+                    queue.restore(event, now)
+                };
             }
         }
         self.report_drops(&dropped);
@@ -240,5 +266,15 @@ impl Dispatcher {
                 );
             }
         }
+    }
+}
+
+/// The next adoption, or never when there are none to wait for.
+async fn next_adoption(
+    adoptions: &mut Option<mpsc::Receiver<adopt::Adopted>>,
+) -> Option<adopt::Adopted> {
+    match adoptions {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -6,10 +6,12 @@
 //! task, which applies those changes in batches, one transaction each; and
 //! `restore`, which reads a node's rows back at start.
 //!
-//! Rows are tagged with the node id. A single node (no Redis) takes over
-//! every row at start, whatever node id an earlier run had; a cluster node
-//! takes back the rows of its own `PRESENCE_NODE_ID` only, so an event is
-//! only ever delivered by the node that queued it.
+//! Rows are tagged with the node id. A single node (no Redis), or a node
+//! on its own SQLite file, takes over every row at start, whatever node id
+//! an earlier run had; a cluster node on a shared PostgreSQL takes back the
+//! rows of its own `PRESENCE_NODE_ID` only, and those of nodes gone for
+//! `PRESENCE_NODE_TIMEOUT` through `adopt.rs`, so each row is delivered by
+//! one node.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -135,11 +137,11 @@ pub struct Restored {
     pub next_key: i64,
 }
 
-/// This node's outbox rows, taking over every row first when `single`
-/// (no cluster). A store that cannot be read is logged and restores
-/// nothing: the hub still starts.
-pub async fn restore(store: &dyn OutboxStore, node: &NodeId, single: bool) -> Restored {
-    if single {
+/// This node's outbox rows, taking over every row first when `take_all`
+/// (the only node using the store). A store that cannot be read is logged
+/// and restores nothing: the hub still starts.
+pub async fn restore(store: &dyn OutboxStore, node: &NodeId, take_all: bool) -> Restored {
+    if take_all {
         match store.adopt_all(node.as_str()).await {
             Ok(0) => {}
             Ok(adopted) => {
@@ -155,6 +157,12 @@ pub async fn restore(store: &dyn OutboxStore, node: &NodeId, single: bool) -> Re
             return Restored::default();
         }
     };
+    grouped(rows)
+}
+
+/// Rows (by endpoint, in order) as the events of each endpoint, and the
+/// first order key after theirs. Unreadable rows are skipped with a warning.
+pub fn grouped(rows: Vec<OutboxRow>) -> Restored {
     let mut restored = Restored::default();
     for row in rows {
         restored.next_key = restored.next_key.max(row.order_key.saturating_add(1));

@@ -772,3 +772,76 @@ pub async fn the_webhook_outbox_keeps_the_newest_rows_per_endpoint(backend: &dyn
         "other nodes untouched"
     );
 }
+
+/// Rows of nodes not seen alive since the cutoff (or never) go to the
+/// adopting node, each to one adopter even when two adopt at once; a row
+/// queued again takes the new node and order key.
+pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let Some(outbox) = store.outbox() else {
+        assert!(!backend.keeps_outbox());
+        return;
+    };
+    assert_eq!(outbox.shared(), store.name() == "postgres");
+    let lost: Vec<_> = (0..2).map(|k| outbox_row("node-lost", HOOK_A, k)).collect();
+    let alive = outbox_row("node-alive", HOOK_A, 0);
+    let silent = outbox_row("node-silent", HOOK_B, 0);
+    let rows = vec![
+        lost[1].clone(),
+        alive.clone(),
+        silent.clone(),
+        lost[0].clone(),
+    ];
+    outbox.apply(outbox_batch(rows, &[], 0)).await.unwrap();
+    for (node, at) in [("node-lost", 1_000), ("node-alive", 5_000), ("me", 5_000)] {
+        outbox.heartbeat(node, at).await.unwrap();
+    }
+    outbox.heartbeat("node-lost", 1_500).await.unwrap();
+    let adopted = outbox.adopt_lost("me", 2_000).await.unwrap();
+    let expected: Vec<(String, i64)> = keys(&[lost[0].clone(), lost[1].clone(), silent]);
+    assert_eq!(
+        keys(&adopted),
+        expected,
+        "the lost and the never seen, in order"
+    );
+    assert!(adopted.iter().all(|row| row.node_id == "me"));
+    assert_eq!(keys(&outbox.load("me").await.unwrap()), expected);
+    assert_eq!(outbox.load("node-alive").await.unwrap(), [alive]);
+    assert!(outbox.adopt_lost("me", 2_000).await.unwrap().is_empty());
+    // Queued again under a new node and key (how adopted rows join the
+    // adopter's order).
+    let mut again = lost[0].clone();
+    again.node_id = "me".into();
+    again.order_key = 100;
+    outbox
+        .apply(outbox_batch(vec![again], &[], 0))
+        .await
+        .unwrap();
+    let keys_now: Vec<i64> = outbox
+        .load("me")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.order_key)
+        .collect();
+    assert_eq!(keys_now, [1, 100, 0], "HOOK_A: 1 then 100; HOOK_B: 0");
+
+    // Two adopters at once: every row goes to exactly one of them.
+    let many: Vec<_> = (0..400)
+        .map(|k| outbox_row("node-gone", HOOK_A, k))
+        .collect();
+    outbox.apply(outbox_batch(many, &[], 0)).await.unwrap();
+    for node in ["x", "y", "me", "node-alive"] {
+        outbox.heartbeat(node, 9_000).await.unwrap();
+    }
+    let (x, y) = tokio::join!(outbox.adopt_lost("x", 8_000), outbox.adopt_lost("y", 8_000));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut ids: Vec<String> = x.iter().chain(&y).map(|r| r.event_id.clone()).collect();
+    let taken = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "every row of the gone node, and only those");
+    assert_eq!(ids.len(), taken, "no row adopted twice");
+    let held = outbox.load("x").await.unwrap().len() + outbox.load("y").await.unwrap().len();
+    assert_eq!(held, taken);
+}
