@@ -4,7 +4,8 @@
 //! is stopped (SIGTERM) or killed (SIGKILL), started again on the same
 //! database, the receiver comes up, and every event arrives with the id it
 //! had, in order. On SQLite (the default file, restarted with a new random
-//! node id) and PostgreSQL.
+//! node id) and PostgreSQL; and in a cluster on PostgreSQL, a node killed
+//! for good whose events another node adopts and sends.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,9 @@ use sqlx::Connection;
 use crate::support::postgres::PgServer;
 use crate::support::receiver::{Answer, Receiver};
 use crate::support::temp::TempDir;
-use crate::support::{HubProcess, eventually, free_port, ms, within};
+use crate::support::{
+    HubProcess, RedisServer, eventually, free_port, ms, unique_namespace, within,
+};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const SECRET: &str = "outbox-test-secret";
@@ -248,6 +251,91 @@ async fn postgres_queued_events_survive_a_kill_and_arrive_after_the_restart() {
         let dir = TempDir::new("outbox-pg-kill");
         let url = PgServer::shared().database("outbox_kill").await;
         unavailable_then_killed(Db::Postgres(url), &dir).await;
+    })
+    .await;
+}
+
+async fn cluster_node(
+    redis: &RedisServer,
+    namespace: &str,
+    id: &str,
+    db: &str,
+    url: &str,
+) -> HubProcess {
+    let redis_url = redis.url();
+    let hub = HubProcess::start(&[
+        ("PRESENCE_REDIS_URL", redis_url.as_str()),
+        ("PRESENCE_NAMESPACE", namespace),
+        ("PRESENCE_NODE_ID", id),
+        ("PRESENCE_NODE_TIMEOUT", "2s"),
+        ("PRESENCE_DATABASE_URL", db),
+        ("PRESENCE_WEBHOOK_URLS", url),
+        ("PRESENCE_WEBHOOK_SECRET", SECRET),
+        ("PRESENCE_WEBHOOK_EVENTS", "session.started,session.ended"),
+        ("PRESENCE_WEBHOOK_MAX_ATTEMPTS", "1000"),
+    ])
+    .await;
+    hub.ready().await;
+    hub
+}
+
+/// The outbox rows of `node`.
+async fn rows_of(database: &str, node: &str) -> Vec<String> {
+    let mut db = sqlx::PgConnection::connect(database).await.unwrap();
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT event_id FROM webhook_outbox WHERE node_id = $1 ORDER BY order_key")
+            .bind(node)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    db.close().await.unwrap();
+    rows.into_iter().map(|(id,)| id).collect()
+}
+
+#[tokio::test]
+async fn a_cluster_node_adopts_the_queued_events_of_a_node_that_never_comes_back() {
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let database = PgServer::shared().database("outbox_cluster").await;
+        let namespace = unique_namespace("outbox");
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let url = format!("http://{addr}/hook");
+        let a = cluster_node(&redis, &namespace, "node-a", &database, &url).await;
+        let b = cluster_node(&redis, &namespace, "node-b", &database, &url).await;
+        let on_a = sessions(&a, "on-a").await;
+        let queued = eventually(ms(15_000), "node a's events in the outbox", || async {
+            let rows = rows_of(&database, "node-a").await;
+            (rows.len() == 2 * USERS).then_some(rows)
+        })
+        .await;
+        // Both alive: node b leaves node a's rows alone.
+        tokio::time::sleep(ms(3_000)).await;
+        assert_eq!(rows_of(&database, "node-a").await, queued);
+        assert!(rows_of(&database, "node-b").await.is_empty());
+        exit(a, 9).await;
+        let adopted = eventually(ms(15_000), "node b adopting them", || async {
+            let rows = rows_of(&database, "node-b").await;
+            (rows.len() == 2 * USERS).then_some(rows)
+        })
+        .await;
+        let mut sorted = (adopted.clone(), queued.clone());
+        sorted.0.sort();
+        sorted.1.sort();
+        assert_eq!(sorted.0, sorted.1, "the same events, now node b's");
+        assert!(rows_of(&database, "node-a").await.is_empty());
+        let receiver = Receiver::start_on(addr, vec![]).await;
+        let events = eventually(ms(30_000), "node a's events from node b", || async {
+            let events = receiver.events();
+            (first_seen(&events).len() >= 2 * USERS).then_some(events)
+        })
+        .await;
+        assert_eq!(first_seen(&events), queued, "the same ids, in order");
+        assert_eq!(received(&events), expected(&on_a));
+        eventually(ms(10_000), "delivered rows gone", || async {
+            rows_of(&database, "node-b").await.is_empty().then_some(())
+        })
+        .await;
+        exit(b, 15).await;
     })
     .await;
 }
