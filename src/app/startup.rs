@@ -5,10 +5,11 @@
 
 use super::*;
 
-use crate::webhooks::Webhooks;
+use crate::history::outbox::OutboxStore;
 use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
 use crate::webhooks::delivery::BATCH_MAX;
 use crate::webhooks::persist::{OutboxLog, restore, write_outbox};
+use crate::webhooks::{Dispatcher, Webhooks};
 
 /// The long-lived tasks `start` spawned, and the token that stops all of
 /// them but the engine (replication, records, webhooks, alerts).
@@ -87,25 +88,7 @@ pub(super) async fn spawn_webhooks(
     };
     let mut dispatcher = webhooks.dispatcher.audited_by(auditor.clone());
     if let Some(store) = &outbox {
-        // A cluster sharing PostgreSQL: this node's rows are its own, and
-        // those of lost nodes are adopted; otherwise every row is this node's.
-        let clustered = settings.redis_url.is_some() && store.shared();
-        let adoption = Adoption {
-            store: store.clone(),
-            node: node_id.clone(),
-            node_timeout: settings.node_timeout,
-        };
-        if clustered {
-            adoption.heartbeat().await;
-        }
-        let restored = restore(store.as_ref(), &node_id, !clustered).await;
-        log.continue_from(restored.next_key);
-        dispatcher.restore(restored.endpoints);
-        if clustered {
-            let (adopted, adoptions) = mpsc::channel(ADOPTED_QUEUE);
-            dispatcher = dispatcher.adopting(adoptions);
-            tasks.push(tokio::spawn(adoption.run(adopted, tasks.stop.clone())));
-        }
+        dispatcher = refill_from_outbox(settings, store, &log, dispatcher, tasks).await;
     }
     let (sender, queue) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
     observers.push(sender);
@@ -125,6 +108,37 @@ pub(super) async fn spawn_webhooks(
         tasks.push(tokio::spawn(writer));
     }
     Ok(webhooks.status)
+}
+
+/// Refills the queues from the outbox before any new event. In a cluster
+/// sharing PostgreSQL this node's rows are its own, and the rows of lost
+/// nodes are adopted while it runs; otherwise every row is this node's.
+async fn refill_from_outbox(
+    settings: &Settings,
+    store: &Arc<dyn OutboxStore>,
+    log: &OutboxLog,
+    mut dispatcher: Dispatcher,
+    tasks: &mut Tasks,
+) -> Dispatcher {
+    let node_id = &settings.presence.node_id;
+    let clustered = settings.redis_url.is_some() && store.shared();
+    let adoption = Adoption {
+        store: store.clone(),
+        node: node_id.clone(),
+        node_timeout: settings.node_timeout,
+    };
+    if clustered {
+        adoption.heartbeat().await;
+    }
+    let restored = restore(store.as_ref(), node_id, !clustered).await;
+    log.continue_from(restored.next_key);
+    dispatcher.restore(restored.endpoints);
+    if !clustered {
+        return dispatcher;
+    }
+    let (adopted, adoptions) = mpsc::channel(ADOPTED_QUEUE);
+    tasks.push(tokio::spawn(adoption.run(adopted, tasks.stop.clone())));
+    dispatcher.adopting(adoptions)
 }
 
 /// What the running engine hands to the replicator and the edges.

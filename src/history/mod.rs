@@ -5,7 +5,10 @@
 //! default), `PostgresHistory` (any number of nodes), `MemoryHistory`
 //! (`memory:`, optionally backed by an append-only file) and, in cluster
 //! mode without PostgreSQL, `RedisHistory`. One conformance suite
-//! (`tests/records/`) runs against every one of them.
+//! (`tests/records/`) runs against every one of them. The database stores
+//! also keep what sits beside the records: the audit trail (`audit()`),
+//! the webhook outbox (`outbox()`, `outbox.rs`), daily peaks and revoked
+//! users.
 
 mod audit_sql;
 pub mod memory;
