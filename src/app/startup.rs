@@ -126,6 +126,12 @@ async fn refill_from_outbox(
         store: store.clone(),
         node: node_id.clone(),
         node_timeout: settings.node_timeout,
+        endpoints: settings
+            .webhooks
+            .urls
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     };
     if clustered {
         adoption.heartbeat().await;

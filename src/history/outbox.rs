@@ -72,14 +72,16 @@ pub trait OutboxStore: Send + Sync + 'static {
         now: Millis,
     ) -> BoxFuture<'a, Result<(), HistoryError>>;
 
-    /// Hands to `node` the rows of every other node not seen alive since
-    /// `alive_since` (or never), and returns them by endpoint, each
-    /// endpoint's in order key order. A row changes hands once: when two
-    /// nodes adopt at the same time, each row goes to one of them.
+    /// Hands to `node` the rows for `endpoints` of every other node not
+    /// seen alive since `alive_since` (or never), and returns them by
+    /// endpoint, each endpoint's in order key order. A row changes hands
+    /// once: when two nodes adopt at the same time, each row goes to one of
+    /// them.
     fn adopt_lost<'a>(
         &'a self,
         node: &'a str,
         alive_since: Millis,
+        endpoints: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxRow>, HistoryError>>;
 
     /// `node`'s rows, by endpoint, each endpoint's in order key order.

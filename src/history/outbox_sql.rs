@@ -167,8 +167,12 @@ where
         &'a self,
         node: &'a str,
         alive_since: Millis,
+        endpoints: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<OutboxRow>, HistoryError>> {
         async move {
+            if endpoints.is_empty() {
+                return Ok(Vec::new());
+            }
             let mut tx = self
                 .pools()
                 .writer
@@ -182,7 +186,12 @@ where
                 .push_bind(node.to_string())
                 .push(" AND node_id NOT IN (SELECT node_id FROM webhook_outbox_nodes WHERE seen_at >= ")
                 .push_bind(alive_since)
-                .push(format_args!(") RETURNING {OUTBOX_COLUMNS}"));
+                .push(") AND endpoint IN (");
+            let mut listed = adopt.separated(", ");
+            for endpoint in endpoints {
+                listed.push_bind(endpoint.clone());
+            }
+            adopt.push(format_args!(") RETURNING {OUTBOX_COLUMNS}"));
             let rows: Vec<Row> = adopt
                 .build_query_as()
                 .fetch_all(&mut *tx)

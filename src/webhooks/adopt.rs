@@ -37,6 +37,8 @@ pub struct Adoption {
     pub node: NodeId,
     /// `PRESENCE_NODE_TIMEOUT`: silence after which a node is gone.
     pub node_timeout: Duration,
+    /// The endpoints this node delivers to: only their rows are adopted.
+    pub endpoints: Vec<String>,
 }
 
 impl std::fmt::Debug for Adoption {
@@ -74,7 +76,10 @@ impl Adoption {
             }
             self.heartbeat().await;
             let alive_since = now_millis() - millis_of(self.node_timeout);
-            let rows = match self.store.adopt_lost(self.node.as_str(), alive_since).await {
+            let adopting = self
+                .store
+                .adopt_lost(self.node.as_str(), alive_since, &self.endpoints);
+            let rows = match adopting.await {
                 Ok(rows) if rows.is_empty() => continue,
                 Ok(rows) => rows,
                 Err(err) => {

@@ -797,17 +797,23 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
         outbox.heartbeat(node, at).await.unwrap();
     }
     outbox.heartbeat("node-lost", 1_500).await.unwrap();
-    let adopted = outbox.adopt_lost("me", 2_000).await.unwrap();
+    let both = [HOOK_A.to_string(), HOOK_B.to_string()];
+    // The never seen, for the endpoints asked for only.
+    let only_b = outbox.adopt_lost("me", 2_000, &both[1..]).await.unwrap();
+    assert_eq!(keys(&only_b), keys(&[silent.clone()]));
+    let adopted = outbox.adopt_lost("me", 2_000, &both).await.unwrap();
+    assert_eq!(keys(&adopted), keys(&lost), "the lost, in order");
     let expected: Vec<(String, i64)> = keys(&[lost[0].clone(), lost[1].clone(), silent]);
-    assert_eq!(
-        keys(&adopted),
-        expected,
-        "the lost and the never seen, in order"
-    );
     assert!(adopted.iter().all(|row| row.node_id == "me"));
     assert_eq!(keys(&outbox.load("me").await.unwrap()), expected);
     assert_eq!(outbox.load("node-alive").await.unwrap(), [alive]);
-    assert!(outbox.adopt_lost("me", 2_000).await.unwrap().is_empty());
+    assert!(
+        outbox
+            .adopt_lost("me", 2_000, &both)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Queued again under a new node and key (how adopted rows join the
     // adopter's order).
     let mut again = lost[0].clone();
@@ -834,7 +840,10 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
     for node in ["x", "y", "me", "node-alive"] {
         outbox.heartbeat(node, 9_000).await.unwrap();
     }
-    let (x, y) = tokio::join!(outbox.adopt_lost("x", 8_000), outbox.adopt_lost("y", 8_000));
+    let (x, y) = tokio::join!(
+        outbox.adopt_lost("x", 8_000, &both),
+        outbox.adopt_lost("y", 8_000, &both)
+    );
     let (x, y) = (x.unwrap(), y.unwrap());
     let mut ids: Vec<String> = x.iter().chain(&y).map(|r| r.event_id.clone()).collect();
     let taken = ids.len();
