@@ -58,7 +58,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     fn shared(&self) -> bool;
 
     /// Applies `batch` in one transaction.
-    fn apply(&self, batch: OutboxBatch) -> BoxFuture<'_, Result<(), HistoryError>>;
+    fn apply<'a>(&'a self, batch: &'a OutboxBatch) -> BoxFuture<'a, Result<(), HistoryError>>;
 
     /// Hands every row to `node`, whichever node queued it, and returns how
     /// many changed hands: how a single node takes over what its earlier

@@ -53,6 +53,101 @@ fn gone_by_endpoint(gone: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
     by_endpoint
 }
 
+/// Inserts `rows`; a row already kept takes the new node and order key.
+async fn insert_rows<D>(tx: &mut D::Connection, rows: &[OutboxRow]) -> Result<(), sqlx::Error>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'t> String: Encode<'t, D> + Type<D>,
+    for<'t> i64: Encode<'t, D> + Type<D>,
+{
+    for chunk in rows.chunks(OUTBOX_CHUNK) {
+        let mut insert =
+            QueryBuilder::<D>::new(format!("INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}) "));
+        insert.push_values(chunk, |mut row, event| {
+            row.push_bind(event.endpoint.clone())
+                .push_bind(event.event_id.clone())
+                .push_bind(event.node_id.clone())
+                .push_bind(event.order_key)
+                .push_bind(event.queued_at)
+                .push_bind(event.payload.clone());
+        });
+        insert.push(
+            " ON CONFLICT (endpoint, event_id) DO UPDATE SET \
+             node_id = excluded.node_id, order_key = excluded.order_key",
+        );
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the `(endpoint, event_id)` rows of `gone`.
+async fn delete_gone<D>(
+    tx: &mut D::Connection,
+    gone: &[(String, String)],
+) -> Result<(), sqlx::Error>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'t> String: Encode<'t, D> + Type<D>,
+{
+    for (endpoint, ids) in gone_by_endpoint(gone) {
+        for chunk in ids.chunks(OUTBOX_CHUNK) {
+            let mut delete = QueryBuilder::<D>::new("DELETE FROM webhook_outbox WHERE endpoint = ");
+            delete
+                .push_bind(endpoint.to_string())
+                .push(" AND event_id IN (");
+            let mut listed = delete.separated(", ");
+            for id in chunk {
+                listed.push_bind((*id).to_string());
+            }
+            delete.push(")");
+            delete.build().execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the newest `keep` rows of every node and endpoint that `queued`
+/// wrote to (0: no trim).
+async fn trim<D>(
+    tx: &mut D::Connection,
+    queued: &[OutboxRow],
+    keep: usize,
+) -> Result<(), sqlx::Error>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'t> String: Encode<'t, D> + Type<D>,
+    for<'t> i64: Encode<'t, D> + Type<D>,
+{
+    if keep == 0 {
+        return Ok(());
+    }
+    let touched: BTreeSet<(&str, &str)> = queued
+        .iter()
+        .map(|row| (row.node_id.as_str(), row.endpoint.as_str()))
+        .collect();
+    for (node, endpoint) in touched {
+        let mut trim = QueryBuilder::<D>::new("DELETE FROM webhook_outbox WHERE node_id = ");
+        trim.push_bind(node.to_string())
+            .push(" AND endpoint = ")
+            .push_bind(endpoint.to_string())
+            .push(" AND order_key < (SELECT order_key FROM webhook_outbox WHERE node_id = ")
+            .push_bind(node.to_string())
+            .push(" AND endpoint = ")
+            .push_bind(endpoint.to_string())
+            .push(" ORDER BY order_key DESC LIMIT 1 OFFSET ")
+            .push_bind(to_i64(keep - 1))
+            .push(")");
+        trim.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 impl<S> OutboxStore for S
 where
     S: SqlBacked,
@@ -62,74 +157,16 @@ where
     for<'t> String: Encode<'t, S::Db> + Decode<'t, S::Db> + Type<S::Db>,
     for<'t> i64: Encode<'t, S::Db> + Decode<'t, S::Db> + Type<S::Db>,
 {
-    fn apply(&self, batch: OutboxBatch) -> BoxFuture<'_, Result<(), HistoryError>> {
+    fn apply<'a>(&'a self, batch: &'a OutboxBatch) -> BoxFuture<'a, Result<(), HistoryError>> {
         async move {
-            let mut tx = self
-                .pools()
-                .writer
-                .begin()
-                .await
-                .map_err(|e| outbox_error(&e))?;
-            for chunk in batch.queued.chunks(OUTBOX_CHUNK) {
-                let mut insert = QueryBuilder::<S::Db>::new(format!(
-                    "INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}) "
-                ));
-                insert.push_values(chunk, |mut row, event| {
-                    row.push_bind(event.endpoint.clone())
-                        .push_bind(event.event_id.clone())
-                        .push_bind(event.node_id.clone())
-                        .push_bind(event.order_key)
-                        .push_bind(event.queued_at)
-                        .push_bind(event.payload.clone());
-                });
-                insert.push(
-                    " ON CONFLICT (endpoint, event_id) DO UPDATE SET \
-                     node_id = excluded.node_id, order_key = excluded.order_key",
-                );
-                let query = insert.build();
-                query.execute(&mut *tx).await.map_err(|e| outbox_error(&e))?;
-            }
-            for (endpoint, ids) in gone_by_endpoint(&batch.gone) {
-                for chunk in ids.chunks(OUTBOX_CHUNK) {
-                    let mut delete = QueryBuilder::<S::Db>::new(
-                        "DELETE FROM webhook_outbox WHERE endpoint = ",
-                    );
-                    delete.push_bind(endpoint.to_string()).push(" AND event_id IN (");
-                    let mut ids = delete.separated(", ");
-                    for id in chunk {
-                        ids.push_bind(id.to_string());
-                    }
-                    delete.push(")");
-                    let query = delete.build();
-                    query.execute(&mut *tx).await.map_err(|e| outbox_error(&e))?;
-                }
-            }
-            if batch.keep > 0 {
-                let touched: BTreeSet<(&str, &str)> = batch
-                    .queued
-                    .iter()
-                    .map(|row| (row.node_id.as_str(), row.endpoint.as_str()))
-                    .collect();
-                for (node, endpoint) in touched {
-                    let mut trim = QueryBuilder::<S::Db>::new(
-                        "DELETE FROM webhook_outbox WHERE node_id = ",
-                    );
-                    trim.push_bind(node.to_string())
-                        .push(" AND endpoint = ")
-                        .push_bind(endpoint.to_string())
-                        .push(
-                            " AND order_key < (SELECT order_key FROM webhook_outbox WHERE node_id = ",
-                        )
-                        .push_bind(node.to_string())
-                        .push(" AND endpoint = ")
-                        .push_bind(endpoint.to_string())
-                        .push(" ORDER BY order_key DESC LIMIT 1 OFFSET ")
-                        .push_bind(to_i64(batch.keep - 1))
-                        .push(")");
-                    let query = trim.build();
-                    query.execute(&mut *tx).await.map_err(|e| outbox_error(&e))?;
-                }
-            }
+            let writer = &self.pools().writer;
+            let mut tx = writer.begin().await.map_err(|e| outbox_error(&e))?;
+            let written = async {
+                insert_rows::<S::Db>(&mut tx, &batch.queued).await?;
+                delete_gone::<S::Db>(&mut tx, &batch.gone).await?;
+                trim::<S::Db>(&mut tx, &batch.queued, batch.keep).await
+            };
+            written.await.map_err(|e| outbox_error(&e))?;
             tx.commit().await.map_err(|e| outbox_error(&e))
         }
         .boxed()

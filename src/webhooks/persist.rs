@@ -229,7 +229,7 @@ pub async fn write_outbox(
         if finished {
             break;
         }
-        match store.apply(pending.clone()).await {
+        match store.apply(&pending).await {
             Ok(()) => {
                 if failing {
                     tracing::info!("webhook outbox written again");
@@ -260,7 +260,7 @@ async fn write_at_exit(store: &dyn OutboxStore, pending: OutboxBatch, metrics: &
     }
     let changes = size(&pending);
     let deadline = Instant::now() + EXIT_WRITE;
-    let error = match tokio::time::timeout_at(deadline, store.apply(pending)).await {
+    let error = match tokio::time::timeout_at(deadline, store.apply(&pending)).await {
         Ok(Ok(())) => return,
         Ok(Err(err)) => err.to_string(),
         Err(_) => "timed out".to_string(),

@@ -700,7 +700,7 @@ pub async fn the_webhook_outbox_keeps_events_in_order_until_they_leave(backend: 
     // Out of order on purpose: the order key orders, not the insert.
     let mut queued = vec![b[1].clone(), a[3].clone(), a[4].clone(), other.clone()];
     queued.extend([a[0].clone(), a[1].clone(), a[2].clone(), b[0].clone()]);
-    outbox.apply(outbox_batch(queued, &[], 0)).await.unwrap();
+    outbox.apply(&outbox_batch(queued, &[], 0)).await.unwrap();
     let loaded = outbox.load("node-a").await.unwrap();
     assert_eq!(loaded[0], a[0], "rows read back as written");
     let expected: Vec<(String, i64)> = keys(&a).into_iter().chain(keys(&b)).collect();
@@ -709,10 +709,10 @@ pub async fn the_webhook_outbox_keeps_events_in_order_until_they_leave(backend: 
     // batch: not kept.
     let late = outbox_row("node-a", HOOK_A, 9);
     let again = outbox_batch(vec![a[0].clone(), late.clone()], &[&late], 0);
-    outbox.apply(again).await.unwrap();
+    outbox.apply(&again).await.unwrap();
     assert_eq!(outbox.load("node-a").await.unwrap().len(), 7);
     let gone = outbox_batch(Vec::new(), &[&a[1], &a[3], &b[0], &other], 0);
-    outbox.apply(gone).await.unwrap();
+    outbox.apply(&gone).await.unwrap();
     drop((outbox, store));
     let store = backend.open().await;
     let outbox = store.outbox().unwrap();
@@ -722,7 +722,7 @@ pub async fn the_webhook_outbox_keeps_events_in_order_until_they_leave(backend: 
     assert_eq!(left, expected, "what is left survives reopening");
     assert!(outbox.load("node-b").await.unwrap().is_empty());
     outbox
-        .apply(outbox_batch(vec![outbox_row("node-b", HOOK_A, 7)], &[], 0))
+        .apply(&outbox_batch(vec![outbox_row("node-b", HOOK_A, 7)], &[], 0))
         .await
         .unwrap();
     assert_eq!(keys(&outbox.load("node-b").await.unwrap()).len(), 1);
@@ -745,18 +745,18 @@ pub async fn the_webhook_outbox_keeps_the_newest_rows_per_endpoint(backend: &dyn
     let b: Vec<_> = (0..6).map(|k| outbox_row("node-a", HOOK_B, k)).collect();
     let other: Vec<_> = (0..6).map(|k| outbox_row("node-b", HOOK_A, k)).collect();
     outbox
-        .apply(outbox_batch([b, other].concat(), &[], 0))
+        .apply(&outbox_batch([b, other].concat(), &[], 0))
         .await
         .unwrap();
     let first: Vec<_> = (0..3).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
-    outbox.apply(outbox_batch(first, &[], 4)).await.unwrap();
+    outbox.apply(&outbox_batch(first, &[], 4)).await.unwrap();
     assert_eq!(
         outbox.load("node-a").await.unwrap().len(),
         9,
         "under the bound"
     );
     let more: Vec<_> = (3..10).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
-    outbox.apply(outbox_batch(more, &[], 4)).await.unwrap();
+    outbox.apply(&outbox_batch(more, &[], 4)).await.unwrap();
     let kept: Vec<(String, i64)> = keys(&outbox.load("node-a").await.unwrap());
     let expected: Vec<(String, i64)> = (6..10)
         .map(|k| (HOOK_A.to_string(), k))
@@ -792,7 +792,7 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
         silent.clone(),
         lost[0].clone(),
     ];
-    outbox.apply(outbox_batch(rows, &[], 0)).await.unwrap();
+    outbox.apply(&outbox_batch(rows, &[], 0)).await.unwrap();
     for (node, at) in [("node-lost", 1_000), ("node-alive", 5_000), ("me", 5_000)] {
         outbox.heartbeat(node, at).await.unwrap();
     }
@@ -800,7 +800,7 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
     let both = [HOOK_A.to_string(), HOOK_B.to_string()];
     // The never seen, for the endpoints asked for only.
     let only_b = outbox.adopt_lost("me", 2_000, &both[1..]).await.unwrap();
-    assert_eq!(keys(&only_b), keys(&[silent.clone()]));
+    assert_eq!(keys(&only_b), keys(std::slice::from_ref(&silent)));
     let adopted = outbox.adopt_lost("me", 2_000, &both).await.unwrap();
     assert_eq!(keys(&adopted), keys(&lost), "the lost, in order");
     let expected: Vec<(String, i64)> = keys(&[lost[0].clone(), lost[1].clone(), silent]);
@@ -820,7 +820,7 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
     again.node_id = "me".into();
     again.order_key = 100;
     outbox
-        .apply(outbox_batch(vec![again], &[], 0))
+        .apply(&outbox_batch(vec![again], &[], 0))
         .await
         .unwrap();
     let keys_now: Vec<i64> = outbox
@@ -836,7 +836,7 @@ pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: 
     let many: Vec<_> = (0..400)
         .map(|k| outbox_row("node-gone", HOOK_A, k))
         .collect();
-    outbox.apply(outbox_batch(many, &[], 0)).await.unwrap();
+    outbox.apply(&outbox_batch(many, &[], 0)).await.unwrap();
     for node in ["x", "y", "me", "node-alive"] {
         outbox.heartbeat(node, 9_000).await.unwrap();
     }
