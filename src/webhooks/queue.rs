@@ -4,7 +4,9 @@
 //!
 //! Overflow policy: when `capacity` events wait, the oldest waiting event is
 //! dropped to make room, and counted. The batch in flight is never dropped,
-//! so order is kept. The lock is held only for a few pointer moves (and,
+//! so order is kept; nor are the first `BATCH_MAX` events read back from
+//! the outbox after a restart, which stand for the batch that was in
+//! flight then. The lock is held only for a few pointer moves (and,
 //! with an outbox, a `try_send` to its writer), never across an await.
 //!
 //! With an outbox (`persist.rs`) the queue tells it every event that
@@ -18,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::delivery::BATCH_MAX;
 use super::events::Event;
 use super::persist::OutboxLog;
 use crate::model::Millis;
@@ -52,6 +55,10 @@ struct Waiting {
 #[derive(Debug)]
 struct State {
     waiting: VecDeque<Waiting>,
+    /// How many of the oldest waiting events were read back from the
+    /// outbox (`restore`): up to `BATCH_MAX` of them stand for the batch
+    /// that was in flight before the restart, outside the bound.
+    restored: usize,
     in_flight: Vec<Arc<Event>>,
     status: EndpointStatus,
 }
@@ -71,6 +78,7 @@ impl EndpointQueue {
         Self {
             state: Mutex::new(State {
                 waiting: VecDeque::new(),
+                restored: 0,
                 in_flight: Vec::new(),
                 status: EndpointStatus {
                     url,
@@ -122,12 +130,13 @@ impl EndpointQueue {
     fn enqueue(&self, event: Arc<Event>, now: Instant, new: bool) -> u64 {
         let dropped = {
             let mut state = self.lock();
-            let overflow = (state.waiting.len() + 1).saturating_sub(self.capacity);
-            let dropped: Vec<Arc<Event>> = state
-                .waiting
-                .drain(..overflow)
-                .map(|waiting| waiting.event)
-                .collect();
+            let dropped = if new {
+                Self::make_room(&mut state, self.capacity)
+            } else {
+                let overflow = (state.waiting.len() + 1).saturating_sub(self.capacity + BATCH_MAX);
+                state.restored = state.restored.saturating_sub(overflow) + 1;
+                state.waiting.drain(..overflow).map(|w| w.event).collect()
+            };
             if let Some(log) = &self.outbox {
                 if new {
                     log.queued(&state.status.url, &event);
@@ -143,6 +152,23 @@ impl EndpointQueue {
             dropped
         };
         self.arrived.notify_one();
+        dropped
+    }
+
+    /// Drops the oldest waiting events until one more fits in `capacity`,
+    /// never one of the restored events that stand for a batch in flight.
+    fn make_room(state: &mut State, capacity: usize) -> Vec<Arc<Event>> {
+        let head = state.restored.min(BATCH_MAX).min(state.waiting.len());
+        let mut dropped = Vec::new();
+        while state.waiting.len() - head >= capacity {
+            let Some(waiting) = state.waiting.remove(head) else {
+                break;
+            };
+            if head < state.restored {
+                state.restored -= 1;
+            }
+            dropped.push(waiting.event);
+        }
         dropped
     }
 
@@ -166,6 +192,7 @@ impl EndpointQueue {
         let mut state = self.lock();
         let n = state.waiting.len().min(max);
         let batch: Vec<Arc<Event>> = state.waiting.drain(..n).map(|w| w.event).collect();
+        state.restored = state.restored.saturating_sub(n);
         state.in_flight.clone_from(&batch);
         batch
     }
@@ -235,6 +262,29 @@ mod tests {
         assert_eq!((status.queued, status.dropped), (3, 1));
         let next: Vec<String> = queue.take(100).iter().map(|e| e.id.clone()).collect();
         assert_eq!(next, ["3", "4"]);
+    }
+
+    #[test]
+    fn restored_events_standing_for_the_batch_in_flight_are_not_dropped() {
+        let queue = EndpointQueue::new("http://x".into(), 2);
+        let now = Instant::now();
+        for n in 0..3 {
+            assert_eq!(queue.restore(event(n), now), 0, "outside the bound");
+        }
+        queue.push(event(3), now);
+        queue.push(event(4), now);
+        assert_eq!(queue.push(event(5), now), 1);
+        let ids = |batch: Vec<Arc<Event>>| -> Vec<String> {
+            batch.iter().map(|e| e.id.clone()).collect()
+        };
+        assert_eq!(ids(queue.take(2)), ["0", "1"]);
+        assert_eq!(
+            queue.push(event(6), now),
+            1,
+            "the third restored one counts now"
+        );
+        assert_eq!(ids(queue.take(100)), ["2", "5", "6"]);
+        assert_eq!(queue.status().dropped, 2);
     }
 
     #[test]

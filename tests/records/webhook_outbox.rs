@@ -339,3 +339,66 @@ async fn a_cluster_node_adopts_the_queued_events_of_a_node_that_never_comes_back
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_its_oldest_rows_too_and_the_rest_arrive_after_a_restart() {
+    within(LIMIT, async {
+        let dir = TempDir::new("outbox-full");
+        let db = Db::Sqlite(dir.path().to_path_buf());
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let url = format!("http://{addr}/hook");
+        let env = [
+            ("PRESENCE_WEBHOOK_URLS", url.as_str()),
+            ("PRESENCE_WEBHOOK_SECRET", SECRET),
+            ("PRESENCE_WEBHOOK_EVENTS", "session.started"),
+            ("PRESENCE_WEBHOOK_MAX_ATTEMPTS", "1000"),
+            ("PRESENCE_WEBHOOK_QUEUE", "3"),
+        ];
+        let hub = HubProcess::start_in(dir.path(), &env).await;
+        let (_first, _) = hub.client("user=first").await;
+        // The first batch is in flight (its first attempt refused) before
+        // five more sessions start while only three may wait.
+        eventually(ms(10_000), "a refused first attempt", || async {
+            let (_, status) = hub.get("/api/v1/webhooks").await;
+            status["endpoints"][0]["last_error"]
+                .is_string()
+                .then_some(())
+        })
+        .await;
+        let mut clients = Vec::new();
+        for n in 0..5 {
+            clients.push(hub.client(&format!("user=later{n}")).await.0);
+        }
+        let (_, status) = eventually(ms(10_000), "two drops counted", || async {
+            let (code, status) = hub.get("/api/v1/webhooks").await;
+            (status["endpoints"][0]["dropped"] == 2).then_some((code, status))
+        })
+        .await;
+        assert_eq!(status["endpoints"][0]["queued"], 4, "{status}");
+        let kept = db.wait_for(4).await;
+        let (_, audit) = hub.get("/api/v1/audit?action=webhook.dropped").await;
+        assert!(
+            audit["total"].as_u64().unwrap() >= 1,
+            "drops audited: {audit}"
+        );
+        drop(clients);
+        exit(hub, 15).await;
+
+        let receiver = Receiver::start_on(addr, vec![]).await;
+        let hub = HubProcess::start_in(dir.path(), &env).await;
+        let events = eventually(ms(30_000), "the kept events", || async {
+            let events = receiver.events();
+            (first_seen(&events).len() >= 4).then_some(events)
+        })
+        .await;
+        assert_eq!(first_seen(&events), kept);
+        let users: Vec<&str> = events
+            .iter()
+            .map(|e| e["data"]["user_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(users, ["first", "later2", "later3", "later4"]);
+        db.wait_for(0).await;
+        exit(hub, 15).await;
+    })
+    .await;
+}
