@@ -28,10 +28,13 @@
 //! - [`cluster`]: replication between nodes, behind a trait (single node by
 //!   default, Redis pub/sub for clusters); readiness.
 //! - [`history`]: ended sessions, in SQLite (the default), PostgreSQL,
-//!   memory (optionally a replayed file) or Redis, behind a trait.
+//!   memory (optionally a replayed file) or Redis, behind a trait; the
+//!   webhook outbox seam beside it.
 //! - [`keyspace`]: every Redis key and channel name, shared by `cluster`
 //!   and `history`.
-//! - [`webhooks`]: signed batches of presence events to HTTP endpoints.
+//! - [`webhooks`]: signed batches of presence events to HTTP endpoints,
+//!   their queues kept in the records store's outbox on SQLite and
+//!   PostgreSQL.
 //! - [`alerts`]: the alert rules, evaluated from the engine's changes.
 //! - [`geo`]: IP geolocation from a MaxMind database.
 //! - [`peaks`]: today's `peak_online` kept across restarts (between the

@@ -10,7 +10,7 @@ mod stores;
 use edges::Edges;
 use startup::{
     Serving, Tasks, bind, connection_policy, load_revocations, serve_metrics_apart, spawn_alerts,
-    spawn_audit, spawn_engine, spawn_record_keepers,
+    spawn_audit, spawn_engine, spawn_record_keepers, spawn_webhooks,
 };
 use stores::{load_revoked, open_history};
 
@@ -55,7 +55,7 @@ use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
 use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
-use crate::webhooks::{WebhookStatus, Webhooks};
+use crate::webhooks::WebhookStatus;
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
@@ -138,7 +138,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let (auditor, audit_inbox) = Auditor::new(node_id.clone(), &metrics)?;
 
     let mut observers = Vec::new();
-    let webhooks = spawn_webhooks(&settings, &metrics, &auditor, &mut observers, &mut tasks)?;
+    let hooks = (&metrics, &auditor, &history);
+    let webhooks = spawn_webhooks(&settings, hooks, &mut observers, &mut tasks).await?;
     let (alerts, auth_failures) =
         spawn_alerts(&settings, &presence, &metrics, &mut observers, &mut tasks);
     let engine = spawn_engine(
@@ -210,37 +211,6 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication: tasks.stop,
         tasks: tasks.handles,
     })
-}
-
-/// The webhook dispatcher and one delivery task per endpoint, when
-/// endpoints are configured. They stop with replication, after the last
-/// session has ended: the dispatcher queues what the engine sent, then
-/// each delivery task makes one last attempt (`FLUSH_TIMEOUT`).
-fn spawn_webhooks(
-    settings: &Settings,
-    metrics: &Metrics,
-    auditor: &Auditor,
-    observers: &mut Vec<mpsc::Sender<Applied>>,
-    tasks: &mut Tasks,
-) -> Result<WebhookStatus, StartError> {
-    let stop = &tasks.stop;
-    let node_id = settings.presence.node_id.clone();
-    let Some(webhooks) = Webhooks::build(&settings.webhooks, node_id, metrics)? else {
-        return Ok(WebhookStatus::default());
-    };
-    let (sender, changes) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
-    observers.push(sender);
-    let done = CancellationToken::new();
-    let dispatch =
-        webhooks
-            .dispatcher
-            .audited_by(auditor.clone())
-            .run(changes, stop.clone(), done.clone());
-    tasks.push(tokio::spawn(dispatch));
-    for delivery in webhooks.deliveries {
-        tasks.push(tokio::spawn(delivery.run(done.clone())));
-    }
-    Ok(webhooks.status)
 }
 
 /// Redis replication when configured, else the single-node default. A

@@ -5,6 +5,12 @@
 
 use super::*;
 
+use crate::history::outbox::OutboxStore;
+use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
+use crate::webhooks::delivery::BATCH_MAX;
+use crate::webhooks::persist::{OutboxLog, restore, write_outbox};
+use crate::webhooks::{Dispatcher, Webhooks};
+
 /// The long-lived tasks `start` spawned, and the token that stops all of
 /// them but the engine (replication, records, webhooks, alerts).
 pub(super) struct Tasks {
@@ -63,6 +69,88 @@ pub(super) fn spawn_alerts(
     let run = alert_task.run(alert_changes, failure_queue, tasks.stop.clone());
     tasks.push(tokio::spawn(run));
     (alerts, auth_failures)
+}
+
+/// The webhook dispatcher and one delivery task per endpoint, when
+/// endpoints are configured, and on a database store the outbox writer,
+/// after the queues are refilled from the outbox (and, in a cluster on
+/// PostgreSQL, the task that adopts lost nodes' rows). They stop with
+/// replication, after the last session has ended: the dispatcher queues
+/// what the engine sent, then each delivery task makes one last attempt
+/// (`FLUSH_TIMEOUT`), then the outbox writer writes what is left.
+pub(super) async fn spawn_webhooks(
+    settings: &Settings,
+    (metrics, auditor, history): (&Metrics, &Auditor, &Arc<dyn HistoryStore>),
+    observers: &mut Vec<mpsc::Sender<Applied>>,
+    tasks: &mut Tasks,
+) -> Result<WebhookStatus, StartError> {
+    let node_id = settings.presence.node_id.clone();
+    let outbox = history.outbox();
+    let (log, changes) = OutboxLog::new(&node_id, metrics);
+    let config = &settings.webhooks;
+    let kept = outbox.as_ref().map(|_| &log);
+    let Some(webhooks) = Webhooks::build(config, node_id.clone(), metrics, kept)? else {
+        return Ok(WebhookStatus::default());
+    };
+    let mut dispatcher = webhooks.dispatcher.audited_by(auditor.clone());
+    if let Some(store) = &outbox {
+        dispatcher = refill_from_outbox(settings, store, &log, dispatcher, tasks).await;
+    }
+    let (sender, queue) = mpsc::channel(crate::webhooks::DISPATCH_QUEUE);
+    observers.push(sender);
+    let done = CancellationToken::new();
+    let dispatch = dispatcher.run(queue, tasks.stop.clone(), done.clone());
+    tasks.push(tokio::spawn(dispatch));
+    let deliveries = TaskTracker::new();
+    for delivery in webhooks.deliveries {
+        deliveries.spawn(delivery.run(done.clone()));
+    }
+    deliveries.close();
+    let waited = deliveries.clone();
+    tasks.push(tokio::spawn(async move { waited.wait().await }));
+    if let Some(store) = outbox {
+        let keep = config.queue + BATCH_MAX;
+        let writer = write_outbox(changes, store, keep, deliveries, metrics.clone());
+        tasks.push(tokio::spawn(writer));
+    }
+    Ok(webhooks.status)
+}
+
+/// Refills the queues from the outbox before any new event. In a cluster
+/// sharing PostgreSQL this node's rows are its own, and the rows of lost
+/// nodes are adopted while it runs; otherwise every row is this node's.
+async fn refill_from_outbox(
+    settings: &Settings,
+    store: &Arc<dyn OutboxStore>,
+    log: &OutboxLog,
+    mut dispatcher: Dispatcher,
+    tasks: &mut Tasks,
+) -> Dispatcher {
+    let node_id = &settings.presence.node_id;
+    let clustered = settings.redis_url.is_some() && store.shared();
+    let adoption = Adoption {
+        store: store.clone(),
+        node: node_id.clone(),
+        node_timeout: settings.node_timeout,
+        endpoints: settings
+            .webhooks
+            .urls
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    };
+    if clustered {
+        adoption.heartbeat().await;
+    }
+    let restored = restore(store.as_ref(), node_id, !clustered).await;
+    log.continue_from(restored.next_key);
+    dispatcher.restore(restored.endpoints);
+    if !clustered {
+        return dispatcher;
+    }
+    let (adopted, adoptions) = mpsc::channel(ADOPTED_QUEUE);
+    tasks.push(tokio::spawn(adoption.run(adopted, tasks.stop.clone())));
+    dispatcher.adopting(adoptions)
 }
 
 /// What the running engine hands to the replicator and the edges.

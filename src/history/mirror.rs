@@ -146,6 +146,10 @@ impl HistoryStore for FileMirror {
         self.inner.audit()
     }
 
+    fn outbox(&self) -> Option<Arc<dyn super::outbox::OutboxStore>> {
+        self.inner.outbox()
+    }
+
     fn record(&self, session: SessionView) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
             self.inner.record(session.clone()).await?;

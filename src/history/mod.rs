@@ -5,12 +5,16 @@
 //! default), `PostgresHistory` (any number of nodes), `MemoryHistory`
 //! (`memory:`, optionally backed by an append-only file) and, in cluster
 //! mode without PostgreSQL, `RedisHistory`. One conformance suite
-//! (`tests/records/`) runs against every one of them. Beside the sessions a
-//! store keeps the daily peaks and the online series (`series.rs`).
+//! (`tests/records/`) runs against every one of them. The database stores
+//! also keep what sits beside the records: the audit trail (`audit()`),
+//! the webhook outbox (`outbox()`, `outbox.rs`), daily peaks, revoked
+//! users and the online series (`series.rs`).
 
 mod audit_sql;
 pub mod memory;
 pub mod mirror;
+pub mod outbox;
+mod outbox_sql;
 pub mod postgres;
 pub mod redis;
 pub mod series;
@@ -69,6 +73,13 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// The audit trail kept beside the records, when the store is a
     /// database (SQLite, PostgreSQL); `None` keeps it in memory.
     fn audit(&self) -> Option<std::sync::Arc<dyn crate::audit::store::AuditStore>> {
+        None
+    }
+
+    /// The webhook outbox kept beside the records, when the store is a
+    /// database (SQLite, PostgreSQL); `None`: queued webhook events live in
+    /// memory only and a restart loses them (`memory:`, Redis).
+    fn outbox(&self) -> Option<std::sync::Arc<dyn outbox::OutboxStore>> {
         None
     }
 

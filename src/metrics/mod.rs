@@ -136,6 +136,9 @@ pub struct Metrics {
     pub webhook_failed: IntCounterVec,
     /// Webhook events dropped from a full queue, by endpoint.
     pub webhook_dropped: IntCounterVec,
+    /// Webhook outbox changes (an event queued, or leaving the queue) that
+    /// could not be written to the records store.
+    pub webhook_outbox_lost: IntCounter,
     /// Alerts raised, by rule.
     pub alerts_raised: IntCounterVec,
     /// Engine changes dropped for a full observer queue (alerts, webhooks).
@@ -311,6 +314,10 @@ impl Metrics {
                 ),
                 &["url"],
             )?,
+            webhook_outbox_lost: IntCounter::with_opts(opts(
+                "presence_webhook_outbox_lost_total",
+                "Webhook outbox changes not written to the records store (outbox queue full, or the database failing at exit)",
+            ))?,
             alerts_raised: IntCounterVec::new(
                 opts("presence_alerts_raised_total", "Alerts raised, by rule"),
                 &["rule"],
@@ -368,6 +375,7 @@ impl Metrics {
         r.register(Box::new(self.webhook_delivered.clone()))?;
         r.register(Box::new(self.webhook_failed.clone()))?;
         r.register(Box::new(self.webhook_dropped.clone()))?;
+        r.register(Box::new(self.webhook_outbox_lost.clone()))?;
         r.register(Box::new(self.alerts_raised.clone()))?;
         r.register(Box::new(self.observer_drops.clone()))?;
         Ok(())

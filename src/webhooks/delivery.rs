@@ -62,7 +62,8 @@ impl Delivery {
     /// Delivers until `done` fires (the dispatcher has queued its last
     /// event), then makes one last attempt, within `FLUSH_TIMEOUT`, for the
     /// batch in flight or else the oldest waiting events. What is left after
-    /// that is lost.
+    /// that stays in the outbox for the next start when the queue has one,
+    /// and is lost otherwise.
     pub async fn run(self, done: CancellationToken) {
         let last = loop {
             let batch = tokio::select! {
@@ -82,16 +83,15 @@ impl Delivery {
         if batch.is_empty() {
             return;
         }
-        match tokio::time::timeout(FLUSH_TIMEOUT, self.attempt(&batch_id, &batch)).await {
-            Ok(Outcome::Delivered) => self.record_delivered(batch.len()),
-            Ok(Outcome::Failed { error, .. }) => {
-                self.queue.record_error(error);
-                self.queue.record_failure();
-            }
-            Err(_) => {
-                self.queue.record_error("timed out at shutdown".into());
-                self.queue.record_failure();
-            }
+        let error = match tokio::time::timeout(FLUSH_TIMEOUT, self.attempt(&batch_id, &batch)).await
+        {
+            Ok(Outcome::Delivered) => return self.record_delivered(batch.len()),
+            Ok(Outcome::Failed { error, .. }) => error,
+            Err(_) => "timed out at shutdown".into(),
+        };
+        self.queue.record_error(error);
+        if !self.queue.persists() {
+            self.queue.record_failure();
         }
     }
 

@@ -9,13 +9,18 @@
 //! signs (`sign.rs`) and POSTs. Nothing here can slow a client, the engine
 //! or another endpoint.
 //!
-//! It does not keep events across restarts: at shutdown each endpoint gets
-//! one last attempt, and what is still queued after it is lost (receivers
-//! de-duplicate on the stable event ids when the hub re-sends after a
-//! retry).
+//! On a database store (SQLite, PostgreSQL) every queue is also kept in the
+//! records store's outbox (`persist.rs`): at start each endpoint's queue is
+//! refilled from it, in order, before any new event, so a hub stopped or
+//! killed with undelivered events sends them after the restart (at least
+//! once; receivers de-duplicate on the stable event ids). On `memory:` and
+//! Redis there is no outbox: at shutdown each endpoint gets one last
+//! attempt, and what is still queued after it is lost.
 
+pub mod adopt;
 pub mod delivery;
 pub mod events;
+pub mod persist;
 pub mod queue;
 pub mod sign;
 
@@ -31,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::model::{Applied, AuditAction, AuditTarget, EventType, NodeId};
 use delivery::{ATTEMPT_TIMEOUT, Delivery};
 use events::EventBuilder;
+use persist::OutboxLog;
 use queue::{EndpointQueue, EndpointStatus};
 
 /// Changes waiting for the dispatcher (overflow: dropped by the engine and
@@ -58,6 +64,7 @@ pub struct Dispatcher {
     queues: Vec<Arc<EndpointQueue>>,
     metrics: Metrics,
     auditor: Option<Auditor>,
+    adoptions: Option<mpsc::Receiver<adopt::Adopted>>,
 }
 
 /// Everything webhooks need running, built from the configuration.
@@ -77,11 +84,13 @@ pub struct Webhooks {
 pub struct WebhookError(#[from] reqwest::Error);
 
 impl Webhooks {
-    /// The parts for `config`, or None when no endpoint is configured.
+    /// The parts for `config`, or None when no endpoint is configured;
+    /// with `outbox`, every queue is kept in the records store through it.
     pub fn build(
         config: &WebhookConfig,
         node_id: NodeId,
         metrics: &Metrics,
+        outbox: Option<&OutboxLog>,
     ) -> Result<Option<Self>, WebhookError> {
         let Some(secret) = config.secret.clone().filter(|_| !config.urls.is_empty()) else {
             return Ok(None);
@@ -96,7 +105,13 @@ impl Webhooks {
         let queues: Vec<Arc<EndpointQueue>> = config
             .urls
             .iter()
-            .map(|url| Arc::new(EndpointQueue::new(url.to_string(), config.queue)))
+            .map(|url| {
+                let queue = EndpointQueue::new(url.to_string(), config.queue);
+                Arc::new(match outbox {
+                    Some(log) => queue.kept_in(log.clone()),
+                    None => queue,
+                })
+            })
             .collect();
         let deliveries = config
             .urls
@@ -121,6 +136,7 @@ impl Webhooks {
                 queues,
                 metrics: metrics.clone(),
                 auditor: None,
+                adoptions: None,
             },
             deliveries,
         }))
@@ -138,6 +154,7 @@ impl Dispatcher {
         done: CancellationToken,
     ) {
         let _done = done.drop_guard();
+        let mut adoptions = self.adoptions.take();
         loop {
             let mut dropped = vec![0u64; self.queues.len()];
             tokio::select! {
@@ -145,6 +162,7 @@ impl Dispatcher {
                     Some(applied) => self.dispatch(&applied, &mut dropped),
                     None => return,
                 },
+                Some(adopted) = next_adoption(&mut adoptions) => self.adopt(adopted),
                 () = stop.cancelled() => {
                     while let Ok(applied) = changes.try_recv() {
                         self.dispatch(&applied, &mut dropped);
@@ -175,6 +193,51 @@ impl Dispatcher {
         }
     }
 
+    /// Refills the queues with the events read back from the outbox
+    /// (`persist::restore`), before any new event; drops are reported as
+    /// for new events. Rows of endpoints no longer configured stay in the
+    /// outbox, untouched.
+    pub fn restore(&mut self, endpoints: adopt::Adopted) {
+        self.requeue(endpoints, false);
+    }
+
+    /// Queues events adopted from a lost node (`adopt.rs`) after those
+    /// waiting, as new events of this node.
+    fn adopt(&mut self, endpoints: adopt::Adopted) {
+        self.requeue(endpoints, true);
+    }
+
+    /// Takes the events `adopt.rs` hands over while running.
+    pub fn adopting(mut self, adoptions: mpsc::Receiver<adopt::Adopted>) -> Self {
+        self.adoptions = Some(adoptions);
+        self
+    }
+
+    fn requeue(&mut self, endpoints: adopt::Adopted, adopted: bool) {
+        let now = Instant::now();
+        let mut dropped = vec![0u64; self.queues.len()];
+        for (endpoint, events) in endpoints {
+            let found = self
+                .queues
+                .iter()
+                .position(|queue| queue.status().url == endpoint);
+            let Some(at) = found else {
+                tracing::info!(url = %endpoint, events = events.len(), "webhook outbox events kept for an endpoint not configured here");
+                continue;
+            };
+            tracing::info!(url = %endpoint, events = events.len(), adopted, "webhook events from the outbox queued again");
+            let queue = &self.queues[at];
+            for event in events {
+                dropped[at] += if adopted {
+                    queue.push(event, now)
+                } else {
+                    queue.restore(event, now)
+                };
+            }
+        }
+        self.report_drops(&dropped);
+    }
+
     /// Records `webhook.dropped` audit events through `auditor`.
     pub fn audited_by(mut self, auditor: Auditor) -> Self {
         self.auditor = Some(auditor);
@@ -203,5 +266,15 @@ impl Dispatcher {
                 );
             }
         }
+    }
+}
+
+/// The next adoption, or never when there are none to wait for.
+async fn next_adoption(
+    adoptions: &mut Option<mpsc::Receiver<adopt::Adopted>>,
+) -> Option<adopt::Adopted> {
+    match adoptions {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }

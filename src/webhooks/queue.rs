@@ -4,8 +4,14 @@
 //!
 //! Overflow policy: when `capacity` events wait, the oldest waiting event is
 //! dropped to make room, and counted. The batch in flight is never dropped,
-//! so order is kept. The lock is held only for a few pointer moves, never
-//! across an await.
+//! so order is kept; nor are the first `BATCH_MAX` events read back from
+//! the outbox after a restart, which stand for the batch that was in
+//! flight then. The lock is held only for a few pointer moves (and,
+//! with an outbox, a `try_send` to its writer), never across an await.
+//!
+//! With an outbox (`persist.rs`) the queue tells it every event that
+//! enters and every event that leaves (delivered, given up, dropped),
+//! under the lock, so the writer sees them in the order they happened.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,7 +20,9 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::delivery::BATCH_MAX;
 use super::events::Event;
+use super::persist::OutboxLog;
 use crate::model::Millis;
 use crate::model::time::serialize_opt_time;
 
@@ -47,7 +55,11 @@ struct Waiting {
 #[derive(Debug)]
 struct State {
     waiting: VecDeque<Waiting>,
-    in_flight: usize,
+    /// How many of the oldest waiting events were read back from the
+    /// outbox (`restore`): up to `BATCH_MAX` of them stand for the batch
+    /// that was in flight before the restart, outside the bound.
+    restored: usize,
+    in_flight: Vec<Arc<Event>>,
     status: EndpointStatus,
 }
 
@@ -57,6 +69,7 @@ pub struct EndpointQueue {
     state: Mutex<State>,
     arrived: Notify,
     capacity: usize,
+    outbox: Option<OutboxLog>,
 }
 
 impl EndpointQueue {
@@ -65,7 +78,8 @@ impl EndpointQueue {
         Self {
             state: Mutex::new(State {
                 waiting: VecDeque::new(),
-                in_flight: 0,
+                restored: 0,
+                in_flight: Vec::new(),
                 status: EndpointStatus {
                     url,
                     queued: 0,
@@ -78,7 +92,19 @@ impl EndpointQueue {
             }),
             arrived: Notify::new(),
             capacity: capacity.max(1),
+            outbox: None,
         }
+    }
+
+    /// The same queue, kept in the records store's outbox through `log`.
+    pub fn kept_in(mut self, log: OutboxLog) -> Self {
+        self.outbox = Some(log);
+        self
+    }
+
+    /// True when what is queued survives a restart (an outbox keeps it).
+    pub fn persists(&self) -> bool {
+        self.outbox.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -92,21 +118,57 @@ impl EndpointQueue {
 
     /// Queues an event; returns how many old events were dropped for it.
     pub fn push(&self, event: Arc<Event>, now: Instant) -> u64 {
+        self.enqueue(event, now, true)
+    }
+
+    /// Queues an event read back from the outbox (kept there already);
+    /// returns how many old events were dropped for it.
+    pub fn restore(&self, event: Arc<Event>, now: Instant) -> u64 {
+        self.enqueue(event, now, false)
+    }
+
+    fn enqueue(&self, event: Arc<Event>, now: Instant, new: bool) -> u64 {
         let dropped = {
             let mut state = self.lock();
-            let mut dropped = 0;
-            while state.waiting.len() >= self.capacity {
-                state.waiting.pop_front();
-                dropped += 1;
+            let dropped = if new {
+                Self::make_room(&mut state, self.capacity)
+            } else {
+                let overflow = (state.waiting.len() + 1).saturating_sub(self.capacity + BATCH_MAX);
+                state.restored = state.restored.saturating_sub(overflow) + 1;
+                state.waiting.drain(..overflow).map(|w| w.event).collect()
+            };
+            if let Some(log) = &self.outbox {
+                if new {
+                    log.queued(&state.status.url, &event);
+                }
+                log.gone(&state.status.url, &dropped);
             }
             state.waiting.push_back(Waiting {
                 event,
                 queued_at: now,
             });
+            let dropped = dropped.len() as u64;
             state.status.dropped += dropped;
             dropped
         };
         self.arrived.notify_one();
+        dropped
+    }
+
+    /// Drops the oldest waiting events until one more fits in `capacity`,
+    /// never one of the restored events that stand for a batch in flight.
+    fn make_room(state: &mut State, capacity: usize) -> Vec<Arc<Event>> {
+        let head = state.restored.min(BATCH_MAX).min(state.waiting.len());
+        let mut dropped = Vec::new();
+        while state.waiting.len() - head >= capacity {
+            let Some(waiting) = state.waiting.remove(head) else {
+                break;
+            };
+            if head < state.restored {
+                state.restored -= 1;
+            }
+            dropped.push(waiting.event);
+        }
         dropped
     }
 
@@ -130,16 +192,25 @@ impl EndpointQueue {
         let mut state = self.lock();
         let n = state.waiting.len().min(max);
         let batch: Vec<Arc<Event>> = state.waiting.drain(..n).map(|w| w.event).collect();
-        state.in_flight = batch.len();
+        state.restored = state.restored.saturating_sub(n);
+        state.in_flight.clone_from(&batch);
         batch
     }
 
     /// The batch in flight was delivered at `at`.
     pub fn record_success(&self, at: Millis) {
         let mut state = self.lock();
-        state.status.delivered += state.in_flight as u64;
+        state.status.delivered += state.in_flight.len() as u64;
         state.status.last_success_at = Some(at);
-        state.in_flight = 0;
+        self.finish(&mut state);
+    }
+
+    /// The batch in flight leaves the queue (and the outbox).
+    fn finish(&self, state: &mut State) {
+        let done = std::mem::take(&mut state.in_flight);
+        if let Some(log) = &self.outbox {
+            log.gone(&state.status.url, &done);
+        }
     }
 
     /// An attempt failed (it may be retried).
@@ -151,14 +222,14 @@ impl EndpointQueue {
     pub fn record_failure(&self) {
         let mut state = self.lock();
         state.status.failed += 1;
-        state.in_flight = 0;
+        self.finish(&mut state);
     }
 
     /// The endpoint's numbers now.
     pub fn status(&self) -> EndpointStatus {
         let state = self.lock();
         let mut status = state.status.clone();
-        status.queued = state.waiting.len() + state.in_flight;
+        status.queued = state.waiting.len() + state.in_flight.len();
         status
     }
 }
@@ -191,6 +262,29 @@ mod tests {
         assert_eq!((status.queued, status.dropped), (3, 1));
         let next: Vec<String> = queue.take(100).iter().map(|e| e.id.clone()).collect();
         assert_eq!(next, ["3", "4"]);
+    }
+
+    #[test]
+    fn restored_events_standing_for_the_batch_in_flight_are_not_dropped() {
+        let queue = EndpointQueue::new("http://x".into(), 2);
+        let now = Instant::now();
+        for n in 0..3 {
+            assert_eq!(queue.restore(event(n), now), 0, "outside the bound");
+        }
+        queue.push(event(3), now);
+        queue.push(event(4), now);
+        assert_eq!(queue.push(event(5), now), 1);
+        let ids = |batch: Vec<Arc<Event>>| -> Vec<String> {
+            batch.iter().map(|e| e.id.clone()).collect()
+        };
+        assert_eq!(ids(queue.take(2)), ["0", "1"]);
+        assert_eq!(
+            queue.push(event(6), now),
+            1,
+            "the third restored one counts now"
+        );
+        assert_eq!(ids(queue.take(100)), ["2", "5", "6"]);
+        assert_eq!(queue.status().dropped, 2);
     }
 
     #[test]

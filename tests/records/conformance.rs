@@ -33,6 +33,10 @@ pub trait Backend: Send + Sync {
     fn series_persists(&self) -> bool {
         self.persists()
     }
+    /// Whether a webhook outbox is kept (the SQL stores).
+    fn keeps_outbox(&self) -> bool {
+        false
+    }
 }
 
 /// 2026-11-02T00:00:00Z: every test time is after it.
@@ -715,4 +719,212 @@ pub async fn revoked_users_are_kept_merged_and_pruned(backend: &dyn Backend) {
     );
     assert_eq!(reopened.load_revoked(160).await.unwrap().len(), 1);
     assert!(reopened.load_revoked(1_001).await.unwrap().is_empty());
+}
+
+/// One outbox row of `node` for `endpoint`.
+fn outbox_row(node: &str, endpoint: &str, key: i64) -> presence_hub::history::outbox::OutboxRow {
+    presence_hub::history::outbox::OutboxRow {
+        endpoint: endpoint.to_string(),
+        event_id: format!("{endpoint}#{node}#{key}"),
+        node_id: node.to_string(),
+        order_key: key,
+        queued_at: BASE + key,
+        payload: format!(
+            r#"{{"id":"{key}","type":"alert","at":"2026-11-02T00:00:00.000Z","data":{{}}}}"#
+        ),
+    }
+}
+
+fn outbox_batch(
+    queued: Vec<presence_hub::history::outbox::OutboxRow>,
+    gone: &[&presence_hub::history::outbox::OutboxRow],
+    keep: usize,
+) -> presence_hub::history::outbox::OutboxBatch {
+    presence_hub::history::outbox::OutboxBatch {
+        queued,
+        gone: gone
+            .iter()
+            .map(|row| (row.endpoint.clone(), row.event_id.clone()))
+            .collect(),
+        keep,
+    }
+}
+
+fn keys(rows: &[presence_hub::history::outbox::OutboxRow]) -> Vec<(String, i64)> {
+    rows.iter()
+        .map(|row| (row.endpoint.clone(), row.order_key))
+        .collect()
+}
+
+const HOOK_A: &str = "http://a.example/hook";
+const HOOK_B: &str = "http://b.example/hook";
+
+/// The database stores keep queued webhook events per node and endpoint,
+/// in order key order, until they leave; stores without an outbox say so.
+pub async fn the_webhook_outbox_keeps_events_in_order_until_they_leave(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let Some(outbox) = store.outbox() else {
+        assert!(!backend.keeps_outbox(), "{} has an outbox", store.name());
+        return;
+    };
+    assert!(backend.keeps_outbox());
+    let a: Vec<_> = (0..5).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
+    let b: Vec<_> = (0..2).map(|k| outbox_row("node-a", HOOK_B, k)).collect();
+    let other = outbox_row("node-b", HOOK_A, 0);
+    // Out of order on purpose: the order key orders, not the insert.
+    let mut queued = vec![b[1].clone(), a[3].clone(), a[4].clone(), other.clone()];
+    queued.extend([a[0].clone(), a[1].clone(), a[2].clone(), b[0].clone()]);
+    outbox.apply(&outbox_batch(queued, &[], 0)).await.unwrap();
+    let loaded = outbox.load("node-a").await.unwrap();
+    assert_eq!(loaded[0], a[0], "rows read back as written");
+    let expected: Vec<(String, i64)> = keys(&a).into_iter().chain(keys(&b)).collect();
+    assert_eq!(keys(&loaded), expected, "by endpoint, in order key order");
+    // Queued again (a retried write): kept once. Queued and gone in one
+    // batch: not kept.
+    let late = outbox_row("node-a", HOOK_A, 9);
+    let again = outbox_batch(vec![a[0].clone(), late.clone()], &[&late], 0);
+    outbox.apply(&again).await.unwrap();
+    assert_eq!(outbox.load("node-a").await.unwrap().len(), 7);
+    let gone = outbox_batch(Vec::new(), &[&a[1], &a[3], &b[0], &other], 0);
+    outbox.apply(&gone).await.unwrap();
+    drop((outbox, store));
+    let store = backend.open().await;
+    let outbox = store.outbox().unwrap();
+    let left = keys(&outbox.load("node-a").await.unwrap());
+    let expected = [(HOOK_A, 0), (HOOK_A, 2), (HOOK_A, 4), (HOOK_B, 1)]
+        .map(|(endpoint, key)| (endpoint.to_string(), key));
+    assert_eq!(left, expected, "what is left survives reopening");
+    assert!(outbox.load("node-b").await.unwrap().is_empty());
+    outbox
+        .apply(&outbox_batch(vec![outbox_row("node-b", HOOK_A, 7)], &[], 0))
+        .await
+        .unwrap();
+    assert_eq!(keys(&outbox.load("node-b").await.unwrap()).len(), 1);
+    assert_eq!(outbox.adopt_all("node-c").await.unwrap(), 5);
+    assert!(outbox.load("node-a").await.unwrap().is_empty());
+    let adopted = outbox.load("node-c").await.unwrap();
+    assert_eq!(adopted.len(), 5, "every row now belongs to node-c");
+    assert_eq!(adopted[0].event_id, a[0].event_id, "ids kept");
+    assert_eq!(outbox.adopt_all("node-c").await.unwrap(), 0);
+}
+
+/// A batch trims each endpoint it queued for to its newest `keep` rows of
+/// that node, and touches no other endpoint or node.
+pub async fn the_webhook_outbox_keeps_the_newest_rows_per_endpoint(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let Some(outbox) = store.outbox() else {
+        assert!(!backend.keeps_outbox());
+        return;
+    };
+    let b: Vec<_> = (0..6).map(|k| outbox_row("node-a", HOOK_B, k)).collect();
+    let other: Vec<_> = (0..6).map(|k| outbox_row("node-b", HOOK_A, k)).collect();
+    outbox
+        .apply(&outbox_batch([b, other].concat(), &[], 0))
+        .await
+        .unwrap();
+    let first: Vec<_> = (0..3).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
+    outbox.apply(&outbox_batch(first, &[], 4)).await.unwrap();
+    assert_eq!(
+        outbox.load("node-a").await.unwrap().len(),
+        9,
+        "under the bound"
+    );
+    let more: Vec<_> = (3..10).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
+    outbox.apply(&outbox_batch(more, &[], 4)).await.unwrap();
+    let kept: Vec<(String, i64)> = keys(&outbox.load("node-a").await.unwrap());
+    let expected: Vec<(String, i64)> = (6..10)
+        .map(|k| (HOOK_A.to_string(), k))
+        .chain((0..6).map(|k| (HOOK_B.to_string(), k)))
+        .collect();
+    assert_eq!(
+        kept, expected,
+        "the oldest of HOOK_A dropped, HOOK_B untouched"
+    );
+    assert_eq!(
+        outbox.load("node-b").await.unwrap().len(),
+        6,
+        "other nodes untouched"
+    );
+}
+
+/// Rows of nodes not seen alive since the cutoff (or never) go to the
+/// adopting node, each to one adopter even when two adopt at once; a row
+/// queued again takes the new node and order key.
+pub async fn the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let Some(outbox) = store.outbox() else {
+        assert!(!backend.keeps_outbox());
+        return;
+    };
+    assert_eq!(outbox.shared(), store.name() == "postgres");
+    let lost: Vec<_> = (0..2).map(|k| outbox_row("node-lost", HOOK_A, k)).collect();
+    let alive = outbox_row("node-alive", HOOK_A, 0);
+    let silent = outbox_row("node-silent", HOOK_B, 0);
+    let rows = vec![
+        lost[1].clone(),
+        alive.clone(),
+        silent.clone(),
+        lost[0].clone(),
+    ];
+    outbox.apply(&outbox_batch(rows, &[], 0)).await.unwrap();
+    for (node, at) in [("node-lost", 1_000), ("node-alive", 5_000), ("me", 5_000)] {
+        outbox.heartbeat(node, at).await.unwrap();
+    }
+    outbox.heartbeat("node-lost", 1_500).await.unwrap();
+    let both = [HOOK_A.to_string(), HOOK_B.to_string()];
+    // The never seen, for the endpoints asked for only.
+    let only_b = outbox.adopt_lost("me", 2_000, &both[1..]).await.unwrap();
+    assert_eq!(keys(&only_b), keys(std::slice::from_ref(&silent)));
+    let adopted = outbox.adopt_lost("me", 2_000, &both).await.unwrap();
+    assert_eq!(keys(&adopted), keys(&lost), "the lost, in order");
+    let expected: Vec<(String, i64)> = keys(&[lost[0].clone(), lost[1].clone(), silent]);
+    assert!(adopted.iter().all(|row| row.node_id == "me"));
+    assert_eq!(keys(&outbox.load("me").await.unwrap()), expected);
+    assert_eq!(outbox.load("node-alive").await.unwrap(), [alive]);
+    assert!(
+        outbox
+            .adopt_lost("me", 2_000, &both)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Queued again under a new node and key (how adopted rows join the
+    // adopter's order).
+    let mut again = lost[0].clone();
+    again.node_id = "me".into();
+    again.order_key = 100;
+    outbox
+        .apply(&outbox_batch(vec![again], &[], 0))
+        .await
+        .unwrap();
+    let keys_now: Vec<i64> = outbox
+        .load("me")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.order_key)
+        .collect();
+    assert_eq!(keys_now, [1, 100, 0], "HOOK_A: 1 then 100; HOOK_B: 0");
+
+    // Two adopters at once: every row goes to exactly one of them.
+    let many: Vec<_> = (0..400)
+        .map(|k| outbox_row("node-gone", HOOK_A, k))
+        .collect();
+    outbox.apply(&outbox_batch(many, &[], 0)).await.unwrap();
+    for node in ["x", "y", "me", "node-alive"] {
+        outbox.heartbeat(node, 9_000).await.unwrap();
+    }
+    let (x, y) = tokio::join!(
+        outbox.adopt_lost("x", 8_000, &both),
+        outbox.adopt_lost("y", 8_000, &both)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut ids: Vec<String> = x.iter().chain(&y).map(|r| r.event_id.clone()).collect();
+    let taken = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "every row of the gone node, and only those");
+    assert_eq!(ids.len(), taken, "no row adopted twice");
+    let held = outbox.load("x").await.unwrap().len() + outbox.load("y").await.unwrap().len();
+    assert_eq!(held, taken);
 }

@@ -113,6 +113,10 @@ impl Backend for Sqlite {
         true
     }
 
+    fn keeps_outbox(&self) -> bool {
+        true
+    }
+
     fn open(&self) -> BoxFuture<'_, Arc<dyn HistoryStore>> {
         let path = self.0.join("records.db");
         async move { Arc::new(SqliteHistory::open(&path).await.unwrap()) as Arc<dyn HistoryStore> }
@@ -135,6 +139,10 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn keeps_peaks(&self) -> bool {
+        true
+    }
+
+    fn keeps_outbox(&self) -> bool {
         true
     }
 
@@ -192,6 +200,9 @@ macro_rules! every_store {
                 prune_drops_sessions_that_ended_before_the_cutoff,
                 count_follows_records_and_pruning,
                 flushed_records_survive_reopening,
+                the_webhook_outbox_keeps_events_in_order_until_they_leave,
+                the_webhook_outbox_keeps_the_newest_rows_per_endpoint,
+                the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node,
             );
         )*
     };

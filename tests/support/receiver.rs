@@ -88,7 +88,13 @@ impl Drop for Receiver {
 impl Receiver {
     /// Answers `answers` in turn, then 200 to everything.
     pub async fn start(answers: Vec<Answer>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), answers).await
+    }
+
+    /// The same on `addr`: a receiver that comes up where a hub already
+    /// sends (port 0: any free port).
+    pub async fn start_on(addr: SocketAddr, answers: Vec<Answer>) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let answers = Arc::new(Mutex::new(VecDeque::from(answers)));

@@ -17,6 +17,7 @@ use super::columns::{Columns, INSERT_CHUNK, INSERT_COLUMNS, push_row};
 use super::filter::push_where;
 use super::{Dialect, SqlBacked, parse_view, prune_in_batches, store_error, to_i64, to_usize};
 use crate::audit::store::AuditStore;
+use crate::history::outbox::OutboxStore;
 use crate::history::{
     DailyPeaks, Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter,
 };
@@ -42,6 +43,10 @@ where
     }
 
     fn audit(&self) -> Option<Arc<dyn AuditStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    fn outbox(&self) -> Option<Arc<dyn OutboxStore>> {
         Some(Arc::new(self.clone()))
     }
 
