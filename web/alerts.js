@@ -8,7 +8,7 @@
 // from `state.alerts`.
 
 import { api } from './auth.js';
-import { $, setText } from './dom.js';
+import { $, addCell, setText } from './dom.js';
 import { openDrawerForUser } from './drawer.js';
 import { parseTime } from './panel-core.js';
 import { formatClock, isoTitle } from './panel-view.js';
@@ -84,14 +84,7 @@ function alertRow(alert) {
   tr.dataset.alertId = alert.id;
   tr.dataset.rule = alert.rule ?? '';
   tr.classList.toggle('highlight', alert.id === state.alerts.highlight);
-  const td = (text, field, cls) => {
-    const cell = document.createElement('td');
-    cell.dataset.field = field;
-    if (cls) cell.className = cls;
-    cell.textContent = text;
-    tr.append(cell);
-    return cell;
-  };
+  const td = (text, field, cls) => addCell(tr, text, field, cls);
   const at = parseTime(alert.at);
   td(formatClock(at), 'at').title = isoTitle(at);
   const rule = td('', 'rule');

@@ -8,7 +8,7 @@
 // CSV or NDJSON, with the filters' time range).
 
 import { api } from './auth.js';
-import { $, saveBlob, setText, toast } from './dom.js';
+import { $, addCell, saveBlob, setText, toast } from './dom.js';
 import { openDrawerForSession, openDrawerForUser } from './drawer.js';
 import { parseTime } from './panel-core.js';
 import { errorMessage, formatClock, isoTitle } from './panel-view.js';
@@ -87,14 +87,7 @@ function auditRow(event) {
   tr.dataset.action = event.action ?? '';
   tr.dataset.result = event.result ?? '';
   const cells = auditCells(event);
-  const td = (text, field, cls) => {
-    const cell = document.createElement('td');
-    cell.dataset.field = field;
-    if (cls) cell.className = cls;
-    cell.textContent = text;
-    tr.append(cell);
-    return cell;
-  };
+  const td = (text, field, cls) => addCell(tr, text, field, cls);
   const at = parseTime(event.at);
   td(formatClock(at), 'at').title = isoTitle(at);
   td(cells.action, 'action').title = event.action ?? '';

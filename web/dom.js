@@ -1,8 +1,8 @@
 // dom.js: small DOM helpers shared by the panel's modules.
 //
 // Owns looking up elements by id, text updates that skip writes which change
-// nothing, saving a downloaded file, and the toast (#toast) that reports the
-// result of an action.
+// nothing, table cells holding text, saving a downloaded file, and the toast
+// (#toast) that reports the result of an action.
 
 import { state } from './state.js';
 
@@ -15,6 +15,16 @@ export function setText(el, text) {
 }
 
 /** Shows `message` in the toast for 6 s; `kind` is 'info' or 'error'. */
+/** Appends a cell to `row`: `text` (as text, never markup), `data-field`, an optional class. */
+export function addCell(row, text, field, cls) {
+  const cell = document.createElement('td');
+  cell.dataset.field = field;
+  if (cls) cell.className = cls;
+  cell.textContent = text;
+  row.append(cell);
+  return cell;
+}
+
 export function toast(message, kind = 'info') {
   const el = $('toast');
   el.textContent = message;
