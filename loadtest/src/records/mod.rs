@@ -258,6 +258,7 @@ async fn measure_full(
         )
         .await,
     );
+    report.hub_rss_after_queries_bytes = hub::rss(hub.pid());
     let mut analytics = BTreeMap::new();
     for (name, path) in queries::analytics(shape) {
         eprintln!("records: analytics {name}");

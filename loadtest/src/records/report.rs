@@ -123,6 +123,9 @@ pub struct RecordsReport {
     pub export: Option<Exported>,
     /// Hub RSS on the empty store after the warm-up queries.
     pub hub_rss_empty_bytes: Option<u64>,
+    /// Hub RSS on the full store after the list queries and stats, before
+    /// the analytics routes (which read the whole range into the hub).
+    pub hub_rss_after_queries_bytes: Option<u64>,
     /// Hub RSS on the full store after the queries, stats and analytics.
     pub hub_rss_full_bytes: Option<u64>,
     /// `full - empty`.
@@ -165,6 +168,7 @@ impl RecordsReport {
             analytics_max_ms: None,
             export: None,
             hub_rss_empty_bytes: None,
+            hub_rss_after_queries_bytes: None,
             hub_rss_full_bytes: None,
             hub_rss_growth_bytes: None,
             startup_empty_ms: None,
@@ -275,8 +279,9 @@ impl RecordsReport {
         }
         let _ = writeln!(
             out,
-            "  hub RSS empty {} full {}; start-up empty {} ms full {} ms; store {}",
+            "  hub RSS empty {} after queries {} full {}; start-up empty {} ms full {} ms; store {}",
             mb(self.hub_rss_empty_bytes),
+            mb(self.hub_rss_after_queries_bytes),
             mb(self.hub_rss_full_bytes),
             optf(self.startup_empty_ms),
             optf(self.startup_ms),
