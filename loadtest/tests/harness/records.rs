@@ -140,6 +140,10 @@ fn assert_complete(report: &Value, store: &str) {
         report["hub_rss_full_bytes"].as_u64().unwrap() > 0,
         "{report:#}"
     );
+    assert!(
+        report["hub_rss_after_queries_bytes"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
     assert!(report["store_bytes"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["query_p99_max_ms"].as_f64().is_some(), "{report:#}");
 }
