@@ -191,7 +191,7 @@ fn names(u: u32) -> (&'static str, &'static str) {
 fn meta_of(u: u32) -> (&'static str, &'static str, u32, bool) {
     let plan = PLANS[(u as usize * 7 / 3) % PLANS.len()];
     let region = REGIONS[(u as usize / 5) % REGIONS.len()];
-    (plan, region, 1 + (u % 50), u % 9 == 0)
+    (plan, region, 1 + (u % 50), u.is_multiple_of(9))
 }
 
 /// A meta filter that matches users: `(key, value)` pairs as query text.

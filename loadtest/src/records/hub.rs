@@ -105,10 +105,10 @@ impl Hub {
         let url = format!("{}/readyz", self.url);
         let deadline = Instant::now() + limit;
         loop {
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status().is_success() {
-                    return Ok(self.spawned.elapsed());
-                }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(self.spawned.elapsed());
             }
             if Instant::now() > deadline {
                 bail!("{url} did not answer 200 within {limit:?}");
