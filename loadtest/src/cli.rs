@@ -2,7 +2,9 @@
 //!
 //! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume> --url URL [--clients N]
 //! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
-//! options each scenario needs. It does not validate targets (see `target`).
+//! options each scenario needs; `presence-loadtest records --database-url URL
+//! --work-dir DIR [--count N]` starts its own hubs instead. It does not
+//! validate targets (see `target`).
 
 use std::path::PathBuf;
 use std::time::Duration;
