@@ -2,7 +2,9 @@
 //!
 //! `presence-loadtest <hold|rtt|propagation|churn|mix|rooms|resume|webhooks> --url URL [--clients N]
 //! [--duration 30s] [--workers K] [--hub-pid PID] [--json FILE]` plus the
-//! options each scenario needs. It does not validate targets (see `target`).
+//! options each scenario needs; `presence-loadtest records --database-url URL
+//! --work-dir DIR [--count N]` starts its own hubs instead. It does not
+//! validate targets (see `target`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +43,10 @@ pub enum Command {
     /// Short sessions make webhook events; its own receivers time their
     /// delivery while pinging clients measure RTT.
     Webhooks(WebhooksArgs),
+    /// Loads a records store with synthetic ended sessions through the
+    /// hub's history-file import, then times queries, stats, analytics,
+    /// export, live ingest, memory and start-up on hubs it starts itself.
+    Records(RecordsArgs),
     /// Runs one share of a plan read from stdin; prints JSON lines on stdout.
     #[command(hide = true)]
     Worker,
@@ -292,4 +298,76 @@ pub struct WebhooksArgs {
     /// their way before counting the missing ones.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub settle: Duration,
+}
+
+/// Options of `records`. It starts its own hubs (on 127.0.0.1:0), so it
+/// takes the binary and the store instead of `--url`.
+#[derive(Debug, Args)]
+pub struct RecordsArgs {
+    /// The `presence-hub` binary (default: `presence-hub` beside this one).
+    #[arg(long)]
+    pub hub_bin: Option<PathBuf>,
+    /// The store under test, as `PRESENCE_DATABASE_URL` (`sqlite://PATH`,
+    /// `postgres://...`); it should start empty.
+    #[arg(long)]
+    pub database_url: String,
+    /// Ended sessions to load.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: u64,
+    /// Sessions per generated history file (one hub start imports each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub chunk: u64,
+    /// Distinct users.
+    #[arg(long, default_value_t = 20_000)]
+    pub users: u32,
+    /// Distinct organisations.
+    #[arg(long, default_value_t = 200)]
+    pub orgs: u32,
+    /// Days the sessions spread over (the hub keeps 40 days).
+    #[arg(long, default_value_t = 35)]
+    pub days: u32,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for the generated history files (deleted after import).
+    #[arg(long)]
+    pub work_dir: PathBuf,
+    /// A file or directory whose size is reported as the store's size on
+    /// disk (for SQLite also its `-wal`).
+    #[arg(long)]
+    pub store_path: Option<PathBuf>,
+    /// Requests per list query.
+    #[arg(long, default_value_t = 200)]
+    pub requests: u32,
+    /// Requests of `GET /api/v1/stats`.
+    #[arg(long, default_value_t = 500)]
+    pub stats_requests: u32,
+    /// Clients sending queries at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u32,
+    /// No new request of one query starts after this long.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub query_budget: Duration,
+    /// Sequential runs of each analytics route.
+    #[arg(long, default_value_t = 3)]
+    pub analytics_runs: u32,
+    /// One analytics request fails after this long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub analytics_timeout: Duration,
+    /// The CSV export is read up to this many rows.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub export_rows: u64,
+    /// HTTP-heartbeat sessions ended at once for the live-ingest figure (0: skip).
+    #[arg(long, default_value_t = 20_000)]
+    pub live_sessions: u64,
+    /// Extra hub environment, `KEY=VALUE` (repeatable).
+    #[arg(long = "hub-env", value_name = "KEY=VALUE")]
+    pub hub_env: Vec<String>,
+    /// Write the JSON report to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Exit with status 3 when the report meets this condition, e.g.
+    /// `query_p99_max_ms>100`, `stats.p99>20ms`, `errors>0` (repeatable).
+    #[arg(long = "fail-if", value_name = "FIELD>VALUE")]
+    pub fail_if: Vec<String>,
 }

@@ -8,6 +8,7 @@
 //! - `worker`: one share's ramp, phases and stopping;
 //! - `scenario`: what simulated clients do (hold, rtt, propagation, churn,
 //!   mix, rooms, resume, webhooks);
+//! - `records`: the records store at scale (it starts its own hubs);
 //! - `client`: one WebSocket connection (bind, connect, upgrade, frames);
 //! - `stats`, `report`: counters, histograms, merging and the JSON report;
 //! - `monitor`: the live progress line and hub RSS sampling;
@@ -29,6 +30,7 @@ mod failure;
 mod meta;
 mod monitor;
 mod plan;
+mod records;
 mod report;
 mod rss;
 mod scenario;
@@ -54,6 +56,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Worker => spawn::child_main().await.map(|()| Vec::new()),
+        Command::Records(args) => records::run(args).await,
         Command::Table { reports } => bench::print_tables(&reports).map(|()| Vec::new()),
         command => run_command(command).await,
     };
@@ -112,7 +115,7 @@ async fn run_command(command: Command) -> Result<Vec<String>> {
             (plan::resume(&args), args.common, nodes)
         }
         Command::Webhooks(args) => (plan::webhooks(&args)?, args.common, none()),
-        Command::Worker | Command::Table { .. } => internal_command()?,
+        Command::Worker | Command::Table { .. } | Command::Records(_) => internal_command()?,
     };
     run_scenario(scenario, &common, &nodes).await
 }

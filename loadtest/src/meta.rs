@@ -31,6 +31,16 @@ impl RunInfo {
             hub_version: hub_version(target).await,
         }
     }
+
+    /// Describes the run starting now, when the hub cannot be asked.
+    pub fn without_hub() -> Self {
+        Self {
+            started_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            parameters: masked(std::env::args().skip(1)),
+            loadtest_version: env!("CARGO_PKG_VERSION"),
+            hub_version: None,
+        }
+    }
 }
 
 /// The arguments with the value of `--jwt-secret` replaced.

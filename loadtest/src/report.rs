@@ -113,7 +113,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Summarizes a microsecond histogram; `None` when it has no sample.
-    fn of(histogram: &Micros) -> Option<Self> {
+    pub fn of(histogram: &Micros) -> Option<Self> {
         (!histogram.is_empty()).then(|| Self::of_samples(histogram))
     }
 

@@ -9,9 +9,11 @@
 //! `presence-hub` in the `debug/` or `release/` directory of the target
 //! directory these tests were built in (or `<workspace>/target`). Build it
 //! first, e.g. `cargo build -p presence-hub`. Two-node tests need
-//! `redis-server` on the `PATH`.
+//! `redis-server` on the `PATH`; the records tests need PostgreSQL's server
+//! binaries in `/usr/lib/postgresql/*/bin`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod records;
 mod resume;
 mod rooms;
 mod scenarios;

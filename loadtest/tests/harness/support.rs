@@ -67,7 +67,7 @@ impl Drop for Hub {
 }
 
 /// The hub binary: `$PRESENCE_HUB_BIN`, else the newest built one.
-fn hub_binary() -> PathBuf {
+pub fn hub_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("PRESENCE_HUB_BIN") {
         let path = PathBuf::from(path);
         assert!(
@@ -152,15 +152,21 @@ pub fn loopback_address(line: &str) -> Option<String> {
 
 /// Runs the harness with `args` plus `--json`, returns the report.
 pub fn run_loadtest(name: &str, args: &[&str]) -> Value {
+    run_loadtest_within(name, args, RUN_LIMIT)
+}
+
+/// `run_loadtest` with a time limit of its own.
+pub fn run_loadtest_within(name: &str, args: &[&str], limit: Duration) -> Value {
     let json = std::env::temp_dir().join(format!(
         "presence-loadtest-{}-{name}.json",
         std::process::id()
     ));
-    let output = run_bounded(
+    let output = run_limited(
         Command::new(env!("CARGO_BIN_EXE_presence-loadtest"))
             .args(args)
             .arg("--json")
             .arg(&json),
+        limit,
     );
     assert!(output.0, "presence-loadtest {args:?} failed:\n{}", output.1);
     let text = std::fs::read_to_string(&json).unwrap();
@@ -176,6 +182,17 @@ pub fn run_bounded(command: &mut Command) -> (bool, String) {
 
 /// Runs a command with a time limit; returns its status and output.
 pub fn run_status(command: &mut Command) -> (std::process::ExitStatus, String) {
+    run_status_within(command, RUN_LIMIT)
+}
+
+/// Runs a command within `limit`; returns (success, stdout + stderr).
+fn run_limited(command: &mut Command, limit: Duration) -> (bool, String) {
+    let (status, output) = run_status_within(command, limit);
+    (status.success(), output)
+}
+
+/// Runs a command within `limit`; returns its status and output.
+fn run_status_within(command: &mut Command, limit: Duration) -> (std::process::ExitStatus, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -183,14 +200,14 @@ pub fn run_status(command: &mut Command) -> (std::process::ExitStatus, String) {
         .spawn()
         .unwrap();
     let lines = forward_lines(&mut child);
-    let deadline = Instant::now() + RUN_LIMIT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("presence-loadtest did not finish within {RUN_LIMIT:?}");
+            panic!("presence-loadtest did not finish within {limit:?}");
         }
         thread::sleep(Duration::from_millis(50));
     };
