@@ -39,6 +39,10 @@ use events::EventBuilder;
 use persist::OutboxLog;
 use queue::{EndpointQueue, EndpointStatus};
 
+/// How long drops are gathered before they are reported (warning, audit
+/// event, metric): a dead endpoint drops every new event.
+const DROP_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Changes waiting for the dispatcher (overflow: dropped by the engine and
 /// counted, see `presence::Outboxes::observers`).
 pub const DISPATCH_QUEUE: usize = 65_536;
@@ -155,28 +159,39 @@ impl Dispatcher {
     ) {
         let _done = done.drop_guard();
         let mut adoptions = self.adoptions.take();
+        let mut dropped = vec![0u64; self.queues.len()];
+        let mut report_at: Option<Instant> = None;
         loop {
-            let mut dropped = vec![0u64; self.queues.len()];
             tokio::select! {
                 applied = changes.recv() => match applied {
                     Some(applied) => self.dispatch(&applied, &mut dropped),
-                    None => return,
+                    None => {
+                        self.report_drops(&mut dropped);
+                        return;
+                    }
                 },
                 Some(adopted) = next_adoption(&mut adoptions) => self.adopt(adopted),
+                () = sleep_until_due(report_at) => {
+                    self.report_drops(&mut dropped);
+                    report_at = None;
+                }
                 () = stop.cancelled() => {
                     while let Ok(applied) = changes.try_recv() {
                         self.dispatch(&applied, &mut dropped);
                     }
-                    self.report_drops(&dropped);
+                    self.report_drops(&mut dropped);
                     return;
                 }
             }
-            // Drain what else is waiting before reporting drops, so a burst
-            // makes one warning per endpoint, not one per event.
             while let Ok(applied) = changes.try_recv() {
                 self.dispatch(&applied, &mut dropped);
             }
-            self.report_drops(&dropped);
+            // Drops are gathered for up to a second, so an endpoint whose
+            // queue stays full makes one warning and one audit event a
+            // second, not one per event.
+            if report_at.is_none() && dropped.iter().any(|&count| count > 0) {
+                report_at = Some(Instant::now() + DROP_REPORT_EVERY);
+            }
         }
     }
 
@@ -235,7 +250,7 @@ impl Dispatcher {
                 };
             }
         }
-        self.report_drops(&dropped);
+        self.report_drops(&mut dropped);
     }
 
     /// Records `webhook.dropped` audit events through `auditor`.
@@ -245,9 +260,11 @@ impl Dispatcher {
     }
 
     /// Drops are counted in `/metrics`, logged at warn and recorded as a
-    /// `webhook.dropped` audit event (reason: the endpoint and the count).
-    fn report_drops(&self, dropped: &[u64]) {
-        for (queue, &count) in self.queues.iter().zip(dropped) {
+    /// `webhook.dropped` audit event (reason: the endpoint and the count);
+    /// the counts start again from zero.
+    fn report_drops(&self, dropped: &mut [u64]) {
+        for (queue, count) in self.queues.iter().zip(dropped.iter_mut()) {
+            let count = std::mem::take(count);
             if count == 0 {
                 continue;
             }
@@ -266,6 +283,14 @@ impl Dispatcher {
                 );
             }
         }
+    }
+}
+
+/// Waits until `at`, or forever when nothing is due.
+async fn sleep_until_due(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
