@@ -13,6 +13,7 @@
 //! `PRESENCE_NODE_TIMEOUT` through `adopt.rs`, so each row is delivered by
 //! one node.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -232,6 +233,7 @@ pub async fn write_outbox(
         if finished {
             break;
         }
+        settle(&mut pending);
         match store.apply(&pending).await {
             Ok(()) => {
                 if failing {
@@ -257,7 +259,8 @@ pub async fn write_outbox(
     write_at_exit(store.as_ref(), pending, &metrics).await;
 }
 
-async fn write_at_exit(store: &dyn OutboxStore, pending: OutboxBatch, metrics: &Metrics) {
+async fn write_at_exit(store: &dyn OutboxStore, mut pending: OutboxBatch, metrics: &Metrics) {
+    settle(&mut pending);
     if pending.is_empty() {
         return;
     }
@@ -283,6 +286,29 @@ fn add(batch: &mut OutboxBatch, change: Change) {
         Change::Queued(row) => batch.queued.push(row),
         Change::Gone(gone) => batch.gone.extend(gone),
     }
+}
+
+/// Drops from `batch` every event both queued and gone in it (delivered
+/// or dropped before it was written): its row would be inserted and
+/// deleted in the same transaction. A healthy endpoint's events mostly
+/// never touch the database.
+fn settle(batch: &mut OutboxBatch) {
+    if batch.queued.is_empty() || batch.gone.is_empty() {
+        return;
+    }
+    let mut gone: HashMap<String, HashSet<String>> = HashMap::new();
+    for (endpoint, id) in std::mem::take(&mut batch.gone) {
+        gone.entry(endpoint).or_default().insert(id);
+    }
+    batch.queued.retain(|row| {
+        !gone
+            .get_mut(row.endpoint.as_str())
+            .is_some_and(|ids| ids.remove(row.event_id.as_str()))
+    });
+    batch.gone = gone
+        .into_iter()
+        .flat_map(|(endpoint, ids)| ids.into_iter().map(move |id| (endpoint.clone(), id)))
+        .collect();
 }
 
 fn size(batch: &OutboxBatch) -> usize {
@@ -316,6 +342,26 @@ mod tests {
 
     fn ids(gone: &[(String, String)]) -> Vec<&str> {
         gone.iter().map(|(_, id)| id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_event_queued_and_gone_in_one_batch_is_never_written() {
+        let metrics = Metrics::new().unwrap();
+        let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
+        let (e1, e2, e3) = (event(1), event(2), event(3));
+        log.queued("http://a", &e1);
+        log.queued("http://a", &e2);
+        log.queued("http://b", &e1);
+        log.gone("http://a", [&e1, &e3]);
+        let mut batch = drain(&mut changes);
+        settle(&mut batch);
+        let queued: Vec<(&str, &str)> = batch
+            .queued
+            .iter()
+            .map(|row| (row.endpoint.as_str(), row.event_id.as_str()))
+            .collect();
+        assert_eq!(queued, [("http://a", "e2"), ("http://b", "e1")]);
+        assert_eq!(batch.gone, [("http://a".to_string(), "e3".to_string())]);
     }
 
     #[test]
