@@ -43,7 +43,7 @@ pub async fn heatmap(hub: &AdminContext, query: &str) -> Result<warp::reply::Res
             ));
         }
     };
-    let sessions = sessions_until(hub, range.to).await?;
+    let sessions = sessions_overlapping(hub, &range).await?;
     let cells = analytics::heatmap(
         &sessions,
         metric,
@@ -79,7 +79,7 @@ pub async fn durations(hub: &AdminContext, query: &str) -> Result<warp::reply::R
             ));
         }
     };
-    let sessions = sessions_until(hub, range.to).await?;
+    let sessions = sessions_overlapping(hub, &range).await?;
     let groups = analytics::durations(&sessions, group_by, range.from, range.to);
     Ok(warp::reply::json(&json!({"group_by": name, "groups": groups})).into_response())
 }
@@ -88,7 +88,7 @@ pub async fn durations(hub: &AdminContext, query: &str) -> Result<warp::reply::R
 pub async fn daily(hub: &AdminContext, query: &str) -> Result<warp::reply::Response, ApiError> {
     let pairs = parse_pairs(query)?;
     let range = range(&pairs)?;
-    let sessions = sessions_until(hub, range.to).await?;
+    let sessions = sessions_overlapping(hub, &range).await?;
     let days = analytics::daily(&sessions, range.tz, range.from, range.to, now_millis());
     Ok(warp::reply::json(&json!({"tz": range.tz.name(), "days": days})).into_response())
 }
@@ -110,11 +110,18 @@ fn range(pairs: &HashMap<String, String>) -> Result<Range, ApiError> {
     Ok(Range { from, to, tz })
 }
 
-/// Every session that started before `to`: ended ones from the records
-/// store (read in batches) and the live ones.
-async fn sessions_until(hub: &AdminContext, to: Millis) -> Result<Vec<SessionView>, ApiError> {
+/// Every session that can overlap the range: started before `to`, and
+/// live or ended (or started) at or after `from`. Ended ones come from the
+/// records store (read in batches), live ones from the presence map. A
+/// session that ended before `from` adds nothing to any figure, so it is
+/// not read.
+async fn sessions_overlapping(
+    hub: &AdminContext,
+    range: &Range,
+) -> Result<Vec<SessionView>, ApiError> {
     let filter = SessionFilter {
-        to: Some(to),
+        to: Some(range.to),
+        active_since: Some(range.from),
         ..SessionFilter::default()
     };
     let mut sessions = hub.presence.live_sessions(filter.clone()).await?;

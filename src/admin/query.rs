@@ -173,6 +173,7 @@ pub fn session_filter(pairs: &HashMap<String, String>) -> Result<SessionFilter, 
         from: time(pairs, "from")?,
         to: time(pairs, "to")?,
         meta: meta_criteria(pairs)?,
+        ..SessionFilter::default()
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to

@@ -29,6 +29,10 @@ pub trait SessionFields {
     fn meta(&self) -> Option<&Map<String, Value>>;
     /// When it started.
     fn connected_at(&self) -> Millis;
+    /// When it ended; `None` while it is live.
+    fn ended_at(&self) -> Option<Millis> {
+        None
+    }
 }
 
 /// Which sessions a query wants.
@@ -51,6 +55,11 @@ pub struct SessionFilter {
     pub from: Option<Millis>,
     /// `connected_at < to`.
     pub to: Option<Millis>,
+    /// Live, or connected or ended at or after this time: the sessions
+    /// that can overlap a range starting here (the analytics' bound; a
+    /// session whose recorded end is before its start still counts from
+    /// its start).
+    pub active_since: Option<Millis>,
     /// `meta.<key>=<value>` criteria, all of which must hold.
     pub meta: Vec<MetaCriterion>,
 }
@@ -123,6 +132,10 @@ impl SessionFilter {
             && eq(&self.team, session.team())
             && self.from.is_none_or(|from| session.connected_at() >= from)
             && self.to.is_none_or(|to| session.connected_at() < to)
+            && self.active_since.is_none_or(|since| {
+                session.connected_at() >= since
+                    || session.ended_at().is_none_or(|ended| ended >= since)
+            })
             && self.q.as_deref().is_none_or(|q| matches_text(session, q))
             && self.meta.iter().all(|c| c.matches(session.meta()))
     }
@@ -169,6 +182,9 @@ impl SessionFields for SessionView {
     fn connected_at(&self) -> Millis {
         self.connected_at
     }
+    fn ended_at(&self) -> Option<Millis> {
+        self.ended_at
+    }
 }
 
 impl<T: SessionFields> SessionFields for &T {
@@ -201,5 +217,8 @@ impl<T: SessionFields> SessionFields for &T {
     }
     fn connected_at(&self) -> Millis {
         (*self).connected_at()
+    }
+    fn ended_at(&self) -> Option<Millis> {
+        (*self).ended_at()
     }
 }

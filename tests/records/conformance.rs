@@ -580,6 +580,39 @@ pub async fn scan_covers_every_record_exactly_once(backend: &dyn Backend) {
     }
 }
 
+pub async fn active_since_keeps_only_sessions_that_can_overlap(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let long_gone = ended("a", 0, 1_000);
+    let ends_at_the_bound = ended("b", 9_000, 1_000);
+    let ends_inside = ended("c", 9_500, 2_000);
+    let starts_inside = ended("d", 11_000, 500);
+    let mut skewed = ended("e", 12_000, 0);
+    skewed.ended_at = Some(BASE + 1_000);
+    let sessions = [
+        long_gone,
+        ends_at_the_bound.clone(),
+        ends_inside.clone(),
+        starts_inside.clone(),
+        skewed.clone(),
+    ];
+    store.record_batch(&sessions).await.unwrap();
+    let mut filter = filter();
+    filter.active_since = Some(BASE + 10_000);
+    let (found, next) = store.scan(filter.clone(), 0, 100).await.unwrap();
+    assert_eq!(next, None);
+    let mut got = ids(&found);
+    got.sort();
+    let mut want = ids(&[ends_at_the_bound, ends_inside, starts_inside, skewed]);
+    want.sort();
+    assert_eq!(got, want, "everything but the session that ended before");
+    let page = store.find(filter, 100).await.unwrap();
+    assert_eq!(
+        (page.sessions.len(), page.total),
+        (4, 4),
+        "find applies it too"
+    );
+}
+
 pub async fn last_of_user_is_the_most_recent_ended_session(backend: &dyn Backend) {
     let store = backend.open().await;
     let older = ended("alice", 1_000, 1_000);

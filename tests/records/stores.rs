@@ -195,6 +195,7 @@ macro_rules! every_store {
                 the_online_series_keeps_one_point_per_bucket,
                 find_is_newest_first_with_total_and_limit,
                 scan_covers_every_record_exactly_once,
+                active_since_keeps_only_sessions_that_can_overlap,
                 last_of_user_is_the_most_recent_ended_session,
                 started_by_day_counts_kept_sessions_by_start_day,
                 prune_drops_sessions_that_ended_before_the_cutoff,

@@ -36,6 +36,12 @@ where
     if let Some(to) = filter.to {
         query.push(" AND connected_at < ").push_bind(to);
     }
+    if let Some(since) = filter.active_since {
+        // Recorded sessions have all ended; `ended_at` is never null here.
+        query.push(" AND (ended_at >= ").push_bind(since);
+        query.push(" OR connected_at >= ").push_bind(since);
+        query.push(")");
+    }
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
         query.push(" AND ");
         DB::push_text(query, q);
