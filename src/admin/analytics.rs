@@ -12,10 +12,10 @@ use warp::reply::Reply;
 
 use super::AdminContext;
 use super::query::{parse_pairs, text, time};
-use crate::analytics::{self, GroupBy, HeatMetric};
+use crate::analytics::{self, GroupBy, HeatMetric, Spans};
 use crate::http::error::ApiError;
 use crate::model::time::now_millis;
-use crate::model::{Millis, SessionFilter, SessionView, format_rfc3339};
+use crate::model::{Millis, SessionFilter, format_rfc3339};
 
 /// The default range: the last 7 days.
 const DEFAULT_RANGE_MS: Millis = 7 * 24 * 3_600_000;
@@ -43,15 +43,8 @@ pub async fn heatmap(hub: &AdminContext, query: &str) -> Result<warp::reply::Res
             ));
         }
     };
-    let sessions = sessions_overlapping(hub, &range).await?;
-    let cells = analytics::heatmap(
-        &sessions,
-        metric,
-        range.tz,
-        range.from,
-        range.to,
-        now_millis(),
-    );
+    let spans = spans_overlapping(hub, &range, GroupBy::None).await?;
+    let cells = analytics::heatmap(&spans, metric, range.tz, range.from, range.to, now_millis());
     Ok(warp::reply::json(&json!({
         "metric": name,
         "tz": range.tz.name(),
@@ -79,8 +72,8 @@ pub async fn durations(hub: &AdminContext, query: &str) -> Result<warp::reply::R
             ));
         }
     };
-    let sessions = sessions_overlapping(hub, &range).await?;
-    let groups = analytics::durations(&sessions, group_by, range.from, range.to);
+    let spans = spans_overlapping(hub, &range, group_by).await?;
+    let groups = analytics::durations(&spans, range.from, range.to);
     Ok(warp::reply::json(&json!({"group_by": name, "groups": groups})).into_response())
 }
 
@@ -88,8 +81,8 @@ pub async fn durations(hub: &AdminContext, query: &str) -> Result<warp::reply::R
 pub async fn daily(hub: &AdminContext, query: &str) -> Result<warp::reply::Response, ApiError> {
     let pairs = parse_pairs(query)?;
     let range = range(&pairs)?;
-    let sessions = sessions_overlapping(hub, &range).await?;
-    let days = analytics::daily(&sessions, range.tz, range.from, range.to, now_millis());
+    let spans = spans_overlapping(hub, &range, GroupBy::None).await?;
+    let days = analytics::daily(&spans, range.tz, range.from, range.to, now_millis());
     Ok(warp::reply::json(&json!({"tz": range.tz.name(), "days": days})).into_response())
 }
 
@@ -110,28 +103,31 @@ fn range(pairs: &HashMap<String, String>) -> Result<Range, ApiError> {
     Ok(Range { from, to, tz })
 }
 
-/// Every session that can overlap the range: started before `to`, and
-/// live or ended (or started) at or after `from`. Ended ones come from the
-/// records store (read in batches), live ones from the presence map. A
-/// session that ended before `from` adds nothing to any figure, so it is
-/// not read.
-async fn sessions_overlapping(
+/// Every session that can overlap the range, as spans grouped by
+/// `group_by`: started before `to`, and live or ended (or started) at or
+/// after `from`. Ended ones come from the records store (read in batches,
+/// each kept only as spans), live ones from the presence map. A session
+/// that ended before `from` adds nothing to any figure, so it is not read.
+async fn spans_overlapping(
     hub: &AdminContext,
     range: &Range,
-) -> Result<Vec<SessionView>, ApiError> {
+    group_by: GroupBy,
+) -> Result<Spans, ApiError> {
     let filter = SessionFilter {
         to: Some(range.to),
         active_since: Some(range.from),
         ..SessionFilter::default()
     };
-    let mut sessions = hub.presence.live_sessions(filter.clone()).await?;
+    let mut spans = Spans::of(&hub.presence.live_sessions(filter.clone()).await?, group_by);
     let mut cursor = 0;
     loop {
         let (batch, next) = hub.history.scan(filter.clone(), cursor, BATCH).await?;
-        sessions.extend(batch);
+        for session in &batch {
+            spans.add(session);
+        }
         match next {
             Some(next) => cursor = next,
-            None => return Ok(sessions),
+            None => return Ok(spans),
         }
     }
 }

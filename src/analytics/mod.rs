@@ -2,18 +2,25 @@
 //! (ended ones from the records store, live ones from the presence map):
 //! the 7x24 heatmap, durations by group, and the daily table. Times are
 //! bucketed in an IANA zone (chrono-tz). No I/O and no clock: the caller
-//! passes the sessions, the range and `now`.
+//! passes the sessions (as `Spans`, a few numbers each), the range and
+//! `now`.
 //!
 //! Online time is counted per user: the union of a user's sessions, so two
-//! tabs open at once count once.
+//! tabs open at once count once. The online figures of all the hours or
+//! days of a range come from one sweep (`windows.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+mod spans;
+mod windows;
+
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::model::{Millis, SessionView, format_rfc3339};
+pub use self::spans::Spans;
+use self::windows::{user_intervals, window_figures};
+use crate::model::{Millis, format_rfc3339};
 
 /// Which count a heatmap shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +92,7 @@ pub struct Day {
 /// `[weekday Monday..Sunday][hour 0..23]` of `metric` in `tz` over
 /// `[from, to)`.
 pub fn heatmap(
-    sessions: &[SessionView],
+    spans: &Spans,
     metric: HeatMetric,
     tz: Tz,
     from: Millis,
@@ -95,210 +102,144 @@ pub fn heatmap(
     let mut cells = [[0_u64; 24]; 7];
     match metric {
         HeatMetric::SessionsStarted => {
-            for session in sessions {
-                if (from..to).contains(&session.connected_at) {
-                    let (day, hour) = weekday_hour(tz, session.connected_at);
+            for span in spans.iter() {
+                if (from..to).contains(&span.connected_at) {
+                    let (day, hour) = weekday_hour(tz, span.connected_at);
                     cells[day][hour] += 1;
                 }
             }
         }
         HeatMetric::OnlineUsers => {
-            for (start, peak) in hourly_peaks(sessions, tz, from, to, now) {
+            let hours = hours(tz, from, to);
+            let figures = window_figures(&user_intervals(spans, now), &hours);
+            for (&(start, _), figures) in hours.iter().zip(figures) {
                 let (day, hour) = weekday_hour(tz, start);
                 let cell = &mut cells[day][hour];
-                *cell = (*cell).max(u64::try_from(peak).unwrap_or(u64::MAX));
+                *cell = (*cell).max(u64::try_from(figures.peak).unwrap_or(u64::MAX));
             }
         }
     }
     cells
 }
 
-/// Durations of the sessions that ended in `[from, to)`, by `group_by`.
-pub fn durations(
-    sessions: &[SessionView],
-    group_by: GroupBy,
-    from: Millis,
-    to: Millis,
-) -> Vec<DurationGroup> {
-    let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
-    for session in sessions {
-        let Some(ended_at) = session.ended_at else {
+/// Durations of the sessions that ended in `[from, to)`, by the spans'
+/// group.
+pub fn durations(spans: &Spans, from: Millis, to: Millis) -> Vec<DurationGroup> {
+    let mut by_key: Vec<Vec<f64>> = vec![Vec::new(); spans.key_count()];
+    for span in spans.iter() {
+        let Some(ended_at) = span.ended_at else {
             continue;
         };
-        if !(from..to).contains(&ended_at) {
-            continue;
+        if (from..to).contains(&ended_at)
+            && let Some(values) = by_key.get_mut(span.key as usize)
+        {
+            values.push(span.duration_s);
         }
-        groups
-            .entry(group_key(session, group_by))
-            .or_default()
-            .push(session.duration_s);
     }
-    if group_by == GroupBy::None && groups.is_empty() {
+    let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
+    for (index, values) in by_key.into_iter().enumerate() {
+        if !values.is_empty() {
+            let key = spans.key(u32::try_from(index).unwrap_or(u32::MAX));
+            groups.entry(key).or_default().extend(values);
+        }
+    }
+    if spans.group_by() == GroupBy::None && groups.is_empty() {
         groups.insert(None, Vec::new());
     }
     let mut out: Vec<DurationGroup> = groups
         .into_iter()
-        .map(|(key, mut values)| {
-            values.sort_by(f64::total_cmp);
-            let total: f64 = values.iter().sum();
-            let count = values.len();
-            DurationGroup {
-                key,
-                sessions: count,
-                avg_s: if count == 0 {
-                    0.0
-                } else {
-                    round3(total / count as f64)
-                },
-                p50_s: percentile(&values, 50),
-                p90_s: percentile(&values, 90),
-                p99_s: percentile(&values, 99),
-                total_s: round3(total),
-            }
-        })
+        .map(|(key, values)| duration_group(key, values))
         .collect();
     out.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.key.cmp(&b.key)));
     out
 }
 
+fn duration_group(key: Option<String>, mut values: Vec<f64>) -> DurationGroup {
+    values.sort_by(f64::total_cmp);
+    let total: f64 = values.iter().sum();
+    let count = values.len();
+    DurationGroup {
+        key,
+        sessions: count,
+        avg_s: if count == 0 {
+            0.0
+        } else {
+            round3(total / count as f64)
+        },
+        p50_s: percentile(&values, 50),
+        p90_s: percentile(&values, 90),
+        p99_s: percentile(&values, 99),
+        total_s: round3(total),
+    }
+}
+
 /// One row per local date of `tz` from `from` to `to`.
-pub fn daily(sessions: &[SessionView], tz: Tz, from: Millis, to: Millis, now: Millis) -> Vec<Day> {
+pub fn daily(spans: &Spans, tz: Tz, from: Millis, to: Millis, now: Millis) -> Vec<Day> {
+    let days = days(tz, from, to);
+    let windows: Vec<(Millis, Millis)> = days.iter().map(|&(_, start, end)| (start, end)).collect();
+    let figures = window_figures(&user_intervals(spans, now), &windows);
+    let started = starts_per_window(spans, &windows);
+    days.iter()
+        .zip(figures)
+        .zip(started)
+        .map(|((&(date, _, _), figures), sessions_started)| Day {
+            date: date.format("%Y-%m-%d").to_string(),
+            sessions_started,
+            distinct_users: figures.distinct_users,
+            peak_online: PeakOnline {
+                users: figures.peak,
+                at: figures.peak_at.map(format_rfc3339),
+            },
+            online_time_s: round3(figures.online_ms as f64 / 1000.0),
+        })
+        .collect()
+}
+
+/// Each local date of `tz` from `from` to `to`, with the part of
+/// `[from, to)` it covers.
+fn days(tz: Tz, from: Millis, to: Millis) -> Vec<(NaiveDate, Millis, Millis)> {
     let mut days = Vec::new();
     let mut date = local_date(tz, from);
     let last = local_date(tz, to.saturating_sub(1).max(from));
-    let online = user_intervals(sessions, now);
     while date <= last {
         let start = start_of_day(tz, date).max(from);
         let end = date
             .succ_opt()
             .map_or(to, |next| start_of_day(tz, next))
             .min(to);
-        days.push(day_row(sessions, &online, date, start, end));
+        days.push((date, start, end));
         let Some(next) = date.succ_opt() else { break };
         date = next;
     }
     days
 }
 
-fn day_row(
-    sessions: &[SessionView],
-    online: &HashMap<&str, Vec<(Millis, Millis)>>,
-    date: NaiveDate,
-    start: Millis,
-    end: Millis,
-) -> Day {
-    let sessions_started = sessions
-        .iter()
-        .filter(|s| (start..end).contains(&s.connected_at))
-        .count();
-    let mut distinct_users = 0;
-    let mut online_ms: i64 = 0;
-    for intervals in online.values() {
-        let overlap: i64 = intervals
-            .iter()
-            .map(|(a, b)| (*b).min(end) - (*a).max(start))
-            .filter(|ms| *ms > 0)
-            .sum();
-        if overlap > 0 || intervals.iter().any(|(a, b)| *a < end && *b > start) {
-            distinct_users += 1;
-        }
-        online_ms += overlap;
-    }
-    let (users, at) = peak_between(online, start, end);
-    Day {
-        date: date.format("%Y-%m-%d").to_string(),
-        sessions_started,
-        distinct_users,
-        peak_online: PeakOnline {
-            users,
-            at: at.map(format_rfc3339),
-        },
-        online_time_s: round3(online_ms as f64 / 1000.0),
-    }
-}
-
-/// Each user's online intervals: the union of its sessions.
-fn user_intervals(sessions: &[SessionView], now: Millis) -> HashMap<&str, Vec<(Millis, Millis)>> {
-    let mut by_user: HashMap<&str, Vec<(Millis, Millis)>> = HashMap::new();
-    for session in sessions {
-        let end = session.ended_at.unwrap_or(now).max(session.connected_at);
-        by_user
-            .entry(session.user_id.as_str())
-            .or_default()
-            .push((session.connected_at, end));
-    }
-    for intervals in by_user.values_mut() {
-        intervals.sort_unstable();
-        let mut merged: Vec<(Millis, Millis)> = Vec::with_capacity(intervals.len());
-        for &(a, b) in intervals.iter() {
-            match merged.last_mut() {
-                Some(last) if a <= last.1 => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
-        *intervals = merged;
-    }
-    by_user
-}
-
-/// The most users online at once within `[start, end)` and when first.
-fn peak_between(
-    online: &HashMap<&str, Vec<(Millis, Millis)>>,
-    start: Millis,
-    end: Millis,
-) -> (usize, Option<Millis>) {
-    let mut events: Vec<(Millis, i32)> = Vec::new();
-    for intervals in online.values() {
-        for &(a, b) in intervals {
-            if a < end && b > start {
-                events.push((a.max(start), 1));
-                events.push((b.min(end), -1));
-            }
-        }
-    }
-    // Ends before starts at the same instant: a reconnect is not a peak.
-    events.sort_unstable();
-    let (mut current, mut best, mut at) = (0_i64, 0_i64, None);
-    for (time, delta) in events {
-        current += i64::from(delta);
-        if current > best {
-            best = current;
-            at = Some(time);
-        }
-    }
-    (usize::try_from(best).unwrap_or(0), at)
-}
-
-/// The peak of online users in every whole local hour of `[from, to)`.
-fn hourly_peaks(
-    sessions: &[SessionView],
-    tz: Tz,
-    from: Millis,
-    to: Millis,
-    now: Millis,
-) -> Vec<(Millis, usize)> {
-    let online = user_intervals(sessions, now);
-    let mut out = Vec::new();
+/// Every local hour of `tz` that meets `[from, to)`, clipped to it.
+fn hours(tz: Tz, from: Millis, to: Millis) -> Vec<(Millis, Millis)> {
+    let mut hours = Vec::new();
     let mut hour = hour_floor(tz, from);
     while hour < to {
         let next = hour + 3_600_000;
-        let (peak, _) = peak_between(&online, hour.max(from), next.min(to));
-        if peak > 0 {
-            out.push((hour.max(from), peak));
-        }
+        hours.push((hour.max(from), next.min(to)));
         hour = next;
     }
-    out
+    hours
 }
 
-fn group_key(session: &SessionView, group_by: GroupBy) -> Option<String> {
-    match group_by {
-        GroupBy::None => None,
-        GroupBy::DeviceType => session.device.device_type.clone(),
-        GroupBy::Org => session.org.clone(),
-        GroupBy::App => session.app.as_ref().and_then(|app| app.name.clone()),
-        GroupBy::EndCause => session.end_cause.map(|cause| cause.as_str().to_string()),
+/// Sessions started in each window (ascending, not overlapping).
+fn starts_per_window(spans: &Spans, windows: &[(Millis, Millis)]) -> Vec<usize> {
+    let mut started = vec![0; windows.len()];
+    for span in spans.iter() {
+        let at = span.connected_at;
+        let index = windows.partition_point(|&(_, end)| end <= at);
+        if windows
+            .get(index)
+            .is_some_and(|&(start, end)| (start..end).contains(&at))
+        {
+            started[index] += 1;
+        }
     }
+    started
 }
 
 /// Nearest-rank percentile of sorted values (0 for none).
@@ -350,5 +291,7 @@ fn hour_floor(tz: Tz, at: Millis) -> Millis {
     })
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
