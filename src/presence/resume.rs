@@ -7,14 +7,17 @@
 //! one is gone.
 //!
 //! Only the engine holds this table; it forgets a session's token when the
-//! session ends, so an ended session's token is simply unknown.
+//! session ends, so an ended session's token is simply unknown. It keeps
+//! only the 24 random bytes per session: the id is the token's tail.
 
 use std::collections::HashMap;
 
 use crate::model::{NodeId, SessionId};
 
+/// Bytes of a token's random part.
+const RANDOM_BYTES: usize = 24;
 /// Hex digits of a token's random part.
-const RANDOM_HEX: usize = 48;
+const RANDOM_HEX: usize = 2 * RANDOM_BYTES;
 
 /// What a new socket's resume token leads to, as the engine first sees it.
 #[derive(Debug)]
@@ -57,57 +60,77 @@ pub struct Connected {
     pub resume_token: String,
 }
 
-/// Resume token to session, and back.
+/// The random part of each live session's token. The session id is the
+/// token's tail, so one small entry per session is the whole table.
 #[derive(Debug, Default)]
 pub struct ResumeTokens {
-    by_token: HashMap<String, SessionId>,
-    by_session: HashMap<SessionId, String>,
+    by_session: HashMap<SessionId, [u8; RANDOM_BYTES]>,
 }
 
 impl ResumeTokens {
     /// A fresh token for `id`; the session's previous token stops working.
     pub fn issue(&mut self, id: SessionId) -> String {
-        let token = generate(id);
-        self.register(id, token.clone());
-        token
+        let random: [u8; RANDOM_BYTES] = rand::random();
+        self.by_session.insert(id, random);
+        token(&random, id)
     }
 
     /// Makes `token` resume `id` here: a session taken over from a node
-    /// that shut down keeps the token its tab holds.
-    pub fn register(&mut self, id: SessionId, token: String) {
-        self.forget(id);
-        self.by_token.insert(token.clone(), id);
-        self.by_session.insert(id, token);
+    /// that shut down keeps the token its tab holds. A token not in form,
+    /// or naming another session, leaves `id` with no token.
+    pub fn register(&mut self, id: SessionId, token: &str) {
+        match parse(token) {
+            Some((random, named)) if named == id => {
+                self.by_session.insert(id, random);
+            }
+            _ => self.forget(id),
+        }
     }
 
     /// The token that resumes `id`, if any.
-    pub fn token_of(&self, id: SessionId) -> Option<&str> {
-        self.by_session.get(&id).map(String::as_str)
+    pub fn token_of(&self, id: SessionId) -> Option<String> {
+        self.by_session.get(&id).map(|random| token(random, id))
     }
 
     /// The session a token would resume, without using it up.
     pub fn peek(&self, token: &str) -> Option<SessionId> {
-        self.by_token.get(token).copied()
+        let (random, id) = parse(token)?;
+        let kept = self.by_session.get(&id)?;
+        // Every byte is compared, so the time taken says nothing of how
+        // much of a guess was right.
+        let differing = kept
+            .iter()
+            .zip(random)
+            .fold(0_u8, |acc, (a, b)| acc | (a ^ b));
+        (differing == 0).then_some(id)
     }
 
     /// Drops the session's token (the session ended).
     pub fn forget(&mut self, id: SessionId) {
-        if let Some(token) = self.by_session.remove(&id) {
-            self.by_token.remove(&token);
-        }
+        self.by_session.remove(&id);
     }
 }
 
-/// 24 random bytes as lowercase hex digits, then the session id.
-fn generate(id: SessionId) -> String {
+/// The random part as lowercase hex digits, then the session id.
+fn token(random: &[u8; RANDOM_BYTES], id: SessionId) -> String {
     use std::fmt::Write as _;
-    let bytes: [u8; 24] = rand::random();
     let mut text = String::with_capacity(RANDOM_HEX + 36);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
+    text.push_str(&hex::encode(random));
     let _ = write!(text, "{id}");
     text
+}
+
+/// A token's random part and the session it names, if it is exactly in
+/// the form `token` writes (lowercase hex, the id as it prints).
+fn parse(token: &str) -> Option<([u8; RANDOM_BYTES], SessionId)> {
+    let id = session_of(token)?;
+    let (hex_part, id_part) = token.split_at_checked(RANDOM_HEX)?;
+    if id_part != id.to_string() || hex_part.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut random = [0_u8; RANDOM_BYTES];
+    hex::decode_to_slice(hex_part, &mut random).ok()?;
+    Some((random, id))
 }
 
 #[cfg(test)]
@@ -134,7 +157,17 @@ mod tests {
         assert_eq!(session_of(&"0".repeat(49)), None);
         let forged = format!("{}{id}", "0".repeat(48));
         assert_eq!(tokens.peek(&forged), None, "the random part proves it");
-        tokens.register(id, forged.clone());
-        assert_eq!(tokens.token_of(id), Some(forged.as_str()));
+        tokens.register(id, &forged);
+        assert_eq!(tokens.token_of(id), Some(forged.clone()));
+        assert_eq!(tokens.peek(&forged), Some(id));
+        let issued = tokens.issue(id);
+        assert_eq!(
+            tokens.peek(&issued.to_uppercase()),
+            None,
+            "upper case is not the token issued"
+        );
+        tokens.register(id, &forged);
+        tokens.register(id, &format!("{}{}", "0".repeat(48), SessionId::generate()));
+        assert_eq!(tokens.token_of(id), None, "a token naming another session");
     }
 }

@@ -39,7 +39,7 @@ pub const ACTIVITY_COALESCE_MS: Millis = 1_000;
 /// The presence map: live sessions, per-user aggregates, counters.
 #[derive(Debug)]
 pub struct PresenceState {
-    sessions: HashMap<SessionId, SessionRecord>,
+    sessions: HashMap<SessionId, Box<SessionRecord>>,
     users: HashMap<UserId, UserEntry>,
     counters: Counters,
     started_live: BTreeMap<Day, u64>,
@@ -109,12 +109,12 @@ impl PresenceState {
 
     /// One live session.
     pub fn session(&self, id: SessionId) -> Option<&SessionRecord> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).map(|record| &**record)
     }
 
     /// Every live session.
     pub fn sessions(&self) -> impl Iterator<Item = &SessionRecord> {
-        self.sessions.values()
+        self.sessions.values().map(|record| &**record)
     }
 
     /// The maintained counters.

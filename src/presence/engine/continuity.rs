@@ -149,7 +149,7 @@ impl Engine {
         let hand_on = self.outboxes.remote.is_some() && self.state.resume_grace() > 0;
         let mut offers = Vec::new();
         for id in self.local_sessions() {
-            let token = self.resume.token_of(id).map(str::to_string);
+            let token = self.resume.token_of(id);
             let (true, Some(token)) = (hand_on, token) else {
                 self.end_local(id, TerminateReason::Shutdown, now);
                 continue;
@@ -266,7 +266,7 @@ impl Engine {
         view.reconnecting = true;
         let changes = self.state.upsert_replica(view, now);
         self.state.restore_drop(id, cause, dropped_at);
-        self.resume.register(id, token);
+        self.resume.register(id, &token);
         self.commit(id, changes);
         Some(id)
     }

@@ -36,7 +36,36 @@ struct Presence {
     page: Option<String>,
     last_activity: Millis,
     /// Every room the session is in, and when it entered each.
-    rooms: HashMap<RoomName, Millis>,
+    rooms: Entered,
+}
+
+/// The rooms of one session and when it entered each: a session is in
+/// one or a few rooms, so a small list, not a map.
+#[derive(Debug, Clone, Default)]
+struct Entered(Vec<(RoomName, Millis)>);
+
+impl Entered {
+    fn insert(&mut self, room: RoomName, at: Millis) {
+        self.0.push((room, at));
+    }
+
+    /// Removes `room`, saying when it was entered.
+    fn take(&mut self, room: &RoomName) -> Option<Millis> {
+        let index = self.0.iter().position(|(r, _)| r == room)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    fn entered(&self, room: &RoomName) -> Option<Millis> {
+        self.0.iter().find(|(r, _)| r == room).map(|(_, at)| *at)
+    }
+
+    fn rooms(&self) -> impl Iterator<Item = &RoomName> {
+        self.0.iter().map(|(room, _)| room)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -66,9 +95,9 @@ impl RoomIndex {
         let id = view.session_id;
         let mut old = self.sessions.remove(&id);
         let wanted = rooms_of(view);
-        let mut kept: HashMap<RoomName, Millis> = HashMap::with_capacity(wanted.len());
+        let mut kept = Entered(Vec::with_capacity(wanted.len()));
         for room in wanted {
-            let entered = match old.as_mut().and_then(|old| old.rooms.remove(&room)) {
+            let entered = match old.as_mut().and_then(|old| old.rooms.take(&room)) {
                 Some(at) => at,
                 None => {
                     self.enter(&room, &view.user_id, id);
@@ -84,7 +113,7 @@ impl RoomIndex {
         }
         // What is left of the old rooms is what the session left.
         if let Some(old) = &old {
-            for room in old.rooms.keys() {
+            for room in old.rooms.rooms() {
                 self.exit(room, &old.user, id);
                 self.mark(room, &old.user, now);
             }
@@ -112,7 +141,7 @@ impl RoomIndex {
         let Some(old) = self.sessions.remove(&id) else {
             return;
         };
-        for room in old.rooms.keys() {
+        for room in old.rooms.rooms() {
             self.exit(room, &old.user, id);
             self.mark(room, &old.user, now);
         }
@@ -294,10 +323,7 @@ fn member_of(
     let best = present
         .iter()
         .max_by_key(|p| (p.status.rank(), p.last_activity))?;
-    let joined_at = present
-        .iter()
-        .filter_map(|p| p.rooms.get(room).copied())
-        .min()?;
+    let joined_at = present.iter().filter_map(|p| p.rooms.entered(room)).min()?;
     Some(Member {
         user_id: user.clone(),
         name: best

@@ -73,7 +73,7 @@ impl PresenceState {
         if record.team.is_some() {
             user.team.clone_from(&record.team);
         }
-        self.sessions.insert(id, record);
+        self.sessions.insert(id, Box::new(record));
         let mut changes = vec![Change::Session {
             event: SessionEvent::Started,
             session: view,
@@ -96,7 +96,7 @@ impl PresenceState {
         self.counters.add(&record, 1);
         let (id, user_id) = (record.id, record.user_id.clone());
         let view = record.view(now);
-        self.sessions.insert(id, record);
+        self.sessions.insert(id, Box::new(record));
         let mut changes = vec![Change::Session {
             event: SessionEvent::Updated,
             session: view,
@@ -147,7 +147,7 @@ impl PresenceState {
         if let Some(user) = self.users.get_mut(&record.user_id) {
             user.sessions.retain(|other| *other != id);
         }
-        Some(record)
+        Some(*record)
     }
 
     /// The live sessions another node holds.

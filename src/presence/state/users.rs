@@ -64,7 +64,7 @@ impl PresenceState {
         let mut sessions: Vec<&SessionRecord> = entry
             .sessions
             .iter()
-            .filter_map(|id| self.sessions.get(id))
+            .filter_map(|id| self.sessions.get(id).map(|record| &**record))
             .collect();
         // Stable: equal times keep insertion order, so the newest stays.
         sessions.sort_by_key(|record| record.connected_at);
@@ -100,7 +100,7 @@ impl PresenceState {
         let records: Vec<&SessionRecord> = entry
             .sessions
             .iter()
-            .filter_map(|id| self.sessions.get(id))
+            .filter_map(|id| self.sessions.get(id).map(|record| &**record))
             .collect();
         let summary = summarise(&records);
         Some(UserView {
