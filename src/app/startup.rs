@@ -257,6 +257,42 @@ pub(super) fn spawn_record_keepers(
     tasks.push(tokio::spawn(sampler.run(stop)));
 }
 
+/// In JWKS mode, the first fetch of the key set and the task that keeps it
+/// fresh. The first fetch is waited for (at most `jwks::FETCH_TIMEOUT`), so
+/// that tokens are not refused just after a restart; when it fails the hub
+/// still starts, refusing every token and not ready (`jwks_unavailable`)
+/// until a fetch succeeds.
+pub(super) async fn spawn_jwks_refresher(
+    auth: &Authenticator,
+    readiness: &Readiness,
+    tasks: &mut Tasks,
+) -> Result<(), StartError> {
+    let Some(cache) = auth.jwks() else {
+        return Ok(());
+    };
+    let mut refresher = cache.refresher().map_err(StartError::Jwks)?;
+    match refresher.refresh().await {
+        Ok(keys) => tracing::info!(keys, "JWKS fetched"),
+        Err(reason) => {
+            readiness.set_keys_problem("jwks_unavailable");
+            tracing::warn!(
+                reason,
+                "JWKS could not be fetched at start; every token is refused until a fetch succeeds"
+            );
+        }
+    }
+    let readiness = readiness.clone();
+    let report = move |has_keys| {
+        if has_keys {
+            readiness.clear_keys_problem();
+        } else {
+            readiness.set_keys_problem("jwks_unavailable");
+        }
+    };
+    tasks.push(tokio::spawn(refresher.run(report, tasks.stop.clone())));
+    Ok(())
+}
+
 /// The audit trail's store and writer. A database keeps it beside the
 /// records; otherwise (and in a Redis cluster without PostgreSQL) each node
 /// keeps its own in memory.

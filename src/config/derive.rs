@@ -1,10 +1,104 @@
-//! Owns turning the parsed flags into the typed configs: the webhook,
-//! alert, GeoIP, records store, bind and presence parts of `Settings`, and
-//! the checks between variables (`check_relations`).
+//! Owns turning the parsed flags into the typed configs: the token keys,
+//! webhook, alert, GeoIP, records store, bind and presence parts of
+//! `Settings`, and the checks between variables (`check_relations`).
 
 use super::*;
 
+/// The variables that each choose what JWTs are verified against.
+const KEY_VARIABLES: [&str; 3] = [
+    "PRESENCE_JWT_SECRET",
+    "PRESENCE_JWT_PUBLIC_KEY",
+    "PRESENCE_JWKS_URL",
+];
+
 impl Config {
+    /// What JWTs are verified against: at most one of the secret, the
+    /// public key file (read and checked now) and the JWKS URL; none is dev
+    /// mode.
+    pub(super) fn key_source(&self) -> Result<KeySource, ConfigError> {
+        let public_key = self
+            .jwt_public_key
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty());
+        let jwks_url = self
+            .jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty());
+        let chosen = [
+            self.jwt_secret.is_some(),
+            public_key.is_some(),
+            jwks_url.is_some(),
+        ];
+        let named: Vec<&'static str> = KEY_VARIABLES
+            .into_iter()
+            .zip(chosen)
+            .filter_map(|(variable, set)| set.then_some(variable))
+            .collect();
+        if let [_, second, ..] = named.as_slice() {
+            return Err(ConfigError::Conflict {
+                variable: second,
+                reason: format!(
+                    "only one of PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY and PRESENCE_JWKS_URL may be set ({} are)",
+                    named.join(" and ")
+                ),
+            });
+        }
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(KeySource::Secret(secret.clone()));
+        }
+        if let Some(path) = public_key {
+            let key = crate::auth::keys::read_public_key(path).map_err(|reason| {
+                ConfigError::Invalid {
+                    variable: "PRESENCE_JWT_PUBLIC_KEY",
+                    value: path.display().to_string(),
+                    reason,
+                }
+            })?;
+            return Ok(KeySource::PublicKey(key));
+        }
+        match jwks_url {
+            Some(url) => self.jwks_source(url).map(KeySource::Jwks),
+            None => Ok(KeySource::Dev),
+        }
+    }
+
+    fn jwks_source(&self, url: &str) -> Result<JwksSource, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            variable: "PRESENCE_JWKS_URL",
+            value: without_password(url),
+            reason: reason.to_string(),
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|err| invalid(&err.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("a host is required"));
+        }
+        let conflict = |variable, reason: &str| ConfigError::Conflict {
+            variable,
+            reason: reason.to_string(),
+        };
+        if self.jwks_min_refresh_interval < Duration::from_millis(100) {
+            return Err(conflict(
+                "PRESENCE_JWKS_MIN_REFRESH_INTERVAL",
+                "must be at least 100ms",
+            ));
+        }
+        if self.jwks_refresh_interval < self.jwks_min_refresh_interval {
+            return Err(conflict(
+                "PRESENCE_JWKS_REFRESH_INTERVAL",
+                "must not be shorter than PRESENCE_JWKS_MIN_REFRESH_INTERVAL",
+            ));
+        }
+        Ok(JwksSource {
+            url: parsed,
+            refresh_interval: self.jwks_refresh_interval,
+            min_refresh_interval: self.jwks_min_refresh_interval,
+        })
+    }
+
     pub(super) fn webhook_config(&self) -> Result<WebhookConfig, ConfigError> {
         let urls = self
             .webhook_urls
