@@ -7,7 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use presence_hub::Config;
 
-use crate::support::idp::{JwksServer, KeyKind, KeyPair, hs256_token};
+use crate::support::idp::{JwksServer, KeyKind, KeyPair, claims, hs256_token};
 use crate::support::{TestHub, WsClient, eventually, free_port, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -32,10 +32,14 @@ async fn handshake_with(hub: &TestHub, token: &str, headers: &[(&str, &str)]) ->
 /// A hub verifying tokens with the JWKS at `url`, refreshed every
 /// `interval`, and on an unknown `kid` at most every 200 ms.
 async fn jwks_hub(url: String, interval: Duration) -> TestHub {
+    jwks_hub_with(url, interval, ms(200)).await
+}
+
+async fn jwks_hub_with(url: String, interval: Duration, min_interval: Duration) -> TestHub {
     TestHub::start(|c: &mut Config| {
         c.jwks_url = Some(url);
         c.jwks_refresh_interval = interval;
-        c.jwks_min_refresh_interval = ms(200);
+        c.jwks_min_refresh_interval = min_interval;
     })
     .await
 }
@@ -142,6 +146,12 @@ async fn jwks_keys_verify_by_kid_and_a_key_added_later_is_fetched_on_demand() {
         })
         .await;
         assert_eq!(handshake(&hub, &first.token("alice", Some("k1"))).await, 101);
+        let crossed = first.token("alice", Some("k2"));
+        assert_eq!(
+            handshake(&hub, &crossed).await,
+            401,
+            "an RS256 token naming the EdDSA key"
+        );
     })
     .await;
 }
@@ -214,6 +224,79 @@ async fn a_hub_whose_jwks_is_unreachable_starts_and_refuses_tokens_until_a_fetch
         })
         .await;
         assert_eq!(readiness(&hub).await.0, 200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_kids_ask_for_at_most_one_fetch_per_minimum_interval() {
+    within(LIMIT, async {
+        let key = KeyPair::generate(KeyKind::P256);
+        let server = JwksServer::start(vec![key.jwk("k1")]).await;
+        let hub = jwks_hub_with(server.url(), Duration::from_secs(3600), ms(2000)).await;
+        let burst = |round: usize| {
+            let (hub, key) = (&hub, &key);
+            async move {
+                for n in 0..5 {
+                    let token = key.token("alice", Some(&format!("unknown-{round}-{n}")));
+                    assert_eq!(handshake(hub, &token).await, 401);
+                }
+            }
+        };
+        // Within 2 s of the start fetch, five unknown kids wait for one fetch.
+        burst(1).await;
+        assert_eq!(server.requests(), 1, "no fetch within the minimum interval");
+        eventually(ms(10_000), "one fetch for the first burst", || async {
+            (server.requests() == 2).then_some(())
+        })
+        .await;
+        burst(2).await;
+        assert_eq!(server.requests(), 2, "the next is 2 s after the last");
+        eventually(ms(10_000), "one fetch for the second burst", || async {
+            (server.requests() == 3).then_some(())
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn issuer_and_audience_apply_to_public_keys_and_jwks_alike() {
+    within(LIMIT, async {
+        let key = KeyPair::generate(KeyKind::Rsa);
+        let server = JwksServer::start(vec![key.jwk("k1")]).await;
+        let expect = |c: &mut Config| {
+            c.jwt_issuer = Some("https://idp.example".into());
+            c.jwt_audience = Some("presence".into());
+        };
+        let pem = TestHub::start(|c| {
+            c.jwt_public_key = Some(key.public_path());
+            expect(c);
+        })
+        .await;
+        let jwks = TestHub::start(|c| {
+            c.jwks_url = Some(server.url());
+            expect(c);
+        })
+        .await;
+        let with = |extra: serde_json::Value| {
+            let mut claims = claims("alice");
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            key.sign(Algorithm::RS256, &claims, Some("k1"))
+        };
+        let ours = with(serde_json::json!({"iss": "https://idp.example", "aud": "presence"}));
+        let other_aud = with(serde_json::json!({"iss": "https://idp.example", "aud": "other"}));
+        let other_iss = with(serde_json::json!({"iss": "https://evil.example", "aud": "presence"}));
+        let neither = with(serde_json::json!({}));
+        for hub in [&pem, &jwks] {
+            assert_eq!(handshake(hub, &ours).await, 101);
+            assert_eq!(handshake(hub, &other_aud).await, 401, "another audience");
+            assert_eq!(handshake(hub, &other_iss).await, 401, "another issuer");
+            assert_eq!(handshake(hub, &neither).await, 401, "no iss or aud");
+        }
     })
     .await;
 }

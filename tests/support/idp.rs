@@ -120,9 +120,14 @@ impl KeyPair {
 
     /// The same under `algorithm` (for RSA: RS384 or RS512 too).
     pub fn token_as(&self, algorithm: Algorithm, sub: &str, kid: Option<&str>) -> String {
+        self.sign(algorithm, &claims(sub), kid)
+    }
+
+    /// `claims` signed under `algorithm`, naming `kid` when given.
+    pub fn sign(&self, algorithm: Algorithm, claims: &Value, kid: Option<&str>) -> String {
         let mut header = Header::new(algorithm);
         header.kid = kid.map(str::to_string);
-        jsonwebtoken::encode(&header, &claims(sub), &self.encoding_key()).unwrap()
+        jsonwebtoken::encode(&header, claims, &self.encoding_key()).unwrap()
     }
 
     /// The public key as a JWK named `kid`.
