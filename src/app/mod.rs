@@ -251,6 +251,7 @@ fn announce(
     }
     tracing::info!(
         mode = if dev_mode { "dev" } else { "jwt" },
+        keys = settings.token_keys.name(),
         bind = %addr,
         node_id = %node_id,
         cluster = if settings.redis_url.is_some() { "redis" } else { "single-node" },

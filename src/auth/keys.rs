@@ -52,6 +52,17 @@ impl KeySource {
     pub fn is_dev_mode(&self) -> bool {
         matches!(self, Self::Dev)
     }
+
+    /// The source's name in the start line: `none`, `secret`,
+    /// `public_key` or `jwks`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Dev => "none",
+            Self::Secret(_) => "secret",
+            Self::PublicKey(_) => "public_key",
+            Self::Jwks(_) => "jwks",
+        }
+    }
 }
 
 /// Where a JWKS is fetched from and how often.

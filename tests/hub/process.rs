@@ -240,6 +240,10 @@ async fn a_public_key_is_not_dev_mode_so_the_hub_may_bind_any_address() {
         assert!(hub.addr.ip().is_unspecified(), "{}", hub.addr);
         let logs = hub.logs.lock().unwrap().join("\n");
         assert!(!logs.contains("DEV MODE"), "{logs}");
+        assert!(
+            logs.contains("public_key"),
+            "the start line names the key source: {logs}"
+        );
     })
     .await;
 }
