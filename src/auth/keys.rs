@@ -9,7 +9,7 @@
 //! identifier are checked here first, with a small DER reader. Fetching
 //! and caching a JWKS is `jwks`' business, not this module's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -98,7 +98,7 @@ impl std::fmt::Debug for PublicKey {
 /// with it (for `PRESENCE_JWT_PUBLIC_KEY`).
 pub fn read_public_key(path: &Path) -> Result<PublicKey, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("cannot read {}: {err}", PathBuf::from(path).display()))?;
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     public_key_from_pem(&text)
 }
 

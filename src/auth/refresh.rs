@@ -9,6 +9,8 @@ use tokio::time::Instant;
 /// First wait before retrying a failed fetch; it doubles per failure, up
 /// to the minimum gap.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait computed, so that no interval overflows the clock.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 86_400);
 
 /// When the next fetch may run: `interval` after a success; sooner,
 /// but never within `min_gap` of the last fetch, when a token asked; after
@@ -63,7 +65,9 @@ impl RefreshSchedule {
         } else {
             self.interval
         };
-        (last + wait.min(self.interval)).max(now)
+        // At most a year, so that no interval overflows the clock.
+        let wait = wait.min(self.interval).min(LONGEST_WAIT);
+        last.checked_add(wait).unwrap_or(now).max(now)
     }
 }
 
@@ -110,5 +114,13 @@ mod tests {
         schedule.fetched(start, true);
         schedule.request();
         assert_eq!(schedule.due_at(start), start + Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_enormous_interval_does_not_overflow_the_clock() {
+        let start = Instant::now();
+        let mut schedule = RefreshSchedule::new(Duration::MAX, Duration::MAX);
+        schedule.fetched(start, true);
+        assert_eq!(schedule.due_at(start), start + LONGEST_WAIT);
     }
 }
