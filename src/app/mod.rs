@@ -186,7 +186,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     edges.auth_failures = auth_failures;
     edges.observer_drops = engine.observer_drops;
     edges.auth = edges.auth.with_revocations(revocations.0);
-    spawn_jwks_refresher(&edges.auth, &edges.readiness, &mut tasks).await?;
+    let keys_report = (&edges.readiness, &edges.metrics);
+    spawn_jwks_refresher(&edges.auth, keys_report, &mut tasks).await?;
     let http_connections = TaskTracker::new();
     let serving = Serving {
         policy: connection_policy(&settings, &edges),

@@ -5,6 +5,7 @@
 
 use super::*;
 
+use crate::auth::jwks::FetchOutcome;
 use crate::history::outbox::OutboxStore;
 use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
 use crate::webhooks::delivery::BATCH_MAX;
@@ -264,31 +265,32 @@ pub(super) fn spawn_record_keepers(
 /// until a fetch succeeds.
 pub(super) async fn spawn_jwks_refresher(
     auth: &Authenticator,
-    readiness: &Readiness,
+    (readiness, metrics): (&Readiness, &Metrics),
     tasks: &mut Tasks,
 ) -> Result<(), StartError> {
     let Some(cache) = auth.jwks() else {
         return Ok(());
     };
     let mut refresher = cache.refresher().map_err(StartError::Jwks)?;
-    match refresher.refresh().await {
-        Ok(keys) => tracing::info!(keys, "JWKS fetched"),
-        Err(reason) => {
-            readiness.set_keys_problem("jwks_unavailable");
-            tracing::warn!(
-                reason,
-                "JWKS could not be fetched at start; every token is refused until a fetch succeeds"
-            );
-        }
-    }
-    let readiness = readiness.clone();
-    let report = move |has_keys| {
-        if has_keys {
+    let (readiness, fetches) = (readiness.clone(), metrics.jwks_fetches.clone());
+    let report = move |outcome: FetchOutcome| {
+        let result = if outcome.fetched { "ok" } else { "error" };
+        fetches.with_label_values(&[result]).inc();
+        if outcome.has_keys {
             readiness.clear_keys_problem();
         } else {
             readiness.set_keys_problem("jwks_unavailable");
         }
     };
+    let first = refresher.refresh().await;
+    match &first {
+        Ok(keys) => tracing::info!(keys, "JWKS fetched"),
+        Err(reason) => tracing::warn!(
+            reason,
+            "JWKS could not be fetched at start; every token is refused until a fetch succeeds"
+        ),
+    }
+    report(refresher.outcome(first.is_ok()));
     tasks.push(tokio::spawn(refresher.run(report, tasks.stop.clone())));
     Ok(())
 }

@@ -313,9 +313,9 @@ impl JwksRefresher {
         KeySet::parse(&body)
     }
 
-    /// Refreshes on schedule until `stop`; `report` is told after every
-    /// fetch whether the cache holds keys to verify with.
-    pub async fn run(mut self, report: impl Fn(bool) + Send, stop: CancellationToken) {
+    /// Refreshes on schedule until `stop`; `report` is told how every
+    /// fetch went.
+    pub async fn run(mut self, report: impl Fn(FetchOutcome) + Send, stop: CancellationToken) {
         loop {
             let due = self.schedule.due_at(Instant::now());
             tokio::select! {
@@ -331,12 +331,29 @@ impl JwksRefresher {
                 () = stop.cancelled() => return,
                 fetched = self.refresh() => fetched,
             };
-            if let Err(reason) = fetched {
+            if let Err(reason) = &fetched {
                 tracing::warn!(reason, "JWKS fetch failed; the cached keys stay in use");
             }
-            report(!self.cache.keys().is_empty());
+            report(self.outcome(fetched.is_ok()));
         }
     }
+
+    /// How a fetch went, `fetched` or not, for `report`.
+    pub fn outcome(&self, fetched: bool) -> FetchOutcome {
+        FetchOutcome {
+            fetched,
+            has_keys: !self.cache.keys().is_empty(),
+        }
+    }
+}
+
+/// How one JWKS fetch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOutcome {
+    /// The fetch succeeded and the cache holds its keys.
+    pub fetched: bool,
+    /// The cache holds keys to verify with (this fetch's or older ones).
+    pub has_keys: bool,
 }
 
 #[cfg(test)]

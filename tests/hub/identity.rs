@@ -50,6 +50,20 @@ async fn readiness(hub: &TestHub) -> (u16, serde_json::Value) {
     (status, response.json().await.unwrap_or_default())
 }
 
+/// `presence_jwks_fetches_total{result}` as scraped (0 before the first).
+async fn jwks_fetches(hub: &TestHub, result: &str) -> u64 {
+    let text = reqwest::get(hub.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("presence_jwks_fetches_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.parse().unwrap())
+}
+
 #[tokio::test]
 async fn rs256_es256_and_eddsa_tokens_verify_against_a_pem_public_key() {
     within(LIMIT, async {
@@ -217,6 +231,8 @@ async fn a_hub_whose_jwks_is_unreachable_starts_and_refuses_tokens_until_a_fetch
             (status, body["reason"].as_str()),
             (503, Some("jwks_unavailable"))
         );
+        assert!(jwks_fetches(&hub, "error").await >= 1);
+        assert_eq!(jwks_fetches(&hub, "ok").await, 0);
         let _server = JwksServer::start_on(addr, vec![key.jwk("k1")]).await;
         eventually(ms(10_000), "a retried fetch", || {
             let (hub, token) = (&hub, &token);
@@ -224,6 +240,7 @@ async fn a_hub_whose_jwks_is_unreachable_starts_and_refuses_tokens_until_a_fetch
         })
         .await;
         assert_eq!(readiness(&hub).await.0, 200);
+        assert!(jwks_fetches(&hub, "ok").await >= 1);
     })
     .await;
 }
