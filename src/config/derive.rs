@@ -14,17 +14,11 @@ const KEY_VARIABLES: [&str; 3] = [
 impl Config {
     /// What JWTs are verified against: at most one of the secret, the
     /// public key file (read and checked now) and the JWKS URL; none is dev
-    /// mode.
+    /// mode. As for the secret, an empty value is an error, not "unset":
+    /// that would turn a broken setting into an open hub.
     pub(super) fn key_source(&self) -> Result<KeySource, ConfigError> {
-        let public_key = self
-            .jwt_public_key
-            .as_deref()
-            .filter(|path| !path.as_os_str().is_empty());
-        let jwks_url = self
-            .jwks_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|url| !url.is_empty());
+        let public_key = self.jwt_public_key.as_deref();
+        let jwks_url = self.jwks_url.as_deref().map(str::trim);
         let chosen = [
             self.jwt_secret.is_some(),
             public_key.is_some(),
@@ -48,6 +42,12 @@ impl Config {
             return Ok(KeySource::Secret(secret.clone()));
         }
         if let Some(path) = public_key {
+            if path.as_os_str().is_empty() {
+                return Err(ConfigError::Conflict {
+                    variable: "PRESENCE_JWT_PUBLIC_KEY",
+                    reason: "is empty; name a PEM public key file, or unset it".into(),
+                });
+            }
             let key = crate::auth::keys::read_public_key(path).map_err(|reason| {
                 ConfigError::Invalid {
                     variable: "PRESENCE_JWT_PUBLIC_KEY",
@@ -69,6 +69,9 @@ impl Config {
             value: without_password(url),
             reason: reason.to_string(),
         };
+        if url.is_empty() {
+            return Err(invalid("is empty; name an http(s) URL, or unset it"));
+        }
         let parsed = reqwest::Url::parse(url).map_err(|err| invalid(&err.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid("the scheme must be http or https"));

@@ -263,6 +263,18 @@ fn a_public_key_or_a_jwks_is_jwt_mode_and_may_bind_any_address() {
 }
 
 #[test]
+fn an_empty_key_source_is_an_error_not_dev_mode() {
+    let mut config = Config::defaults();
+    config.jwt_public_key = Some(std::path::PathBuf::new());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWT_PUBLIC_KEY"), "{err}");
+    let mut config = Config::defaults();
+    config.jwks_url = Some(String::new());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWKS_URL"), "{err}");
+}
+
+#[test]
 fn only_one_key_mode_may_be_set() {
     let secret = || Some("x".repeat(32).into());
     let key = || Some(p256_public_key_file());
@@ -290,6 +302,7 @@ fn a_jwks_url_must_be_http_and_its_intervals_ordered() {
         "ftp://idp.example/jwks",
         "file:///etc/jwks.json",
         "idp.example/jwks",
+        " ",
     ] {
         let mut config = Config::defaults();
         config.jwks_url = Some(url.into());

@@ -72,7 +72,7 @@ fn invalid_configuration_exits_2_naming_the_variable() {
     let wrong = wrong_keys(&key);
     let secret = "a-secret-of-at-least-thirty-two-bytes";
     let jwks = "https://idp.example/jwks.json";
-    let cases: [(&[(&str, &str)], &str); 25] = [
+    let cases: [(&[(&str, &str)], &str); 27] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
@@ -159,6 +159,11 @@ fn invalid_configuration_exits_2_naming_the_variable() {
             "PRESENCE_JWKS_URL",
         ),
         (&[("PRESENCE_JWKS_URL", "not a url")], "PRESENCE_JWKS_URL"),
+        (&[("PRESENCE_JWKS_URL", "")], "PRESENCE_JWKS_URL"),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", "")],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
         (
             &[
                 ("PRESENCE_JWKS_URL", jwks),
