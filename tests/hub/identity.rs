@@ -146,6 +146,8 @@ async fn jwks_keys_verify_by_kid_and_a_key_added_later_is_fetched_on_demand() {
         let hub = jwks_hub(server.url(), Duration::from_secs(3600)).await;
         assert_eq!(readiness(&hub).await.0, 200);
         assert_eq!(handshake(&hub, &first.token("alice", Some("k1"))).await, 101);
+        let forged = KeyPair::generate(KeyKind::Rsa).token("alice", Some("k1"));
+        assert_eq!(handshake(&hub, &forged).await, 401, "another key, a known kid");
         let wrong_kid = first.token("alice", Some("k2"));
         assert_eq!(handshake(&hub, &wrong_kid).await, 401, "kid not in the set");
         let hmac = hs256_token(b"secret-secret-secret-secret-1234", "alice", Some("shared"));
