@@ -146,32 +146,9 @@ fn key_of(raw: &RawJwk) -> Result<PublicKey, String> {
         return Err("not a signing key".into());
     }
     let key = match (raw.kty.as_str(), raw.crv.as_deref()) {
-        ("RSA", _) => {
-            let (n, e) = (required(&raw.n, "n")?, required(&raw.e, "e")?);
-            check_rsa_size(&decoded(n, "n")?)?;
-            decoded(e, "e")?;
-            PublicKey {
-                algorithm: Algorithm::RS256,
-                key: DecodingKey::from_rsa_components(n, e).map_err(|err| err.to_string())?,
-            }
-        }
-        ("EC", Some("P-256")) => {
-            let (x, y) = (required(&raw.x, "x")?, required(&raw.y, "y")?);
-            coordinate(x, "x")?;
-            coordinate(y, "y")?;
-            PublicKey {
-                algorithm: Algorithm::ES256,
-                key: DecodingKey::from_ec_components(x, y).map_err(|err| err.to_string())?,
-            }
-        }
-        ("OKP", Some("Ed25519")) => {
-            let x = required(&raw.x, "x")?;
-            coordinate(x, "x")?;
-            PublicKey {
-                algorithm: Algorithm::EdDSA,
-                key: DecodingKey::from_ed_components(x).map_err(|err| err.to_string())?,
-            }
-        }
+        ("RSA", _) => rsa_key(raw)?,
+        ("EC", Some("P-256")) => p256_key(raw)?,
+        ("OKP", Some("Ed25519")) => ed25519_key(raw)?,
         ("oct", _) => return Err("a symmetric key is never used".into()),
         (kty, crv) => return Err(format!("unsupported key type {kty} (curve {crv:?})")),
     };
@@ -181,6 +158,41 @@ fn key_of(raw: &RawJwk) -> Result<PublicKey, String> {
         }
         _ => Ok(key),
     }
+}
+
+/// An RSA JWK (`n`, `e`) of 2048 bits or more: RS256.
+fn rsa_key(raw: &RawJwk) -> Result<PublicKey, String> {
+    let (n, e) = (required(&raw.n, "n")?, required(&raw.e, "e")?);
+    check_rsa_size(&decoded(n, "n")?)?;
+    decoded(e, "e")?;
+    let key = DecodingKey::from_rsa_components(n, e).map_err(|err| err.to_string())?;
+    Ok(PublicKey {
+        algorithm: Algorithm::RS256,
+        key,
+    })
+}
+
+/// An EC P-256 JWK (`x`, `y`): ES256.
+fn p256_key(raw: &RawJwk) -> Result<PublicKey, String> {
+    let (x, y) = (required(&raw.x, "x")?, required(&raw.y, "y")?);
+    coordinate(x, "x")?;
+    coordinate(y, "y")?;
+    let key = DecodingKey::from_ec_components(x, y).map_err(|err| err.to_string())?;
+    Ok(PublicKey {
+        algorithm: Algorithm::ES256,
+        key,
+    })
+}
+
+/// An OKP Ed25519 JWK (`x`): EdDSA.
+fn ed25519_key(raw: &RawJwk) -> Result<PublicKey, String> {
+    let x = required(&raw.x, "x")?;
+    coordinate(x, "x")?;
+    let key = DecodingKey::from_ed_components(x).map_err(|err| err.to_string())?;
+    Ok(PublicKey {
+        algorithm: Algorithm::EdDSA,
+        key,
+    })
 }
 
 fn required<'a>(field: &'a Option<String>, name: &str) -> Result<&'a str, String> {

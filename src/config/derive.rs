@@ -11,55 +11,63 @@ const KEY_VARIABLES: [&str; 3] = [
     "PRESENCE_JWKS_URL",
 ];
 
+/// The public key file `path` names, read and checked now.
+fn public_key_source(path: &std::path::Path) -> Result<KeySource, ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::Conflict {
+            variable: "PRESENCE_JWT_PUBLIC_KEY",
+            reason: "is empty; name a PEM public key file, or unset it".into(),
+        });
+    }
+    crate::auth::keys::read_public_key(path)
+        .map(KeySource::PublicKey)
+        .map_err(|reason| ConfigError::Invalid {
+            variable: "PRESENCE_JWT_PUBLIC_KEY",
+            value: path.display().to_string(),
+            reason,
+        })
+}
+
 impl Config {
     /// What JWTs are verified against: at most one of the secret, the
     /// public key file (read and checked now) and the JWKS URL; none is dev
     /// mode. As for the secret, an empty value is an error, not "unset":
     /// that would turn a broken setting into an open hub.
     pub(super) fn key_source(&self) -> Result<KeySource, ConfigError> {
-        let public_key = self.jwt_public_key.as_deref();
-        let jwks_url = self.jwks_url.as_deref().map(str::trim);
+        self.check_one_key_source()?;
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(KeySource::Secret(secret.clone()));
+        }
+        if let Some(path) = &self.jwt_public_key {
+            return public_key_source(path);
+        }
+        match self.jwks_url.as_deref().map(str::trim) {
+            Some(url) => self.jwks_source(url).map(KeySource::Jwks),
+            None => Ok(KeySource::Dev),
+        }
+    }
+
+    /// Refuses more than one of `KEY_VARIABLES`, naming the second.
+    fn check_one_key_source(&self) -> Result<(), ConfigError> {
         let chosen = [
             self.jwt_secret.is_some(),
-            public_key.is_some(),
-            jwks_url.is_some(),
+            self.jwt_public_key.is_some(),
+            self.jwks_url.is_some(),
         ];
         let named: Vec<&'static str> = KEY_VARIABLES
             .into_iter()
             .zip(chosen)
             .filter_map(|(variable, set)| set.then_some(variable))
             .collect();
-        if let [_, second, ..] = named.as_slice() {
-            return Err(ConfigError::Conflict {
+        match named.as_slice() {
+            [_, second, ..] => Err(ConfigError::Conflict {
                 variable: second,
                 reason: format!(
                     "only one of PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY and PRESENCE_JWKS_URL may be set ({} are)",
                     named.join(" and ")
                 ),
-            });
-        }
-        if let Some(secret) = &self.jwt_secret {
-            return Ok(KeySource::Secret(secret.clone()));
-        }
-        if let Some(path) = public_key {
-            if path.as_os_str().is_empty() {
-                return Err(ConfigError::Conflict {
-                    variable: "PRESENCE_JWT_PUBLIC_KEY",
-                    reason: "is empty; name a PEM public key file, or unset it".into(),
-                });
-            }
-            let key = crate::auth::keys::read_public_key(path).map_err(|reason| {
-                ConfigError::Invalid {
-                    variable: "PRESENCE_JWT_PUBLIC_KEY",
-                    value: path.display().to_string(),
-                    reason,
-                }
-            })?;
-            return Ok(KeySource::PublicKey(key));
-        }
-        match jwks_url {
-            Some(url) => self.jwks_source(url).map(KeySource::Jwks),
-            None => Ok(KeySource::Dev),
+            }),
+            _ => Ok(()),
         }
     }
 
