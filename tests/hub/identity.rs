@@ -124,6 +124,21 @@ async fn a_key_mode_is_not_dev_mode() {
         let admin = hub.ws_url("/admin/ws");
         let refused = WsClient::try_connect(&admin, &[]).await.err().unwrap();
         assert_eq!(refused.status, 401, "the admin stream needs a token");
+        let users = hub.http("/api/v1/users");
+        let client = reqwest::Client::new();
+        let status = |token: Option<String>| {
+            let mut request = client.get(&users);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        let mut admin_claims = claims("root");
+        admin_claims["role"] = "admin".into();
+        let admin_token = key.sign(Algorithm::ES256, &admin_claims, None);
+        assert_eq!(status(None).await, 401, "the admin API needs a token");
+        assert_eq!(status(Some(key.token("alice", None))).await, 403);
+        assert_eq!(status(Some(admin_token)).await, 200);
         let page = [("origin", "https://app.example")];
         assert_eq!(
             handshake_with(&hub, &key.token("alice", None), &page).await,
