@@ -117,7 +117,7 @@ presence.on('close', (e) => {
     if (failures >= 3 && !who.token) {
       const hint = $('demo-hint');
       hint.textContent =
-        'Cannot connect. If the hub runs with PRESENCE_JWT_SECRET, open this page as demo.html?token=<jwt>.';
+        'Cannot connect. If the hub checks tokens (JWT mode), open this page as demo.html?token=<jwt>.';
       hint.hidden = false;
     }
   } else if (presence.state === 'terminated') {
@@ -168,7 +168,7 @@ presence.on('error', (e) => {
     hint.textContent = `The hub refused the token (${e.message}). Open this page with a fresh demo.html?token=<jwt>.`;
   } else {
     hint.textContent =
-      'The hub requires a token (it runs with PRESENCE_JWT_SECRET): open this page as demo.html?token=<jwt>.';
+      'The hub requires a token (JWT mode): open this page as demo.html?token=<jwt>.';
   }
   hint.hidden = false;
 });

@@ -44,7 +44,7 @@ impl Edges {
         Self {
             client_limits: settings.client.clone(),
             presence,
-            auth: Authenticator::new(settings.jwt_secret.as_ref()).expecting(
+            auth: Authenticator::new(&settings.token_keys).expecting(
                 settings.jwt_issuer.as_deref(),
                 settings.jwt_audience.as_deref(),
             ),
@@ -64,7 +64,7 @@ impl Edges {
             admission,
             origins: OriginPolicy::new(
                 settings.client.allowed_origins.clone(),
-                settings.jwt_secret.is_none(),
+                settings.is_dev_mode(),
                 settings.insecure_dev,
             ),
             webhooks: WebhookStatus::default(),

@@ -10,7 +10,7 @@ mod stores;
 use edges::Edges;
 use startup::{
     Serving, Tasks, bind, connection_policy, load_revocations, serve_metrics_apart, spawn_alerts,
-    spawn_audit, spawn_engine, spawn_record_keepers, spawn_webhooks,
+    spawn_audit, spawn_engine, spawn_jwks_refresher, spawn_record_keepers, spawn_webhooks,
 };
 use stores::{load_revoked, open_history};
 
@@ -95,6 +95,9 @@ pub enum StartError {
     /// Webhook delivery could not be set up.
     #[error("{0}")]
     Webhooks(#[from] crate::webhooks::WebhookError),
+    /// The JWKS client could not be built.
+    #[error("PRESENCE_JWKS_URL: {0}")]
+    Jwks(reqwest::Error),
     /// The records database cannot be used: unreachable, not a database, or
     /// a schema newer than this binary.
     #[error("PRESENCE_DATABASE_URL: {0}")]
@@ -183,6 +186,8 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     edges.auth_failures = auth_failures;
     edges.observer_drops = engine.observer_drops;
     edges.auth = edges.auth.with_revocations(revocations.0);
+    let keys_report = (&edges.readiness, &edges.metrics);
+    spawn_jwks_refresher(&edges.auth, keys_report, &mut tasks).await?;
     let http_connections = TaskTracker::new();
     let serving = Serving {
         policy: connection_policy(&settings, &edges),
@@ -242,11 +247,12 @@ fn announce(
 ) {
     if dev_mode {
         tracing::warn!(
-            "DEV MODE: no PRESENCE_JWT_SECRET is set; clients name themselves with ?user= and the admin API is open to anyone who can reach {addr}"
+            "DEV MODE: no PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY or PRESENCE_JWKS_URL is set; clients name themselves with ?user= and the admin API is open to anyone who can reach {addr}"
         );
     }
     tracing::info!(
         mode = if dev_mode { "dev" } else { "jwt" },
+        keys = settings.token_keys.name(),
         bind = %addr,
         node_id = %node_id,
         cluster = if settings.redis_url.is_some() { "redis" } else { "single-node" },

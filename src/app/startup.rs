@@ -5,6 +5,7 @@
 
 use super::*;
 
+use crate::auth::jwks::FetchOutcome;
 use crate::history::outbox::OutboxStore;
 use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
 use crate::webhooks::delivery::BATCH_MAX;
@@ -255,6 +256,43 @@ pub(super) fn spawn_record_keepers(
         interval: settings.series_interval,
     };
     tasks.push(tokio::spawn(sampler.run(stop)));
+}
+
+/// In JWKS mode, the first fetch of the key set and the task that keeps it
+/// fresh. The first fetch is waited for (at most `jwks::FETCH_TIMEOUT`), so
+/// that tokens are not refused just after a restart; when it fails the hub
+/// still starts, refusing every token and not ready (`jwks_unavailable`)
+/// until a fetch succeeds.
+pub(super) async fn spawn_jwks_refresher(
+    auth: &Authenticator,
+    (readiness, metrics): (&Readiness, &Metrics),
+    tasks: &mut Tasks,
+) -> Result<(), StartError> {
+    let Some(cache) = auth.jwks() else {
+        return Ok(());
+    };
+    let mut refresher = cache.refresher().map_err(StartError::Jwks)?;
+    let (readiness, fetches) = (readiness.clone(), metrics.jwks_fetches.clone());
+    let report = move |outcome: FetchOutcome| {
+        let result = if outcome.fetched { "ok" } else { "error" };
+        fetches.with_label_values(&[result]).inc();
+        if outcome.has_keys {
+            readiness.clear_keys_problem();
+        } else {
+            readiness.set_keys_problem("jwks_unavailable");
+        }
+    };
+    let first = refresher.refresh().await;
+    match &first {
+        Ok(keys) => tracing::info!(keys, "JWKS fetched"),
+        Err(reason) => tracing::warn!(
+            reason,
+            "JWKS could not be fetched at start; every token is refused until a fetch succeeds"
+        ),
+    }
+    report(refresher.outcome(first.is_ok()));
+    tasks.push(tokio::spawn(refresher.run(report, tasks.stop.clone())));
+    Ok(())
 }
 
 /// The audit trail's store and writer. A database keeps it beside the

@@ -29,6 +29,8 @@ pub struct Readiness {
     /// The records store's problem (`database_unreachable`), kept apart so
     /// that replication clearing its own does not clear it.
     store_problem: Arc<RwLock<Option<&'static str>>>,
+    /// The token keys' problem (`jwks_unavailable`: no JWKS fetched yet).
+    keys_problem: Arc<RwLock<Option<&'static str>>>,
 }
 
 impl Readiness {
@@ -66,10 +68,27 @@ impl Readiness {
         }
     }
 
-    /// The current problem, if any (replication's first).
+    /// Marks the token keys unusable with `reason` (`jwks_unavailable`).
+    pub fn set_keys_problem(&self, reason: &'static str) {
+        if let Ok(mut problem) = self.keys_problem.write() {
+            *problem = Some(reason);
+        }
+    }
+
+    /// Clears the token keys' problem.
+    pub fn clear_keys_problem(&self) {
+        if let Ok(mut problem) = self.keys_problem.write() {
+            *problem = None;
+        }
+    }
+
+    /// The current problem, if any (replication's first, then the records
+    /// store's, then the token keys').
     pub fn problem(&self) -> Option<&'static str> {
-        let replication = self.problem.read().ok().and_then(|problem| *problem);
-        replication.or_else(|| self.store_problem.read().ok().and_then(|problem| *problem))
+        let read = |slot: &RwLock<Option<&'static str>>| slot.read().ok().and_then(|p| *p);
+        read(&self.problem)
+            .or_else(|| read(&self.store_problem))
+            .or_else(|| read(&self.keys_problem))
     }
 }
 

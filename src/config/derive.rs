@@ -1,10 +1,115 @@
-//! Owns turning the parsed flags into the typed configs: the webhook,
-//! alert, GeoIP, records store, bind and presence parts of `Settings`, and
-//! the checks between variables (`check_relations`).
+//! Owns turning the parsed flags into the typed configs: the token keys,
+//! webhook, alert, GeoIP, records store, bind and presence parts of
+//! `Settings`, and the checks between variables (`check_relations`).
 
 use super::*;
 
+/// The variables that each choose what JWTs are verified against.
+const KEY_VARIABLES: [&str; 3] = [
+    "PRESENCE_JWT_SECRET",
+    "PRESENCE_JWT_PUBLIC_KEY",
+    "PRESENCE_JWKS_URL",
+];
+
+/// The public key file `path` names, read and checked now.
+fn public_key_source(path: &std::path::Path) -> Result<KeySource, ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::Conflict {
+            variable: "PRESENCE_JWT_PUBLIC_KEY",
+            reason: "is empty; name a PEM public key file, or unset it".into(),
+        });
+    }
+    crate::auth::keys::read_public_key(path)
+        .map(KeySource::PublicKey)
+        .map_err(|reason| ConfigError::Invalid {
+            variable: "PRESENCE_JWT_PUBLIC_KEY",
+            value: path.display().to_string(),
+            reason,
+        })
+}
+
 impl Config {
+    /// What JWTs are verified against: at most one of the secret, the
+    /// public key file (read and checked now) and the JWKS URL; none is dev
+    /// mode. As for the secret, an empty value is an error, not "unset":
+    /// that would turn a broken setting into an open hub.
+    pub(super) fn key_source(&self) -> Result<KeySource, ConfigError> {
+        self.check_one_key_source()?;
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(KeySource::Secret(secret.clone()));
+        }
+        if let Some(path) = &self.jwt_public_key {
+            return public_key_source(path);
+        }
+        match self.jwks_url.as_deref().map(str::trim) {
+            Some(url) => self.jwks_source(url).map(KeySource::Jwks),
+            None => Ok(KeySource::Dev),
+        }
+    }
+
+    /// Refuses more than one of `KEY_VARIABLES`, naming the second.
+    fn check_one_key_source(&self) -> Result<(), ConfigError> {
+        let chosen = [
+            self.jwt_secret.is_some(),
+            self.jwt_public_key.is_some(),
+            self.jwks_url.is_some(),
+        ];
+        let named: Vec<&'static str> = KEY_VARIABLES
+            .into_iter()
+            .zip(chosen)
+            .filter_map(|(variable, set)| set.then_some(variable))
+            .collect();
+        match named.as_slice() {
+            [_, second, ..] => Err(ConfigError::Conflict {
+                variable: second,
+                reason: format!(
+                    "only one of PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY and PRESENCE_JWKS_URL may be set ({} are)",
+                    named.join(" and ")
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn jwks_source(&self, url: &str) -> Result<JwksSource, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            variable: "PRESENCE_JWKS_URL",
+            value: without_password(url),
+            reason: reason.to_string(),
+        };
+        if url.is_empty() {
+            return Err(invalid("is empty; name an http(s) URL, or unset it"));
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|err| invalid(&err.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("a host is required"));
+        }
+        let conflict = |variable, reason: &str| ConfigError::Conflict {
+            variable,
+            reason: reason.to_string(),
+        };
+        if self.jwks_min_refresh_interval < Duration::from_millis(100) {
+            return Err(conflict(
+                "PRESENCE_JWKS_MIN_REFRESH_INTERVAL",
+                "must be at least 100ms",
+            ));
+        }
+        if self.jwks_refresh_interval < self.jwks_min_refresh_interval {
+            return Err(conflict(
+                "PRESENCE_JWKS_REFRESH_INTERVAL",
+                "must not be shorter than PRESENCE_JWKS_MIN_REFRESH_INTERVAL",
+            ));
+        }
+        Ok(JwksSource {
+            url: parsed,
+            refresh_interval: self.jwks_refresh_interval,
+            min_refresh_interval: self.jwks_min_refresh_interval,
+        })
+    }
+
     pub(super) fn webhook_config(&self) -> Result<WebhookConfig, ConfigError> {
         let urls = self
             .webhook_urls

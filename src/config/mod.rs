@@ -13,6 +13,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth::{JwksSource, KeySource};
 use crate::geo::GeoIp;
 mod database_url;
 mod derive;
@@ -38,9 +39,29 @@ pub struct Config {
     #[arg(long, env = "PRESENCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// HS256 secret for client and admin JWTs, at least 32 bytes; unset means dev mode.
+    /// HS256 secret for client and admin JWTs, at least 32 bytes. Unset, with no
+    /// PRESENCE_JWT_PUBLIC_KEY or PRESENCE_JWKS_URL either, means dev mode.
     #[arg(long, env = "PRESENCE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
+
+    /// Path of a PEM public key (-----BEGIN PUBLIC KEY-----) that verifies JWTs:
+    /// RSA is RS256, EC P-256 is ES256, Ed25519 is EdDSA.
+    #[arg(long, env = "PRESENCE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// http(s) URL of a JWKS whose RS256, ES256 and EdDSA keys verify JWTs by `kid`;
+    /// fetched at start and refreshed in the background.
+    #[arg(long, env = "PRESENCE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// The JWKS is fetched again this long after a successful fetch.
+    #[arg(long, env = "PRESENCE_JWKS_REFRESH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub jwks_refresh_interval: Duration,
+
+    /// Shortest time between JWKS fetches asked for by tokens with an unknown `kid`
+    /// (and between retries of a failed fetch).
+    #[arg(long, env = "PRESENCE_JWKS_MIN_REFRESH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refresh_interval: Duration,
 
     /// When set, a JWT must carry this `iss` claim.
     #[arg(long, env = "PRESENCE_JWT_ISSUER")]
@@ -280,6 +301,10 @@ impl Config {
         Self {
             bind: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            jwt_public_key: None,
+            jwks_url: None,
+            jwks_refresh_interval: Duration::from_secs(300),
+            jwks_min_refresh_interval: Duration::from_secs(30),
             jwt_issuer: None,
             jwt_audience: None,
             redis_url: None,
@@ -340,18 +365,19 @@ impl Config {
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let bind = self.parse_bind()?;
         self.check_relations()?;
-        if self.jwt_secret.is_none() && !bind.ip().is_loopback() && !self.insecure_dev {
+        let token_keys = self.key_source()?;
+        if token_keys.is_dev_mode() && !bind.ip().is_loopback() && !self.insecure_dev {
             return Err(ConfigError::Conflict {
                 variable: "PRESENCE_BIND",
                 reason: format!(
-                    "dev mode (no PRESENCE_JWT_SECRET) refuses to bind the non-loopback address {bind}; set PRESENCE_JWT_SECRET, or PRESENCE_INSECURE_DEV=1 to allow it"
+                    "dev mode (no PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY or PRESENCE_JWKS_URL) refuses to bind the non-loopback address {bind}; set one of them, or PRESENCE_INSECURE_DEV=1 to allow it"
                 ),
             });
         }
         Ok(Settings {
             bind,
             listen_backlog: self.listen_backlog.max(128),
-            jwt_secret: self.jwt_secret.clone(),
+            token_keys,
             jwt_issuer: self.jwt_issuer.clone().filter(|v| !v.trim().is_empty()),
             jwt_audience: self.jwt_audience.clone().filter(|v| !v.trim().is_empty()),
             presence: self.presence_config(),

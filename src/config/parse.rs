@@ -30,7 +30,7 @@ pub(super) fn parse_redis_url(text: Option<&str>) -> Result<Option<String>, Conf
 }
 
 /// `text` with the password of a URL replaced by `***`.
-fn without_password(text: &str) -> String {
+pub(super) fn without_password(text: &str) -> String {
     match reqwest::Url::parse(text) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));

@@ -164,6 +164,14 @@ pub struct AlertConfig {
     pub auth_failures_min: usize,
 }
 
+impl Settings {
+    /// True when no JWT is verified: no secret, public key or JWKS is set,
+    /// and clients name themselves.
+    pub fn is_dev_mode(&self) -> bool {
+        self.token_keys.is_dev_mode()
+    }
+}
+
 /// The validated configuration, split per module.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -171,8 +179,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Listen backlog.
     pub listen_backlog: u32,
-    /// JWT secret (None = dev mode).
-    pub jwt_secret: Option<SecretString>,
+    /// What JWTs are verified against (`Dev`: dev mode).
+    pub token_keys: KeySource,
     /// The `iss` a JWT must carry, when set.
     pub jwt_issuer: Option<String>,
     /// The audience a JWT's `aud` must name, when set.

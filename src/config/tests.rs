@@ -216,6 +216,110 @@ fn a_jwt_secret_shorter_than_32_bytes_is_refused() {
     assert!(config.validate().is_ok());
 }
 
+/// A P-256 public key PEM file made by `openssl`, in a fresh directory.
+fn p256_public_key_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("presence-config-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl").args(args).status();
+        assert!(status.unwrap().success(), "openssl {args:?}");
+    };
+    let (private_arg, public_arg) = (private.to_str().unwrap(), public.to_str().unwrap());
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        private_arg,
+    ]);
+    run(&["pkey", "-in", private_arg, "-pubout", "-out", public_arg]);
+    public
+}
+
+#[test]
+fn a_public_key_or_a_jwks_is_jwt_mode_and_may_bind_any_address() {
+    let mut keyed = Config::defaults();
+    keyed.bind = "0.0.0.0:0".into();
+    keyed.jwt_public_key = Some(p256_public_key_file());
+    let settings = keyed.validate().expect("a P-256 key is read");
+    assert!(!settings.is_dev_mode());
+    assert!(matches!(
+        settings.token_keys,
+        KeySource::PublicKey(ref key) if key.algorithm == jsonwebtoken::Algorithm::ES256
+    ));
+    let mut jwks = Config::defaults();
+    jwks.bind = "0.0.0.0:0".into();
+    jwks.jwks_url = Some("https://idp.example/.well-known/jwks.json".into());
+    assert!(!jwks.validate().expect("an https JWKS").is_dev_mode());
+    let mut dev = Config::defaults();
+    assert!(dev.validate().unwrap().is_dev_mode());
+    dev.bind = "0.0.0.0:0".into();
+    let err = dev.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWKS_URL"), "{err}");
+}
+
+#[test]
+fn an_empty_key_source_is_an_error_not_dev_mode() {
+    let mut config = Config::defaults();
+    config.jwt_public_key = Some(std::path::PathBuf::new());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWT_PUBLIC_KEY"), "{err}");
+    let mut config = Config::defaults();
+    config.jwks_url = Some(String::new());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWKS_URL"), "{err}");
+}
+
+#[test]
+fn only_one_key_mode_may_be_set() {
+    let secret = || Some("x".repeat(32).into());
+    let key = || Some(p256_public_key_file());
+    let url = || Some("http://127.0.0.1:1/jwks".to_string());
+    let modes = [
+        (secret(), key(), None, "PRESENCE_JWT_PUBLIC_KEY"),
+        (secret(), None, url(), "PRESENCE_JWKS_URL"),
+        (None, key(), url(), "PRESENCE_JWKS_URL"),
+        (secret(), key(), url(), "PRESENCE_JWT_PUBLIC_KEY"),
+    ];
+    for (jwt_secret, jwt_public_key, jwks_url, named) in modes {
+        let mut config = Config::defaults();
+        config.jwt_secret = jwt_secret;
+        config.jwt_public_key = jwt_public_key;
+        config.jwks_url = jwks_url;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with(named), "{err}");
+        assert!(err.contains("only one of"), "{err}");
+    }
+}
+
+#[test]
+fn a_jwks_url_must_be_http_and_its_intervals_ordered() {
+    for url in [
+        "ftp://idp.example/jwks",
+        "file:///etc/jwks.json",
+        "idp.example/jwks",
+        " ",
+    ] {
+        let mut config = Config::defaults();
+        config.jwks_url = Some(url.into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("PRESENCE_JWKS_URL"), "{url}: {err}");
+    }
+    let mut config = Config::defaults();
+    config.jwks_url = Some("http://user:pw@idp.example/jwks".into());
+    config.jwks_refresh_interval = Duration::from_secs(10);
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWKS_REFRESH_INTERVAL"), "{err}");
+    config.jwks_refresh_interval = Duration::from_secs(60);
+    config.jwks_min_refresh_interval = Duration::from_millis(10);
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_JWKS_MIN_REFRESH_INTERVAL"), "{err}");
+}
+
 #[test]
 fn origins_are_normalised() {
     assert_eq!(

@@ -94,7 +94,7 @@ pub fn check_origin(headers: &HeaderMap, policy: &OriginPolicy) -> Result<(), Ap
 pub fn check_loopback_host(headers: &HeaderMap) -> Result<(), ApiError> {
     match host_of(headers) {
         Some(host) if !is_loopback_authority(&host) => Err(ApiError::Forbidden(format!(
-            "host {host:?} is not a loopback name; a dev-mode hub answers only to 127.0.0.1, localhost and [::1] (set PRESENCE_JWT_SECRET, or PRESENCE_INSECURE_DEV=1)"
+            "host {host:?} is not a loopback name; a dev-mode hub answers only to 127.0.0.1, localhost and [::1] (set PRESENCE_JWT_SECRET, PRESENCE_JWT_PUBLIC_KEY or PRESENCE_JWKS_URL, or PRESENCE_INSECURE_DEV=1)"
         ))),
         _ => Ok(()),
     }

@@ -124,6 +124,8 @@ pub struct Metrics {
     pub nodes_known: IntGauge,
     /// Connections and upgrades refused by admission control, by code.
     pub admission_refusals: IntCounterVec,
+    /// JWKS fetches by result (`ok`, `error`).
+    pub jwks_fetches: IntCounterVec,
     /// Rooms with at least one member (set at scrape time).
     pub rooms: IntGauge,
     /// Members summed over every room (set at scrape time).
@@ -281,6 +283,13 @@ impl Metrics {
                 ),
                 &["code"],
             )?,
+            jwks_fetches: IntCounterVec::new(
+                opts(
+                    "presence_jwks_fetches_total",
+                    "JWKS fetches (PRESENCE_JWKS_URL) by result",
+                ),
+                &["result"],
+            )?,
             rooms: IntGauge::with_opts(opts(
                 "presence_rooms",
                 "Rooms with at least one member, org: rooms included",
@@ -369,6 +378,7 @@ impl Metrics {
         r.register(Box::new(self.resyncs.clone()))?;
         r.register(Box::new(self.nodes_known.clone()))?;
         r.register(Box::new(self.admission_refusals.clone()))?;
+        r.register(Box::new(self.jwks_fetches.clone()))?;
         r.register(Box::new(self.rooms.clone()))?;
         r.register(Box::new(self.room_members.clone()))?;
         r.register(Box::new(self.room_sessions.clone()))?;

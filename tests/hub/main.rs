@@ -15,6 +15,7 @@ mod continuity;
 mod cors;
 mod hardening;
 mod heartbeat;
+mod identity;
 mod limits;
 mod location;
 mod me;

@@ -48,6 +48,7 @@ const EXPORTED_ON_USE: &[&str] = &[
     "presence_admission_refusals_total",
     "presence_replication_deltas_total",
     "presence_resyncs_total",
+    "presence_jwks_fetches_total",
 ];
 
 fn is_exported(name: &str) -> bool {

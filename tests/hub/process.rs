@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::idp::{KeyKind, KeyPair, openssl};
+use crate::support::temp::TempDir;
 use crate::support::{HubProcess, WsClient, ms, rss_bytes, within};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -16,9 +18,61 @@ fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
     command.output().expect("run presence-hub")
 }
 
+/// PEM files `PRESENCE_JWT_PUBLIC_KEY` must refuse, each made by
+/// `openssl`: a private key, a certificate and a P-384 public key.
+struct WrongKeys {
+    _dir: TempDir,
+    private: String,
+    certificate: String,
+    p384: String,
+}
+
+fn wrong_keys(key: &KeyPair) -> WrongKeys {
+    let dir = TempDir::new("wrong-keys");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let certificate = path("certificate.pem");
+    let private = key.private_path();
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        private.to_str().unwrap(),
+        "-subj",
+        "/CN=idp.test",
+        "-days",
+        "1",
+        "-out",
+        &certificate,
+    ]);
+    let p384 = path("p384.pem");
+    let p384_private = path("p384-private.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-out",
+        &p384_private,
+    ]);
+    openssl(&["pkey", "-in", &p384_private, "-pubout", "-out", &p384]);
+    WrongKeys {
+        private: private.to_str().unwrap().to_string(),
+        certificate,
+        p384,
+        _dir: dir,
+    }
+}
+
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str); 15] = [
+    let key = KeyPair::generate(KeyKind::P256);
+    let public = key.public_path().to_str().unwrap().to_string();
+    let wrong = wrong_keys(&key);
+    let secret = "a-secret-of-at-least-thirty-two-bytes";
+    let jwks = "https://idp.example/jwks.json";
+    let cases: [(&[(&str, &str)], &str); 27] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
@@ -65,6 +119,58 @@ fn invalid_configuration_exits_2_naming_the_variable() {
             &[("PRESENCE_SESSION_RATE_PER_IP", "often")],
             "PRESENCE_SESSION_RATE_PER_IP",
         ),
+        // One key mode at a time.
+        (
+            &[
+                ("PRESENCE_JWT_SECRET", secret),
+                ("PRESENCE_JWT_PUBLIC_KEY", &public),
+            ],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[
+                ("PRESENCE_JWT_PUBLIC_KEY", &public),
+                ("PRESENCE_JWKS_URL", jwks),
+            ],
+            "PRESENCE_JWKS_URL",
+        ),
+        (
+            &[("PRESENCE_JWT_SECRET", secret), ("PRESENCE_JWKS_URL", jwks)],
+            "PRESENCE_JWKS_URL",
+        ),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", "/nonexistent/key.pem")],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", &wrong.private)],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", &wrong.certificate)],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", &wrong.p384)],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[("PRESENCE_JWKS_URL", "ftp://idp.example/jwks.json")],
+            "PRESENCE_JWKS_URL",
+        ),
+        (&[("PRESENCE_JWKS_URL", "not a url")], "PRESENCE_JWKS_URL"),
+        (&[("PRESENCE_JWKS_URL", "")], "PRESENCE_JWKS_URL"),
+        (
+            &[("PRESENCE_JWT_PUBLIC_KEY", "")],
+            "PRESENCE_JWT_PUBLIC_KEY",
+        ),
+        (
+            &[
+                ("PRESENCE_JWKS_URL", jwks),
+                ("PRESENCE_JWKS_REFRESH_INTERVAL", "10s"),
+            ],
+            "PRESENCE_JWKS_REFRESH_INTERVAL",
+        ),
     ];
     for (env, named) in cases {
         let output = run_binary(env);
@@ -84,6 +190,10 @@ fn help_documents_every_variable() {
     for variable in [
         "PRESENCE_BIND",
         "PRESENCE_JWT_SECRET",
+        "PRESENCE_JWT_PUBLIC_KEY",
+        "PRESENCE_JWKS_URL",
+        "PRESENCE_JWKS_REFRESH_INTERVAL",
+        "PRESENCE_JWKS_MIN_REFRESH_INTERVAL",
         "PRESENCE_REDIS_URL",
         "PRESENCE_NAMESPACE",
         "PRESENCE_NODE_ID",
@@ -119,6 +229,28 @@ fn help_documents_every_variable() {
     // Switches take 1/0, yes/no and on/off too: listing only true and
     // false would mislead.
     assert!(!help.contains("[possible values: true, false]"), "{help}");
+}
+
+#[tokio::test]
+async fn a_public_key_is_not_dev_mode_so_the_hub_may_bind_any_address() {
+    within(LIMIT, async {
+        let key = KeyPair::generate(KeyKind::Ed25519);
+        let public = key.public_path();
+        let hub = HubProcess::start(&[
+            ("PRESENCE_JWT_PUBLIC_KEY", public.to_str().unwrap()),
+            ("PRESENCE_BIND", "0.0.0.0:0"),
+        ])
+        .await;
+        // Dev mode would have exited 2 rather than bind 0.0.0.0.
+        assert!(hub.addr.ip().is_unspecified(), "{}", hub.addr);
+        let logs = hub.logs.lock().unwrap().join("\n");
+        assert!(!logs.contains("DEV MODE"), "{logs}");
+        assert!(
+            logs.contains("public_key"),
+            "the start line names the key source: {logs}"
+        );
+    })
+    .await;
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! `postgres.rs`: a real PostgreSQL server; `temp.rs`: temporary directories.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod idp;
 pub mod mmdb;
 pub mod postgres;
 pub mod receiver;
