@@ -43,6 +43,14 @@ const EXIT_WRITE: Duration = Duration::from_millis(150);
 /// Loss warnings are logged at most this often.
 const LOG_EVERY_MS: i64 = 60_000;
 
+/// The trim to `keep` rows per endpoint runs with at most one batch this
+/// often (and with the last one at exit). Finding an endpoint's newest
+/// `keep` rows walks that many index entries, which, with every batch,
+/// was most of the cost of an endpoint whose queue stays full; the queues
+/// themselves delete what they drop, so the trim only bounds the table
+/// when changes were lost.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
 /// One change to the outbox.
 #[derive(Debug)]
 enum Change {
@@ -198,7 +206,7 @@ fn event_of(row: &OutboxRow) -> Option<Arc<Event>> {
 /// Applies the queues' changes to `store`, in batches, until every
 /// delivery task in `deliveries` has ended; then writes what is left
 /// (within `EXIT_WRITE`) and returns. Rows beyond `keep` per endpoint are
-/// trimmed, oldest first.
+/// trimmed, oldest first, at most every `TRIM_EVERY` and at exit.
 pub async fn write_outbox(
     changes: OutboxChanges,
     store: Arc<dyn OutboxStore>,
@@ -212,6 +220,7 @@ pub async fn write_outbox(
         ..OutboxBatch::default()
     };
     let mut failing = false;
+    let mut trimmed_at: Option<Instant> = None;
     loop {
         // Biased: once the deliveries have ended, what is left is written
         // in one last transaction.
@@ -234,8 +243,13 @@ pub async fn write_outbox(
             break;
         }
         settle(&mut pending);
+        let trim_due = trimmed_at.is_none_or(|at| at.elapsed() >= TRIM_EVERY);
+        pending.keep = if trim_due { keep } else { 0 };
         match store.apply(&pending).await {
             Ok(()) => {
+                if trim_due && keep > 0 {
+                    trimmed_at = Some(Instant::now());
+                }
                 if failing {
                     tracing::info!("webhook outbox written again");
                 }
@@ -256,6 +270,7 @@ pub async fn write_outbox(
     while let Ok(change) = changes.try_recv() {
         add(&mut pending, change);
     }
+    pending.keep = keep;
     write_at_exit(store.as_ref(), pending, &metrics).await;
 }
 
