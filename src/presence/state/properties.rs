@@ -3,7 +3,8 @@
 //! manual statuses, metadata, HTTP heartbeats, drops and resumes, new
 //! tokens, room joins and leaves, ends, replicas of another node, and time
 //! passing across the idle, away, grace and expiry thresholds, with due
-//! deadlines fired the way the engine fires them). After every step the
+//! deadlines fired the way the engine fires them), with and without a
+//! resume grace and a maximum session age. After every step the
 //! map is checked against a recount over its sessions: each user's status
 //! is the best of its sessions and is what was last published for it,
 //! counters, online users, started-by-day counts, today's peak and room
@@ -29,8 +30,6 @@ const T: Thresholds = Thresholds {
     away_after: 3_000,
 };
 const HTTP_TTL: Millis = 5_000;
-const GRACE: Millis = 2_000;
-const MAX_AGE: Millis = 40_000;
 /// Half a minute before a UTC midnight, so some runs cross into a new day.
 const START: Millis = 20_000 * 86_400_000 - 30_000;
 
@@ -234,8 +233,9 @@ struct Run {
 }
 
 impl Run {
-    fn new() -> Self {
-        let state = PresenceState::new(T, HTTP_TTL).with_lifetimes(GRACE, MAX_AGE);
+    /// A map with this resume grace and maximum age (0 disables each).
+    fn new(grace: Millis, max_age: Millis) -> Self {
+        let state = PresenceState::new(T, HTTP_TTL).with_lifetimes(grace, max_age);
         let replicas = (0..REPLICA_SLOTS)
             .map(|slot| (session_id(1_000 + slot), user(slot)))
             .collect();
@@ -314,7 +314,11 @@ impl Run {
                 if let Some(id) = self.pick(slot) {
                     self.liveness.remove(&id);
                 }
-                self.with(slot, |s, id| s.mark_dropped(id, cause, now, now))
+                // Without a grace the engine ends a dropped session at once.
+                self.with(slot, |s, id| match s.resume_grace() {
+                    0 => s.end(id, cause, now),
+                    _ => s.mark_dropped(id, cause, now, now),
+                })
             }
             Op::Resume { slot, org, page } => self.with(slot, |s, id| {
                 if !s.is_dropped(id) {
@@ -809,9 +813,11 @@ proptest! {
 
     #[test]
     fn the_map_agrees_with_a_recount_after_every_step(
-        ops in proptest::collection::vec(op(), 1..80)
+        grace in prop_oneof![Just(0), Just(2_000_i64)],
+        max_age in prop_oneof![Just(0), Just(40_000_i64)],
+        ops in proptest::collection::vec(op(), 1..80),
     ) {
-        let mut run = Run::new();
+        let mut run = Run::new(grace, max_age);
         for op in ops {
             run.apply(op);
         }
