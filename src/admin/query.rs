@@ -207,6 +207,9 @@ pub fn meta_criteria(pairs: &HashMap<String, String>) -> Result<Vec<MetaCriterio
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

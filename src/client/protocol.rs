@@ -381,4 +381,6 @@ pub fn pong_text(id: Option<&str>, now: Millis) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -88,6 +88,11 @@ return 1
     )
 });
 
+/// A series point as its member is stored (`at:users:sessions`).
+fn point_member(point: &SeriesPoint) -> String {
+    format!("{}:{}:{}", point.at, point.users, point.sessions)
+}
+
 /// A series member read back (`at:users:sessions`); anything else is
 /// skipped.
 fn parse_point(member: &str) -> Option<SeriesPoint> {
@@ -336,7 +341,7 @@ impl HistoryStore for RedisHistory {
     fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
             let mut conn = self.conn.clone();
-            let member = format!("{}:{}:{}", point.at, point.users, point.sessions);
+            let member = point_member(&point);
             SAVE_POINT
                 .key(self.keys.history_series())
                 .arg(point.at)
@@ -395,3 +400,6 @@ impl HistoryStore for RedisHistory {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -12,6 +12,8 @@
 
 mod columns;
 mod filter;
+#[cfg(test)]
+mod properties;
 mod series;
 mod store;
 

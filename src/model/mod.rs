@@ -20,6 +20,9 @@ pub mod time;
 pub mod timeline;
 pub mod user;
 
+#[cfg(test)]
+pub(crate) mod strategies;
+
 pub use alert::{Alert, AlertRule};
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditTarget};
 pub use change::{Applied, Change, SessionEvent};

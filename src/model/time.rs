@@ -93,7 +93,7 @@ pub fn push_rfc3339(out: &mut String, at: Millis) {
     PREFIX.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != second {
-            let full = DateTime::<Utc>::from_timestamp_millis(second * 1000)
+            let full = DateTime::<Utc>::from_timestamp(second, 0)
                 .unwrap_or_default()
                 .to_rfc3339_opts(SecondsFormat::Millis, true);
             // "YYYY-MM-DDTHH:MM:SS." without "000Z"
@@ -153,6 +153,9 @@ pub fn deserialize_opt_time<'de, D: serde::Deserializer<'de>>(
             .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time")),
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

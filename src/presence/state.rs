@@ -123,4 +123,6 @@ impl PresenceState {
     }
 }
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

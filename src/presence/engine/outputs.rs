@@ -35,7 +35,7 @@ impl Engine {
                 self.pending.extend(changes);
             }
             ReplicaUpdate::End(view) if view.node_id != self.config.node_id => {
-                let changes = self.state.end_replica(&view);
+                let changes = self.state.end_replica(&view, now);
                 self.pending.extend(changes);
             }
             ReplicaUpdate::ReplaceNode {
@@ -48,7 +48,7 @@ impl Engine {
                 let ended: Vec<SessionView> = ended.into_iter().filter(theirs).collect();
                 let sessions: Vec<SessionView> = sessions.into_iter().filter(theirs).collect();
                 for view in ended.iter().filter(|v| !keep.contains(&v.session_id)) {
-                    let changes = self.state.end_replica(view);
+                    let changes = self.state.end_replica(view, now);
                     self.pending.extend(changes);
                 }
                 for id in self.state.sessions_of_node(&node) {

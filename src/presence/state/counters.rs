@@ -52,6 +52,18 @@ impl Counters {
         bump(&mut self.by_status, from, -1);
         bump(&mut self.by_status, to, 1);
     }
+
+    pub(super) fn move_org(&mut self, from: Option<String>, to: Option<&String>) {
+        if from.as_ref() == to {
+            return;
+        }
+        if let Some(from) = from {
+            bump(&mut self.by_org, from, -1);
+        }
+        if let Some(to) = to {
+            bump(&mut self.by_org, to.clone(), 1);
+        }
+    }
 }
 
 pub(super) fn device_type_of(record: &SessionRecord) -> String {
@@ -109,6 +121,14 @@ impl PresenceState {
                 users: self.users.len(),
                 at: day * 86_400_000,
             }
+        }
+    }
+
+    /// Starts a new day's peak from whoever is online, before a change of
+    /// who is online: they have been online since midnight.
+    pub(super) fn roll_peak_day(&mut self, now: Millis) {
+        if day_of(now) > self.peak.day {
+            self.peak = self.peak_today(now);
         }
     }
 

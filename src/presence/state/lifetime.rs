@@ -147,7 +147,9 @@ impl PresenceState {
             record.meta.page = page;
             changed = true;
         }
+        let org = record.org.clone();
         changed |= apply_renewal(record, renewal, now);
+        self.counters.move_org(org, record.org.as_ref());
         if !changed {
             return Vec::new();
         }
@@ -159,7 +161,10 @@ impl PresenceState {
         let Some(record) = self.sessions.get_mut(&id) else {
             return Vec::new();
         };
-        if !apply_renewal(record, renewal, now) {
+        let org = record.org.clone();
+        let changed = apply_renewal(record, renewal, now);
+        self.counters.move_org(org, record.org.as_ref());
+        if !changed {
             return Vec::new();
         }
         self.publish_update(id, now)
@@ -332,5 +337,26 @@ mod tests {
         };
         assert!(s.renew(id, same, 10).is_empty());
         assert_eq!(s.lifetime_end(id, 1_000), None);
+    }
+
+    #[test]
+    fn a_new_token_with_another_org_moves_the_session_between_org_counts() {
+        let org = |name: &str| Renewal {
+            name: None,
+            org: Some(name.to_string()),
+            expires_at: None,
+            rooms: RoomGrant::Any,
+        };
+        let count =
+            |s: &PresenceState, name: &str| s.counters().by_org.get(name).copied().unwrap_or(0);
+        let mut s = state(60_000, 0);
+        let id = open(&mut s, None);
+        s.renew(id, org("acme"), 10);
+        assert_eq!(count(&s, "acme"), 1, "renewed into acme");
+        s.mark_dropped(id, EndCause::ClientClosed, 20, 20);
+        s.take_over(id, org("globex"), None, 30);
+        assert_eq!((count(&s, "acme"), count(&s, "globex")), (0, 1));
+        s.end(id, EndCause::ClientClosed, 40);
+        assert_eq!(count(&s, "globex"), 0, "an ended session leaves its org");
     }
 }

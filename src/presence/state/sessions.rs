@@ -45,6 +45,7 @@ impl PresenceState {
 
     /// Adds a session to the map, its user and the counters.
     fn insert(&mut self, record: SessionRecord, now: Millis) -> Vec<Change> {
+        self.roll_peak_day(now);
         self.counters.add(&record, 1);
         *self
             .started_live
@@ -105,8 +106,10 @@ impl PresenceState {
         changes
     }
 
-    /// A replica whose owner ended it (the view carries cause and time).
-    pub fn end_replica(&mut self, view: &SessionView) -> Vec<Change> {
+    /// A replica whose owner ended it (the view carries cause and time),
+    /// taken in at `now`.
+    pub fn end_replica(&mut self, view: &SessionView, now: Millis) -> Vec<Change> {
+        self.roll_peak_day(now);
         let Some(record) = self.remove(view.session_id) else {
             return Vec::new();
         };
@@ -122,6 +125,7 @@ impl PresenceState {
 
     /// Ends a session with `cause`; nothing when it is not live.
     pub fn end(&mut self, id: SessionId, cause: EndCause, now: Millis) -> Vec<Change> {
+        self.roll_peak_day(now);
         let Some(record) = self.remove(id) else {
             return Vec::new();
         };

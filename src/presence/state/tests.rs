@@ -294,3 +294,37 @@ fn started_counts_and_the_daily_peak_are_maintained() {
         "a new day starts from who is online"
     );
 }
+
+#[test]
+fn a_day_that_begins_with_users_online_counts_them_in_its_peak() {
+    let mut s = state();
+    let day = 86_400_000;
+    let a = new_session("alice", None);
+    let a_id = a.id;
+    s.open(a, day - 100);
+    s.end(a_id, EndCause::ClientClosed, day + 10);
+    assert_eq!(
+        s.peak_today(day + 20),
+        Peak {
+            day: 1,
+            users: 1,
+            at: day
+        },
+        "alice was online at midnight"
+    );
+}
+
+#[test]
+fn the_first_peak_of_a_day_is_when_it_was_reached() {
+    let mut s = state();
+    let day = 86_400_000;
+    s.open(new_session("bob", None), day + 500);
+    assert_eq!(
+        s.peak_today(day + 600),
+        Peak {
+            day: 1,
+            users: 1,
+            at: day + 500
+        }
+    );
+}
