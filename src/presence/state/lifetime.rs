@@ -153,6 +153,7 @@ impl PresenceState {
         if !changed {
             return Vec::new();
         }
+        self.take_user_facts(id);
         self.publish_update(id, now)
     }
 
@@ -167,7 +168,32 @@ impl PresenceState {
         if !changed {
             return Vec::new();
         }
+        self.take_user_facts(id);
         self.publish_update(id, now)
+    }
+
+    /// The user takes the name and org of a session's new token, as it
+    /// takes those of a new session, and is published again when either
+    /// changed.
+    fn take_user_facts(&mut self, id: SessionId) {
+        let Some(record) = self.sessions.get(&id) else {
+            return;
+        };
+        let Some(user) = self.users.get_mut(&record.user_id) else {
+            return;
+        };
+        let mut changed = false;
+        if record.name.is_some() && user.name != record.name {
+            user.name.clone_from(&record.name);
+            changed = true;
+        }
+        if record.org.is_some() && user.org != record.org {
+            user.org.clone_from(&record.org);
+            changed = true;
+        }
+        if changed {
+            user.published = None;
+        }
     }
 
     /// An HTTP heartbeat carried a token: the session now lives until its
@@ -358,5 +384,38 @@ mod tests {
         assert_eq!((count(&s, "acme"), count(&s, "globex")), (0, 1));
         s.end(id, EndCause::ClientClosed, 40);
         assert_eq!(count(&s, "globex"), 0, "an ended session leaves its org");
+    }
+
+    #[test]
+    fn a_new_token_with_another_name_and_org_renames_the_user() {
+        let renamed = |name: &str, org: &str| Renewal {
+            name: Some(name.to_string()),
+            org: Some(org.to_string()),
+            expires_at: None,
+            rooms: RoomGrant::Any,
+        };
+        let user_of = |changes: &[Change]| {
+            changes.iter().find_map(|change| match change {
+                Change::User(view) => Some((view.name.clone(), view.org.clone())),
+                _ => None,
+            })
+        };
+        let mut s = state(60_000, 0);
+        let id = open(&mut s, None);
+        let changes = s.renew(id, renamed("Ada", "acme"), 10);
+        assert_eq!(
+            user_of(&changes),
+            Some((Some("Ada".into()), Some("acme".into()))),
+            "the user's new name and org are published"
+        );
+        let user = s.session(id).unwrap().user_id().clone();
+        assert_eq!(s.user_view(&user).unwrap().name.as_deref(), Some("Ada"));
+        s.mark_dropped(id, EndCause::ClientClosed, 20, 20);
+        let changes = s.take_over(id, renamed("Ada L.", "globex"), None, 30);
+        assert_eq!(
+            user_of(&changes),
+            Some((Some("Ada L.".into()), Some("globex".into())))
+        );
+        assert_eq!(s.user_view(&user).unwrap().org.as_deref(), Some("globex"));
     }
 }
