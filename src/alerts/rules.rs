@@ -10,7 +10,7 @@
 //!
 //! Pure: time is a parameter.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -53,7 +53,8 @@ pub struct Evaluator {
     config: AlertConfig,
     node_id: NodeId,
     sessions: HashMap<SessionId, Live>,
-    users: HashMap<UserId, HashSet<SessionId>>,
+    /// Each user's live sessions (most users have one: a list, not a set).
+    users: HashMap<UserId, Vec<SessionId>>,
     starts: Windows<UserId>,
     ends: Windows<UserId>,
     reconnects: Windows<UserId>,
@@ -187,7 +188,13 @@ impl Evaluator {
             self.long_at.insert((long_at, id));
         }
         self.sessions.insert(id, live.clone());
-        self.users.entry(user.clone()).or_default().insert(id);
+        let ids = self
+            .users
+            .entry(user.clone())
+            .or_insert_with(|| Vec::with_capacity(1));
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
         self.check_multi_ip(&user, id, at, out);
         let starts = self.starts.push(user.clone(), at, ());
         if starts >= self.config.session_flood_min && live.local {
@@ -211,7 +218,7 @@ impl Evaluator {
         };
         let user = live.user_id.clone();
         if let Some(ids) = self.users.get_mut(&user) {
-            ids.remove(&id);
+            ids.retain(|other| *other != id);
             if ids.is_empty() {
                 self.users.remove(&user);
             }

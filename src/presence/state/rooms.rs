@@ -149,7 +149,11 @@ impl RoomIndex {
 
     fn enter(&mut self, room: &RoomName, user: &UserId, id: SessionId) {
         let entry = self.rooms.entry(room.clone()).or_default();
-        entry.users.entry(user.clone()).or_default().push(id);
+        entry
+            .users
+            .entry(user.clone())
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(id);
         entry.sessions += 1;
     }
 

@@ -58,7 +58,7 @@ impl PresenceState {
             org: None,
             email: None,
             team: None,
-            sessions: Vec::new(),
+            sessions: Vec::with_capacity(1),
             published: None,
         });
         user.sessions.push(id);
