@@ -246,6 +246,8 @@ fn help_documents_every_variable() {
         "PRESENCE_INSECURE_DEV",
         "PRESENCE_HISTORY_FILE",
         "PRESENCE_DATABASE_URL",
+        "PRESENCE_TLS_CERT",
+        "PRESENCE_TLS_KEY",
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",
