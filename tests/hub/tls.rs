@@ -1,6 +1,7 @@
 //! TLS on the main listener (`PRESENCE_TLS_CERT`, `PRESENCE_TLS_KEY`), with
 //! the real binary: HTTPS and WSS, plain HTTP refused without harm, the
-//! handshake bounded by the head timeout, and SIGHUP reloads.
+//! handshake bounded by the head timeout, the WebSocket limits and graceful
+//! shutdown on WSS, and SIGHUP reloads.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use crate::support::{HubProcess, eventually, ms, within};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const SIGHUP: i32 = 1;
+const SIGTERM: i32 = 15;
 
 /// The files the hub is started with, overwritten to test reloads.
 struct Served {
@@ -112,6 +114,31 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout() {
         // A client that does speak still gets through.
         let connector = ca.connector();
         assert_eq!(https_get(&connector, hub.addr, "/healthz").await.0, 200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wss_sockets_count_against_the_limits_and_shutdown_reaches_them() {
+    within(LIMIT, async {
+        let ca = TestCa::new();
+        let served = Served::new(&ca, &ca.issue("first"));
+        let mut hub = served.start_hub(&[("PRESENCE_MAX_CONNECTIONS", "1")]).await;
+        let connector = ca.connector();
+        let mut held = WssClient::connect(&connector, hub.addr, "/ws?user=alice").await;
+        held.recv_type("welcome", ms(5000)).await;
+        let refused = WssClient::try_connect(&connector, hub.addr, "/ws?user=bob").await;
+        assert_eq!(refused.err(), Some(503), "the node limit covers WSS");
+
+        hub.signal(SIGTERM);
+        let terminated = held.recv_type("terminated", ms(3000)).await;
+        assert_eq!(terminated["reason"], "shutdown");
+        assert_eq!(held.recv_close(ms(3000)).await, Some(1001));
+        let status = tokio::time::timeout(ms(5000), hub.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
     })
     .await;
 }

@@ -180,13 +180,40 @@ pub struct WssClient {
 impl WssClient {
     /// Opens `wss://localhost:PORT{path}`.
     pub async fn connect(connector: &TlsConnector, addr: SocketAddr, path: &str) -> Self {
+        Self::try_connect(connector, addr, path)
+            .await
+            .unwrap_or_else(|status| panic!("WSS upgrade of {path} refused: {status}"))
+    }
+
+    /// Opens `wss://localhost:PORT{path}`; `Err` is the status of a
+    /// refused upgrade.
+    pub async fn try_connect(
+        connector: &TlsConnector,
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::Error;
         let stream = connect(connector, addr).await;
         let leaf = peer_leaf(&stream);
         let url = format!("wss://localhost:{}{path}", addr.port());
-        let (socket, _) = tokio_tungstenite::client_async(url, stream)
-            .await
-            .expect("WebSocket handshake over TLS");
-        Self { socket, leaf }
+        match tokio_tungstenite::client_async(url, stream).await {
+            Ok((socket, _)) => Ok(Self { socket, leaf }),
+            Err(Error::Http(response)) => Err(response.status().as_u16()),
+            Err(err) => panic!("WebSocket handshake over TLS: {err}"),
+        }
+    }
+
+    /// The close code the hub sends within `limit`.
+    pub async fn recv_close(&mut self, limit: Duration) -> Option<u16> {
+        let read = async {
+            while let Some(Ok(message)) = self.socket.next().await {
+                if let Message::Close(frame) = message {
+                    return frame.map(|frame| u16::from(frame.code));
+                }
+            }
+            None
+        };
+        tokio::time::timeout(limit, read).await.ok().flatten()
     }
 
     pub async fn send_json(&mut self, value: Value) {
