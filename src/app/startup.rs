@@ -1,7 +1,8 @@
 //! Owns the phases of `start`, in the order it runs them: binding a
 //! listener, the alert task, the engine and its outboxes, the revocations,
-//! the record keepers (pruning, database watch, peak), the audit trail and
-//! the metrics listener. Each phase spawns its tasks into one `Tasks`.
+//! the record keepers (pruning, database watch, peak), the audit trail,
+//! the metrics listener, and the TLS certificate with its SIGHUP reloader.
+//! Each phase spawns its tasks into one `Tasks`.
 
 use super::*;
 
