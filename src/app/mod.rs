@@ -9,8 +9,9 @@ mod stores;
 
 use edges::Edges;
 use startup::{
-    Serving, Tasks, bind, connection_policy, load_revocations, serve_metrics_apart, spawn_alerts,
-    spawn_audit, spawn_engine, spawn_jwks_refresher, spawn_record_keepers, spawn_webhooks,
+    Serving, Tasks, bind, connection_policy, load_revocations, open_tls, serve_metrics_apart,
+    spawn_alerts, spawn_audit, spawn_engine, spawn_jwks_refresher, spawn_record_keepers,
+    spawn_tls_reloader, spawn_webhooks,
 };
 use stores::{load_revoked, open_history};
 
@@ -102,14 +103,20 @@ pub enum StartError {
     /// a schema newer than this binary.
     #[error("PRESENCE_DATABASE_URL: {0}")]
     Database(crate::history::HistoryError),
+    /// The TLS certificate or key cannot be served with.
+    #[error("{0}")]
+    Tls(#[from] crate::http::tls::TlsError),
+    /// The SIGHUP handler (TLS reload) could not be installed.
+    #[error("cannot listen for SIGHUP: {0}")]
+    Signal(std::io::Error),
 }
 
 impl StartError {
-    /// The process exit code: 2 for a database or Redis URL the hub must
-    /// not run on (as for an invalid configuration), 1 otherwise.
+    /// The process exit code: 2 for a database or Redis URL or TLS files
+    /// the hub must not run on (as for an invalid configuration), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Database(_) | Self::RedisRecords(_) => 2,
+            Self::Database(_) | Self::RedisRecords(_) | Self::Tls(_) => 2,
             _ => 1,
         }
     }
@@ -131,6 +138,7 @@ pub struct RunningHub {
 
 /// Builds and starts every part; returns once the listener is bound.
 pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
+    let tls = open_tls(&settings)?;
     let (listener, local_addr) = bind(settings.bind, settings.listen_backlog)?;
     let metrics = Metrics::new()?;
     let node_id = settings.presence.node_id.clone();
@@ -190,11 +198,12 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     spawn_jwks_refresher(&edges.auth, keys_report, &mut tasks).await?;
     let http_connections = TaskTracker::new();
     let serving = Serving {
-        policy: connection_policy(&settings, &edges),
+        policy: connection_policy(&settings, &edges, tls.as_ref())?,
         closing: edges.closing.clone(),
         connections: http_connections.clone(),
     };
     serve_metrics_apart(&settings, &edges, &serving, &mut tasks)?;
+    spawn_tls_reloader(tls, &edges.metrics, &mut tasks)?;
     let (sockets, closing) = (edges.sockets.clone(), edges.closing.clone());
     let dev_mode = edges.auth.is_dev_mode();
     tasks.push(tokio::spawn(server::serve(
@@ -204,7 +213,14 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         serving.closing,
         serving.connections,
     )));
-    announce(&settings, local_addr, &node_id, dev_mode, store_name);
+    let tls_on = settings.tls.is_some();
+    announce(
+        &settings,
+        (local_addr, tls_on),
+        &node_id,
+        dev_mode,
+        store_name,
+    );
     Ok(RunningHub {
         local_addr,
         node_id,
@@ -240,7 +256,7 @@ fn spawn_replicator(
 
 fn announce(
     settings: &Settings,
-    addr: SocketAddr,
+    (addr, tls): (SocketAddr, bool),
     node_id: &NodeId,
     dev_mode: bool,
     records: &'static str,
@@ -257,8 +273,9 @@ fn announce(
         node_id = %node_id,
         cluster = if settings.redis_url.is_some() { "redis" } else { "single-node" },
         records,
-        panel = %format!("http://{addr}/"),
-        admin_stream = %format!("ws://{addr}/admin/ws"),
+        tls,
+        panel = %format!("{}://{addr}/", if tls { "https" } else { "http" }),
+        admin_stream = %format!("{}://{addr}/admin/ws", if tls { "wss" } else { "ws" }),
         "presence hub listening"
     );
 }

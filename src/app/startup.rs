@@ -1,12 +1,14 @@
 //! Owns the phases of `start`, in the order it runs them: binding a
 //! listener, the alert task, the engine and its outboxes, the revocations,
-//! the record keepers (pruning, database watch, peak), the audit trail and
-//! the metrics listener. Each phase spawns its tasks into one `Tasks`.
+//! the record keepers (pruning, database watch, peak), the audit trail,
+//! the metrics listener, and the TLS certificate with its SIGHUP reloader.
+//! Each phase spawns its tasks into one `Tasks`.
 
 use super::*;
 
 use crate::auth::jwks::FetchOutcome;
 use crate::history::outbox::OutboxStore;
+use crate::http::tls::{self, CertificateStore};
 use crate::webhooks::adopt::{ADOPTED_QUEUE, Adoption};
 use crate::webhooks::delivery::BATCH_MAX;
 use crate::webhooks::persist::{OutboxLog, restore, write_outbox};
@@ -326,12 +328,42 @@ pub(super) struct Serving {
 
 /// Admission and header deadlines; a dev-mode hub reachable only through
 /// loopback names unless `PRESENCE_INSECURE_DEV`.
-pub(super) fn connection_policy(settings: &Settings, edges: &Edges) -> ConnectionPolicy {
-    ConnectionPolicy {
+pub(super) fn connection_policy(
+    settings: &Settings,
+    edges: &Edges,
+    tls: Option<&Arc<CertificateStore>>,
+) -> Result<ConnectionPolicy, StartError> {
+    Ok(ConnectionPolicy {
         admission: edges.admission.clone(),
         header_timeout: settings.admission.handshake_timeout,
         loopback_hosts_only: edges.auth.is_dev_mode() && !settings.insecure_dev,
-    }
+        tls: tls.cloned().map(tls::server).transpose()?,
+    })
+}
+
+/// The certificate the main listener serves, read and checked now, when
+/// `PRESENCE_TLS_CERT` and `PRESENCE_TLS_KEY` are set.
+pub(super) fn open_tls(settings: &Settings) -> Result<Option<Arc<CertificateStore>>, StartError> {
+    let Some(files) = &settings.tls else {
+        return Ok(None);
+    };
+    Ok(Some(CertificateStore::open(files.clone())?))
+}
+
+/// With TLS, the task that reloads the certificate on SIGHUP; its handler
+/// is installed before this returns.
+pub(super) fn spawn_tls_reloader(
+    tls: Option<Arc<CertificateStore>>,
+    metrics: &Metrics,
+    tasks: &mut Tasks,
+) -> Result<(), StartError> {
+    let Some(store) = tls else {
+        return Ok(());
+    };
+    let reloads = metrics.tls_reloads.clone();
+    let reloader = tls::reload_on_hangup(store, reloads, tasks.stop.clone());
+    tasks.push(tokio::spawn(reloader.map_err(StartError::Signal)?));
+    Ok(())
 }
 
 /// `/metrics` on `PRESENCE_METRICS_BIND`, when set (and metrics are on).
@@ -352,11 +384,15 @@ pub(super) fn serve_metrics_apart(
         observer_drops: edges.observer_drops.clone(),
     };
     let (listener, _) = bind(addr, settings.listen_backlog)?;
-    tracing::info!(addr = %addr, "metrics on their own listener");
+    tracing::info!(addr = %addr, "metrics on their own listener (plain HTTP)");
+    let policy = ConnectionPolicy {
+        tls: None,
+        ..serving.policy.clone()
+    };
     tasks.push(tokio::spawn(server::serve(
         listener,
         crate::ops::metrics_only(ops),
-        serving.policy.clone(),
+        policy,
         serving.closing.clone(),
         serving.connections.clone(),
     )));

@@ -28,7 +28,43 @@ fn public_key_source(path: &std::path::Path) -> Result<KeySource, ConfigError> {
         })
 }
 
+/// `path` as set for `variable`, refusing an empty value.
+fn tls_path(
+    variable: &'static str,
+    path: &std::path::Path,
+) -> Result<std::path::PathBuf, ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::Conflict {
+            variable,
+            reason:
+                "is empty; name a PEM file, or unset both PRESENCE_TLS_CERT and PRESENCE_TLS_KEY"
+                    .into(),
+        });
+    }
+    Ok(path.to_path_buf())
+}
+
 impl Config {
+    /// The TLS files: both variables or neither. The files themselves are
+    /// read and checked when the hub starts (`http::tls`).
+    pub(super) fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: tls_path("PRESENCE_TLS_CERT", cert)?,
+                key: tls_path("PRESENCE_TLS_KEY", key)?,
+            })),
+            (Some(_), None) => Err(ConfigError::Conflict {
+                variable: "PRESENCE_TLS_KEY",
+                reason: "is unset while PRESENCE_TLS_CERT is set; TLS needs both".into(),
+            }),
+            (None, Some(_)) => Err(ConfigError::Conflict {
+                variable: "PRESENCE_TLS_CERT",
+                reason: "is unset while PRESENCE_TLS_KEY is set; TLS needs both".into(),
+            }),
+        }
+    }
+
     /// What JWTs are verified against: at most one of the secret, the
     /// public key file (read and checked now) and the JWKS URL; none is dev
     /// mode. As for the secret, an empty value is an error, not "unset":

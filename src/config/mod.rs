@@ -152,6 +152,15 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true)]
     pub insecure_dev: bool,
 
+    /// Path of a PEM certificate chain (leaf first); with PRESENCE_TLS_KEY the
+    /// hub serves HTTPS and WSS on PRESENCE_BIND. SIGHUP reloads both files.
+    #[arg(long, env = "PRESENCE_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Path of the PEM private key (PKCS#8, PKCS#1 or SEC1) of PRESENCE_TLS_CERT.
+    #[arg(long, env = "PRESENCE_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Single-node history is appended to this file and replayed at start.
     #[arg(long, env = "PRESENCE_HISTORY_FILE")]
     pub history_file: Option<std::path::PathBuf>,
@@ -326,6 +335,8 @@ impl Config {
             cors_origins: None,
             trusted_proxies: String::new(),
             insecure_dev: false,
+            tls_cert: None,
+            tls_key: None,
             history_file: None,
             database_url: None,
             api_rate_limit: "50/s".into(),
@@ -436,6 +447,7 @@ impl Config {
                 handshake_timeout: self.handshake_timeout,
             },
             insecure_dev: self.insecure_dev,
+            tls: self.tls_files()?,
             webhooks: self.webhook_config()?,
             alerts: self.alert_config()?,
             geoip: self.open_geoip()?,

@@ -15,6 +15,16 @@ pub struct AdmissionConfig {
     pub handshake_timeout: Duration,
 }
 
+/// The PEM files TLS is served with (`PRESENCE_TLS_CERT`, `PRESENCE_TLS_KEY`),
+/// read at start and again on every SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The private key of the leaf.
+    pub key: std::path::PathBuf,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -216,6 +226,8 @@ pub struct Settings {
     /// `PRESENCE_INSECURE_DEV`: dev mode may bind any address and answers
     /// to any `Host`.
     pub insecure_dev: bool,
+    /// Serve HTTPS and WSS with these files (None: plain HTTP).
+    pub tls: Option<TlsFiles>,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
     /// Alert thresholds.

@@ -367,3 +367,28 @@ fn alerts_are_on_unless_switched_off() {
     let bad = Config::try_parse_from(["presence-hub", "--alerts", "sometimes"]);
     assert!(bad.is_err());
 }
+
+#[test]
+fn tls_takes_both_files_or_neither() {
+    let mut config = Config::defaults();
+    assert_eq!(config.validate().unwrap().tls, None);
+    config.tls_cert = Some("chain.pem".into());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_TLS_KEY"), "{err}");
+    config.tls_key = Some("key.pem".into());
+    let files = config.validate().unwrap().tls;
+    let expected = TlsFiles {
+        cert: "chain.pem".into(),
+        key: "key.pem".into(),
+    };
+    assert_eq!(files, Some(expected));
+    config.tls_cert = None;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_TLS_CERT"), "{err}");
+    config.tls_cert = Some("".into());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("PRESENCE_TLS_CERT") && err.contains("empty"),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Owns the HTTP transport shared by `client/`, `admin/` and `ops/`: the
-//! listener, the upgrade hand-off, WebSocket close, JSON errors, the auth
+//! listener and its TLS, the upgrade hand-off, WebSocket close, JSON errors, the auth
 //! filters, the origin check, strict query strings, client IPs and the embedded panel. It knows no
 //! route handler; `routes.rs` composes them.
 
@@ -15,6 +15,7 @@ pub mod query;
 pub mod rate;
 pub mod server;
 pub mod streamed;
+pub mod tls;
 pub mod upgrade;
 pub mod websocket;
 

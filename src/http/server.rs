@@ -9,6 +9,10 @@
 //! answer: accepts do not fail, and the connections already held go on.
 //! A connection has `PRESENCE_HANDSHAKE_TIMEOUT` (10 s) to send each
 //! request head (hyper's `header_read_timeout`).
+//!
+//! With TLS (`tls.rs`) the handshake runs in the connection's own task,
+//! after it is counted and within that same timeout; HTTP is then served on
+//! the TLS stream exactly as on a plain one.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,6 +34,7 @@ use super::admission::{Admission, CountedStream};
 use super::error::{ApiError, Overload};
 use super::origin::check_loopback_host;
 use super::streamed::into_hub_response;
+use super::tls::TlsServer;
 use super::upgrade::{PeerAddr, UpgradeSlot};
 
 /// How long a refused connection may take to send its request head.
@@ -59,6 +65,8 @@ pub struct ConnectionPolicy {
     pub header_timeout: Duration,
     /// Dev mode: refuse a `Host` that is not loopback (DNS rebinding).
     pub loopback_hosts_only: bool,
+    /// Serve TLS with this acceptor (None: plain HTTP).
+    pub tls: Option<TlsServer>,
 }
 
 impl ConnectionPolicy {
@@ -103,9 +111,10 @@ pub async fn serve<F>(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let (stream, refusal, timeout) = policy.admit(stream, peer);
-                connections.spawn(serve_connection(
+                connections.spawn(serve_admitted(
                     stream,
                     (peer, refusal, timeout),
+                    policy.tls.clone(),
                     filter.clone(),
                     stop.clone(),
                 ));
@@ -145,13 +154,39 @@ impl Refusal {
     }
 }
 
-/// Serves one connection, refusing what `refuse` says.
-async fn serve_connection<F>(
+/// Serves one counted connection, after its TLS handshake when `tls` is
+/// set. The handshake has the head timeout; shutdown cuts it short.
+async fn serve_admitted<F>(
     stream: CountedStream,
+    admitted: (SocketAddr, Refusal, Duration),
+    tls: Option<TlsServer>,
+    filter: F,
+    stop: CancellationToken,
+) where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    let Some(tls) = tls else {
+        return serve_connection(stream, admitted, filter, stop).await;
+    };
+    let handshake = tls.handshake(stream, admitted.2);
+    let secured = tokio::select! {
+        secured = handshake => secured,
+        () = stop.cancelled() => None,
+    };
+    if let Some(stream) = secured {
+        serve_connection(stream, admitted, filter, stop).await;
+    }
+}
+
+/// Serves one connection, refusing what `refuse` says.
+async fn serve_connection<S, F>(
+    stream: S,
     (peer, refuse, header_timeout): (SocketAddr, Refusal, Duration),
     filter: F,
     stop: CancellationToken,
 ) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: Reply,
 {

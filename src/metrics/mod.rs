@@ -126,6 +126,8 @@ pub struct Metrics {
     pub admission_refusals: IntCounterVec,
     /// JWKS fetches by result (`ok`, `error`).
     pub jwks_fetches: IntCounterVec,
+    /// Certificate reloads on SIGHUP by result (`ok`, `error`).
+    pub tls_reloads: IntCounterVec,
     /// Rooms with at least one member (set at scrape time).
     pub rooms: IntGauge,
     /// Members summed over every room (set at scrape time).
@@ -290,6 +292,13 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            tls_reloads: IntCounterVec::new(
+                opts(
+                    "presence_tls_reloads_total",
+                    "Reloads of PRESENCE_TLS_CERT and PRESENCE_TLS_KEY on SIGHUP by result",
+                ),
+                &["result"],
+            )?,
             rooms: IntGauge::with_opts(opts(
                 "presence_rooms",
                 "Rooms with at least one member, org: rooms included",
@@ -379,6 +388,7 @@ impl Metrics {
         r.register(Box::new(self.nodes_known.clone()))?;
         r.register(Box::new(self.admission_refusals.clone()))?;
         r.register(Box::new(self.jwks_fetches.clone()))?;
+        r.register(Box::new(self.tls_reloads.clone()))?;
         r.register(Box::new(self.rooms.clone()))?;
         r.register(Box::new(self.room_members.clone()))?;
         r.register(Box::new(self.room_sessions.clone()))?;

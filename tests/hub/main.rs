@@ -27,5 +27,6 @@ mod revocation;
 mod rooms;
 mod series;
 mod status_timing;
+mod tls;
 mod webhooks;
 mod ws_protocol;

@@ -49,6 +49,7 @@ const EXPORTED_ON_USE: &[&str] = &[
     "presence_replication_deltas_total",
     "presence_resyncs_total",
     "presence_jwks_fetches_total",
+    "presence_tls_reloads_total",
 ];
 
 fn is_exported(name: &str) -> bool {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::idp::{KeyKind, KeyPair, openssl};
 use crate::support::temp::TempDir;
+use crate::support::tls::TestCa;
 use crate::support::{HubProcess, WsClient, ms, rss_bytes, within};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -72,7 +73,11 @@ fn invalid_configuration_exits_2_naming_the_variable() {
     let wrong = wrong_keys(&key);
     let secret = "a-secret-of-at-least-thirty-two-bytes";
     let jwks = "https://idp.example/jwks.json";
-    let cases: [(&[(&str, &str)], &str); 27] = [
+    let ca = TestCa::new();
+    let (leaf, other) = (ca.issue("leaf"), ca.issue("other"));
+    let cert = leaf.chain.to_str().unwrap();
+    let (key, other_key) = (leaf.key.to_str().unwrap(), other.key.to_str().unwrap());
+    let cases: [(&[(&str, &str)], &str); 34] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
@@ -171,6 +176,36 @@ fn invalid_configuration_exits_2_naming_the_variable() {
             ],
             "PRESENCE_JWKS_REFRESH_INTERVAL",
         ),
+        // TLS needs both files, readable, the key the certificate's.
+        (&[("PRESENCE_TLS_CERT", cert)], "PRESENCE_TLS_KEY"),
+        (&[("PRESENCE_TLS_KEY", key)], "PRESENCE_TLS_CERT"),
+        (
+            &[("PRESENCE_TLS_CERT", ""), ("PRESENCE_TLS_KEY", key)],
+            "PRESENCE_TLS_CERT",
+        ),
+        (
+            &[
+                ("PRESENCE_TLS_CERT", "/nonexistent/cert.pem"),
+                ("PRESENCE_TLS_KEY", key),
+            ],
+            "PRESENCE_TLS_CERT",
+        ),
+        (
+            &[
+                ("PRESENCE_TLS_CERT", cert),
+                ("PRESENCE_TLS_KEY", "/nonexistent/key.pem"),
+            ],
+            "PRESENCE_TLS_KEY",
+        ),
+        (
+            &[("PRESENCE_TLS_CERT", cert), ("PRESENCE_TLS_KEY", other_key)],
+            "PRESENCE_TLS_KEY",
+        ),
+        // A key file holds no certificate.
+        (
+            &[("PRESENCE_TLS_CERT", key), ("PRESENCE_TLS_KEY", key)],
+            "PRESENCE_TLS_CERT",
+        ),
     ];
     for (env, named) in cases {
         let output = run_binary(env);
@@ -211,6 +246,8 @@ fn help_documents_every_variable() {
         "PRESENCE_INSECURE_DEV",
         "PRESENCE_HISTORY_FILE",
         "PRESENCE_DATABASE_URL",
+        "PRESENCE_TLS_CERT",
+        "PRESENCE_TLS_KEY",
         "PRESENCE_API_RATE_LIMIT",
         "PRESENCE_METRICS",
         "PRESENCE_LOG_FORMAT",

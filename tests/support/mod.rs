@@ -2,7 +2,8 @@
 //! port 0, the real hub binary as a child process, WebSocket and HTTP
 //! clients, and bounded waiting. Hubs keep records in memory unless a test
 //! says otherwise, so no test writes `presence-hub.db` into the repository.
-//! `postgres.rs`: a real PostgreSQL server; `temp.rs`: temporary directories.
+//! `postgres.rs`: a real PostgreSQL server; `temp.rs`: temporary directories;
+//! `tls.rs`: test certificates and a TLS client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod idp;
@@ -10,6 +11,7 @@ pub mod mmdb;
 pub mod postgres;
 pub mod receiver;
 pub mod temp;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
