@@ -34,6 +34,7 @@ use crate::auth::Authenticator;
 use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::redis::{ClusterConfig, RedisReplicator};
+use crate::cluster::seal::Seal;
 use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleNode};
 use crate::config::DatabaseUrl;
 use crate::config::Settings;
@@ -56,6 +57,7 @@ use crate::presence::{Engine, Outboxes, PresenceHandle};
 use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
 use crate::webhooks::WebhookStatus;
+use secrecy::ExposeSecret;
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
@@ -229,11 +231,25 @@ fn spawn_replicator(
         return Ok(tokio::spawn(SingleNode.run(link, stop)));
     };
     link.readiness.set_problem("cluster_syncing");
+    let seal = match &settings.cluster_secret {
+        Some(secret) => Seal::with_secret(secret.expose_secret().as_bytes()),
+        None => Seal::off(),
+    };
+    tracing::info!(
+        sealed = seal.is_keyed(),
+        "cluster messages are {}",
+        if seal.is_keyed() {
+            "sealed with PRESENCE_CLUSTER_SECRET"
+        } else {
+            "not sealed"
+        }
+    );
     let replicator = RedisReplicator::new(ClusterConfig {
         url: url.clone(),
         namespace: settings.namespace.clone(),
         node_id: settings.presence.node_id.clone(),
         node_timeout: settings.node_timeout,
+        seal,
     })?;
     Ok(tokio::spawn(replicator.run(link, stop)))
 }
