@@ -72,13 +72,17 @@ fn invalid_configuration_exits_2_naming_the_variable() {
     let wrong = wrong_keys(&key);
     let secret = "a-secret-of-at-least-thirty-two-bytes";
     let jwks = "https://idp.example/jwks.json";
-    let cases: [(&[(&str, &str)], &str); 27] = [
+    let cases: [(&[(&str, &str)], &str); 28] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
         ),
         (&[("PRESENCE_JWT_SECRET", "")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_JWT_SECRET", "short")], "PRESENCE_JWT_SECRET"),
+        (
+            &[("PRESENCE_CLUSTER_SECRET", "short")],
+            "PRESENCE_CLUSTER_SECRET",
+        ),
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],
