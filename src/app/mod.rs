@@ -94,6 +94,9 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// The cluster secret is not a usable HMAC key.
+    #[error("PRESENCE_CLUSTER_SECRET: not a usable HMAC-SHA256 key")]
+    ClusterSecret,
     /// Webhook delivery could not be set up.
     #[error("{0}")]
     Webhooks(#[from] crate::webhooks::WebhookError),
@@ -232,7 +235,8 @@ fn spawn_replicator(
     };
     link.readiness.set_problem("cluster_syncing");
     let seal = match &settings.cluster_secret {
-        Some(secret) => Seal::with_secret(secret.expose_secret().as_bytes()),
+        Some(secret) => Seal::with_secret(secret.expose_secret().as_bytes())
+            .map_err(|_| StartError::ClusterSecret)?,
         None => Seal::off(),
     };
     tracing::info!(

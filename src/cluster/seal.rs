@@ -76,12 +76,13 @@ impl Seal {
         Self::default()
     }
 
-    /// Seals with `secret` (config checks its length).
-    pub fn with_secret(secret: &[u8]) -> Self {
-        // HMAC takes keys of any length, so this never fails.
-        Self {
-            key: HmacSha256::new_from_slice(secret).ok(),
-        }
+    /// Seals with `secret` (config checks its length). HMAC takes keys of
+    /// any length, so this does not fail in practice; if it did, the hub
+    /// would stop rather than run unsealed.
+    pub fn with_secret(secret: &[u8]) -> Result<Self, hmac::digest::InvalidLength> {
+        Ok(Self {
+            key: Some(HmacSha256::new_from_slice(secret)?),
+        })
     }
 
     /// Whether messages are sealed and checked.
@@ -162,7 +163,7 @@ mod tests {
     const TEXT: &str = r#"{"kind":"heartbeat"}"#;
 
     fn keyed() -> Seal {
-        Seal::with_secret(SECRET)
+        Seal::with_secret(SECRET).unwrap()
     }
 
     #[test]
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn another_key_or_another_channel_is_refused() {
         let sealed = keyed().seal(CHANNEL, TEXT.to_string());
-        let other = Seal::with_secret(b"another-cluster-secret-of-32-bytes");
+        let other = Seal::with_secret(b"another-cluster-secret-of-32-bytes").unwrap();
         assert_eq!(
             other.open(CHANNEL, sealed.as_bytes()),
             Err(Rejection::BadMac)

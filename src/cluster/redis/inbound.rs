@@ -32,7 +32,7 @@ impl Connected<'_> {
                 return Ok(());
             }
         };
-        if message.get_channel_name() == self.keys().deltas() {
+        if channel == self.keys().deltas() {
             match serde_json::from_slice::<Envelope>(payload) {
                 Ok(envelope) if envelope.node_id != *self.node() => {
                     self.on_envelope(envelope, link).await?
@@ -40,9 +40,9 @@ impl Connected<'_> {
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "ignoring an unreadable delta"),
             }
-        } else if message.get_channel_name() == self.keys().revoked_channel() {
+        } else if channel == self.keys().revoked_channel() {
             super::revoked::on_revoked(payload, link);
-        } else if message.get_channel_name() == self.keys().alerts_channel() {
+        } else if channel == self.keys().alerts_channel() {
             super::alerts::on_alert(payload, self.node(), link).await?;
         } else {
             match serde_json::from_slice::<InboxMessage>(payload) {
