@@ -1,8 +1,9 @@
 //! `PRESENCE_CLUSTER_SECRET`: nodes sharing the secret replicate as
 //! before; messages written straight into Redis without its MAC (a forged
-//! delta, a forged inbox `terminate`) are dropped and counted; a node with
-//! another secret sees nothing of the others. Without the secret, the same
-//! forgeries take effect, which is why the secret exists.
+//! delta, a forged inbox `terminate`, a forged revoke) are dropped and
+//! counted; a node with another secret sees nothing of the others. Without
+//! the secret, the same forgeries take effect, which is why the secret
+//! exists.
 
 use std::time::Duration;
 
@@ -10,35 +11,30 @@ use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
 use crate::node;
-use crate::support::{HubProcess, RedisServer, WsClient, eventually, ms, unique_namespace, within};
+use crate::support::{
+    HubProcess, RedisServer, WsClient, eventually, jwt, ms, unique_namespace, within,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const SECRET: &str = "a-cluster-secret-of-32-bytes-or-more";
 const OTHER_SECRET: &str = "another-cluster-secret-of-32-bytes";
 
-/// Nodes `node-a` and `node-b` in a fresh namespace, both with `secret`
-/// when given.
+/// Nodes `node-a` and `node-b` in a fresh namespace, each with its
+/// cluster secret when given, and `extra` settings.
 async fn pair_sealed(
     redis: &RedisServer,
     name: &str,
-    secrets: [Option<&str>; 2],
+    secrets: [Option<&'static str>; 2],
+    extra: &[(&str, &str)],
 ) -> (HubProcess, HubProcess, String) {
     let namespace = unique_namespace(name);
-    let env = |secret: Option<&str>| -> Vec<(&str, String)> {
-        secret
-            .map(|s| vec![("PRESENCE_CLUSTER_SECRET", s.to_string())])
-            .unwrap_or_default()
+    let env = |secret: Option<&'static str>| {
+        let mut env = extra.to_vec();
+        env.extend(secret.map(|s| ("PRESENCE_CLUSTER_SECRET", s)));
+        env
     };
-    let start = |id: &'static str, secret: Option<&str>| {
-        let env = env(secret);
-        let namespace = namespace.clone();
-        async move {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            node(redis, &namespace, id, &env).await
-        }
-    };
-    let a = start("node-a", secrets[0]).await;
-    let b = start("node-b", secrets[1]).await;
+    let a = node(redis, &namespace, "node-a", &env(secrets[0])).await;
+    let b = node(redis, &namespace, "node-b", &env(secrets[1])).await;
     (a, b, namespace)
 }
 
@@ -118,7 +114,7 @@ async fn replicated_client(a: &HubProcess, b: &HubProcess) -> (WsClient, String)
 async fn nodes_with_the_same_secret_share_sessions_and_requests() {
     within(LIMIT, async {
         let redis = RedisServer::start().await;
-        let (a, b, _) = pair_sealed(&redis, "sealed", [Some(SECRET), Some(SECRET)]).await;
+        let (a, b, _) = pair_sealed(&redis, "sealed", [Some(SECRET), Some(SECRET)], &[]).await;
         let (mut on_a, id) = replicated_client(&a, &b).await;
         let (_on_b, _) = b.client("user=bob").await;
         eventually(ms(5000), "b's session on a", || async {
@@ -157,7 +153,7 @@ async fn nodes_with_the_same_secret_share_sessions_and_requests() {
 async fn without_a_secret_a_forged_delta_and_terminate_take_effect() {
     within(LIMIT, async {
         let redis = RedisServer::start().await;
-        let (a, b, namespace) = pair_sealed(&redis, "unsealed", [None, None]).await;
+        let (a, b, namespace) = pair_sealed(&redis, "unsealed", [None, None], &[]).await;
         let (mut on_a, id) = replicated_client(&a, &b).await;
         let mut conn = redis.connection().await;
 
@@ -186,7 +182,7 @@ async fn with_a_secret_forged_messages_are_dropped_and_counted() {
     within(LIMIT, async {
         let redis = RedisServer::start().await;
         let secrets = [Some(SECRET), Some(SECRET)];
-        let (a, b, namespace) = pair_sealed(&redis, "forged", secrets).await;
+        let (a, b, namespace) = pair_sealed(&redis, "forged", secrets, &[]).await;
         let (mut on_a, id) = replicated_client(&a, &b).await;
         let mut conn = redis.connection().await;
 
@@ -238,7 +234,7 @@ async fn a_node_with_another_secret_sees_none_of_the_others_sessions() {
     within(LIMIT, async {
         let redis = RedisServer::start().await;
         let secrets = [Some(SECRET), Some(OTHER_SECRET)];
-        let (a, b, _) = pair_sealed(&redis, "other-secret", secrets).await;
+        let (a, b, _) = pair_sealed(&redis, "other-secret", secrets, &[]).await;
         let (_on_a, _) = a.client("user=alice").await;
         let (_on_b, _) = b.client("user=bob").await;
         eventually(ms(5000), "each refuses the other's messages", || async {
@@ -256,6 +252,53 @@ async fn a_node_with_another_secret_sees_none_of_the_others_sessions() {
             0,
             "every message had a MAC"
         );
+    })
+    .await;
+}
+
+/// The HTTP status of an upgrade with `token` (101 when it opens).
+async fn upgrade_status(hub: &HubProcess, token: &str) -> u16 {
+    match WsClient::try_connect(&hub.ws_url(&format!("/ws?token={token}")), &[]).await {
+        Ok(client) => {
+            client.close().await;
+            101
+        }
+        Err(refused) => refused.status,
+    }
+}
+
+#[tokio::test]
+async fn a_forged_revoke_is_obeyed_without_a_secret_and_dropped_with_one() {
+    const JWT_SECRET: &str = "test-secret-of-at-least-32-bytes";
+    within(LIMIT, async {
+        let redis = RedisServer::start().await;
+        let mut conn = redis.connection().await;
+        let now = chrono::Utc::now().timestamp();
+        let revoke = json!({
+            "user_id": "alice", "revoked_at": now + 60,
+            "max_exp": now + 3600, "until": now + 86_400,
+        })
+        .to_string();
+        let alice = jwt(JWT_SECRET, "alice", None, 600);
+        let tokens = [("PRESENCE_JWT_SECRET", JWT_SECRET)];
+        for secret in [None, Some(SECRET)] {
+            let (a, _b, namespace) = pair_sealed(&redis, "revoke", [secret, secret], &tokens).await;
+            assert_eq!(upgrade_status(&a, &alice).await, 101);
+            let channel = format!("{namespace}:revoked:new");
+            publish(&mut conn, channel, revoke.clone()).await;
+            if secret.is_none() {
+                eventually(ms(5000), "the forged revoke denies alice", || async {
+                    (upgrade_status(&a, &alice).await == 401).then_some(())
+                })
+                .await;
+            } else {
+                eventually(ms(5000), "the forged revoke counted", || async {
+                    (rejected(&a, "missing_mac").await == 1).then_some(())
+                })
+                .await;
+                assert_eq!(upgrade_status(&a, &alice).await, 101, "alice is not denied");
+            }
+        }
     })
     .await;
 }
