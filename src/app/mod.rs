@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +58,6 @@ use crate::presence::{Engine, Outboxes, PresenceHandle};
 use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
 use crate::webhooks::WebhookStatus;
-use secrecy::ExposeSecret;
 
 /// This node's changes waiting for the replicator (overflow: full republish).
 const LOCAL_CHANGES_QUEUE: usize = 65_536;
