@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,7 @@ use crate::auth::Authenticator;
 use crate::client::ClientContext;
 use crate::client::socket::ConnectionContext;
 use crate::cluster::redis::{ClusterConfig, RedisReplicator};
+use crate::cluster::seal::Seal;
 use crate::cluster::{EndRecords, Readiness, ReplicationLink, Replicator, SingleNode};
 use crate::config::DatabaseUrl;
 use crate::config::Settings;
@@ -93,6 +95,9 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// The cluster secret is not a usable HMAC key.
+    #[error("PRESENCE_CLUSTER_SECRET: not a usable HMAC-SHA256 key")]
+    ClusterSecret,
     /// Webhook delivery could not be set up.
     #[error("{0}")]
     Webhooks(#[from] crate::webhooks::WebhookError),
@@ -245,11 +250,26 @@ fn spawn_replicator(
         return Ok(tokio::spawn(SingleNode.run(link, stop)));
     };
     link.readiness.set_problem("cluster_syncing");
+    let seal = match &settings.cluster_secret {
+        Some(secret) => Seal::with_secret(secret.expose_secret().as_bytes())
+            .map_err(|_| StartError::ClusterSecret)?,
+        None => Seal::off(),
+    };
+    tracing::info!(
+        sealed = seal.is_keyed(),
+        "cluster messages are {}",
+        if seal.is_keyed() {
+            "sealed with PRESENCE_CLUSTER_SECRET"
+        } else {
+            "not sealed"
+        }
+    );
     let replicator = RedisReplicator::new(ClusterConfig {
         url: url.clone(),
         namespace: settings.namespace.clone(),
         node_id: settings.presence.node_id.clone(),
         node_timeout: settings.node_timeout,
+        seal,
     })?;
     Ok(tokio::spawn(replicator.run(link, stop)))
 }

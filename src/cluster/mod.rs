@@ -8,6 +8,7 @@
 
 pub mod membership;
 pub mod redis;
+pub mod seal;
 pub mod wire;
 
 use std::sync::atomic::AtomicBool;

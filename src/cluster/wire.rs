@@ -1,6 +1,9 @@
 //! Owns what nodes say to each other through Redis: deltas with the sender's
 //! node id, per-start epoch and sequence number on the shared channel, and
-//! requests/answers on each node's inbox. Versioned by the `v` field.
+//! requests/answers on each node's inbox. Versioned by the `v` field. With
+//! `PRESENCE_CLUSTER_SECRET` each text is sealed on its way out and opened
+//! before it is parsed here (`cluster::seal`); the texts themselves do not
+//! change.
 //!
 //! A request is `presence::RemoteRequest` itself (its serde form); this file
 //! adds the inbox framing and maps each request onto its answer, so a new

@@ -298,6 +298,17 @@ impl Config {
                 ),
             );
         }
+        if let Some(secret) = &self.cluster_secret
+            && secret.expose_secret().len() < MIN_CLUSTER_SECRET_BYTES
+        {
+            return conflict(
+                "PRESENCE_CLUSTER_SECRET",
+                format!(
+                    "an HMAC-SHA256 key must be at least {MIN_CLUSTER_SECRET_BYTES} bytes (this one has {}); unset it on every node for unsealed cluster messages",
+                    secret.expose_secret().len()
+                ),
+            );
+        }
         if self.idle_after.is_zero() {
             return conflict("PRESENCE_IDLE_AFTER", "must be greater than zero".into());
         }

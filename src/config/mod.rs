@@ -31,6 +31,10 @@ pub use settings::*;
 /// least the hash's size (256 bits). An empty or short secret stops the hub.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// Shortest `PRESENCE_CLUSTER_SECRET` accepted: an HMAC-SHA256 key as long
+/// as the hash, as for the JWT secret. Shorter (or empty) stops the hub.
+pub const MIN_CLUSTER_SECRET_BYTES: usize = 32;
+
 /// Command-line flags and `PRESENCE_*` environment variables.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "presence-hub", version, about = "Real-time presence hub")]
@@ -74,6 +78,11 @@ pub struct Config {
     /// Redis URL (redis:// or rediss://); unset means a single node in memory.
     #[arg(long, env = "PRESENCE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// HMAC-SHA256 key, at least 32 bytes, that seals every message nodes publish
+    /// to each other; a node with it drops messages not sealed with it.
+    #[arg(long, env = "PRESENCE_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<SecretString>,
 
     /// Prefix of every Redis key and channel, so clusters can share one Redis.
     #[arg(long, env = "PRESENCE_NAMESPACE", default_value = "presence")]
@@ -317,6 +326,7 @@ impl Config {
             jwt_issuer: None,
             jwt_audience: None,
             redis_url: None,
+            cluster_secret: None,
             namespace: "presence".into(),
             node_id: None,
             idle_after: Duration::from_secs(60),
@@ -424,6 +434,7 @@ impl Config {
                 room_queue: self.room_queue,
             },
             redis_url: parse_redis_url(self.redis_url.as_deref())?,
+            cluster_secret: self.cluster_secret.clone(),
             namespace: self.namespace.clone(),
             node_timeout: self.node_timeout,
             history_retention: self.history_retention,

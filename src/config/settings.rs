@@ -201,6 +201,8 @@ pub struct Settings {
     pub client: ClientLimits,
     /// Redis URL (None = single node).
     pub redis_url: Option<String>,
+    /// The key that seals cluster messages (None: unsealed, wire v1).
+    pub cluster_secret: Option<SecretString>,
     /// Redis key prefix.
     pub namespace: String,
     /// Node loss timeout.

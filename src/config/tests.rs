@@ -216,6 +216,20 @@ fn a_jwt_secret_shorter_than_32_bytes_is_refused() {
     assert!(config.validate().is_ok());
 }
 
+#[test]
+fn a_cluster_secret_shorter_than_32_bytes_is_refused() {
+    for short in ["", "s3cret", &"x".repeat(31)] {
+        let mut config = Config::defaults();
+        config.cluster_secret = Some(short.into());
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("PRESENCE_CLUSTER_SECRET"), "{err}");
+    }
+    let mut config = Config::defaults();
+    config.cluster_secret = Some("x".repeat(32).into());
+    let settings = config.validate().unwrap();
+    assert!(settings.cluster_secret.is_some());
+}
+
 /// A P-256 public key PEM file made by `openssl`, in a fresh directory.
 fn p256_public_key_file() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("presence-config-{}", uuid::Uuid::new_v4()));

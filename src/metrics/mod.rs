@@ -122,6 +122,9 @@ pub struct Metrics {
     pub resyncs: IntCounterVec,
     /// Nodes known in the cluster.
     pub nodes_known: IntGauge,
+    /// Cluster messages dropped unread, by reason (`missing_mac`, `bad_mac`:
+    /// `PRESENCE_CLUSTER_SECRET` is set and the message is not sealed with it).
+    pub cluster_rejected: IntCounterVec,
     /// Connections and upgrades refused by admission control, by code.
     pub admission_refusals: IntCounterVec,
     /// JWKS fetches by result (`ok`, `error`).
@@ -278,6 +281,13 @@ impl Metrics {
                 "presence_nodes_known",
                 "Nodes known in the cluster",
             ))?,
+            cluster_rejected: IntCounterVec::new(
+                opts(
+                    "presence_cluster_rejected_total",
+                    "Cluster messages dropped unread for a missing or wrong MAC, by reason",
+                ),
+                &["reason"],
+            )?,
             admission_refusals: IntCounterVec::new(
                 opts(
                     "presence_admission_refusals_total",
@@ -386,6 +396,7 @@ impl Metrics {
         r.register(Box::new(self.deltas.clone()))?;
         r.register(Box::new(self.resyncs.clone()))?;
         r.register(Box::new(self.nodes_known.clone()))?;
+        r.register(Box::new(self.cluster_rejected.clone()))?;
         r.register(Box::new(self.admission_refusals.clone()))?;
         r.register(Box::new(self.jwks_fetches.clone()))?;
         r.register(Box::new(self.tls_reloads.clone()))?;

@@ -10,6 +10,7 @@ mod faults;
 mod replication;
 mod revocation;
 mod rooms;
+mod sealing;
 mod webhooks;
 
 use support::{HubProcess, RedisServer, unique_namespace};

@@ -42,9 +42,11 @@ pub const EXPORTED: &[(&str, &str)] = &[
 ];
 
 /// Families that appear in a scrape once a first label value is used
-/// (a refusal, a bad frame, a cluster delta or resync).
+/// (a refusal, a bad frame, a cluster delta or resync), or only in
+/// cluster mode (refused cluster messages).
 const EXPORTED_ON_USE: &[&str] = &[
     "presence_bad_frames_total",
+    "presence_cluster_rejected_total",
     "presence_admission_refusals_total",
     "presence_replication_deltas_total",
     "presence_resyncs_total",

@@ -77,13 +77,17 @@ fn invalid_configuration_exits_2_naming_the_variable() {
     let (leaf, other) = (ca.issue("leaf"), ca.issue("other"));
     let cert = leaf.chain.to_str().unwrap();
     let (key, other_key) = (leaf.key.to_str().unwrap(), other.key.to_str().unwrap());
-    let cases: [(&[(&str, &str)], &str); 34] = [
+    let cases: [(&[(&str, &str)], &str); 35] = [
         (
             &[("PRESENCE_ALLOWED_ORIGINS", ",,,")],
             "PRESENCE_ALLOWED_ORIGINS",
         ),
         (&[("PRESENCE_JWT_SECRET", "")], "PRESENCE_JWT_SECRET"),
         (&[("PRESENCE_JWT_SECRET", "short")], "PRESENCE_JWT_SECRET"),
+        (
+            &[("PRESENCE_CLUSTER_SECRET", "short")],
+            "PRESENCE_CLUSTER_SECRET",
+        ),
         (&[("PRESENCE_METRICS", "maybe")], "PRESENCE_METRICS"),
         (
             &[("PRESENCE_MAX_MESSAGE_BYTES", "lots")],

@@ -48,18 +48,21 @@ impl AlertNotice {
 }
 
 impl Connected<'_> {
-    /// Adds the keeping and publishing of one of this node's alerts to
-    /// `pipe` (the same round trip as the deltas queued with it).
+    /// Adds the keeping (plain) and publishing (sealed) of one of this
+    /// node's alerts to `pipe` (the same round trip as the deltas queued
+    /// with it).
     pub(super) fn add_alert(&self, pipe: &mut redis::Pipeline, alert: &Alert) {
         let text = AlertNotice::of(self.node(), alert).text();
+        let channel = self.keys().alerts_channel();
+        let sealed = self.seal().seal(&channel, text.clone());
         pipe.cmd("HSET")
             .arg(self.keys().alerts())
             .arg(&alert.id)
             .arg(&text)
             .ignore()
             .cmd("PUBLISH")
-            .arg(self.keys().alerts_channel())
-            .arg(&text)
+            .arg(channel)
+            .arg(sealed)
             .ignore();
     }
 

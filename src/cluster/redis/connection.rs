@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::epoch::Connected;
 use super::{ClusterError, RedisReplicator};
+use crate::cluster::seal::Rejection;
 use crate::cluster::{ReplicationLink, Replicator};
 
 /// How long a Redis command may take before the connection counts as down.
@@ -26,6 +27,12 @@ const REDIS_UNREACHABLE: &str = "redis_unreachable";
 
 impl Replicator for RedisReplicator {
     async fn run(self, mut link: ReplicationLink, shutdown: CancellationToken) {
+        // Shown at 0 from the start, so a dashboard can alert on any increase.
+        for rejection in Rejection::ALL {
+            link.metrics
+                .cluster_rejected
+                .with_label_values(&[rejection.as_str()]);
+        }
         let mut backoff = Backoff::new();
         loop {
             let started = Instant::now();

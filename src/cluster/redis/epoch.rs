@@ -17,6 +17,7 @@ use super::requests::PendingRequests;
 use super::{ClusterConfig, ClusterError, RedisReplicator, scripts};
 use crate::cluster::ReplicationLink;
 use crate::cluster::membership::NodeTable;
+use crate::cluster::seal::{LogLimit, Seal};
 use crate::keyspace::Keys;
 use crate::model::time::now_millis;
 use crate::model::{Millis, NodeId};
@@ -131,6 +132,16 @@ impl<'a> Connected<'a> {
     /// The cluster settings.
     pub(super) fn config(&self) -> &'a ClusterConfig {
         &self.replicator.config
+    }
+
+    /// Seals what this node publishes and opens what it receives.
+    pub(super) fn seal(&self) -> &'a Seal {
+        &self.replicator.config.seal
+    }
+
+    /// Paces the log lines about refused messages.
+    pub(super) fn rejections_logged(&self) -> &'a std::sync::Mutex<LogLimit> {
+        &self.replicator.rejections_logged
     }
 }
 

@@ -1,28 +1,38 @@
-//! Owns what arrives on the subscription: other nodes' envelopes on the
+//! Owns what arrives on the subscription: every message is first opened
+//! with the cluster seal (one that does not open is dropped unread, counted
+//! and logged at most once a minute); then other nodes' envelopes on the
 //! delta channel (applied, ignored, or answered with a resync, as the node
 //! table decides; a `goodbye` forgets the node), other nodes' revokes
-//! (handed to `revoked.rs`) and alerts (handed to `alerts.rs`), and messages on this node's inbox (handed to
-//! `requests.rs`).
+//! (handed to `revoked.rs`) and alerts (handed to `alerts.rs`), and
+//! messages on this node's inbox (handed to `requests.rs`).
 
 use super::ClusterError;
 use super::epoch::Connected;
 use crate::cluster::ReplicationLink;
 use crate::cluster::membership::{Decision, ResyncReason};
+use crate::cluster::seal::Rejection;
 use crate::cluster::wire::{Body, Envelope, InboxMessage};
 use crate::model::time::now_millis;
 use crate::model::{EndCause, Millis};
 use crate::presence::ReplicaUpdate;
 
 impl Connected<'_> {
-    /// Handles one message from the subscription; unreadable ones are
-    /// logged and dropped.
+    /// Handles one message from the subscription; unsealed and unreadable
+    /// ones are logged and dropped.
     pub(super) async fn on_message(
         &mut self,
         message: &redis::Msg,
         link: &mut ReplicationLink,
     ) -> Result<(), ClusterError> {
-        let payload = message.get_payload_bytes();
-        if message.get_channel_name() == self.keys().deltas() {
+        let channel = message.get_channel_name();
+        let payload = match self.seal().open(channel, message.get_payload_bytes()) {
+            Ok(text) => text,
+            Err(rejection) => {
+                self.refuse(channel, rejection, link);
+                return Ok(());
+            }
+        };
+        if channel == self.keys().deltas() {
             match serde_json::from_slice::<Envelope>(payload) {
                 Ok(envelope) if envelope.node_id != *self.node() => {
                     self.on_envelope(envelope, link).await?
@@ -30,9 +40,9 @@ impl Connected<'_> {
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "ignoring an unreadable delta"),
             }
-        } else if message.get_channel_name() == self.keys().revoked_channel() {
+        } else if channel == self.keys().revoked_channel() {
             super::revoked::on_revoked(payload, link);
-        } else if message.get_channel_name() == self.keys().alerts_channel() {
+        } else if channel == self.keys().alerts_channel() {
             super::alerts::on_alert(payload, self.node(), link).await?;
         } else {
             match serde_json::from_slice::<InboxMessage>(payload) {
@@ -41,6 +51,26 @@ impl Connected<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Counts a message that did not open, and logs it unless a line was
+    /// written less than a minute ago.
+    fn refuse(&self, channel: &str, rejection: Rejection, link: &ReplicationLink) {
+        link.metrics
+            .cluster_rejected
+            .with_label_values(&[rejection.as_str()])
+            .inc();
+        let log = self
+            .rejections_logged()
+            .lock()
+            .is_ok_and(|mut limit| limit.admits(now_millis()));
+        if log {
+            tracing::warn!(
+                channel,
+                reason = rejection.as_str(),
+                "dropped a cluster message not sealed with PRESENCE_CLUSTER_SECRET (all are counted in presence_cluster_rejected_total; this is logged at most once a minute)"
+            );
+        }
     }
 
     async fn on_envelope(

@@ -17,6 +17,10 @@
 //! - `requests.rs`: node-to-node requests (send, serve, answer).
 //! - `leave.rs`: the clean exit.
 //! - `scripts.rs`: the Lua scripts.
+//!
+//! Every message published on a channel is sealed with `ClusterConfig::seal`
+//! (`cluster::seal`), and every message received is opened with it before
+//! it is parsed (`inbound.rs`). The hashes are not sealed.
 
 mod alerts;
 mod connection;
@@ -31,6 +35,7 @@ mod scripts;
 
 use std::time::Duration;
 
+use crate::cluster::seal::{LogLimit, Seal};
 use crate::keyspace::Keys;
 use crate::model::time::millis_of;
 use crate::model::{Millis, NodeId};
@@ -67,6 +72,8 @@ pub struct ClusterConfig {
     pub node_id: NodeId,
     /// Silence after which a node is lost.
     pub node_timeout: Duration,
+    /// Seals and opens what nodes publish (`PRESENCE_CLUSTER_SECRET`).
+    pub seal: Seal,
 }
 
 impl ClusterConfig {
@@ -88,6 +95,8 @@ pub struct RedisReplicator {
     client: redis::Client,
     config: ClusterConfig,
     keys: Keys,
+    /// Paces the log lines about refused messages (across reconnects).
+    rejections_logged: std::sync::Mutex<LogLimit>,
 }
 
 impl RedisReplicator {
@@ -98,6 +107,7 @@ impl RedisReplicator {
             client,
             keys: Keys::new(&config.namespace),
             config,
+            rejections_logged: std::sync::Mutex::default(),
         })
     }
 }
@@ -112,6 +122,7 @@ mod tests {
             namespace: "presence".to_string(),
             node_id: NodeId::new("a"),
             node_timeout,
+            seal: Seal::off(),
         }
     }
 

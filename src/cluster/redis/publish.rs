@@ -21,16 +21,17 @@ const PUBLISH_BATCH: usize = 256;
 
 impl Connected<'_> {
     /// The text of an envelope from this node, numbered with the current
-    /// epoch and `seq`.
+    /// epoch and `seq`, sealed for the delta channel.
     pub(super) fn envelope(&self, body: Body) -> String {
-        crate::model::json::to_json(&Envelope {
+        let text = crate::model::json::to_json(&Envelope {
             v: WIRE_VERSION,
             node_id: self.node().clone(),
             epoch: self.epoch,
             seq: self.seq,
             sent_at: now_millis(),
             body,
-        })
+        });
+        self.seal().seal(&self.keys().deltas(), text)
     }
 
     /// A new epoch: this node's whole state replaces its hash, and a

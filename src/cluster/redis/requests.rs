@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::ClusterError;
 use super::epoch::Connected;
 use crate::cluster::ReplicationLink;
+use crate::cluster::seal::Seal;
 use crate::cluster::wire::{self, Answer, InboxMessage};
 use crate::model::NodeId;
 use crate::presence::{HeartbeatOutcome, PresenceHandle, RemoteCommand, RemoteRequest};
@@ -45,8 +46,8 @@ impl Connected<'_> {
         let message = wire::request_text(self.node(), request_id, &request);
         self.requests
             .wait(request_id, request, Instant::now() + REQUEST_TIMEOUT);
-        let inbox = self.keys().inbox(&node);
-        publish(&mut self.conn, inbox, message).await?;
+        let (seal, inbox) = (self.seal(), self.keys().inbox(&node));
+        publish(&mut self.conn, seal, inbox, message).await?;
         Ok(())
     }
 
@@ -72,10 +73,11 @@ impl Connected<'_> {
     ) {
         let presence = link.presence.clone();
         let mut conn = self.conn.clone();
+        let seal = self.seal().clone();
         let inbox = self.keys().inbox(from);
         tokio::spawn(async move {
             let answer = serve(request, request_id, &presence).await;
-            if let Err(err) = publish(&mut conn, inbox, answer).await {
+            if let Err(err) = publish(&mut conn, &seal, inbox, answer).await {
                 tracing::warn!(error = %err, "answering a cross-node request failed");
             }
         });
@@ -122,14 +124,17 @@ async fn serve(request: RemoteRequest, request_id: u64, presence: &PresenceHandl
     }
 }
 
+/// Publishes `message` on an inbox `channel`, sealed.
 async fn publish(
     conn: &mut MultiplexedConnection,
+    seal: &Seal,
     channel: String,
     message: String,
 ) -> Result<(), redis::RedisError> {
+    let sealed = seal.seal(&channel, message);
     redis::cmd("PUBLISH")
         .arg(channel)
-        .arg(message)
+        .arg(sealed)
         .query_async::<()>(conn)
         .await
 }

@@ -3,7 +3,8 @@
 //! `{ns}:revoked:new`; other nodes' are added to the local deny list as they
 //! arrive, and the whole hash is read at every connect (entries whose tokens
 //! have all expired are removed from it then). Nodes that predate this
-//! channel never subscribe to it, so the wire stays compatible.
+//! channel never subscribe to it, so the wire stays compatible. What is
+//! published is sealed; the hash keeps the plain entry.
 
 use super::ClusterError;
 use super::epoch::Connected;
@@ -18,6 +19,8 @@ impl Connected<'_> {
     /// Keeps and publishes one of this node's revokes.
     pub(super) async fn publish_revoked(&mut self, revoked: Revoked) -> Result<(), ClusterError> {
         let text = serde_json::to_string(&revoked).unwrap_or_default();
+        let channel = self.keys().revoked_channel();
+        let sealed = self.seal().seal(&channel, text.clone());
         redis::pipe()
             .cmd("HSET")
             .arg(self.keys().revoked())
@@ -25,8 +28,8 @@ impl Connected<'_> {
             .arg(&text)
             .ignore()
             .cmd("PUBLISH")
-            .arg(self.keys().revoked_channel())
-            .arg(&text)
+            .arg(channel)
+            .arg(sealed)
             .ignore()
             .query_async::<()>(&mut self.conn)
             .await?;
