@@ -28,13 +28,28 @@ pub struct OutboxRow {
     pub payload: String,
 }
 
-/// One batch of outbox changes, applied in one transaction: `queued` rows
+/// Every row one node keeps for one endpoint, replaced at once: how the
+/// queue of an endpoint that overflows is kept (`webhooks/queue.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxReplace {
+    /// The node whose rows are replaced.
+    pub node_id: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The rows it keeps now (of `node_id` and `endpoint`), in order.
+    pub rows: Vec<OutboxRow>,
+}
+
+/// One batch of outbox changes, applied in one transaction: the
+/// `replaced` endpoints' rows deleted and rewritten, then `queued` rows
 /// inserted (an `(endpoint, event_id)` already kept takes the new row's
 /// node and order key: how an adopted row joins its new node's order), then the
 /// `gone` rows deleted, then every `(node, endpoint)` that got rows trimmed
 /// to its newest `keep`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxBatch {
+    /// Endpoints whose rows are replaced, applied first.
+    pub replaced: Vec<OutboxReplace>,
     /// Events queued.
     pub queued: Vec<OutboxRow>,
     /// Events delivered, given up or dropped: `(endpoint, event_id)`.
@@ -46,7 +61,7 @@ pub struct OutboxBatch {
 impl OutboxBatch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.queued.is_empty() && self.gone.is_empty()
+        self.replaced.is_empty() && self.queued.is_empty() && self.gone.is_empty()
     }
 }
 

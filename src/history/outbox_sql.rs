@@ -16,7 +16,7 @@ use sqlx::encode::Encode;
 use sqlx::{ColumnIndex, Database, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::HistoryError;
-use super::outbox::{OutboxBatch, OutboxRow, OutboxStore};
+use super::outbox::{OutboxBatch, OutboxReplace, OutboxRow, OutboxStore};
 use super::sql::{Dialect, SqlBacked, to_i64};
 use crate::model::Millis;
 
@@ -110,6 +110,31 @@ where
     Ok(())
 }
 
+/// Deletes every row of each replaced node and endpoint, then inserts the
+/// rows it keeps now.
+async fn replace_rows<D>(
+    tx: &mut D::Connection,
+    replaced: &[OutboxReplace],
+) -> Result<(), sqlx::Error>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'t> String: Encode<'t, D> + Type<D>,
+    for<'t> i64: Encode<'t, D> + Type<D>,
+{
+    for replace in replaced {
+        let mut delete = QueryBuilder::<D>::new("DELETE FROM webhook_outbox WHERE node_id = ");
+        delete
+            .push_bind(replace.node_id.clone())
+            .push(" AND endpoint = ")
+            .push_bind(replace.endpoint.clone());
+        delete.build().execute(&mut *tx).await?;
+        insert_rows::<D>(tx, &replace.rows).await?;
+    }
+    Ok(())
+}
+
 /// Keeps the newest `keep` rows of every node and endpoint that `queued`
 /// wrote to (0: no trim).
 async fn trim<D>(
@@ -162,6 +187,7 @@ where
             let writer = &self.pools().writer;
             let mut tx = writer.begin().await.map_err(|e| outbox_error(&e))?;
             let written = async {
+                replace_rows::<S::Db>(&mut tx, &batch.replaced).await?;
                 insert_rows::<S::Db>(&mut tx, &batch.queued).await?;
                 delete_gone::<S::Db>(&mut tx, &batch.gone).await?;
                 trim::<S::Db>(&mut tx, &batch.queued, batch.keep).await

@@ -65,6 +65,11 @@ impl Delivery {
     /// that stays in the outbox for the next start when the queue has one,
     /// and is lost otherwise.
     pub async fn run(self, done: CancellationToken) {
+        self.deliver_until(done).await;
+        self.queue.flush_outbox();
+    }
+
+    async fn deliver_until(&self, done: CancellationToken) {
         let last = loop {
             let batch = tokio::select! {
                 batch = self.next_batch() => batch,

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::events::Event;
-use crate::history::outbox::{OutboxBatch, OutboxRow, OutboxStore};
+use crate::history::outbox::{OutboxBatch, OutboxReplace, OutboxRow, OutboxStore};
 use crate::metrics::Metrics;
 use crate::model::time::{now_millis, parse_rfc3339};
 use crate::model::{EventType, NodeId};
@@ -56,6 +56,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(10);
 enum Change {
     Queued(OutboxRow),
     Gone(Vec<(String, String)>),
+    Replaced(OutboxReplace),
 }
 
 /// What the queues tell the outbox writer. Cloning is shallow.
@@ -98,6 +99,28 @@ impl OutboxLog {
             payload: event.json.to_string(),
         };
         self.send(Change::Queued(row));
+    }
+
+    /// `endpoint`'s queue is `events` now, in order (in flight first): the
+    /// rows kept for it are replaced by these, with new order keys.
+    pub fn replaced<'a>(&self, endpoint: &str, events: impl IntoIterator<Item = &'a Arc<Event>>) {
+        let queued_at = now_millis();
+        let rows = events
+            .into_iter()
+            .map(|event| OutboxRow {
+                endpoint: endpoint.to_string(),
+                event_id: event.id.clone(),
+                node_id: self.node.to_string(),
+                order_key: self.next_key.fetch_add(1, Ordering::Relaxed),
+                queued_at,
+                payload: event.json.to_string(),
+            })
+            .collect();
+        self.send(Change::Replaced(OutboxReplace {
+            node_id: self.node.to_string(),
+            endpoint: endpoint.to_string(),
+            rows,
+        }));
     }
 
     /// `events` left `endpoint`'s queue: delivered, given up or dropped.
@@ -300,6 +323,16 @@ fn add(batch: &mut OutboxBatch, change: Change) {
     match change {
         Change::Queued(row) => batch.queued.push(row),
         Change::Gone(gone) => batch.gone.extend(gone),
+        Change::Replaced(replace) => {
+            // It stands for everything the batch held for that endpoint.
+            let endpoint = replace.endpoint.as_str();
+            batch.queued.retain(|row| row.endpoint != endpoint);
+            batch.gone.retain(|(gone, _)| gone != endpoint);
+            batch
+                .replaced
+                .retain(|other| other.endpoint != endpoint || other.node_id != replace.node_id);
+            batch.replaced.push(replace);
+        }
     }
 }
 
@@ -327,13 +360,14 @@ fn settle(batch: &mut OutboxBatch) {
 }
 
 fn size(batch: &OutboxBatch) -> usize {
-    batch.queued.len() + batch.gone.len()
+    let replaced: usize = batch.replaced.iter().map(|r| r.rows.len() + 1).sum();
+    replaced + batch.queued.len() + batch.gone.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::queue::EndpointQueue;
+    use crate::webhooks::queue::{EndpointQueue, OVERFLOW_SNAPSHOT_EVERY};
 
     fn event(n: i64) -> Arc<Event> {
         Arc::new(Event {
@@ -384,7 +418,7 @@ mod tests {
         let metrics = Metrics::new().unwrap();
         let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
         log.continue_from(40);
-        let queue = EndpointQueue::new("http://x/".into(), 2).kept_in(log);
+        let queue = EndpointQueue::new("http://x/".into(), 3).kept_in(log);
         assert!(queue.persists());
         let now = Instant::now();
         queue.restore(event(0), now);
@@ -404,16 +438,12 @@ mod tests {
         );
         assert_eq!(batch.queued[0].endpoint, "http://x/");
         assert_eq!(&*batch.queued[0].payload, &*event(1).json);
-        assert_eq!(
-            ids(&batch.gone),
-            ["e1"],
-            "dropped from the full queue (the restored e0 stands for a batch in flight)"
-        );
+        assert!(batch.gone.is_empty() && batch.replaced.is_empty());
         let taken = queue.take(10);
-        assert_eq!(taken.len(), 3);
+        assert_eq!(taken.len(), 4);
         assert!(drain(&mut changes).is_empty(), "in flight stays kept");
         queue.record_success(1);
-        assert_eq!(ids(&drain(&mut changes).gone), ["e0", "e2", "e3"]);
+        assert_eq!(ids(&drain(&mut changes).gone), ["e0", "e1", "e2", "e3"]);
         queue.push(event(4), now);
         queue.take(10);
         queue.record_failure();
@@ -422,6 +452,101 @@ mod tests {
             ["e4"],
             "given up leaves too"
         );
+    }
+
+    fn held(replace: &OutboxReplace) -> Vec<&str> {
+        replace.rows.iter().map(|r| r.event_id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_overflowing_queue_is_kept_by_snapshots_not_event_by_event() {
+        let metrics = Metrics::new().unwrap();
+        let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
+        let queue = EndpointQueue::new("http://x/".into(), 2).kept_in(log);
+        let start = Instant::now();
+        for n in 1..=2 {
+            queue.push(event(n), start);
+        }
+        assert_eq!(queue.take(1).len(), 1, "e1 in flight");
+        queue.push(event(3), start);
+        assert_eq!(drain(&mut changes).queued.len(), 3, "room: event by event");
+        assert_eq!(queue.push(event(4), start), 1, "e2 dropped");
+        let batch = drain(&mut changes);
+        assert_eq!(
+            batch.replaced.len(),
+            1,
+            "the overflow starts with a snapshot"
+        );
+        assert_eq!(held(&batch.replaced[0]), ["e1", "e3", "e4"]);
+        assert!(batch.queued.is_empty() && batch.gone.is_empty());
+        assert_eq!(queue.push(event(5), start + Duration::from_secs(1)), 1);
+        assert!(
+            drain(&mut changes).is_empty(),
+            "neither the new event nor the dropped one is written"
+        );
+        queue.push(event(6), start + OVERFLOW_SNAPSHOT_EVERY);
+        let batch = drain(&mut changes);
+        assert_eq!(
+            held(&batch.replaced[0]),
+            ["e1", "e5", "e6"],
+            "a snapshot when due"
+        );
+        queue.record_success(2);
+        assert!(drain(&mut changes).is_empty(), "still full, not due");
+        queue.take(1);
+        queue.record_success(3);
+        let batch = drain(&mut changes);
+        assert_eq!(
+            held(&batch.replaced[0]),
+            ["e6"],
+            "room again: a last snapshot ends the overflow"
+        );
+        queue.push(event(7), start);
+        let batch = drain(&mut changes);
+        assert_eq!(batch.queued.len(), 1, "event by event again");
+        assert!(batch.replaced.is_empty());
+    }
+
+    #[test]
+    fn an_overflowing_queue_is_written_exactly_at_shutdown() {
+        let metrics = Metrics::new().unwrap();
+        let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
+        let queue = EndpointQueue::new("http://x/".into(), 1).kept_in(log);
+        let start = Instant::now();
+        queue.flush_outbox();
+        assert!(
+            drain(&mut changes).is_empty(),
+            "nothing to do without an overflow"
+        );
+        for n in 1..=3 {
+            queue.push(event(n), start);
+        }
+        drain(&mut changes);
+        queue.push(event(4), start);
+        assert!(drain(&mut changes).is_empty());
+        queue.flush_outbox();
+        assert_eq!(held(&drain(&mut changes).replaced[0]), ["e4"]);
+    }
+
+    #[test]
+    fn a_snapshot_stands_for_what_the_batch_held_for_its_endpoint() {
+        let metrics = Metrics::new().unwrap();
+        let (log, mut changes) = OutboxLog::new(&NodeId::new("n"), &metrics);
+        log.queued("http://a", &event(1));
+        log.queued("http://b", &event(2));
+        log.gone("http://a", [&event(0)]);
+        log.replaced("http://a", [&event(1), &event(3)]);
+        log.gone("http://a", [&event(1)]);
+        let batch = drain(&mut changes);
+        let queued: Vec<&str> = batch.queued.iter().map(|r| r.endpoint.as_str()).collect();
+        assert_eq!(queued, ["http://b"]);
+        assert_eq!(held(&batch.replaced[0]), ["e1", "e3"]);
+        assert_eq!(
+            ids(&batch.gone),
+            ["e1"],
+            "what follows the snapshot is kept"
+        );
+        assert_eq!(size(&batch), 3 + 1 + 1);
     }
 
     #[test]

@@ -12,6 +12,15 @@
 //! With an outbox (`persist.rs`) the queue tells it every event that
 //! enters and every event that leaves (delivered, given up, dropped),
 //! under the lock, so the writer sees them in the order they happened.
+//! Except while the queue overflows: every event then enters and is later
+//! dropped, which, told one by one, made each event an outbox row written
+//! and deleted (most of the hub's extra work with a dead endpoint). An
+//! overflowing queue instead replaces its rows with what it holds when the
+//! overflow starts, every `OVERFLOW_SNAPSHOT_EVERY` while it lasts, when
+//! it ends (the queue has room again) and at shutdown (`flush_outbox`).
+//! The cost: a crash (not a SIGTERM) during an overflow loses up to that
+//! long of the newest events, and may send again events that were counted
+//! as dropped since the last snapshot.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use std::time::Duration;
 
 use super::delivery::BATCH_MAX;
 use super::events::Event;
@@ -46,6 +57,9 @@ pub struct EndpointStatus {
     pub last_error: Option<String>,
 }
 
+/// How often an overflowing queue's rows are rewritten.
+pub const OVERFLOW_SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Waiting {
     event: Arc<Event>,
@@ -61,6 +75,8 @@ struct State {
     restored: usize,
     in_flight: Vec<Arc<Event>>,
     status: EndpointStatus,
+    /// While the queue overflows: when its rows were last replaced.
+    overflowing_since_snapshot: Option<Instant>,
 }
 
 /// One endpoint's queue. Cloning the `Arc` around it is how both sides hold it.
@@ -80,6 +96,7 @@ impl EndpointQueue {
                 waiting: VecDeque::new(),
                 restored: 0,
                 in_flight: Vec::new(),
+                overflowing_since_snapshot: None,
                 status: EndpointStatus {
                     url,
                     queued: 0,
@@ -137,7 +154,9 @@ impl EndpointQueue {
                 state.restored = state.restored.saturating_sub(overflow) + 1;
                 state.waiting.drain(..overflow).map(|w| w.event).collect()
             };
-            if let Some(log) = &self.outbox {
+            let overflow =
+                new && (!dropped.is_empty() || state.overflowing_since_snapshot.is_some());
+            if let (Some(log), false) = (&self.outbox, overflow) {
                 if new {
                     log.queued(&state.status.url, &event);
                 }
@@ -147,12 +166,52 @@ impl EndpointQueue {
                 event,
                 queued_at: now,
             });
+            if overflow {
+                self.keep_overflowing(&mut state, now);
+            }
             let dropped = dropped.len() as u64;
             state.status.dropped += dropped;
             dropped
         };
         self.arrived.notify_one();
         dropped
+    }
+
+    /// Keeps the outbox of an overflowing queue by snapshots: one when the
+    /// overflow starts, then one every `OVERFLOW_SNAPSHOT_EVERY`, and a
+    /// last one when the queue has room again, which ends the overflow.
+    fn keep_overflowing(&self, state: &mut State, now: Instant) {
+        let Some(log) = &self.outbox else {
+            return;
+        };
+        let has_room = state.waiting.len() < self.capacity;
+        let due = state
+            .overflowing_since_snapshot
+            .is_none_or(|at| now.duration_since(at) >= OVERFLOW_SNAPSHOT_EVERY);
+        if has_room || due {
+            let held = state
+                .in_flight
+                .iter()
+                .chain(state.waiting.iter().map(|w| &w.event));
+            log.replaced(&state.status.url, held);
+            state.overflowing_since_snapshot = (!has_room).then_some(now);
+        }
+    }
+
+    /// At shutdown: an overflowing queue's rows become exactly what it
+    /// holds (the last snapshot may be up to `OVERFLOW_SNAPSHOT_EVERY` old).
+    pub fn flush_outbox(&self) {
+        let mut state = self.lock();
+        if state.overflowing_since_snapshot.is_some()
+            && let Some(log) = &self.outbox
+        {
+            let held = state
+                .in_flight
+                .iter()
+                .chain(state.waiting.iter().map(|w| &w.event));
+            log.replaced(&state.status.url, held);
+            state.overflowing_since_snapshot = None;
+        }
     }
 
     /// Drops the oldest waiting events until one more fits in `capacity`,
@@ -208,7 +267,9 @@ impl EndpointQueue {
     /// The batch in flight leaves the queue (and the outbox).
     fn finish(&self, state: &mut State) {
         let done = std::mem::take(&mut state.in_flight);
-        if let Some(log) = &self.outbox {
+        if state.overflowing_since_snapshot.is_some() {
+            self.keep_overflowing(state, Instant::now());
+        } else if let Some(log) = &self.outbox {
             log.gone(&state.status.url, &done);
         }
     }

@@ -159,3 +159,46 @@ async fn an_admin_stream_that_stops_reading_is_dropped_at_the_write_deadline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_at_the_write_deadline() {
+    within(3 * LIMIT, async {
+        let hub = TestHub::start(|c| c.write_timeout = ms(300)).await;
+        // 4,000 members of `org:acme`, each with a 1,000-character name:
+        // the room's snapshot is several megabytes, more than the kernel
+        // buffers on loopback hold.
+        let name = "n".repeat(1000);
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()
+            .unwrap();
+        futures_util::stream::iter(0..4000)
+            .for_each_concurrent(16, |i| {
+                let request = http
+                    .post(hub.http(&format!(
+                        "/api/v1/heartbeat?user=member{i}&org=acme&name={name}"
+                    )))
+                    .json(&json!({"active": true}));
+                async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+            })
+            .await;
+        let (mut admin, _) = hub.admin("").await;
+
+        // A tab that asks for the snapshot and never reads it.
+        let mut stalled =
+            crate::support::slow_reader(&hub.ws_url("/ws?user=stalled&org=acme")).await;
+        stalled
+            .send_json(json!({"type": "watch", "room": "org:acme"}))
+            .await;
+        let ended = admin_session_event(&mut admin, ms(20_000), "the stalled tab ended", |e, s| {
+            e == "ended" && s["user_id"] == "stalled"
+        })
+        .await;
+        assert_eq!(ended["session"]["end_cause"], "timeout");
+        drop(stalled);
+        let (mut client, _) = hub.welcomed_client("alice").await;
+        client.send_json(json!({"type": "ping", "id": 1})).await;
+        assert_eq!(client.recv_type("pong", ms(3000)).await["id"], 1);
+    })
+    .await;
+}

@@ -774,6 +774,7 @@ fn outbox_batch(
     keep: usize,
 ) -> presence_hub::history::outbox::OutboxBatch {
     presence_hub::history::outbox::OutboxBatch {
+        replaced: Vec::new(),
         queued,
         gone: gone
             .iter()
@@ -877,6 +878,68 @@ pub async fn the_webhook_outbox_keeps_the_newest_rows_per_endpoint(backend: &dyn
         outbox.load("node-b").await.unwrap().len(),
         6,
         "other nodes untouched"
+    );
+}
+
+/// A replaced endpoint keeps exactly the rows given, of that node only,
+/// before the batch's own inserts and deletes; other endpoints and nodes
+/// are untouched.
+pub async fn the_webhook_outbox_replaces_an_endpoints_rows_at_once(backend: &dyn Backend) {
+    use presence_hub::history::outbox::OutboxReplace;
+    let store = backend.open().await;
+    let Some(outbox) = store.outbox() else {
+        assert!(!backend.keeps_outbox());
+        return;
+    };
+    let old: Vec<_> = (0..5).map(|k| outbox_row("node-a", HOOK_A, k)).collect();
+    let untouched = [
+        outbox_row("node-a", HOOK_B, 0),
+        outbox_row("node-b", HOOK_A, 0),
+    ];
+    outbox
+        .apply(&outbox_batch(
+            [old.clone(), untouched.to_vec()].concat(),
+            &[],
+            0,
+        ))
+        .await
+        .unwrap();
+    let snapshot: Vec<_> = [3, 20, 21]
+        .map(|k| outbox_row("node-a", HOOK_A, k))
+        .to_vec();
+    let after = outbox_row("node-a", HOOK_A, 22);
+    let mut batch = outbox_batch(vec![after.clone()], &[&snapshot[1]], 0);
+    batch.replaced.push(OutboxReplace {
+        node_id: "node-a".into(),
+        endpoint: HOOK_A.into(),
+        rows: snapshot.clone(),
+    });
+    outbox.apply(&batch).await.unwrap();
+    let kept = keys(&outbox.load("node-a").await.unwrap());
+    let expected: Vec<(String, i64)> = [(HOOK_A, 3), (HOOK_A, 21), (HOOK_A, 22), (HOOK_B, 0)]
+        .map(|(endpoint, key)| (endpoint.to_string(), key))
+        .to_vec();
+    assert_eq!(
+        kept, expected,
+        "the snapshot, then the batch's insert and delete; HOOK_B untouched"
+    );
+    assert_eq!(
+        outbox.load("node-b").await.unwrap().len(),
+        1,
+        "node-b untouched"
+    );
+    let empty = presence_hub::history::outbox::OutboxBatch {
+        replaced: vec![OutboxReplace {
+            node_id: "node-a".into(),
+            endpoint: HOOK_A.into(),
+            rows: Vec::new(),
+        }],
+        ..presence_hub::history::outbox::OutboxBatch::default()
+    };
+    outbox.apply(&empty).await.unwrap();
+    assert_eq!(
+        keys(&outbox.load("node-a").await.unwrap()),
+        [(HOOK_B.to_string(), 0)]
     );
 }
 

@@ -203,6 +203,7 @@ macro_rules! every_store {
                 flushed_records_survive_reopening,
                 the_webhook_outbox_keeps_events_in_order_until_they_leave,
                 the_webhook_outbox_keeps_the_newest_rows_per_endpoint,
+                the_webhook_outbox_replaces_an_endpoints_rows_at_once,
                 the_webhook_outbox_hands_lost_nodes_rows_to_one_live_node,
             );
         )*

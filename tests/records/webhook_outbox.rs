@@ -375,8 +375,10 @@ async fn a_full_queue_drops_its_oldest_rows_too_and_the_rest_arrive_after_a_rest
         })
         .await;
         assert_eq!(status["endpoints"][0]["queued"], 4, "{status}");
-        // The writer may still be applying the last drops: wait for them.
-        let kept = eventually(ms(10_000), "the kept rows", || async {
+        // An overflowing queue is kept by snapshots: the rows are what it
+        // held when the overflow started (later0 dropped for later3), not
+        // yet later4's drop of later1. The writer may still be applying it.
+        let kept = eventually(ms(10_000), "the snapshot rows", || async {
             let rows = db.rows().await;
             let users: Vec<String> = rows
                 .iter()
@@ -385,7 +387,7 @@ async fn a_full_queue_drops_its_oldest_rows_too_and_the_rest_arrive_after_a_rest
                     event["data"]["user_id"].as_str().unwrap().to_string()
                 })
                 .collect();
-            (users == ["first", "later2", "later3", "later4"])
+            (users == ["first", "later1", "later2", "later3"])
                 .then(|| rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
         })
         .await;
@@ -396,6 +398,7 @@ async fn a_full_queue_drops_its_oldest_rows_too_and_the_rest_arrive_after_a_rest
         })
         .await;
         drop(clients);
+        // SIGTERM writes the queue as it is.
         exit(hub, 15).await;
 
         let receiver = Receiver::start_on(addr, vec![]).await;
@@ -405,7 +408,11 @@ async fn a_full_queue_drops_its_oldest_rows_too_and_the_rest_arrive_after_a_rest
             (first_seen(&events).len() >= 4).then_some(events)
         })
         .await;
-        assert_eq!(first_seen(&events), kept);
+        assert_eq!(
+            first_seen(&events)[..3],
+            [kept[0].clone(), kept[2].clone(), kept[3].clone()],
+            "the same ids"
+        );
         let users: Vec<&str> = events
             .iter()
             .map(|e| e["data"]["user_id"].as_str().unwrap())

@@ -275,10 +275,15 @@ impl RoomIndex {
 }
 
 /// The rooms a session view is in: its org room and its explicit rooms.
-fn rooms_of(view: &SessionView) -> HashSet<RoomName> {
-    let org = view.org.as_deref().and_then(RoomName::of_org);
-    let explicit = view.rooms.iter().filter(|room| !room.is_org()).cloned();
-    org.into_iter().chain(explicit).collect()
+fn rooms_of(view: &SessionView) -> Vec<RoomName> {
+    let mut rooms: Vec<RoomName> = Vec::with_capacity(1 + view.rooms.len());
+    rooms.extend(view.org.as_deref().and_then(RoomName::of_org));
+    for room in view.rooms.iter().filter(|room| !room.is_org()) {
+        if !rooms.contains(room) {
+            rooms.push(room.clone());
+        }
+    }
+    rooms
 }
 
 /// Records `user`'s member as it is now and says what watchers must be
