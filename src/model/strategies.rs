@@ -10,6 +10,17 @@ use super::session::{AppInfo, DeviceInfo, Location, SessionView, Traffic};
 use super::{EndCause, ManualStatus, Millis, NodeId, RoomName, SessionId, SessionStatus, UserId};
 use super::{Transport, room::MAX_ROOM_BYTES};
 
+/// The settings of every property block: `cases` runs each, and no
+/// failure files written into the source tree (a failing case is shrunk
+/// and printed; it is kept as a plain regression test).
+pub fn bounded(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 /// Any text, control characters and newlines included.
 pub fn text() -> impl Strategy<Value = String> {
     "(?s).{0,16}"

@@ -28,13 +28,7 @@ fn now() -> i64 {
 
 /// The HTTP status of an upgrade with `token` (101 when it opens).
 async fn upgrade_status(hub: &HubProcess, token: &str) -> u16 {
-    match WsClient::try_connect(&hub.ws_url(&format!("/ws?token={token}")), &[]).await {
-        Ok(client) => {
-            client.close().await;
-            101
-        }
-        Err(refused) => refused.status,
-    }
+    crate::support::upgrade_status(&hub.ws_url("/ws"), token).await
 }
 
 #[tokio::test]

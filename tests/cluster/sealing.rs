@@ -40,17 +40,9 @@ async fn pair_sealed(
 
 /// `presence_cluster_rejected_total{reason}` of `node`.
 async fn rejected(node: &HubProcess, reason: &str) -> u64 {
-    let text = reqwest::get(node.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::support::scrape(&node.http("/metrics")).await;
     let series = format!(r#"presence_cluster_rejected_total{{reason="{reason}"}}"#);
-    text.lines()
-        .find(|l| l.starts_with(&series))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map_or(0, |n| n.parse().unwrap())
+    crate::support::sample(&text, &series).map_or(0, |value| value as u64)
 }
 
 /// Live sessions `node` lists.
@@ -258,13 +250,7 @@ async fn a_node_with_another_secret_sees_none_of_the_others_sessions() {
 
 /// The HTTP status of an upgrade with `token` (101 when it opens).
 async fn upgrade_status(hub: &HubProcess, token: &str) -> u16 {
-    match WsClient::try_connect(&hub.ws_url(&format!("/ws?token={token}")), &[]).await {
-        Ok(client) => {
-            client.close().await;
-            101
-        }
-        Err(refused) => refused.status,
-    }
+    crate::support::upgrade_status(&hub.ws_url("/ws"), token).await
 }
 
 #[tokio::test]

@@ -52,16 +52,9 @@ async fn readiness(hub: &TestHub) -> (u16, serde_json::Value) {
 
 /// `presence_jwks_fetches_total{result}` as scraped (0 before the first).
 async fn jwks_fetches(hub: &TestHub, result: &str) -> u64 {
-    let text = reqwest::get(hub.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("presence_jwks_fetches_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |value| value.parse().unwrap())
+    let text = crate::support::scrape(&hub.http("/metrics")).await;
+    let series = format!("presence_jwks_fetches_total{{result=\"{result}\"}}");
+    crate::support::sample(&text, &series).map_or(0, |value| value as u64)
 }
 
 #[tokio::test]

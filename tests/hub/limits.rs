@@ -107,16 +107,8 @@ async fn a_flood_of_websocket_pings_counts_against_the_rate_and_is_closed_with_1
 
 /// One sample of a metric without labels on `/metrics`.
 async fn metric(hub: &TestHub, name: &str) -> f64 {
-    let text = reqwest::get(hub.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(f64::NAN)
+    let text = crate::support::scrape(&hub.http("/metrics")).await;
+    crate::support::sample(&text, name).unwrap_or(f64::NAN)
 }
 
 #[tokio::test]

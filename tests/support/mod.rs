@@ -661,3 +661,28 @@ pub async fn slow_reader(url: &str) -> WsClient {
         close_code: None,
     }
 }
+
+/// The `/metrics` text at `url`.
+pub async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The value of one series (its name with labels, exactly as exposed) in
+/// a `/metrics` text, if it is there.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The HTTP status of a `/ws` upgrade with `token` at `ws_url` (101 when it
+/// opens).
+pub async fn upgrade_status(ws_url: &str, token: &str) -> u16 {
+    match WsClient::try_connect(&format!("{ws_url}?token={token}"), &[]).await {
+        Ok(client) => {
+            client.close().await;
+            101
+        }
+        Err(refused) => refused.status,
+    }
+}

@@ -48,11 +48,7 @@ fn meta_key() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(512))]
 
     #[test]
     fn any_query_is_parsed_or_refused_with_400(query in query()) {

@@ -144,11 +144,7 @@ fn other() -> impl Strategy<Value = (String, ClientMessage<'static>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(512))]
 
     #[test]
     fn any_text_is_parsed_or_refused_with_a_code(frame in "(?s).{0,200}") {

@@ -43,11 +43,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(256))]
 
     #[test]
     fn every_envelope_reads_back_equal(envelope in envelope()) {

@@ -17,11 +17,7 @@ fn point() -> impl Strategy<Value = SeriesPoint> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(512))]
 
     #[test]
     fn any_text_is_a_point_or_skipped(text in prop_oneof!["(?s).{0,40}", "[0-9:+-]{0,40}"]) {

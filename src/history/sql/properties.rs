@@ -16,11 +16,7 @@ fn stored(view: &SessionView) -> serde_json::Value {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(256))]
 
     #[test]
     fn any_text_is_read_or_skipped(text in "(?s).{0,200}") {

@@ -8,11 +8,7 @@ use super::{format_rfc3339, parse_rfc3339};
 use crate::model::strategies::time;
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(512))]
 
     #[test]
     fn any_millis_renders(at in prop_oneof![

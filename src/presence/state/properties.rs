@@ -805,11 +805,7 @@ fn without_zeros(counters: &Counters) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::model::strategies::bounded(256))]
 
     #[test]
     fn the_map_agrees_with_a_recount_after_every_step(
