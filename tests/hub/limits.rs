@@ -151,3 +151,53 @@ async fn an_admin_stream_that_stops_reading_is_dropped_at_the_write_deadline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_at_the_write_deadline() {
+    // 10,000 heartbeats first: several times the admin test's 4,000.
+    within(4 * LIMIT, async {
+        let hub = TestHub::start(|c| c.write_timeout = ms(300)).await;
+        // 10,000 members of `org:acme` with long names: the room's
+        // snapshot is several megabytes, more than the kernel buffers on
+        // loopback hold (4 MB of send buffer at most), so the write cannot
+        // complete while the tab does not read.
+        let name = "n".repeat(3000);
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()
+            .unwrap();
+        futures_util::stream::iter(0..10_000)
+            .for_each_concurrent(16, |i| {
+                let request = http
+                    .post(hub.http(&format!(
+                        "/api/v1/heartbeat?user=member{i}&org=acme&name={name}"
+                    )))
+                    .json(&json!({"active": true}));
+                async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+            })
+            .await;
+
+        let mut stalled =
+            crate::support::slow_reader(&hub.ws_url("/ws?user=stalled&org=acme")).await;
+        stalled
+            .send_json(json!({"type": "watch", "room": "org:acme"}))
+            .await;
+        let ended = crate::support::eventually(ms(20_000), "the stalled tab ended", || async {
+            let found: serde_json::Value =
+                reqwest::get(hub.http("/api/v1/sessions?status=ended&user_id=stalled"))
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+            (found["total"] == 1).then_some(found)
+        })
+        .await;
+        assert_eq!(ended["sessions"][0]["end_cause"], "timeout", "{ended}");
+        drop(stalled);
+        let (mut client, _) = hub.welcomed_client("alice").await;
+        client.send_json(json!({"type": "ping", "id": 1})).await;
+        assert_eq!(client.recv_type("pong", ms(3000)).await["id"], 1);
+    })
+    .await;
+}
