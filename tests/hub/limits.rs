@@ -105,6 +105,29 @@ async fn a_flood_of_websocket_pings_counts_against_the_rate_and_is_closed_with_1
     .await;
 }
 
+/// `count` HTTP heartbeats with `body`, the `i`th with the query
+/// `query(i)`, 16 at a time over a few reused connections: thousands of
+/// idle ones would crowd the process that runs both the hub and the test.
+async fn heartbeats(
+    hub: &TestHub,
+    count: usize,
+    query: impl Fn(usize) -> String,
+    body: &serde_json::Value,
+) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(16)
+        .build()
+        .unwrap();
+    futures_util::stream::iter(0..count)
+        .for_each_concurrent(16, |i| {
+            let request = http
+                .post(hub.http(&format!("/api/v1/heartbeat?{}", query(i))))
+                .json(body);
+            async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+        })
+        .await;
+}
+
 /// One sample of a metric without labels on `/metrics`.
 async fn metric(hub: &TestHub, name: &str) -> f64 {
     let text = crate::support::scrape(&hub.http("/metrics")).await;
@@ -120,20 +143,8 @@ async fn an_admin_stream_that_stops_reading_is_dropped_at_the_write_deadline() {
         let meta: serde_json::Map<String, serde_json::Value> = (0..10)
             .map(|i| (format!("k{i}"), json!("m".repeat(90))))
             .collect();
-        // A few connections, reused: thousands of idle ones would crowd
-        // the process that runs both the hub and the test.
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(16)
-            .build()
-            .unwrap();
-        futures_util::stream::iter(0..4000)
-            .for_each_concurrent(16, |_| {
-                let request = http
-                    .post(hub.http("/api/v1/heartbeat?user=bulk"))
-                    .json(&json!({"active": true, "meta": meta}));
-                async move { assert_eq!(request.send().await.unwrap().status(), 200) }
-            })
-            .await;
+        let body = json!({"active": true, "meta": meta});
+        heartbeats(&hub, 4000, |_| "user=bulk".to_string(), &body).await;
 
         // A snapshot of several megabytes (more than the kernel buffers on
         // loopback hold) into a socket whose reader never reads.
@@ -162,20 +173,8 @@ async fn a_client_that_stops_reading_is_dropped_at_the_write_deadline() {
         // loopback hold (4 MB of send buffer at most), so the write cannot
         // complete while the tab does not read.
         let name = "n".repeat(3000);
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(16)
-            .build()
-            .unwrap();
-        futures_util::stream::iter(0..10_000)
-            .for_each_concurrent(16, |i| {
-                let request = http
-                    .post(hub.http(&format!(
-                        "/api/v1/heartbeat?user=member{i}&org=acme&name={name}"
-                    )))
-                    .json(&json!({"active": true}));
-                async move { assert_eq!(request.send().await.unwrap().status(), 200) }
-            })
-            .await;
+        let query = |i| format!("user=member{i}&org=acme&name={name}");
+        heartbeats(&hub, 10_000, query, &json!({"active": true})).await;
 
         let mut stalled =
             crate::support::slow_reader(&hub.ws_url("/ws?user=stalled&org=acme")).await;
