@@ -189,13 +189,18 @@ impl EndpointQueue {
             .overflowing_since_snapshot
             .is_none_or(|at| now.duration_since(at) >= OVERFLOW_SNAPSHOT_EVERY);
         if has_room || due {
-            let held = state
-                .in_flight
-                .iter()
-                .chain(state.waiting.iter().map(|w| &w.event));
-            log.replaced(&state.status.url, held);
+            Self::snapshot(log, state);
             state.overflowing_since_snapshot = (!has_room).then_some(now);
         }
+    }
+
+    /// Replaces the queue's outbox rows with what it holds, in flight first.
+    fn snapshot(log: &OutboxLog, state: &State) {
+        let held = state
+            .in_flight
+            .iter()
+            .chain(state.waiting.iter().map(|w| &w.event));
+        log.replaced(&state.status.url, held);
     }
 
     /// At shutdown: an overflowing queue's rows become exactly what it
@@ -205,11 +210,7 @@ impl EndpointQueue {
         if state.overflowing_since_snapshot.is_some()
             && let Some(log) = &self.outbox
         {
-            let held = state
-                .in_flight
-                .iter()
-                .chain(state.waiting.iter().map(|w| &w.event));
-            log.replaced(&state.status.url, held);
+            Self::snapshot(log, &state);
             state.overflowing_since_snapshot = None;
         }
     }
