@@ -12,8 +12,6 @@
 mod spans;
 mod windows;
 
-use std::collections::BTreeMap;
-
 use chrono::{Datelike, NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -136,20 +134,15 @@ pub fn durations(spans: &Spans, from: Millis, to: Millis) -> Vec<DurationGroup> 
             values.push(span.duration_s);
         }
     }
-    let mut groups: BTreeMap<Option<String>, Vec<f64>> = BTreeMap::new();
-    for (index, values) in by_key.into_iter().enumerate() {
-        if !values.is_empty() {
-            let key = spans.key(u32::try_from(index).unwrap_or(u32::MAX));
-            groups.entry(key).or_default().extend(values);
-        }
-    }
-    if spans.group_by() == GroupBy::None && groups.is_empty() {
-        groups.insert(None, Vec::new());
-    }
-    let mut out: Vec<DurationGroup> = groups
+    let mut out: Vec<DurationGroup> = by_key
         .into_iter()
-        .map(|(key, values)| duration_group(key, values))
+        .enumerate()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(index, values)| duration_group(spans.key(index), values))
         .collect();
+    if spans.group_by() == GroupBy::None && out.is_empty() {
+        out.push(duration_group(None, Vec::new()));
+    }
     out.sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.key.cmp(&b.key)));
     out
 }

@@ -96,8 +96,8 @@ impl Spans {
         self.keys.len()
     }
 
-    pub(super) fn key(&self, index: u32) -> Option<String> {
-        self.keys.get(index as usize).cloned().flatten()
+    pub(super) fn key(&self, index: usize) -> Option<String> {
+        self.keys.get(index).cloned().flatten()
     }
 
     pub(super) fn group_by(&self) -> GroupBy {
