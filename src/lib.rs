@@ -32,6 +32,8 @@
 //!   webhook outbox seam beside it.
 //! - [`keyspace`]: every Redis key and channel name, shared by `cluster`
 //!   and `history`.
+//! - [`redis_access`]: one Redis instance or a Redis Cluster, from the
+//!   URL: command connections, (sharded) subscriptions, the kind check.
 //! - [`webhooks`]: signed batches of presence events to HTTP endpoints,
 //!   their queues kept in the records store's outbox on SQLite and
 //!   PostgreSQL.
@@ -73,6 +75,7 @@ pub mod model;
 mod ops;
 mod peaks;
 mod presence;
+mod redis_access;
 pub mod revocation;
 mod routes;
 mod series;

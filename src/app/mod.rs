@@ -56,6 +56,7 @@ use crate::metrics::Metrics;
 use crate::model::{Applied, NodeId, SessionId, SessionView};
 use crate::ops::OpsContext;
 use crate::presence::{Engine, Outboxes, PresenceHandle};
+use crate::redis_access::{Deployment, KindCheck};
 use crate::revocation::Revocations;
 use crate::routes::RefusalAudit;
 use crate::webhooks::WebhookStatus;
@@ -95,6 +96,10 @@ pub enum StartError {
     /// The Redis URL is not usable.
     #[error("PRESENCE_REDIS_URL: {0}")]
     Cluster(#[from] crate::cluster::redis::ClusterError),
+    /// `PRESENCE_REDIS_URL` names one Redis instance as a cluster, or a
+    /// Redis Cluster node as one instance.
+    #[error("PRESENCE_REDIS_URL: {0}")]
+    RedisKind(String),
     /// The cluster secret is not a usable HMAC key.
     #[error("PRESENCE_CLUSTER_SECRET: not a usable HMAC-SHA256 key")]
     ClusterSecret,
@@ -121,7 +126,7 @@ impl StartError {
     /// the hub must not run on (as for an invalid configuration), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Database(_) | Self::RedisRecords(_) | Self::Tls(_) => 2,
+            Self::Database(_) | Self::RedisRecords(_) | Self::RedisKind(_) | Self::Tls(_) => 2,
             _ => 1,
         }
     }
@@ -147,6 +152,7 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
     let (listener, local_addr) = bind(settings.bind, settings.listen_backlog)?;
     let metrics = Metrics::new()?;
     let node_id = settings.presence.node_id.clone();
+    check_redis_kind(&settings).await?;
     let history = open_history(&settings).await?;
     let readiness = Readiness::new();
     let mut tasks = Tasks::new();
@@ -237,6 +243,27 @@ pub async fn start(settings: Settings) -> Result<RunningHub, StartError> {
         stop_replication: tasks.stop,
         tasks: tasks.handles,
     })
+}
+
+/// Stops the start when the Redis URL's kind (one instance or a cluster)
+/// is not the server's. A Redis out of reach now is no reason to stop: the
+/// hub serves its own clients and keeps trying.
+async fn check_redis_kind(settings: &Settings) -> Result<(), StartError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(());
+    };
+    let deployment = Deployment::parse(url).map_err(StartError::RedisKind)?;
+    match deployment.check_kind().await {
+        KindCheck::Matches => Ok(()),
+        KindCheck::Unreachable(reason) => {
+            tracing::warn!(
+                reason,
+                "cannot ask Redis whether it is a cluster now; going on"
+            );
+            Ok(())
+        }
+        KindCheck::Mismatch(reason) => Err(StartError::RedisKind(reason)),
+    }
 }
 
 /// Redis replication when configured, else the single-node default. A

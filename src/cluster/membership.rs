@@ -109,6 +109,17 @@ impl NodeTable {
         }
     }
 
+    /// A `reset`: `node` started `epoch` with a full state. Nothing to do
+    /// when that epoch is the one already synced (its hash was read after
+    /// the reset, as when a node is announced and resynced at once).
+    pub fn observe_reset(&self, node: &NodeId, epoch: u64) -> Decision {
+        match self.peers.get(node) {
+            Some(peer) if peer.epoch == epoch => Decision::Ignore,
+            Some(_) => Decision::Resync(ResyncReason::NewEpoch),
+            None => Decision::Resync(ResyncReason::UnknownNode),
+        }
+    }
+
     /// A heartbeat saying `node`'s latest delta is `seq`.
     pub fn observe_heartbeat(
         &mut self,

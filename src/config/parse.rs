@@ -17,13 +17,13 @@ pub(super) fn parse_redis_url(text: Option<&str>) -> Result<Option<String>, Conf
     let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok(None);
     };
-    match redis::Client::open(text) {
+    match crate::redis_access::Deployment::parse(text) {
         Ok(_) => Ok(Some(text.to_string())),
         Err(err) => Err(ConfigError::Invalid {
             variable: "PRESENCE_REDIS_URL",
             value: without_password(text),
             reason: format!(
-                "not a Redis URL ({err}); use redis://HOST:PORT, rediss://HOST:PORT or redis+unix:///PATH"
+                "not a Redis URL ({err}); use redis://HOST:PORT, rediss://HOST:PORT, redis+unix:///PATH, or redis+cluster://HOST:PORT,HOST:PORT,... for a Redis Cluster"
             ),
         }),
     }
@@ -36,7 +36,27 @@ pub(super) fn without_password(text: &str) -> String {
             let _ = url.set_password(Some("***"));
             url.to_string()
         }
-        _ => text.to_string(),
+        Ok(_) => text.to_string(),
+        // A cluster URL (several hosts) is no URL to the parser.
+        Err(_) => mask_userinfo_password(text),
+    }
+}
+
+/// `scheme://user:***@rest` for `scheme://user:password@rest`, found by
+/// hand (the last `@` before the path).
+fn mask_userinfo_password(text: &str) -> String {
+    let Some(start) = text.find("://").map(|at| at + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?'])
+        .map_or(text.len(), |at| start + at);
+    let Some(at) = text[start..authority_end].rfind('@').map(|at| start + at) else {
+        return text.to_string();
+    };
+    match text[start..at].find(':').map(|colon| start + colon) {
+        Some(colon) => format!("{}:***{}", &text[..colon], &text[at..]),
+        None => text.to_string(),
     }
 }
 

@@ -406,3 +406,16 @@ fn tls_takes_both_files_or_neither() {
         "{err}"
     );
 }
+
+#[test]
+fn a_redis_cluster_url_is_accepted_and_a_broken_one_is_refused_without_its_password() {
+    let mut clustered = config(&[]);
+    clustered.redis_url = Some("redis+cluster://10.0.0.1:7000,10.0.0.2:7000".into());
+    assert!(clustered.validate().is_ok());
+    let mut broken = config(&[]);
+    broken.redis_url = Some("redis+cluster://user:s3cret@/".into());
+    let err = broken.validate().unwrap_err().to_string();
+    assert!(err.contains("PRESENCE_REDIS_URL"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains("user:***@"), "{err}");
+}

@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use redis::Script;
-use redis::aio::ConnectionManager;
+
+use crate::redis_access::{Deployment, LazyConn, RedisConn};
 
 use super::series::MAX_SERIES_POINTS;
 use super::{Day, HistoryError, HistoryStore, Page, ScanBatch, SeriesPoint, SessionFilter, day_of};
@@ -108,7 +109,7 @@ fn parse_point(member: &str) -> Option<SeriesPoint> {
 /// History shared by every node through Redis.
 #[derive(Clone)]
 pub struct RedisHistory {
-    conn: ConnectionManager,
+    conn: LazyConn,
     keys: Keys,
 }
 
@@ -126,21 +127,23 @@ impl RedisHistory {
     /// A history under `namespace`, through a reconnecting connection that
     /// is opened on first use (a hub starts even while Redis is down).
     pub fn connect(url: &str, namespace: &str) -> Result<Self, HistoryError> {
-        let client = redis::Client::open(url).map_err(|e| store_error(&e))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| store_error(&e))?;
-        Ok(Self {
-            conn,
-            keys: Keys::new(namespace),
-        })
+        let deployment = Deployment::parse(url).map_err(HistoryError::Store)?;
+        let keys = if deployment.is_cluster() {
+            Keys::sharded(namespace)
+        } else {
+            Keys::new(namespace)
+        };
+        let conn = deployment.lazy().map_err(|e| store_error(&e))?;
+        Ok(Self { conn, keys })
+    }
+
+    /// The connection, connected first if needed.
+    async fn conn(&self) -> Result<RedisConn, HistoryError> {
+        self.conn.get().await.map_err(|e| store_error(&e))
     }
 
     async fn record_now(&self, session: SessionView) -> Result<(), HistoryError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let id = session.session_id.to_string();
         let json = crate::model::json::to_json(&session);
         RECORD
@@ -165,7 +168,7 @@ impl RedisHistory {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let keys: Vec<String> = ids.iter().map(|id| self.keys.history_session(id)).collect();
         let values: Vec<Option<String>> = redis::cmd("MGET")
             .arg(keys)
@@ -185,7 +188,7 @@ impl RedisHistory {
         start: usize,
         stop: usize,
     ) -> Result<Vec<String>, HistoryError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         redis::cmd("ZREVRANGE")
             .arg(self.keys.history_by_connected())
             .arg(start)
@@ -223,7 +226,7 @@ impl RedisHistory {
         cursor: usize,
         batch: usize,
     ) -> Result<ScanBatch, HistoryError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.keys.history_by_connected())
             .arg(cursor)
@@ -281,7 +284,7 @@ impl HistoryStore for RedisHistory {
         user: UserId,
     ) -> BoxFuture<'_, Result<Option<SessionView>, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let json: Option<String> = redis::cmd("HGET")
                 .arg(self.keys.history_last_by_user())
                 .arg(user.as_str())
@@ -298,7 +301,7 @@ impl HistoryStore for RedisHistory {
         since: Day,
     ) -> BoxFuture<'_, Result<BTreeMap<Day, u64>, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let counts: Vec<(String, i64)> = redis::cmd("HGETALL")
                 .arg(self.keys.history_started())
                 .query_async(&mut conn)
@@ -315,7 +318,7 @@ impl HistoryStore for RedisHistory {
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let mut total = 0;
             loop {
                 let pruned: usize = PRUNE
@@ -340,7 +343,7 @@ impl HistoryStore for RedisHistory {
 
     fn save_series_point(&self, point: SeriesPoint) -> BoxFuture<'_, Result<(), HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let member = point_member(&point);
             SAVE_POINT
                 .key(self.keys.history_series())
@@ -361,7 +364,7 @@ impl HistoryStore for RedisHistory {
         to: Millis,
     ) -> BoxFuture<'_, Result<Vec<SeriesPoint>, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
                 .arg(self.keys.history_series())
                 .arg(from)
@@ -376,7 +379,7 @@ impl HistoryStore for RedisHistory {
 
     fn prune_series(&self, before: Millis) -> BoxFuture<'_, Result<usize, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             redis::cmd("ZREMRANGEBYSCORE")
                 .arg(self.keys.history_series())
                 .arg("-inf")
@@ -390,7 +393,7 @@ impl HistoryStore for RedisHistory {
 
     fn count(&self) -> BoxFuture<'_, Result<usize, HistoryError>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             redis::cmd("ZCARD")
                 .arg(self.keys.history_by_connected())
                 .query_async(&mut conn)

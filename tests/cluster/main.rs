@@ -11,6 +11,7 @@ mod replication;
 mod revocation;
 mod rooms;
 mod sealing;
+mod sharded;
 mod webhooks;
 
 use support::{HubProcess, RedisServer, unique_namespace};

@@ -10,6 +10,7 @@ pub mod idp;
 pub mod mmdb;
 pub mod postgres;
 pub mod receiver;
+pub mod redis_cluster;
 pub mod temp;
 pub mod tls;
 

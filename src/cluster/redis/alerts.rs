@@ -60,7 +60,7 @@ impl Connected<'_> {
             .arg(&alert.id)
             .arg(&text)
             .ignore()
-            .cmd("PUBLISH")
+            .cmd(self.keys().publish_command())
             .arg(channel)
             .arg(sealed)
             .ignore();

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use redis::aio::{MultiplexedConnection, PubSubStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -13,9 +12,8 @@ use super::epoch::Connected;
 use super::{ClusterError, RedisReplicator};
 use crate::cluster::seal::Rejection;
 use crate::cluster::{ReplicationLink, Replicator};
+use crate::redis_access::{Follower, Messages, RedisConn};
 
-/// How long a Redis command may take before the connection counts as down.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first wait between reconnect attempts (and after a lasting one).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest wait between reconnect attempts.
@@ -48,26 +46,28 @@ impl Replicator for RedisReplicator {
     }
 }
 
-/// Opens the command connection and subscribes to the delta channel, the
-/// revocation channel and this node's inbox.
+/// Opens the command connection and subscribes to the delta channel (on a
+/// Redis Cluster: the announcements; other nodes' channels are followed as
+/// they become known), the revocation and alert channels and this node's
+/// inbox.
 pub(super) async fn connect(
     replicator: &RedisReplicator,
-) -> Result<(MultiplexedConnection, PubSubStream), ClusterError> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(REDIS_TIMEOUT))
-        .set_response_timeout(Some(REDIS_TIMEOUT));
-    let conn = replicator
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let mut pubsub = replicator.client.get_async_pubsub().await?;
-    pubsub.subscribe(replicator.keys.deltas()).await?;
-    pubsub.subscribe(replicator.keys.revoked_channel()).await?;
-    pubsub.subscribe(replicator.keys.alerts_channel()).await?;
-    pubsub
-        .subscribe(replicator.keys.inbox(&replicator.config.node_id))
-        .await?;
-    Ok((conn, pubsub.into_on_message()))
+) -> Result<(RedisConn, Messages, Follower), ClusterError> {
+    let keys = &replicator.keys;
+    let conn = replicator.deployment.commands().await?;
+    let first = if keys.is_sharded() {
+        keys.announcements()
+    } else {
+        keys.deltas_of(&replicator.config.node_id)
+    };
+    let channels = [
+        first,
+        keys.revoked_channel(),
+        keys.alerts_channel(),
+        keys.inbox(&replicator.config.node_id),
+    ];
+    let (messages, follower) = replicator.deployment.subscribe(&channels).await?;
+    Ok((conn, messages, follower))
 }
 
 fn report_unreachable(link: &ReplicationLink, err: &ClusterError) {

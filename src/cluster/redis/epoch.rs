@@ -7,8 +7,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubStream};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +19,16 @@ use crate::cluster::seal::{LogLimit, Seal};
 use crate::keyspace::Keys;
 use crate::model::time::now_millis;
 use crate::model::{Millis, NodeId};
+use crate::redis_access::{Follower, Messages, RedisConn};
 
 /// One connection epoch: from connect to the first Redis error.
 pub(super) struct Connected<'a> {
     replicator: &'a RedisReplicator,
     /// Commands, scripts and publishes (the subscription is separate).
-    pub(super) conn: MultiplexedConnection,
+    pub(super) conn: RedisConn,
+    /// Follows other nodes' channels as they become known (on a Redis
+    /// Cluster; nothing to do on one instance).
+    pub(super) follower: Follower,
     /// This node's epoch, new at every full republish.
     pub(super) epoch: u64,
     /// The last delta published in this epoch.
@@ -47,10 +49,11 @@ impl<'a> Connected<'a> {
         link: &mut ReplicationLink,
         shutdown: &CancellationToken,
     ) -> Result<(), ClusterError> {
-        let (conn, messages) = connect(replicator).await?;
+        let (conn, messages, follower) = connect(replicator).await?;
         let mut this = Self {
             replicator,
             conn,
+            follower,
             epoch: 0,
             seq: 0,
             table: NodeTable::new(),
@@ -65,7 +68,7 @@ impl<'a> Connected<'a> {
 
     async fn serve(
         &mut self,
-        mut messages: PubSubStream,
+        mut messages: Messages,
         link: &mut ReplicationLink,
         shutdown: &CancellationToken,
     ) -> Result<(), ClusterError> {
@@ -89,7 +92,10 @@ impl<'a> Connected<'a> {
                 },
                 Some(command) = link.remote_commands.recv() => self.send_request(command).await?,
                 Some(revoked) = link.revoked.recv() => self.publish_revoked(revoked).await?,
-                _ = heartbeat.tick() => self.publish_heartbeat(link).await?,
+                _ = heartbeat.tick() => {
+                    self.publish_heartbeat(link).await?;
+                    self.discover_nodes(link).await?;
+                }
                 _ = checks.tick() => self.run_checks(link).await?,
             }
         }

@@ -9,7 +9,7 @@
 use super::ClusterError;
 use super::epoch::Connected;
 use crate::cluster::ReplicationLink;
-use crate::cluster::membership::{Decision, ResyncReason};
+use crate::cluster::membership::Decision;
 use crate::cluster::seal::Rejection;
 use crate::cluster::wire::{Body, Envelope, InboxMessage};
 use crate::model::time::now_millis;
@@ -32,7 +32,7 @@ impl Connected<'_> {
                 return Ok(());
             }
         };
-        if channel == self.keys().deltas() {
+        if self.keys().is_delta_channel(channel) {
             match serde_json::from_slice::<Envelope>(payload) {
                 Ok(envelope) if envelope.node_id != *self.node() => {
                     self.on_envelope(envelope, link).await?
@@ -89,7 +89,7 @@ impl Connected<'_> {
                 self.table
                     .observe_heartbeat(&node, envelope.epoch, envelope.seq, now)
             }
-            Body::Reset => Decision::Resync(ResyncReason::NewEpoch),
+            Body::Reset => self.table.observe_reset(&node, envelope.epoch),
             Body::Goodbye => return self.forget(&node, EndCause::Shutdown, link).await,
         };
         match decision {

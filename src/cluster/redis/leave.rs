@@ -25,20 +25,29 @@ impl Connected<'_> {
         }
     }
 
-    /// Deletes this node's state, meta and set entry and publishes
-    /// `goodbye` (`GOODBYE`, one script).
+    /// Deletes this node's state and meta and publishes `goodbye`
+    /// (`GOODBYE`, one script), then leaves `{ns}:nodes`.
     async fn say_goodbye(&mut self) {
         let keys = self.keys();
         let envelope = self.envelope(Body::Goodbye);
-        let result = scripts::GOODBYE
+        let goodbye = scripts::GOODBYE
             .key(keys.state(self.node()))
             .key(keys.meta(self.node()))
-            .key(keys.nodes())
-            .arg(keys.deltas())
+            .arg(keys.publish_command())
+            .arg(keys.deltas_of(self.node()))
             .arg(envelope)
-            .arg(self.node().as_str())
             .invoke_async::<()>(&mut self.conn)
             .await;
+        let result = match goodbye {
+            Ok(()) => {
+                redis::cmd("SREM")
+                    .arg(keys.nodes())
+                    .arg(self.node().as_str())
+                    .query_async::<()>(&mut self.conn)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         if let Err(err) = result {
             tracing::warn!(error = %err, "saying goodbye to the cluster failed");
         }

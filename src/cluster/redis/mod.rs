@@ -40,6 +40,7 @@ use crate::keyspace::Keys;
 use crate::model::time::millis_of;
 use crate::model::{Millis, NodeId};
 use crate::presence::EngineStopped;
+use crate::redis_access::Deployment;
 
 /// Why replication through Redis failed; the replicator reconnects.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,9 @@ pub enum ClusterError {
     /// Redis refused or dropped a command or connection.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The URL names no usable Redis.
+    #[error("{0}")]
+    Url(String),
     /// The subscription connection closed.
     #[error("the subscription to Redis was lost")]
     SubscriptionLost,
@@ -92,7 +96,7 @@ impl ClusterConfig {
 /// Replication through Redis pub/sub.
 #[derive(Debug)]
 pub struct RedisReplicator {
-    client: redis::Client,
+    deployment: Deployment,
     config: ClusterConfig,
     keys: Keys,
     /// Paces the log lines about refused messages (across reconnects).
@@ -102,10 +106,15 @@ pub struct RedisReplicator {
 impl RedisReplicator {
     /// Checks the URL; connecting happens in `run`.
     pub fn new(config: ClusterConfig) -> Result<Self, ClusterError> {
-        let client = redis::Client::open(config.url.as_str())?;
+        let deployment = Deployment::parse(&config.url).map_err(ClusterError::Url)?;
+        let keys = if deployment.is_cluster() {
+            Keys::sharded(&config.namespace)
+        } else {
+            Keys::new(&config.namespace)
+        };
         Ok(Self {
-            client,
-            keys: Keys::new(&config.namespace),
+            deployment,
+            keys,
             config,
             rejections_logged: std::sync::Mutex::default(),
         })

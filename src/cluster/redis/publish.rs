@@ -21,17 +21,22 @@ const PUBLISH_BATCH: usize = 256;
 
 impl Connected<'_> {
     /// The text of an envelope from this node, numbered with the current
-    /// epoch and `seq`, sealed for the delta channel.
+    /// epoch and `seq`, sealed for this node's delta channel.
     pub(super) fn envelope(&self, body: Body) -> String {
-        let text = crate::model::json::to_json(&Envelope {
+        let channel = self.keys().deltas_of(self.node());
+        self.seal().seal(&channel, self.envelope_text(body))
+    }
+
+    /// The plain text of an envelope from this node.
+    fn envelope_text(&self, body: Body) -> String {
+        crate::model::json::to_json(&Envelope {
             v: WIRE_VERSION,
             node_id: self.node().clone(),
             epoch: self.epoch,
             seq: self.seq,
             sent_at: now_millis(),
             body,
-        });
-        self.seal().seal(&self.keys().deltas(), text)
+        })
     }
 
     /// A new epoch: this node's whole state replaces its hash, and a
@@ -52,6 +57,8 @@ impl Connected<'_> {
         self.full_state_invocation(&sessions)
             .invoke_async::<()>(&mut self.conn)
             .await?;
+        self.register().await?;
+        self.announce_epoch().await?;
         tracing::info!(
             epoch = self.epoch,
             sessions = sessions.len(),
@@ -69,11 +76,10 @@ impl Connected<'_> {
         invocation
             .key(keys.state(self.node()))
             .key(keys.meta(self.node()))
-            .key(keys.nodes())
-            .arg(keys.deltas())
+            .arg(keys.publish_command())
+            .arg(keys.deltas_of(self.node()))
             .arg(envelope)
             .arg(self.epoch)
-            .arg(self.node().as_str())
             .arg(now_millis());
         for session in sessions {
             invocation
@@ -94,22 +100,26 @@ impl Connected<'_> {
             return self.publish_full_state(link).await;
         }
         let changes = take_batch(first, &mut link.local_changes);
-        let mut pipe = redis::pipe();
-        let mut published = 0;
-        let mut alerts = 0;
+        // Deltas and alerts have different slots on a Redis Cluster, so
+        // each goes in its own pipeline (in order within it).
+        let mut deltas = redis::pipe();
+        let mut alerts = redis::pipe();
+        let (mut published, mut raised) = (0, 0);
         for change in &changes {
             if let Change::Alert(alert) = change {
-                self.add_alert(&mut pipe, alert);
-                alerts += 1;
+                self.add_alert(&mut alerts, alert);
+                raised += 1;
             } else if let Some(invocation) = self.delta_invocation(change) {
-                pipe.invoke_script(&invocation).ignore();
+                deltas.invoke_script(&invocation).ignore();
                 published += 1;
             }
         }
-        if published + alerts == 0 {
-            return Ok(());
+        if published > 0 {
+            deltas.query_async::<()>(&mut self.conn).await?;
         }
-        pipe.query_async::<()>(&mut self.conn).await?;
+        if raised > 0 {
+            alerts.query_async::<()>(&mut self.conn).await?;
+        }
         link.metrics
             .deltas
             .with_label_values(&["out"])
@@ -137,7 +147,8 @@ impl Connected<'_> {
         invocation
             .key(keys.state(self.node()))
             .key(keys.meta(self.node()))
-            .arg(keys.deltas())
+            .arg(keys.publish_command())
+            .arg(keys.deltas_of(self.node()))
             .arg(self.envelope(body))
             .arg(op)
             .arg(session.session_id.to_string())
@@ -158,17 +169,47 @@ impl Connected<'_> {
         let envelope = self.envelope(Body::Heartbeat);
         let state_kept: i64 = scripts::HEARTBEAT
             .key(keys.meta(self.node()))
-            .key(keys.nodes())
-            .arg(keys.deltas())
+            .arg(keys.publish_command())
+            .arg(keys.deltas_of(self.node()))
             .arg(envelope)
             .arg(now_millis())
-            .arg(self.node().as_str())
             .invoke_async(&mut self.conn)
             .await?;
         if state_kept == 0 {
             tracing::warn!("this node's cluster state was removed by others; republishing");
-            self.publish_full_state(link).await?;
+            return self.publish_full_state(link).await;
         }
+        // Again at every beat: a node removed from the set by a lost-node
+        // cleanup racing with its return is back within one beat.
+        self.register().await
+    }
+
+    /// Adds this node to `{ns}:nodes`, where bootstraps find it.
+    async fn register(&mut self) -> Result<(), ClusterError> {
+        redis::cmd("SADD")
+            .arg(self.keys().nodes())
+            .arg(self.node().as_str())
+            .query_async::<()>(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// On a Redis Cluster, tells every node about this node's new epoch on
+    /// the announcement channel: nobody follows this node's own channel
+    /// before it is known. (On one instance the `reset` on the shared
+    /// channel says it.)
+    async fn announce_epoch(&mut self) -> Result<(), ClusterError> {
+        let keys = self.keys();
+        if !keys.is_sharded() {
+            return Ok(());
+        }
+        let channel = keys.announcements();
+        let sealed = self.seal().seal(&channel, self.envelope_text(Body::Reset));
+        redis::cmd(keys.publish_command())
+            .arg(channel)
+            .arg(sealed)
+            .query_async::<()>(&mut self.conn)
+            .await?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::redis_access::RedisConn;
 use tokio::time::Instant;
 
 use super::ClusterError;
@@ -47,7 +47,8 @@ impl Connected<'_> {
         self.requests
             .wait(request_id, request, Instant::now() + REQUEST_TIMEOUT);
         let (seal, inbox) = (self.seal(), self.keys().inbox(&node));
-        publish(&mut self.conn, seal, inbox, message).await?;
+        let command = self.keys().publish_command();
+        publish(&mut self.conn, command, seal, inbox, message).await?;
         Ok(())
     }
 
@@ -75,9 +76,10 @@ impl Connected<'_> {
         let mut conn = self.conn.clone();
         let seal = self.seal().clone();
         let inbox = self.keys().inbox(from);
+        let command = self.keys().publish_command();
         tokio::spawn(async move {
             let answer = serve(request, request_id, &presence).await;
-            if let Err(err) = publish(&mut conn, &seal, inbox, answer).await {
+            if let Err(err) = publish(&mut conn, command, &seal, inbox, answer).await {
                 tracing::warn!(error = %err, "answering a cross-node request failed");
             }
         });
@@ -124,15 +126,17 @@ async fn serve(request: RemoteRequest, request_id: u64, presence: &PresenceHandl
     }
 }
 
-/// Publishes `message` on an inbox `channel`, sealed.
+/// Publishes `message` on an inbox `channel` with `command` (`PUBLISH`
+/// or `SPUBLISH`), sealed.
 async fn publish(
-    conn: &mut MultiplexedConnection,
+    conn: &mut RedisConn,
+    command: &str,
     seal: &Seal,
     channel: String,
     message: String,
 ) -> Result<(), redis::RedisError> {
     let sealed = seal.seal(&channel, message);
-    redis::cmd("PUBLISH")
+    redis::cmd(command)
         .arg(channel)
         .arg(sealed)
         .query_async::<()>(conn)

@@ -33,6 +33,29 @@ impl Connected<'_> {
         Ok(())
     }
 
+    /// On a Redis Cluster, resyncs the registered nodes this node does not
+    /// know yet (an announcement missed, e.g. during a failover): a node's
+    /// channel is followed only once it is known.
+    pub(super) async fn discover_nodes(
+        &mut self,
+        link: &mut ReplicationLink,
+    ) -> Result<(), ClusterError> {
+        if !self.keys().is_sharded() {
+            return Ok(());
+        }
+        let unknown: Vec<NodeId> = self
+            .registered_nodes()
+            .await?
+            .into_iter()
+            .filter(|node| !self.table.knows(node))
+            .collect();
+        for node in &unknown {
+            self.resync(node, Some(ResyncReason::UnknownNode), link)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The other nodes registered in `{ns}:nodes`.
     async fn registered_nodes(&mut self) -> Result<Vec<NodeId>, ClusterError> {
         let nodes: Vec<String> = redis::cmd("SMEMBERS")
@@ -57,6 +80,8 @@ impl Connected<'_> {
         if let Some(reason) = reason {
             count_resync(link, node, reason);
         }
+        // Following first, then reading: no delta falls between the two.
+        self.follower.follow(&self.keys().deltas_of(node)).await?;
         let stored = self.read_state(node).await?;
         let now = now_millis();
         let Some((epoch, seq)) = stored.live_at(now, self.config().lost_after()) else {
@@ -123,6 +148,7 @@ impl Connected<'_> {
         link: &mut ReplicationLink,
     ) -> Result<(), ClusterError> {
         let known = self.table.remove(node);
+        self.follower.unfollow(&self.keys().deltas_of(node)).await?;
         if known {
             tracing::info!(node_id = %node, cause = cause.as_str(), "node gone");
         }
@@ -165,14 +191,19 @@ impl Connected<'_> {
         cutoff: Millis,
     ) -> Result<(), ClusterError> {
         let keys = self.keys();
-        scripts::REMOVE_DEAD_NODE
+        let removed: i64 = scripts::REMOVE_DEAD_NODE
             .key(keys.state(node))
             .key(keys.meta(node))
-            .key(keys.nodes())
-            .arg(node.as_str())
             .arg(cutoff)
-            .invoke_async::<()>(&mut self.conn)
+            .invoke_async(&mut self.conn)
             .await?;
+        if removed == 1 {
+            redis::cmd("SREM")
+                .arg(keys.nodes())
+                .arg(node.as_str())
+                .query_async::<()>(&mut self.conn)
+                .await?;
+        }
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl Connected<'_> {
             .arg(revoked.user_id.as_str())
             .arg(&text)
             .ignore()
-            .cmd("PUBLISH")
+            .cmd(self.keys().publish_command())
             .arg(channel)
             .arg(sealed)
             .ignore()
