@@ -48,12 +48,21 @@ impl RedisCluster {
             String::from_utf8_lossy(&output.stdout)
         );
         for port in cluster.ports() {
-            eventually(ms(20_000), "cluster_state:ok everywhere", || async move {
-                let info = info(port, "CLUSTER", "INFO").await?;
-                let ok = info.contains("cluster_state:ok");
-                let slots = info.contains("cluster_slots_assigned:16384");
-                (ok && slots).then_some(())
-            })
+            eventually(
+                ms(20_000),
+                "cluster_state:ok and three replicas everywhere",
+                || async move {
+                    let state = info(port, "CLUSTER", "INFO").await?;
+                    let ok = state.contains("cluster_state:ok");
+                    let slots = state.contains("cluster_slots_assigned:16384");
+                    let nodes = info(port, "CLUSTER", "NODES").await?;
+                    let replicas = nodes
+                        .lines()
+                        .filter(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("slave")))
+                        .count();
+                    (ok && slots && replicas == 3).then_some(())
+                },
+            )
             .await;
         }
         cluster
